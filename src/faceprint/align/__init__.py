@@ -1,0 +1,15 @@
+"""Face alignment: 5-point similarity transforms onto per-model templates."""
+
+from faceprint.align.affine import align_face, center_crop, estimate_similarity, warp
+from faceprint.align.templates import AlignmentTemplate, get_template, list_templates, register_template
+
+__all__ = [
+    "AlignmentTemplate",
+    "align_face",
+    "center_crop",
+    "estimate_similarity",
+    "get_template",
+    "list_templates",
+    "register_template",
+    "warp",
+]

@@ -1,0 +1,112 @@
+"""One-call pipeline: image -> detected faces -> aligned crops -> embeddings, with the model's own alignment."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from faceprint.detect import Detector, create_detector
+from faceprint.errors import NoFaceFound
+from faceprint.image import load_image
+from faceprint.models import DEFAULT_MODEL, Embedder, create_embedder
+from faceprint.types import Embeddings, Face
+
+__all__ = ["FaceAnalyzer", "FaceEmbedding", "select_face"]
+
+log = logging.getLogger(__name__)
+
+Selection = Literal["largest", "center"]
+
+
+def select_face(faces: list[Face], image_shape: tuple[int, ...], how: Selection = "largest") -> Face:
+    """Pick one face: the largest, or the one nearest the image centre (the subject of a pre-cropped photo)."""
+    if not faces:
+        raise ValueError("no faces to select from")
+    if how == "largest":
+        return max(faces, key=lambda f: f.area)
+    if how == "center":
+        cy, cx = image_shape[0] / 2, image_shape[1] / 2
+        return min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)
+    raise ValueError(f"unknown face selection {how!r}; choose largest or center")
+
+
+@dataclass(frozen=True, eq=False)
+class FaceEmbedding:
+    """The embedding of the one face chosen in an image, and how it was found."""
+
+    source: str
+    embedding: Embeddings
+    face: Face | None
+    """The detected face, or None when the central-region fallback was used."""
+    n_faces: int
+    """How many faces the detector found in the image."""
+
+    @property
+    def fallback(self) -> bool:
+        return self.face is None
+
+
+class FaceAnalyzer:
+    """Detector plus embedder: the whole pipeline behind `verify`, `eval` and the gallery.
+
+    >>> analyzer = FaceAnalyzer()                      # doctest: +SKIP
+    >>> faces, emb = analyzer.analyze("photo.jpg")      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | Embedder = DEFAULT_MODEL,
+        detector: str | Detector = "mtcnn",
+        max_pixels: int | None = None,
+    ) -> None:
+        self.embedder = create_embedder(model) if isinstance(model, str) else model
+        self.detector = create_detector(detector) if isinstance(detector, str) else detector
+        self.max_pixels = max_pixels
+
+    @property
+    def model(self) -> str:
+        return self.embedder.name
+
+    def load(self, source: str | os.PathLike[str] | bytes | np.ndarray) -> np.ndarray:
+        """Load an image as RGB uint8 (see faceprint.image.load_image)."""
+        if self.max_pixels is None:
+            return load_image(source)
+        return load_image(source, max_pixels=self.max_pixels)
+
+    def analyze(self, source: str | os.PathLike[str] | bytes | np.ndarray) -> tuple[list[Face], Embeddings]:
+        """Every face in the image, largest first, with one embedding row per face."""
+        image = self.load(source)
+        faces = self.detector.detect(image)
+        return faces, self.embed_faces(image, faces)
+
+    def embed_faces(self, image: np.ndarray, faces: list[Face]) -> Embeddings:
+        """Align and embed the given faces of an already loaded image in one batch."""
+        crops = [self.embedder.align(image, f) for f in faces]
+        return self.embedder.embed(np.stack(crops) if crops else np.zeros((0,) + (self.embedder.spec.input_size,) * 2 + (3,), np.uint8))
+
+    def embed_one(
+        self,
+        source: str | os.PathLike[str] | bytes | np.ndarray,
+        select: Selection = "largest",
+        fallback_center: bool = False,
+        name: str | None = None,
+    ) -> FaceEmbedding:
+        """Embed the one face that matters in an image.
+
+        With several faces, `select` picks one. With none, raise NoFaceFound, or with `fallback_center` embed the
+        central region (for pre-cropped datasets such as LFW, where the subject fills the middle of the photo).
+        """
+        label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<image>")
+        image = self.load(source)
+        faces = self.detector.detect(image)
+        if faces:
+            face = select_face(faces, image.shape, select)
+            return FaceEmbedding(label, self.embed_faces(image, [face]), face, len(faces))
+        if not fallback_center:
+            raise NoFaceFound(label)
+        log.info("%s: no face found, embedding the central region", label)
+        return FaceEmbedding(label, self.embedder.embed(self.embedder.center_crop(image)), None, 0)

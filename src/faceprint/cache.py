@@ -1,0 +1,93 @@
+"""On-disk cache of per-image embeddings, keyed by model, absolute path and file stamp (size, mtime).
+
+Re-running an evaluation re-embeds only images that changed. One SQLite file under the cache directory, so
+an interrupted run keeps everything it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.models._weights import cache_dir
+from faceprint.types import Face
+
+__all__ = ["CachedEmbedding", "EmbeddingCache"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    face TEXT,            -- JSON of the chosen Face, NULL when the central-region fallback was used
+    n_faces INTEGER NOT NULL,
+    PRIMARY KEY (model, path)
+);
+"""
+
+
+@dataclass(frozen=True)
+class CachedEmbedding:
+    vector: np.ndarray
+    face: Face | None
+    n_faces: int
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+class EmbeddingCache:
+    """SQLite-backed cache; `path=None` uses <cache dir>/embeddings.sqlite."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else cache_dir() / "embeddings.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def get(self, model: str, image: str | os.PathLike[str]) -> CachedEmbedding | None:
+        """The cached result for this image file as it is now, or None if missing or stale."""
+        key, size, mtime = _stamp(Path(image))
+        row = self._db.execute(
+            "SELECT vector, face, n_faces FROM embeddings WHERE model=? AND path=? AND size=? AND mtime_ns=?",
+            (model, key, size, mtime),
+        ).fetchone()
+        if row is None:
+            return None
+        vec = np.frombuffer(row[0], dtype=np.float32).copy()
+        face = None
+        if row[1] is not None:
+            d = json.loads(row[1])
+            face = Face(tuple(d["box"]), d["score"], tuple(tuple(p) for p in d["landmarks"]))
+        return CachedEmbedding(vec, face, int(row[2]))
+
+    def put(self, model: str, image: str | os.PathLike[str], vector: np.ndarray, face: Face | None, n_faces: int) -> None:
+        """Store (or replace) one image's embedding; committed at once so an interrupted run keeps it."""
+        key, size, mtime = _stamp(Path(image))
+        face_json = None
+        if face is not None:
+            face_json = json.dumps({"box": list(face.box), "score": face.score, "landmarks": [list(p) for p in face.landmarks]})
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (model, key, size, mtime, np.asarray(vector, np.float32).tobytes(), face_json, n_faces),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

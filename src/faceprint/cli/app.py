@@ -1,0 +1,45 @@
+"""The `faceprint` command: a Typer root with one module per command or command group."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from faceprint import __version__
+from faceprint.cli.detect import detect
+from faceprint.cli.evaluate import eval_app
+from faceprint.cli.models import models_app
+from faceprint.cli.verify import verify
+
+app = typer.Typer(
+    name="faceprint",
+    help="Face recognition: detect, align, embed, verify and evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(verify)
+app.command()(detect)
+app.add_typer(eval_app, name="eval")
+app.add_typer(models_app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"faceprint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,56 @@
+"""`faceprint detect IMG...`: boxes and landmarks, optionally drawn on copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceprint.cli._common import Exit, console, err_console, print_json
+from faceprint.errors import FaceprintError
+
+
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Photos to search for faces.")],
+    annotate: Annotated[Optional[Path], typer.Option(help="Write a copy of each photo with the faces drawn into this folder.")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+) -> None:
+    """Find faces: box (x1 y1 x2 y2 pixels), confidence and five landmarks per face. Exit 2 if any image failed."""
+    from faceprint.detect import create_detector
+    from faceprint.image import load_image
+    from faceprint.viz import draw_faces, save_image
+
+    try:
+        det = create_detector(detector)
+    except FaceprintError as exc:
+        from faceprint.cli._common import fail
+
+        raise fail(exc) from None
+    results: list[dict[str, object]] = []
+    failed = 0
+    for path in images:
+        try:
+            image = load_image(path)
+        except FaceprintError as exc:
+            failed += 1
+            err_console.print(f"[red]error:[/] {exc}", highlight=False)
+            results.append({"image": str(path), "error": str(exc), "faces": []})
+            continue
+        faces = det.detect(image)
+        entry: dict[str, object] = {"image": str(path), "width": image.shape[1], "height": image.shape[0], "faces": [f.to_dict() for f in faces]}
+        if annotate is not None:
+            out = save_image(draw_faces(image, faces), annotate / f"{path.stem}_faces.jpg")
+            entry["annotated"] = str(out)
+        results.append(entry)
+        if not as_json:
+            console.print(f"[bold]{path}[/]: {len(faces)} face(s)", highlight=False)
+            for i, f in enumerate(faces):
+                x1, y1, x2, y2 = f.box
+                console.print(f"  #{i + 1} box=({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score={f.score:.3f}", highlight=False)
+            if annotate is not None:
+                console.print(f"  annotated: {entry['annotated']}", highlight=False)
+    if as_json:
+        print_json(results)
+    raise typer.Exit(int(Exit.BAD_INPUT if failed else Exit.OK))

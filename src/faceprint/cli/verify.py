@@ -1,0 +1,50 @@
+"""`faceprint verify A B`: are two photos the same person?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json
+from faceprint.models import DEFAULT_MODEL
+
+
+def verify(
+    image_a: Annotated[Path, typer.Argument(help="First photo.")],
+    image_b: Annotated[Path, typer.Argument(help="Second photo.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (see `faceprint models list`).")] = DEFAULT_MODEL,
+    threshold: Annotated[Optional[float], typer.Option(help="Distance threshold; default: the model's calibrated one.")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare the largest face of two photos. Exit 0: same person, 1: different, 2: unreadable or no face."""
+    from faceprint.analyzer import FaceAnalyzer
+
+    with handle_errors():
+        analyzer = FaceAnalyzer(model=model, detector=detector)
+        a = analyzer.embed_one(image_a, select="largest")
+        b = analyzer.embed_one(image_b, select="largest")
+        distance = float(a.embedding.paired_distances(b.embedding)[0])
+    thr = analyzer.embedder.spec.threshold if threshold is None else threshold
+    same = distance <= thr
+    notes = [f"{fe.source}: {fe.n_faces} faces found, using the largest" for fe in (a, b) if fe.n_faces > 1]
+    if as_json:
+        print_json(
+            {
+                "distance": distance,
+                "threshold": thr,
+                "same": same,
+                "model": analyzer.model,
+                "faces": [a.n_faces, b.n_faces],
+                "notes": notes,
+            }
+        )
+    else:
+        for note in notes:
+            err_console.print(f"note: {note}", highlight=False)
+        verdict = "[green]same person[/]" if same else "[red]different people[/]"
+        op = "<=" if same else ">"
+        console.print(f"{verdict}: distance {distance:.4f} {op} threshold {thr:.4f} ({analyzer.model})", highlight=False)
+    raise typer.Exit(int(Exit.OK if same else Exit.DIFFERENT))

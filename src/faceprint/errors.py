@@ -1,0 +1,84 @@
+"""Typed errors: the library raises these, the CLI maps them to exit codes."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "FaceprintError",
+    "ImageError",
+    "NoFaceFound",
+    "UnknownModel",
+    "ModelMismatch",
+    "WeightsError",
+    "NotFittedError",
+    "MissingExtra",
+    "PairsFormatError",
+]
+
+
+class FaceprintError(Exception):
+    """Base class of every error faceprint raises on purpose."""
+
+
+class ImageError(FaceprintError):
+    """An image could not be used: empty, truncated, not an image, too large or unreadable.
+
+    Carries the source (file name or a short description) and the reason, so the message names both.
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | None, reason: str) -> None:
+        self.source = str(source) if source is not None else "<image>"
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class NoFaceFound(FaceprintError):
+    """No face was detected where one was required."""
+
+    def __init__(self, source: str | os.PathLike[str] | None = None) -> None:
+        self.source = str(source) if source is not None else "<image>"
+        super().__init__(f"{self.source}: no face found")
+
+
+class UnknownModel(FaceprintError, KeyError):
+    """A model or detector name is not registered; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: str, choices: list[str]) -> None:
+        self.name = name
+        self.choices = choices
+        FaceprintError.__init__(self, f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class ModelMismatch(FaceprintError):
+    """Embeddings made by different models were compared."""
+
+    def __init__(self, left: str, right: str) -> None:
+        self.left, self.right = left, right
+        super().__init__(
+            f"cannot compare embeddings of model {left!r} with embeddings of model {right!r}; "
+            "re-embed both with the same model"
+        )
+
+
+class WeightsError(FaceprintError):
+    """Model weights are missing, incomplete or fail their checksum."""
+
+
+class NotFittedError(FaceprintError):
+    """A fitted object (classifier, threshold) was used before fit()."""
+
+
+class MissingExtra(FaceprintError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package, self.extra = package, extra
+        super().__init__(f"this feature needs {package!r}: pip install 'faceprint[{extra}]'")
+
+
+class PairsFormatError(FaceprintError):
+    """A pairs file does not follow the LFW pairs format."""

@@ -1,0 +1,156 @@
+"""Plain records passed between the pipeline's stages: detected faces and embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faceprint.errors import ModelMismatch
+
+__all__ = ["BBox", "Landmarks", "Face", "Embeddings", "LANDMARK_NAMES"]
+
+BBox = tuple[float, float, float, float]
+"""A box as float (x1, y1, x2, y2) in source-image pixels."""
+
+Landmarks = tuple[tuple[float, float], ...]
+"""Five (x, y) points in source-image pixels, in the order of LANDMARK_NAMES."""
+
+LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+"""Landmark order. 'left' means the left side of the picture (the subject's right eye)."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: box, detection confidence in [0, 1] and five landmarks."""
+
+    box: BBox
+    score: float
+    landmarks: Landmarks
+
+    def __post_init__(self) -> None:
+        if len(self.box) != 4:
+            raise ValueError(f"box needs 4 numbers, got {len(self.box)}")
+        if len(self.landmarks) != 5:
+            raise ValueError(f"landmarks need 5 points, got {len(self.landmarks)}")
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+    def landmarks_array(self) -> np.ndarray:
+        """Landmarks as a float32 (5, 2) array."""
+        return np.asarray(self.landmarks, dtype=np.float32).reshape(5, 2)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly form: box as a list, landmarks keyed by name."""
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 4),
+            "landmarks": {n: [round(float(x), 2), round(float(y), 2)] for n, (x, y) in zip(LANDMARK_NAMES, self.landmarks)},
+        }
+
+    @classmethod
+    def from_arrays(cls, box: np.ndarray, score: float, landmarks: np.ndarray) -> Face:
+        """Build a Face from numpy arrays (box (4,), landmarks (5, 2))."""
+        lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+        return cls(
+            box=tuple(float(v) for v in np.asarray(box).reshape(4)),  # type: ignore[arg-type]
+            score=float(score),
+            landmarks=tuple((float(x), float(y)) for x, y in lm),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Embeddings:
+    """A batch of embedding vectors (N, D) float32, tagged with the name of the model that made them.
+
+    Distances between Embeddings of different models are meaningless, so `distances` refuses them.
+    """
+
+    vectors: np.ndarray
+    model: str
+    metric: str = field(default="euclidean")
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.vectors, dtype=np.float32)
+        if v.ndim == 1:
+            v = v[None, :]
+        if v.ndim != 2:
+            raise ValueError(f"embeddings must be (N, D), got shape {v.shape}")
+        object.__setattr__(self, "vectors", v)
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def __getitem__(self, index: int | slice | np.ndarray) -> Embeddings:
+        return Embeddings(self.vectors[index], self.model, self.metric)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def check_compatible(self, other: Embeddings) -> None:
+        """Raise ModelMismatch unless both were made by the same model."""
+        if self.model != other.model:
+            raise ModelMismatch(self.model, other.model)
+
+    def distances(self, other: Embeddings) -> np.ndarray:
+        """(len(self), len(other)) matrix of distances under the model's metric."""
+        self.check_compatible(other)
+        return pairwise_distances(self.vectors, other.vectors, self.metric)
+
+    def paired_distances(self, other: Embeddings) -> np.ndarray:
+        """Distance between row i of self and row i of other, for equally long batches."""
+        self.check_compatible(other)
+        if len(self) != len(other):
+            raise ValueError(f"paired distances need equal lengths, got {len(self)} and {len(other)}")
+        return paired_distances(self.vectors, other.vectors, self.metric)
+
+    @classmethod
+    def concat(cls, items: list[Embeddings]) -> Embeddings:
+        """Stack batches of the same model into one."""
+        if not items:
+            raise ValueError("nothing to concatenate")
+        for it in items[1:]:
+            items[0].check_compatible(it)
+        return cls(np.concatenate([it.vectors for it in items], axis=0), items[0].model, items[0].metric)
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+    """All-pairs distances between rows of a and b, computed with one matrix product."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    if metric == "euclidean":
+        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+        return np.sqrt(np.maximum(sq, 0.0))
+    if metric == "cosine":
+        an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return 1.0 - an @ bn.T
+    raise ValueError(f"unknown metric {metric!r}; choose euclidean or cosine")
+
+
+def paired_distances(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+    """Row-wise distances between equally long a and b."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    if metric == "euclidean":
+        return np.linalg.norm(a - b, axis=1)
+    if metric == "cosine":
+        an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return 1.0 - (an * bn).sum(1)
+    raise ValueError(f"unknown metric {metric!r}; choose euclidean or cosine")

@@ -1,0 +1,55 @@
+"""Draw boxes, landmarks and labels on copies of photos with OpenCV; no plotting library needed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceprint.types import Face
+
+__all__ = ["draw_faces", "save_image", "GREEN", "RED", "AMBER"]
+
+GREEN = (40, 200, 80)
+RED = (230, 50, 50)
+AMBER = (255, 170, 0)
+
+
+def draw_faces(
+    image: np.ndarray,
+    faces: Sequence[Face],
+    labels: Sequence[str] | None = None,
+    colors: Sequence[tuple[int, int, int]] | None = None,
+    landmarks: bool = True,
+) -> np.ndarray:
+    """A copy of an RGB image with each face's box, its five landmarks and an optional label drawn on it."""
+    out = np.ascontiguousarray(image.copy())
+    h, w = out.shape[:2]
+    thick = max(1, round(min(h, w) / 300))
+    font_scale = max(0.4, min(h, w) / 700)
+    for i, face in enumerate(faces):
+        color = colors[i] if colors is not None else GREEN
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick, cv2.LINE_AA)
+        if landmarks:
+            for x, y in face.landmarks:
+                cv2.circle(out, (int(round(x)), int(round(y))), max(1, thick), color, -1, cv2.LINE_AA)
+        text = labels[i] if labels is not None else f"{face.score:.2f}"
+        if text:
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
+            ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(y2 + th + 4, h - base)
+            cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base), color, -1)
+            cv2.putText(out, text, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write an RGB uint8 image (format from the suffix), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path
