@@ -71,11 +71,11 @@ class FaceAnalyzer:
     def model(self) -> str:
         return self.embedder.name
 
-    def load(self, source: str | os.PathLike[str] | bytes | np.ndarray) -> np.ndarray:
-        """Load an image as RGB uint8 (see faceprint.image.load_image)."""
+    def load(self, source: str | os.PathLike[str] | bytes | np.ndarray, name: str | None = None) -> np.ndarray:
+        """Load an image as RGB uint8 (see faceprint.image.load_image); `name` labels errors for bytes."""
         if self.max_pixels is None:
-            return load_image(source)
-        return load_image(source, max_pixels=self.max_pixels)
+            return load_image(source, name=name)
+        return load_image(source, max_pixels=self.max_pixels, name=name)
 
     def analyze(self, source: str | os.PathLike[str] | bytes | np.ndarray) -> tuple[list[Face], Embeddings]:
         """Every face in the image, largest first, with one embedding row per face."""

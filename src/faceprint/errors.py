@@ -14,6 +14,12 @@ __all__ = [
     "NotFittedError",
     "MissingExtra",
     "PairsFormatError",
+    "GalleryError",
+    "GalleryLocked",
+    "EmptyGallery",
+    "UnknownPerson",
+    "ModelNotInGallery",
+    "NoImagesFound",
 ]
 
 
@@ -82,3 +88,39 @@ class MissingExtra(FaceprintError, ImportError):
 
 class PairsFormatError(FaceprintError):
     """A pairs file does not follow the LFW pairs format."""
+
+
+class GalleryError(FaceprintError):
+    """The gallery database cannot be used: corrupt, locked, from a newer faceprint, or missing what was asked."""
+
+    exit_code = 6
+
+
+class GalleryLocked(GalleryError):
+    """Another process holds a write lock on the gallery for longer than the wait allows."""
+
+    exit_code = 7
+
+
+class EmptyGallery(GalleryError):
+    """The gallery holds no embeddings for the requested model."""
+
+    exit_code = 8
+
+
+class UnknownPerson(GalleryError):
+    """A person or face named on the command line is not in the gallery."""
+
+    exit_code = 9
+
+
+class ModelNotInGallery(EmptyGallery):
+    """The gallery has faces, but none embedded with the requested model."""
+
+    exit_code = 12
+
+
+class NoImagesFound(FaceprintError):
+    """A folder given as input holds no images."""
+
+    exit_code = 11

@@ -10,6 +10,8 @@ import typer
 from faceprint import __version__
 from faceprint.cli.detect import detect
 from faceprint.cli.evaluate import eval_app
+from faceprint.cli.gallery import enroll, people_app
+from faceprint.cli.identify import fit_classifier, identify
 from faceprint.cli.models import models_app
 from faceprint.cli.verify import verify
 
@@ -22,6 +24,10 @@ app = typer.Typer(
 )
 app.command()(verify)
 app.command()(detect)
+app.command()(enroll)
+app.command()(identify)
+app.command("fit-classifier")(fit_classifier)
+app.add_typer(people_app, name="people")
 app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 

@@ -35,6 +35,8 @@ class ModelSpec:
     """Default verification threshold: distances at or below it mean the same person."""
     weights: WeightSpec | None
     builder: Callable[[ModelSpec], Embedder]
+    confidence_slope: float = 10.0
+    """Slope of the distance-to-confidence curve (faceprint.recognize.confidence), fitted on LFW DevTrain pairs."""
     lfw_accuracy: str = ""
     """Our measured LFW figure and the protocol it came from, for `models list`."""
     description: str = ""

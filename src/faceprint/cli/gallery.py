@@ -1,0 +1,146 @@
+"""`faceprint enroll` and `faceprint people ...`: build and edit the gallery."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from faceprint.cli._common import console, err_console, handle_errors, print_json, progress_bar
+from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.errors import GalleryError, NoImagesFound
+from faceprint.models import DEFAULT_MODEL
+
+people_app = typer.Typer(help="List, show, rename and remove enrolled people and faces.", no_args_is_help=True)
+
+
+def enroll(
+    paths: Annotated[list[Path], typer.Argument(help="DIR of identity folders (DIR/<person>/<images>), or images with --person.")],
+    person: Annotated[Optional[str], typer.Option("--person", "-p", help="Enrol the given images as this person.")] = None,
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    largest: Annotated[bool, typer.Option("--largest", help="Enrol the largest face of photos with several faces instead of skipping them.")] = False,
+    log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to write the per-image log (default: beside the gallery).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.gallery import Gallery, enroll as run_enroll, identity_folders
+    from faceprint.image import SUPPORTED_SUFFIXES
+
+    with handle_errors():
+        if person is None:
+            if len(paths) != 1 or not paths[0].is_dir():
+                raise GalleryError("give one directory of identity folders (DIR/<person>/<images>), or images with --person NAME")
+            items = identity_folders(paths[0])
+        else:
+            items = []
+            for p in paths:
+                if p.is_dir():
+                    items += [(person, q) for q in sorted(p.iterdir()) if q.suffix.lower() in SUPPORTED_SUFFIXES]
+                else:
+                    items.append((person, p))
+            if not items:
+                raise NoImagesFound(f"no images given for {person!r}")
+        g = Gallery(gallery)
+        log_path = log_file or g.path.with_name(f"{g.path.stem}-enroll-{time.strftime('%Y%m%d-%H%M%S')}.log")
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger = logging.getLogger("faceprint.gallery.enroll")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        try:
+            analyzer = FaceAnalyzer(model=model, detector=detector)
+            with progress_bar() as bar:
+                task = bar.add_task("enrolling", total=len(items))
+                report = run_enroll(g, analyzer, items, several="largest" if largest else "skip", on_image=lambda _: bar.advance(task))
+            logger.info("summary: %s", report.to_dict())
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]: every finished batch is saved; rerun the same command to continue.")
+            raise typer.Exit(130) from None
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+            g.close()
+    if as_json:
+        print_json({**report.to_dict(), "gallery": str(g.path), "model": model, "log": str(log_path)})
+        return
+    table = Table(title=f"enrolment into {g.path} ({model})")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    table.add_row("people", str(len(report.enrolled)))
+    table.add_row("images", str(report.images))
+    table.add_row("faces enrolled", str(report.faces_enrolled))
+    for reason, skipped in report.skipped.items():
+        table.add_row(f"skipped: {reason}", str(len(skipped)))
+    console.print(table)
+    console.print(f"details: {log_path}", highlight=False)
+
+
+def _open(gallery: Path | None):
+    from faceprint.gallery import Gallery
+
+    return Gallery(gallery, create=False)
+
+
+@people_app.command("list")
+def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Everyone enrolled, with face counts and models."""
+    with handle_errors(), _open(gallery) as g:
+        people = g.people()
+    if as_json:
+        print_json([{"name": p.name, "faces": p.n_faces, "models": list(p.models)} for p in people])
+        return
+    table = Table(title=f"{len(people)} people")
+    for col in ("name", "faces", "models"):
+        table.add_column(col)
+    for p in people:
+        table.add_row(p.name, str(p.n_faces), ", ".join(p.models))
+    console.print(table)
+
+
+@people_app.command("show")
+def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One person's enrolled faces: id, source image, box, models."""
+    with handle_errors(), _open(gallery) as g:
+        faces = g.faces(name)
+    if as_json:
+        print_json([{"id": f.id, "source": f.source, "sha256": f.sha256, "box": list(f.face.box) if f.face else None, "models": list(f.models)} for f in faces])
+        return
+    table = Table(title=f"{name}: {len(faces)} faces")
+    for col in ("face id", "source", "box", "models"):
+        table.add_column(col)
+    for f in faces:
+        box = ", ".join(f"{v:.0f}" for v in f.face.box) if f.face else "-"
+        table.add_row(str(f.id), f.source, box, ", ".join(f.models))
+    console.print(table)
+
+
+@people_app.command("rename")
+def people_rename(old: str, new: str, gallery: GalleryOpt = None) -> None:
+    """Rename a person (classifiers fitted before become stale)."""
+    with handle_errors(), _open(gallery) as g:
+        g.rename_person(old, new)
+    console.print(f"renamed {old} -> {new}", highlight=False)
+
+
+@people_app.command("remove")
+def people_remove(name: str, gallery: GalleryOpt = None) -> None:
+    """Remove a person with all their faces."""
+    with handle_errors(), _open(gallery) as g:
+        n = g.remove_person(name)
+    console.print(f"removed {name} and {n} face(s)", highlight=False)
+
+
+@people_app.command("remove-face")
+def people_remove_face(face_id: int, gallery: GalleryOpt = None) -> None:
+    """Remove one enrolled face by its id (see `people show`)."""
+    with handle_errors(), _open(gallery) as g:
+        g.remove_face(face_id)
+    console.print(f"removed face {face_id}", highlight=False)

@@ -1,0 +1,110 @@
+"""`faceprint identify` and `faceprint fit-classifier`: recognise faces against the gallery."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar
+from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.errors import NoImagesFound
+from faceprint.models import DEFAULT_MODEL
+
+CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "confidence", "error"]
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    from faceprint.image import list_images
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise NoImagesFound(f"{p}: no images in this folder")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
+def identify(
+    paths: Annotated[list[Path], typer.Argument(help="Photos or folders of photos.")],
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
+    threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN (default: calibrated or the model's).")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many candidate people to list per face.")] = 3,
+    classifier: Annotated[Optional[str], typer.Option(help="Use a fitted classifier: knn, svm or linear (see fit-classifier).")] = None,
+    index: Annotated[str, typer.Option(help="Search: exact, or faiss for very large galleries.")] = "exact",
+    annotate: Annotated[Optional[Path], typer.Option(help="Write annotated copies into this folder.")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per face.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per face.")] = False,
+) -> None:
+    """Name every face in every photo, or call it UNKNOWN and say whom it resembles."""
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.gallery import Gallery
+    from faceprint.recognize import build_identifier, identify_images
+    from faceprint.viz import draw_faces, save_image
+    from faceprint.viz.annotate import GREEN, RED
+
+    def annotate_one(path: str, image, results) -> None:
+        bar.advance(task)
+        if annotate is None or image is None:
+            return
+        faces = [r.face for r in results if r.face is not None]
+        labels = [
+            (f"{r.match.person} {100 * r.match.confidence:.0f}%" if not r.match.unknown else f"UNKNOWN ~{r.match.closest}")
+            for r in results
+            if r.face is not None and r.match is not None
+        ]
+        colors = [GREEN if not r.match.unknown else RED for r in results if r.face is not None and r.match is not None]
+        save_image(draw_faces(image, faces, labels, colors), annotate / f"{Path(path).stem}_identified.jpg")
+
+    with handle_errors():
+        files = _expand(paths)
+        with Gallery(gallery, create=False) as g:
+            analyzer = FaceAnalyzer(model=model, detector=detector)
+            ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index)
+            with progress_bar() as bar:
+                task = bar.add_task("identifying", total=len(files))
+                results = identify_images(files, analyzer, ident, top_k=top_k, on_image=annotate_one)
+    rows = [r.to_dict() for r in results]
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        w = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for row in rows:
+            w.writerow({**row, "box": " ".join(f"{v:g}" for v in row["box"]) if row["box"] else ""})
+    else:
+        for r in results:
+            if r.error:
+                err_console.print(f"[red]error:[/] {r.error}", highlight=False)
+            elif r.face is None:
+                console.print(f"{r.image}: no face found", highlight=False)
+            else:
+                x1, y1, x2, y2 = (int(v) for v in r.face.box)
+                style = "red" if r.match.unknown else "green"
+                console.print(f"{r.image} [{x1},{y1},{x2},{y2}]: [{style}]{r.match.describe()}[/] (distance {r.match.distance:.3f})", highlight=False)
+        console.print(f"threshold {ident.threshold:.3f}, {len(ident.gallery.vectors)} enrolled faces, model {model}", highlight=False, style="dim")
+    raise typer.Exit(int(Exit.BAD_INPUT if any(r.error for r in results) else Exit.OK))
+
+
+def fit_classifier(
+    kind: Annotated[str, typer.Option("--kind", help="knn, svm or linear (a softmax layer on frozen embeddings).")],
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model whose gallery embeddings to fit on.")] = DEFAULT_MODEL,
+) -> None:
+    """Fit a classifier on the gallery's embeddings (transfer learning) and store it in the gallery."""
+    from faceprint.gallery import Gallery
+    from faceprint.recognize.classifiers import fit_from_gallery, save_classifier
+
+    with handle_errors(), Gallery(gallery, create=False) as g:
+        clf = fit_from_gallery(g, model, kind)
+        save_classifier(g, model, clf)
+    console.print(f"fitted {kind} on {len(clf.classes_)} people; stored in {g.path}", highlight=False)

@@ -1,0 +1,149 @@
+"""Enrolment: detect, align and embed photos of known people and store them in the gallery, batch by batch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from faceprint.analyzer import FaceAnalyzer, select_face
+from faceprint.errors import FaceprintError, NoImagesFound
+from faceprint.gallery.store import Gallery
+from faceprint.image import list_images
+from faceprint.types import Face
+
+__all__ = ["EnrollReport", "enroll", "identity_folders", "SKIP_REASONS"]
+
+log = logging.getLogger(__name__)
+
+SKIP_REASONS = ("already enrolled", "no face", "several faces", "unreadable")
+
+
+@dataclass
+class EnrollReport:
+    """What an enrolment run did: per-person counts and every skipped image with its reason."""
+
+    enrolled: dict[str, int] = field(default_factory=dict)
+    images: int = 0
+    skipped: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {r: [] for r in SKIP_REASONS})
+
+    @property
+    def faces_enrolled(self) -> int:
+        return sum(self.enrolled.values())
+
+    @property
+    def people(self) -> list[str]:
+        return sorted(self.enrolled)
+
+    def skip(self, reason: str, path: str, detail: str = "") -> None:
+        self.skipped[reason].append((path, detail))
+        log.info("skipped %s: %s%s", path, reason, f" ({detail})" if detail else "")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "people": len(self.enrolled),
+            "images": self.images,
+            "faces_enrolled": self.faces_enrolled,
+            "enrolled": self.enrolled,
+            "skipped": {r: len(v) for r, v in self.skipped.items()},
+            "skipped_images": {r: [p for p, _ in v] for r, v in self.skipped.items() if v},
+        }
+
+
+def identity_folders(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """(person, image) for the layout DIR/<person>/<images> used by LFW, Avengers and ORL."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NoImagesFound(f"{root}: not a directory of identity folders")
+    items = [(d.name, p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
+    if not items:
+        raise NoImagesFound(f"{root}: no images found in <person>/ sub-folders (expected DIR/<person>/<images>)")
+    return items
+
+
+@dataclass
+class _Pending:
+    person: str
+    path: str
+    sha256: str
+    face: Face | None
+    crop: np.ndarray
+
+
+def enroll(
+    gallery: Gallery,
+    analyzer: FaceAnalyzer,
+    items: Iterable[tuple[str, str | os.PathLike[str]]],
+    batch_size: int = 16,
+    several: Literal["skip", "largest"] = "skip",
+    on_image: Callable[[str], None] | None = None,
+) -> EnrollReport:
+    """Enrol (person, image) pairs. Each batch is embedded together and written in one transaction.
+
+    An image already enrolled with this model (same bytes) is skipped, so a rerun after an interruption picks
+    up where it stopped. Images with no face, or with several faces (unless `several="largest"`), are skipped
+    and reported, as are unreadable ones: nothing already enrolled is touched.
+    """
+    report = EnrollReport()
+    model = analyzer.model
+    pending: list[_Pending] = []
+    seen: dict[str, str] = {}  # sha256 -> person, for images earlier in this run
+
+    def flush() -> None:
+        if not pending:
+            return
+        vectors = analyzer.embedder.embed(np.stack([p.crop for p in pending])).vectors
+        with gallery.transaction():
+            for p, vec in zip(pending, vectors):
+                gallery.add_face(p.person, p.path, p.sha256, p.face, vec, model)
+        for p in pending:
+            report.enrolled[p.person] = report.enrolled.get(p.person, 0) + 1
+        pending.clear()
+
+    for person, path in items:
+        path_s = str(path)
+        report.images += 1
+        report.enrolled.setdefault(person, 0)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            report.skip("unreadable", path_s, exc.strerror or str(exc))
+            _tick(on_image, path_s)
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        already = gallery.enrolled_as(sha, model) or seen.get(sha)
+        if already is not None:
+            report.skip("already enrolled", path_s, f"as {already}")
+            _tick(on_image, path_s)
+            continue
+        try:
+            image = analyzer.load(data, name=path_s)
+        except FaceprintError as exc:
+            report.skip("unreadable", path_s, getattr(exc, "reason", str(exc)))
+            _tick(on_image, path_s)
+            continue
+        faces = analyzer.detector.detect(image)
+        if not faces:
+            report.skip("no face", path_s)
+        elif len(faces) > 1 and several == "skip":
+            report.skip("several faces", path_s, f"{len(faces)} faces; crop the photo or use --largest")
+        else:
+            face = select_face(faces, image.shape, "largest")
+            pending.append(_Pending(person, path_s, sha, face, analyzer.embedder.align(image, face)))
+            seen[sha] = person
+            if len(pending) >= batch_size:
+                flush()
+        _tick(on_image, path_s)
+    flush()
+    return report
+
+
+def _tick(cb: Callable[[str], None] | None, path: str) -> None:
+    if cb is not None:
+        cb(path)

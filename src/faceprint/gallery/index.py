@@ -1,0 +1,46 @@
+"""Nearest-neighbour search over gallery embeddings: exact (batched matrix products) by default."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceprint.types import pairwise_distances
+
+__all__ = ["ExactIndex", "person_min_distances"]
+
+
+class ExactIndex:
+    """Brute-force search; memory stays bounded by processing queries and gallery rows in chunks."""
+
+    def __init__(self, vectors: np.ndarray, metric: str = "euclidean", chunk: int = 65536) -> None:
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.metric = metric
+        self.chunk = chunk
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest gallery rows per query: (distances, indices), each (Q, k), nearest first."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.vectors.shape[1])
+        k = min(k, len(self))
+        best_d = np.full((len(q), k), np.inf, np.float32)
+        best_i = np.full((len(q), k), -1, np.int64)
+        for start in range(0, len(self), self.chunk):
+            d = pairwise_distances(q, self.vectors[start : start + self.chunk], self.metric)
+            kk = min(k, d.shape[1])
+            part = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+            cand_d = np.concatenate([best_d, np.take_along_axis(d, part, 1)], axis=1)
+            cand_i = np.concatenate([best_i, part + start], axis=1)
+            order = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
+            best_d = np.take_along_axis(cand_d, order, 1)
+            best_i = np.take_along_axis(cand_i, order, 1)
+        return best_d, best_i
+
+
+def person_min_distances(distances: np.ndarray, person_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce (Q, N) face distances to (Q, P) per-person minimum distances; returns (matrix, person ids)."""
+    order = np.argsort(person_ids, kind="stable")
+    pids = person_ids[order]
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    return np.minimum.reduceat(distances[:, order], starts, axis=1), pids[starts]

@@ -1,0 +1,136 @@
+"""Open-set identification: match faces against a gallery, name them or call them UNKNOWN.
+
+Nearest neighbour over every enrolled face, aggregated per person (a person's distance is that of their
+closest enrolled face). Below the threshold the face gets that person's name; otherwise it is UNKNOWN, and we
+still say who it resembles most. A fitted classifier may re-rank the enrolled people, but it never overrides
+the open-set rule: a face farther than the threshold from every enrolled face is UNKNOWN however sure the
+classifier is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from faceprint.gallery.index import ExactIndex, person_min_distances
+from faceprint.gallery.store import GalleryEmbeddings
+from faceprint.recognize.confidence import distance_to_confidence
+from faceprint.types import Embeddings, pairwise_distances
+
+__all__ = ["Candidate", "Match", "Identifier", "ProbabilisticClassifier"]
+
+
+class ProbabilisticClassifier(Protocol):
+    classes_: list[str]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person: str
+    distance: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Match:
+    """The verdict on one face."""
+
+    person: str | None
+    """The identified person, or None for UNKNOWN."""
+    closest: str
+    """The nearest enrolled person, also when UNKNOWN."""
+    distance: float
+    """Distance to the closest person's nearest enrolled face."""
+    confidence: float
+    """Probability in [0, 1] that the face is `closest` (see faceprint.recognize.confidence)."""
+    candidates: list[Candidate] = field(default_factory=list)
+    """The top-k people, nearest first."""
+
+    @property
+    def unknown(self) -> bool:
+        return self.person is None
+
+    def describe(self) -> str:
+        """The sentence the seed notebooks print."""
+        if self.person is None:
+            return f"UNKNOWN FACE, but similar to {self.closest} with {100 * self.confidence:.2f}% probability"
+        return f"{self.person} with {100 * self.confidence:.2f}% probability"
+
+
+class Identifier:
+    """Identify query embeddings against one model's gallery embeddings."""
+
+    def __init__(
+        self,
+        gallery: GalleryEmbeddings,
+        metric: str,
+        threshold: float,
+        slope: float,
+        classifier: ProbabilisticClassifier | None = None,
+        index: object | None = None,
+    ) -> None:
+        self.gallery = gallery
+        self.metric = metric
+        self.threshold = threshold
+        self.slope = slope
+        self.classifier = classifier
+        self.index = index
+
+    def person_distances(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Q, P) distance of each query to each person's nearest enrolled face, and the person ids."""
+        if self.index is not None:
+            return self._person_distances_indexed(queries)
+        d = pairwise_distances(queries, self.gallery.vectors, self.metric)
+        return person_min_distances(d, self.gallery.person_ids)
+
+    def _person_distances_indexed(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Approximate: only the people among the nearest 100 faces get a finite distance.
+        dist, idx = self.index.search(queries, 100)  # type: ignore[attr-defined]
+        pids = np.unique(self.gallery.person_ids)
+        col = {int(p): i for i, p in enumerate(pids)}
+        out = np.full((len(queries), len(pids)), np.inf, np.float32)
+        for q in range(len(queries)):
+            for d, i in zip(dist[q], idx[q]):
+                if i < 0:
+                    continue
+                c = col[int(self.gallery.person_ids[i])]
+                out[q, c] = min(out[q, c], d)
+        return out, pids
+
+    def identify(self, queries: Embeddings, top_k: int = 3) -> list[Match]:
+        """One Match per query row."""
+        if queries.model != self.gallery.model:
+            from faceprint.errors import ModelMismatch
+
+            raise ModelMismatch(queries.model, self.gallery.model)
+        if len(queries) == 0:
+            return []
+        pdist, pids = self.person_distances(queries.vectors)
+        names = [self.gallery.names[int(p)] for p in pids]
+        probs = None
+        if self.classifier is not None:
+            probs = self.classifier.predict_proba(queries.vectors)
+        matches = []
+        for q in range(len(queries)):
+            order = np.argsort(pdist[q], kind="stable")[: max(top_k, 1)]
+            conf = distance_to_confidence(pdist[q, order], self.threshold, self.slope)
+            cands = [Candidate(names[j], float(pdist[q, j]), float(c)) for j, c in zip(order, conf)]
+            nearest = cands[0]
+            if probs is None:
+                person = nearest.person if nearest.distance <= self.threshold else None
+                matches.append(Match(person, nearest.person, nearest.distance, nearest.confidence, cands))
+                continue
+            # Classifier decides among the enrolled; the open-set rule still applies to its choice.
+            best = int(np.argmax(probs[q]))
+            chosen = self.classifier.classes_[best]
+            chosen_d = float(pdist[q, names.index(chosen)]) if chosen in names else float("inf")
+            p = float(probs[q, best])
+            if nearest.distance > self.threshold:
+                matches.append(Match(None, nearest.person, nearest.distance, nearest.confidence, cands))
+            else:
+                matches.append(Match(chosen, chosen, chosen_d, p, cands))
+        return matches
