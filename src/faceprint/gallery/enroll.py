@@ -18,7 +18,7 @@ from faceprint.gallery.store import Gallery
 from faceprint.image import list_images
 from faceprint.types import Face
 
-__all__ = ["EnrollReport", "enroll", "identity_folders", "SKIP_REASONS"]
+__all__ = ["EnrollReport", "enroll", "identity_folders", "split_per_person", "SKIP_REASONS"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,21 @@ def identity_folders(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
     if not items:
         raise NoImagesFound(f"{root}: no images found in <person>/ sub-folders (expected DIR/<person>/<images>)")
     return items
+
+
+def split_per_person(
+    items: list[tuple[str, Path]], fraction: float = 0.6
+) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """Deterministic (enrol, hold-out) split taking `fraction` of each person's photos, spread evenly in order."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("fraction must be between 0 and 1")
+    train: list[tuple[str, Path]] = []
+    test: list[tuple[str, Path]] = []
+    counts: dict[str, int] = {}
+    for person, path in items:
+        i = counts[person] = counts.get(person, -1) + 1
+        (train if int((i + 1) * fraction) > int(i * fraction) else test).append((person, path))
+    return train, test
 
 
 @dataclass

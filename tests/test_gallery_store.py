@@ -1,0 +1,134 @@
+"""The SQLite gallery: schema, transactions, edits, and refusing files it cannot trust."""
+
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from faceprint.errors import EmptyGallery, GalleryError, GalleryLocked, ModelNotInGallery, UnknownPerson
+from faceprint.gallery import Gallery
+from faceprint.gallery.store import SCHEMA_VERSION
+
+
+def _vec(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=128).astype(np.float32)
+
+
+@pytest.fixture()
+def gallery(tmp_path):
+    with Gallery(tmp_path / "g.sqlite") as g:
+        with g.transaction():
+            g.add_face("ann", "a1.jpg", "sha-a1", None, _vec(1), "m1")
+            g.add_face("ann", "a2.jpg", "sha-a2", None, _vec(2), "m1")
+            g.add_face("bob", "b1.jpg", "sha-b1", None, _vec(3), "m1")
+        yield g
+
+
+def test_schema_and_wal(gallery) -> None:
+    assert gallery.schema_version == SCHEMA_VERSION
+    assert gallery._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_people_faces_embeddings(gallery) -> None:
+    assert [(p.name, p.n_faces, p.models) for p in gallery.people()] == [("ann", 2, ("m1",)), ("bob", 1, ("m1",))]
+    emb = gallery.embeddings("m1")
+    assert emb.vectors.shape == (3, 128) and emb.labels() == ["ann", "ann", "bob"]
+    np.testing.assert_array_equal(emb.vectors[2], _vec(3))
+    assert gallery.enrolled_as("sha-b1", "m1") == "bob" and gallery.enrolled_as("sha-b1", "m2") is None
+
+
+def test_same_image_other_model_reuses_face(gallery) -> None:
+    with gallery.transaction():
+        gallery.add_face("bob", "b1.jpg", "sha-b1", None, _vec(4)[:64], "m2")
+    assert len(gallery.faces("bob")) == 1 and gallery.faces("bob")[0].models == ("m1", "m2")
+    assert gallery.models() == {"m1": 3, "m2": 1}
+
+
+def test_rename_remove_and_state(gallery) -> None:
+    s0 = gallery.state("m1")
+    gallery.rename_person("bob", "robert")
+    s1 = gallery.state("m1")
+    assert s1 != s0
+    with pytest.raises(GalleryError, match="already enrolled"):
+        gallery.rename_person("ann", "robert")
+    face_id = gallery.faces("ann")[0].id
+    gallery.remove_face(face_id)
+    assert gallery.state("m1") != s1 and len(gallery.faces("ann")) == 1
+    assert gallery.remove_person("ann") == 1
+    assert [p.name for p in gallery.people()] == ["robert"]
+    assert gallery.embeddings("m1").vectors.shape == (1, 128)  # cascaded
+    with pytest.raises(UnknownPerson):
+        gallery.remove_person("ann")
+    with pytest.raises(UnknownPerson):
+        gallery.remove_face(face_id)
+
+
+def test_empty_and_other_model(tmp_path, gallery) -> None:
+    with Gallery(tmp_path / "empty.sqlite") as g, pytest.raises(EmptyGallery, match="empty"):
+        g.embeddings("m1")
+    with pytest.raises(ModelNotInGallery, match=r"m1 \(3\)"):
+        gallery.embeddings("m2")
+
+
+def test_transaction_rolls_back_on_interrupt(gallery) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with gallery.transaction():
+            gallery.add_face("carl", "c.jpg", "sha-c", None, _vec(5), "m1")
+            raise KeyboardInterrupt
+    assert "carl" not in [p.name for p in gallery.people()]
+    assert gallery.embeddings("m1").vectors.shape == (3, 128)
+
+
+def test_corrupt_foreign_and_newer_files(tmp_path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(GalleryError, match="corrupt or not a database"):
+        Gallery(junk)
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(GalleryError, match="not a faceprint gallery"):
+        Gallery(foreign)
+    newer = tmp_path / "newer.sqlite"
+    Gallery(newer).close()
+    with sqlite3.connect(newer) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(GalleryError, match="newer"):
+        Gallery(newer)
+    with pytest.raises(GalleryError, match="no gallery here"):
+        Gallery(tmp_path / "missing.sqlite", create=False)
+
+
+def test_locked_by_another_process(tmp_path) -> None:
+    path = tmp_path / "g.sqlite"
+    Gallery(path).close()
+    # Another process takes the write lock and holds it while we try to write.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import sqlite3,time,sys; db=sqlite3.connect({str(path)!r}, isolation_level=None); "
+         "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(GalleryLocked, match="locked"):
+            g = Gallery(path, timeout=0.2)
+            with g.transaction():
+                g.add_face("x", "x.jpg", "sha-x", None, _vec(6), "m1")
+    finally:
+        holder.kill()
+        holder.wait()
+    with Gallery(path) as g:  # nothing half-written once the lock is gone
+        assert g.people() == []
+
+
+def test_split_per_person() -> None:
+    from pathlib import Path
+
+    from faceprint.gallery import split_per_person
+
+    items = [("a", Path(f"a{i}")) for i in range(10)] + [("b", Path(f"b{i}")) for i in range(5)]
+    train, test = split_per_person(items, 0.6)
+    assert sum(p == "a" for p, _ in train) == 6 and sum(p == "b" for p, _ in train) == 3
+    assert not set(train) & set(test) and len(train) + len(test) == 15

@@ -1,0 +1,149 @@
+"""Recognition on the seed's Avengers photos: enrol 60% of each person, identify the rest, open-set behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint.analyzer import FaceAnalyzer
+from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
+from faceprint.recognize import build_identifier
+from faceprint.types import Embeddings
+
+
+@pytest.fixture(scope="module")
+def avengers(shared_dir, tmp_path_factory):
+    """A gallery of the enrolled 60%, plus the held-out photos' embeddings (largest face) and true names."""
+    items = identity_folders(shared_dir / "data" / "avengers")
+    train, test = split_per_person(items, 0.6)
+    analyzer = FaceAnalyzer()
+    path = tmp_path_factory.mktemp("avengers") / "gallery.sqlite"
+    with Gallery(path) as g:
+        report = enroll(g, analyzer, train)
+    vectors, truth, faceless = [], [], []
+    for person, p in test:
+        faces, emb = analyzer.analyze(p)
+        if not faces:
+            faceless.append(str(p))
+            continue
+        vectors.append(emb.vectors[0])
+        truth.append(person)
+    queries = Embeddings(np.stack(vectors), analyzer.model)
+    return {"path": path, "analyzer": analyzer, "report": report, "train": train, "test": test,
+            "queries": queries, "truth": np.array(truth), "faceless": faceless}
+
+
+def _identify(av, threshold=None, classifier=None):
+    with Gallery(av["path"]) as g:
+        ident = build_identifier(g, av["analyzer"], threshold=threshold, classifier=classifier)
+    return ident.identify(av["queries"])
+
+
+def test_enrolment_report(avengers) -> None:
+    r = avengers["report"]
+    assert r.images == len(avengers["train"])
+    assert r.faces_enrolled >= 0.97 * r.images
+    assert sorted(r.enrolled) == ["chris_evans", "chris_hemsworth", "mark_ruffalo", "robert_downey_jr", "scarlett_johansson"]
+    print(f"\nenrolled {r.faces_enrolled}/{r.images}; skipped: { {k: len(v) for k, v in r.skipped.items()} }")
+
+
+def test_identifies_held_out_photos(avengers) -> None:
+    matches = _identify(avengers)
+    predicted = np.array([m.person for m in matches], dtype=object)
+    n_total = len(avengers["test"])
+    correct = int((predicted == avengers["truth"]).sum())
+    acc = correct / n_total  # faceless held-out photos count as errors
+    print(f"\nnearest neighbour: {correct}/{n_total} = {acc:.3f} (faceless: {len(avengers['faceless'])})")
+    assert acc >= 0.95
+    for m in matches:
+        assert 0.0 <= m.confidence <= 1.0
+        assert (m.confidence > 0.5) == (not m.unknown)
+        assert [c.distance for c in m.candidates] == sorted(c.distance for c in m.candidates)
+
+
+def test_removed_person_becomes_unknown(avengers, tmp_path) -> None:
+    copy = tmp_path / "g.sqlite"
+    with Gallery(avengers["path"]) as src, sqlite3.connect(copy) as dst:
+        src._db.backup(dst)
+    with Gallery(copy) as g:
+        g.remove_person("mark_ruffalo")
+        ident = build_identifier(g, avengers["analyzer"])
+    matches = ident.identify(avengers["queries"])
+    truth = avengers["truth"]
+    removed = [m for m, t in zip(matches, truth) if t == "mark_ruffalo"]
+    others = [(m, t) for m, t in zip(matches, truth) if t != "mark_ruffalo"]
+    unknown_rate = np.mean([m.unknown for m in removed])
+    others_acc = np.mean([m.person == t for m, t in others])
+    print(f"\nremoved person UNKNOWN: {unknown_rate:.3f} of {len(removed)}; others still right: {others_acc:.3f}")
+    assert unknown_rate >= 0.90
+    assert others_acc >= 0.95
+    for m in removed:
+        if m.unknown:
+            assert m.describe().startswith("UNKNOWN FACE, but similar to ") and m.describe().endswith("% probability")
+
+
+def test_interrupted_enrolment_keeps_whole_batches(avengers, tmp_path) -> None:
+    items = avengers["train"][:20]
+    seen = []
+
+    def interrupt_after_11(path: str) -> None:
+        seen.append(path)
+        if len(seen) == 11:
+            raise KeyboardInterrupt
+
+    with Gallery(tmp_path / "g.sqlite") as g:
+        with pytest.raises(KeyboardInterrupt):
+            enroll(g, avengers["analyzer"], items, batch_size=4, on_image=interrupt_after_11)
+        n_before = sum(p.n_faces for p in g.people())
+        assert n_before % 4 == 0 and n_before >= 4  # whole batches only; the unfinished one is rolled back
+        report = enroll(g, avengers["analyzer"], items, batch_size=4)
+        assert len(report.skipped["already enrolled"]) == n_before
+        assert sum(p.n_faces for p in g.people()) == n_before + report.faces_enrolled
+
+
+def test_killed_enrolment_leaves_consistent_gallery(shared_dir, tmp_path) -> None:
+    """SIGKILL the CLI mid-run: the database is intact and a rerun completes the job without duplicates."""
+    src = shared_dir / "data" / "orl"
+    people = tmp_path / "people"
+    for s in ["s1", "s2", "s3", "s4", "s5"]:
+        (people / s).mkdir(parents=True)
+        for f in sorted((src / s).iterdir())[:8]:
+            (people / s / f.name).write_bytes(f.read_bytes())
+    gallery = tmp_path / "g.sqlite"
+    cmd = [sys.executable, "-m", "faceprint.cli", "enroll", str(people), "--gallery", str(gallery)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if gallery.exists():
+            try:
+                with sqlite3.connect(gallery) as db:
+                    if db.execute("SELECT count(*) FROM faces").fetchone()[0] > 0:
+                        break
+            except sqlite3.Error:
+                pass
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(gallery) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        n_faces = db.execute("SELECT count(*) FROM faces").fetchone()[0]
+        n_emb = db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    assert n_faces == n_emb  # no face without its embedding
+    done = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with Gallery(gallery) as g:
+        total = sum(p.n_faces for p in g.people())
+    summary = json.loads(done.stdout)
+    assert summary["skipped"]["already enrolled"] == n_faces
+    assert total == n_faces + summary["faces_enrolled"]
+    assert total + sum(v for k, v in summary["skipped"].items() if k != "already enrolled") == 40
