@@ -57,11 +57,7 @@ def identify(
         if annotate is None or image is None:
             return
         faces = [r.face for r in results if r.face is not None]
-        labels = [
-            (f"{r.match.person} {100 * r.match.confidence:.0f}%" if not r.match.unknown else f"UNKNOWN ~{r.match.closest}")
-            for r in results
-            if r.face is not None and r.match is not None
-        ]
+        labels = [r.match.label() for r in results if r.face is not None and r.match is not None]
         colors = [GREEN if not r.match.unknown else RED for r in results if r.face is not None and r.match is not None]
         save_image(draw_faces(image, faces, labels, colors), annotate / f"{Path(path).stem}_identified.jpg")
 

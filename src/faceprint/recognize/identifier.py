@@ -60,6 +60,12 @@ class Match:
             return f"UNKNOWN FACE, but similar to {self.closest} with {100 * self.confidence:.2f}% probability"
         return f"{self.person} with {100 * self.confidence:.2f}% probability"
 
+    def label(self) -> str:
+        """A short form for drawing on photos."""
+        if self.person is None:
+            return f"UNKNOWN (~{self.closest} {100 * self.confidence:.0f}%)"
+        return f"{self.person} {100 * self.confidence:.0f}%"
+
 
 class Identifier:
     """Identify query embeddings against one model's gallery embeddings."""

@@ -39,10 +39,15 @@ def draw_faces(
                 cv2.circle(out, (int(round(x)), int(round(y))), max(1, thick), color, -1, cv2.LINE_AA)
         text = labels[i] if labels is not None else f"{face.score:.2f}"
         if text:
-            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
+            scale = font_scale
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+            if tw + 4 > w:  # shrink long labels to the image width
+                scale *= (w - 4) / (tw + 4)
+                (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+            tx = max(0, min(x1, w - tw - 4))
             ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(y2 + th + 4, h - base)
-            cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base), color, -1)
-            cv2.putText(out, text, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thick, cv2.LINE_AA)
+            cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 4, ty + base), color, -1)
+            cv2.putText(out, text, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
     return out
 
 
