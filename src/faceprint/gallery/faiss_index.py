@@ -87,6 +87,7 @@ class FaissIndex:
         self.nprobe = int(nprobe)
         self.refine = int(refine)
         self.tuned_recall = tuned_recall
+        self._sqnorms = (vectors * vectors).sum(1) if kind == "ivf" else None
         if kind == "ivf":
             _faiss().extract_index_ivf(index).nprobe = self.nprobe
 
@@ -149,7 +150,8 @@ class FaissIndex:
         ivf.cp.seed = seed
         ivf.cp.max_points_per_centroid = 64  # a k-means sample of 64 points per list is plenty, and 4x faster
         rng = np.random.default_rng(seed)
-        train = x if n <= 64 * nlist else x[np.sort(rng.choice(n, 64 * nlist, replace=False))]
+        n_train = max(64 * nlist, 16384)  # k-means of the lists, and the 16 centroids of each PQ sub-quantiser
+        train = x if n <= n_train else x[np.sort(rng.choice(n, n_train, replace=False))]
         index.train(train)
         index.add(x)
         log.info("built IVF%d,PQ%dx4fs over %d vectors in %.1f s", nlist, _pq_m(dim), n, time.perf_counter() - t0)
@@ -228,8 +230,9 @@ class FaissIndex:
             qq = q[s : s + chunk]
             _, cand = self.index.search(qq, r)
             safe = np.where(cand < 0, 0, cand)
-            diff = self.vectors[safe] - qq[:, None, :]
-            d = np.einsum("qrd,qrd->qr", diff, diff)
+            # |x - q|^2 = |x|^2 + |q|^2 - 2 x.q, the same formula (and rounding) as ExactIndex
+            dot = np.matmul(self.vectors[safe], qq[:, :, None])[:, :, 0]
+            d = np.maximum(self._sqnorms[safe] + (qq * qq).sum(1)[:, None] - 2.0 * dot, 0.0)
             d[cand < 0] = np.inf
             part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < r else np.broadcast_to(np.arange(r), d.shape)
             pd = np.take_along_axis(d, part, 1)

@@ -71,7 +71,8 @@ Token = tuple[str, dict[str, Any]]
 
 def _con(n: int, k: int, s: int) -> Token:
     pad = 0 if s != 1 else k // 2  # dlib's default: _padding = _stride != 1 ? 0 : _nr/2
-    return ("con", {"num_filters": n, "nr": k, "nc": k, "stride_y": s, "stride_x": s, "padding_y": pad, "padding_x": pad})
+    geometry = {"nr": k, "nc": k, "stride_y": s, "stride_x": s, "padding_y": pad, "padding_x": pad}
+    return ("con", {"num_filters": n, **geometry})
 
 
 def _pool(kind: str, k: int, s: int) -> Token:
@@ -105,7 +106,8 @@ def _ares_down(n: int) -> list[Token]:
 FACE_RECOGNITION_RESNET_V1: list[Token] = [
     ("loss_metric", {}),
     ("fc", {"num_outputs": 128, "bias_mode": 1}),  # fc_no_bias<128>
-    ("avg_pool", {"nr": 0, "nc": 0, "stride_y": 1, "stride_x": 1, "padding_y": 0, "padding_x": 0}),  # avg_pool_everything
+    # avg_pool_everything = avg_pool_<0,0,1,1>: the window is the whole input
+    ("avg_pool", {"nr": 0, "nc": 0, "stride_y": 1, "stride_x": 1, "padding_y": 0, "padding_x": 0}),
     *_ares_down(256),  # alevel0
     *_ares(256), *_ares(256), *_ares_down(256),  # alevel1
     *_ares(128), *_ares(128), *_ares_down(128),  # alevel2
@@ -151,7 +153,8 @@ class _Reader:
         negative = signed and bool(ctrl & 0x80)
         size = ctrl & 0x0F if signed else ctrl & 0x8F
         if size == 0 or size > nbytes:
-            raise self.fail(f"bad integer control byte 0x{ctrl:02x} for a {nbytes}-byte {'signed' if signed else 'unsigned'} integer")
+            sign = "signed" if signed else "unsigned"
+            raise self.fail(f"bad integer control byte 0x{ctrl:02x} for a {nbytes}-byte {sign} integer")
         value = int.from_bytes(self.take(size), "little")
         return -value if negative else value
 
@@ -409,7 +412,9 @@ def _check(r: _Reader, layer: DlibLayer, expected: dict[str, Any], index: int) -
             raise r.fail(f"{layer.kind} layer has {key}={got}, the face-recognition network needs {want}")
 
 
-def parse_dlib_net(data: bytes, arch: list[Token] = FACE_RECOGNITION_RESNET_V1, source: str = "<bytes>") -> list[DlibLayer]:
+def parse_dlib_net(
+    data: bytes, arch: list[Token] = FACE_RECOGNITION_RESNET_V1, source: str = "<bytes>"
+) -> list[DlibLayer]:
     """Parse a serialized dlib network of architecture `arch` (outermost first); returns layers input first."""
     r = _Reader(data, source)
     layers: list[DlibLayer | None] = [None] * len(arch)
@@ -487,7 +492,8 @@ def _check_shapes(layers: list[DlibLayer], source: str) -> None:
             channels = w.shape[0]
         elif layer.kind == "affine" and not layer.attrs.get("disabled"):
             if layer.params["gamma"].size != channels:
-                raise WeightsError(f"{source}: affine layer {i} has {layer.params['gamma'].size} channels, gets {channels}")
+                n = layer.params["gamma"].size
+                raise WeightsError(f"{source}: affine layer {i} has {n} channels, gets {channels}")
             layer.params["gamma"] = layer.params["gamma"].reshape(channels)
             layer.params["beta"] = layer.params["beta"].reshape(channels)
         elif layer.kind == "tag":

