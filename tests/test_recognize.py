@@ -70,20 +70,26 @@ def test_identifies_held_out_photos(avengers) -> None:
         assert [c.distance for c in m.candidates] == sorted(c.distance for c in m.candidates)
 
 
-def test_removed_person_becomes_unknown(avengers, tmp_path) -> None:
+@pytest.mark.parametrize("removed_person", ["chris_evans", "chris_hemsworth", "mark_ruffalo", "robert_downey_jr", "scarlett_johansson"])
+def test_removed_person_becomes_unknown(avengers, tmp_path, removed_person) -> None:
+    """Each person in turn leaves the gallery: their photos must come back UNKNOWN, the others still named.
+
+    This is what the open-set threshold (identify_threshold, FAR 1e-3 per comparison on LFW DevTrain) is for:
+    with the looser verification threshold, faces of a removed person match a look-alike enrolled person.
+    """
     copy = tmp_path / "g.sqlite"
     with Gallery(avengers["path"]) as src, sqlite3.connect(copy) as dst:
         src._db.backup(dst)
     with Gallery(copy) as g:
-        g.remove_person("mark_ruffalo")
+        g.remove_person(removed_person)
         ident = build_identifier(g, avengers["analyzer"])
     matches = ident.identify(avengers["queries"])
     truth = avengers["truth"]
-    removed = [m for m, t in zip(matches, truth) if t == "mark_ruffalo"]
-    others = [(m, t) for m, t in zip(matches, truth) if t != "mark_ruffalo"]
+    removed = [m for m, t in zip(matches, truth) if t == removed_person]
+    others = [(m, t) for m, t in zip(matches, truth) if t != removed_person]
     unknown_rate = np.mean([m.unknown for m in removed])
     others_acc = np.mean([m.person == t for m, t in others])
-    print(f"\nremoved person UNKNOWN: {unknown_rate:.3f} of {len(removed)}; others still right: {others_acc:.3f}")
+    print(f"\nremoved {removed_person}: UNKNOWN {unknown_rate:.3f} of {len(removed)}; others still right: {others_acc:.3f}")
     assert unknown_rate >= 0.90
     assert others_acc >= 0.95
     for m in removed:

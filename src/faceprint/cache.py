@@ -1,4 +1,8 @@
-"""On-disk cache of per-image embeddings, keyed by model, absolute path and file stamp (size, mtime).
+"""On-disk cache of per-image embeddings, keyed by model pipeline, absolute path and file stamp (size, mtime).
+
+The model part of the key is the model name plus a fingerprint of everything that shapes its input (alignment
+template, padding, size, test-time flip) and PIPELINE_VERSION, bumped whenever detection or alignment code changes
+what a model sees: a cached vector is never one that the current code would not compute.
 
 Re-running an evaluation re-embeds only images that changed. One SQLite file under the cache directory, so
 an interrupted run keeps everything it finished.
@@ -6,6 +10,8 @@ an interrupted run keeps everything it finished.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import sqlite3
@@ -45,6 +51,24 @@ def _stamp(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), st.st_size, st.st_mtime_ns
 
 
+PIPELINE_VERSION = 2
+"""Bump when detection or alignment changes the crops a model sees."""
+
+
+@functools.lru_cache(maxsize=64)
+def pipeline_key(model: str) -> str:
+    """The cache key of a model: its name and a short fingerprint of its input pipeline."""
+    from faceprint.errors import UnknownModel
+    from faceprint.models import get_model_spec
+
+    try:
+        s = get_model_spec(model)
+        parts = (PIPELINE_VERSION, s.template, s.padding, s.input_size, s.preprocess, s.flip_average)
+    except UnknownModel:  # e.g. a training checkpoint path: its name (path) is all we know
+        parts = (PIPELINE_VERSION,)
+    return f"{model}#{hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
+
+
 class EmbeddingCache:
     """SQLite-backed cache; `path=None` uses <cache dir>/embeddings.sqlite."""
 
@@ -60,7 +84,7 @@ class EmbeddingCache:
         key, size, mtime = _stamp(Path(image))
         row = self._db.execute(
             "SELECT vector, face, n_faces FROM embeddings WHERE model=? AND path=? AND size=? AND mtime_ns=?",
-            (model, key, size, mtime),
+            (pipeline_key(model), key, size, mtime),
         ).fetchone()
         if row is None:
             return None
@@ -80,7 +104,7 @@ class EmbeddingCache:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (model, key, size, mtime, np.asarray(vector, np.float32).tobytes(), face_json, n_faces),
+                (pipeline_key(model), key, size, mtime, np.asarray(vector, np.float32).tobytes(), face_json, n_faces),
             )
 
     def close(self) -> None:

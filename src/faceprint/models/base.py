@@ -41,7 +41,7 @@ class Embedder(ABC):
         batch = self._validate(crops)
         if len(batch) == 0:
             return Embeddings(np.zeros((0, self.spec.embedding_dim), np.float32), self.name, self.spec.metric)
-        parts = [self._forward(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
+        parts = [self._forward_tta(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
         vectors = np.concatenate(parts, axis=0).astype(np.float32, copy=False)
         return Embeddings(vectors, self.name, self.spec.metric)
 
@@ -53,6 +53,13 @@ class Embedder(ABC):
         if len(arr) and (arr.ndim != 4 or arr.shape[1:] != (s, s, 3) or arr.dtype != np.uint8):
             raise ValueError(f"{self.name} takes uint8 RGB crops of shape (N, {s}, {s}, 3), got {arr.dtype} {arr.shape}")
         return np.ascontiguousarray(arr)
+
+    def _forward_tta(self, batch: np.ndarray) -> np.ndarray:
+        """`_forward`, or with spec.flip_average the mean of the crops' and their mirror images' embeddings."""
+        if not self.spec.flip_average:
+            return self._forward(batch)
+        both = self._forward(np.concatenate([batch, np.ascontiguousarray(batch[:, :, ::-1])]))
+        return (both[: len(batch)] + both[len(batch) :]) / 2.0
 
     @abstractmethod
     def _forward(self, batch: np.ndarray) -> np.ndarray:

@@ -135,7 +135,9 @@ class Identifier:
             chosen = self.classifier.classes_[best]
             chosen_d = float(pdist[q, names.index(chosen)]) if chosen in names else float("inf")
             p = float(probs[q, best])
-            if nearest.distance > self.threshold:
+            # The person the classifier names must themselves have an enrolled face within the threshold; a
+            # look-alike within it does not lend them its closeness.
+            if chosen_d > self.threshold:
                 matches.append(Match(None, nearest.person, nearest.distance, nearest.confidence, cands))
             else:
                 matches.append(Match(chosen, chosen, chosen_d, p, cands))

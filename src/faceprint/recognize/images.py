@@ -58,7 +58,7 @@ def build_identifier(
     """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none)."""
     spec = analyzer.embedder.spec
     emb = gallery.embeddings(spec.name)
-    thr = threshold if threshold is not None else threshold_for(gallery, spec.name, spec.threshold)
+    thr = threshold if threshold is not None else threshold_for(gallery, spec.name, spec.open_set_threshold)
     clf = None
     if classifier is not None:
         from faceprint.recognize.classifiers import load_classifier
