@@ -10,12 +10,17 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from faceprint.cli._common import console, err_console, handle_errors, print_json, progress_bar
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar
 from faceprint.cli._gallery_opts import GalleryOpt
-from faceprint.errors import GalleryError, NoImagesFound
+from faceprint.errors import NoImagesFound
 from faceprint.models import DEFAULT_MODEL
 
 people_app = typer.Typer(help="List, show, rename and remove enrolled people and faces.", no_args_is_help=True)
+
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", min=0.0, help="Seconds to wait for a gallery that another process is writing to (then exit 7)."),
+]
 
 
 def enroll(
@@ -27,6 +32,7 @@ def enroll(
     largest: Annotated[bool, typer.Option("--largest", help="Enrol the largest face of photos with several faces instead of skipping them.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to write the per-image log (default: beside the gallery).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    wait: WaitOpt = 10.0,
 ) -> None:
     """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
     from faceprint.analyzer import FaceAnalyzer
@@ -35,8 +41,10 @@ def enroll(
 
     with handle_errors():
         if person is None:
-            if len(paths) != 1 or not paths[0].is_dir():
-                raise GalleryError("give one directory of identity folders (DIR/<person>/<images>), or images with --person NAME")
+            if len(paths) != 1:
+                err_console.print("[bold red]error:[/] give one directory of identity folders (DIR/<person>/<images>), "
+                                  "or images with --person NAME", highlight=False)
+                raise typer.Exit(int(Exit.USAGE))
             items = identity_folders(paths[0])
         else:
             items = []
@@ -47,7 +55,7 @@ def enroll(
                     items.append((person, p))
             if not items:
                 raise NoImagesFound(f"no images given for {person!r}")
-        g = Gallery(gallery)
+        g = Gallery(gallery, timeout=wait)
         log_path = log_file or g.path.with_name(f"{g.path.stem}-enroll-{time.strftime('%Y%m%d-%H%M%S')}.log")
         handler = logging.FileHandler(log_path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -83,16 +91,16 @@ def enroll(
     console.print(f"details: {log_path}", highlight=False)
 
 
-def _open(gallery: Path | None):
+def _open(gallery: Path | None, wait: float = 10.0):
     from faceprint.gallery import Gallery
 
-    return Gallery(gallery, create=False)
+    return Gallery(gallery, timeout=wait, create=False)
 
 
 @people_app.command("list")
-def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False, wait: WaitOpt = 10.0) -> None:
     """Everyone enrolled, with face counts and models."""
-    with handle_errors(), _open(gallery) as g:
+    with handle_errors(), _open(gallery, wait) as g:
         people = g.people()
     if as_json:
         print_json([{"name": p.name, "faces": p.n_faces, "models": list(p.models)} for p in people])
@@ -106,9 +114,9 @@ def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Optio
 
 
 @people_app.command("show")
-def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False, wait: WaitOpt = 10.0) -> None:
     """One person's enrolled faces: id, source image, box, models."""
-    with handle_errors(), _open(gallery) as g:
+    with handle_errors(), _open(gallery, wait) as g:
         faces = g.faces(name)
     if as_json:
         print_json([{"id": f.id, "source": f.source, "sha256": f.sha256, "box": list(f.face.box) if f.face else None, "models": list(f.models)} for f in faces])
@@ -123,24 +131,24 @@ def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, 
 
 
 @people_app.command("rename")
-def people_rename(old: str, new: str, gallery: GalleryOpt = None) -> None:
+def people_rename(old: str, new: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Rename a person (classifiers fitted before become stale)."""
-    with handle_errors(), _open(gallery) as g:
+    with handle_errors(), _open(gallery, wait) as g:
         g.rename_person(old, new)
     console.print(f"renamed {old} -> {new}", highlight=False)
 
 
 @people_app.command("remove")
-def people_remove(name: str, gallery: GalleryOpt = None) -> None:
+def people_remove(name: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Remove a person with all their faces."""
-    with handle_errors(), _open(gallery) as g:
+    with handle_errors(), _open(gallery, wait) as g:
         n = g.remove_person(name)
     console.print(f"removed {name} and {n} face(s)", highlight=False)
 
 
 @people_app.command("remove-face")
-def people_remove_face(face_id: int, gallery: GalleryOpt = None) -> None:
+def people_remove_face(face_id: int, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Remove one enrolled face by its id (see `people show`)."""
-    with handle_errors(), _open(gallery) as g:
+    with handle_errors(), _open(gallery, wait) as g:
         g.remove_face(face_id)
     console.print(f"removed face {face_id}", highlight=False)

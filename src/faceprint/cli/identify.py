@@ -11,6 +11,7 @@ import typer
 
 from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar
 from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.cli.gallery import WaitOpt
 from faceprint.errors import NoImagesFound
 from faceprint.models import DEFAULT_MODEL
 
@@ -39,16 +40,21 @@ def identify(
     threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN (default: calibrated or the model's).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many candidate people to list per face.")] = 3,
     classifier: Annotated[Optional[str], typer.Option(help="Use a fitted classifier: knn, svm or linear (see fit-classifier).")] = None,
-    index: Annotated[str, typer.Option(help="Search: exact, or faiss for very large galleries.")] = "exact",
+    stale: Annotated[str, typer.Option(help="A classifier fitted before the gallery last changed: refit (and store) it, or refuse (exit 10).")] = "refit",
+    index: Annotated[str, typer.Option(help="Search: exact, or faiss (approximate above 50,000 faces; the index is stored beside the gallery).")] = "exact",
     annotate: Annotated[Optional[Path], typer.Option(help="Write annotated copies into this folder.")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per face.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per face.")] = False,
+    wait: WaitOpt = 10.0,
 ) -> None:
     """Name every face in every photo, or call it UNKNOWN and say whom it resembles."""
     from faceprint.analyzer import FaceAnalyzer
+    from faceprint.errors import UnknownModel
     from faceprint.gallery import Gallery
+    from faceprint.models import get_model_spec
     from faceprint.recognize import build_identifier, identify_images
+    from faceprint.recognize.classifiers import CLASSIFIER_KINDS, classifier_status, load_classifier
     from faceprint.viz import draw_faces, save_image
     from faceprint.viz.annotate import GREEN, RED
 
@@ -62,13 +68,34 @@ def identify(
         save_image(draw_faces(image, faces, labels, colors), annotate / f"{Path(path).stem}_identified.jpg")
 
     with handle_errors():
+        # Cheap checks first, so that bad input fails before the model is loaded.
+        get_model_spec(model)
+        if index not in ("exact", "faiss"):
+            raise UnknownModel("index", index, ["exact", "faiss"])
+        if stale not in ("refit", "refuse"):
+            raise UnknownModel("--stale value", stale, ["refit", "refuse"])
+        if classifier is not None and classifier not in CLASSIFIER_KINDS:
+            raise UnknownModel("classifier", classifier, list(CLASSIFIER_KINDS))
         files = _expand(paths)
-        with Gallery(gallery, create=False) as g:
+        with Gallery(gallery, timeout=wait, create=False) as g:
+            if model not in g.models():
+                g.embeddings(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there
+            if classifier is not None:
+                status = classifier_status(g, model, classifier)
+                if status == "stale" and stale == "refuse":
+                    load_classifier(g, model, classifier, stale="refuse")  # raises StaleClassifier (exit 10)
+                if status == "stale":
+                    err_console.print(f"note: the {classifier} classifier was fitted before the gallery last changed; "
+                                      "refitting it and storing the new one", highlight=False)
             analyzer = FaceAnalyzer(model=model, detector=detector)
             ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index)
             with progress_bar() as bar:
                 task = bar.add_task("identifying", total=len(files))
                 results = identify_images(files, analyzer, ident, top_k=top_k, on_image=annotate_one)
+            if annotate is not None:
+                from faceprint.viz.sheet import write_contact_sheets
+
+                write_contact_sheets(results, annotate)
     rows = [r.to_dict() for r in results]
     if as_json:
         print_json(rows)
@@ -87,7 +114,9 @@ def identify(
                 x1, y1, x2, y2 = (int(v) for v in r.face.box)
                 style = "red" if r.match.unknown else "green"
                 console.print(f"{r.image} [{x1},{y1},{x2},{y2}]: [{style}]{r.match.describe()}[/] (distance {r.match.distance:.3f})", highlight=False)
-        console.print(f"threshold {ident.threshold:.3f}, {len(ident.gallery.vectors)} enrolled faces, model {model}", highlight=False, style="dim")
+        how = f", classifier {classifier}" if classifier else ""
+        how += f", {index} search" if index != "exact" else ""
+        console.print(f"threshold {ident.threshold:.3f}, {len(ident.gallery.vectors)} enrolled faces, model {model}{how}", highlight=False, style="dim")
     raise typer.Exit(int(Exit.BAD_INPUT if any(r.error for r in results) else Exit.OK))
 
 
@@ -95,12 +124,17 @@ def fit_classifier(
     kind: Annotated[str, typer.Option("--kind", help="knn, svm or linear (a softmax layer on frozen embeddings).")],
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model whose gallery embeddings to fit on.")] = DEFAULT_MODEL,
+    wait: WaitOpt = 10.0,
 ) -> None:
-    """Fit a classifier on the gallery's embeddings (transfer learning) and store it in the gallery."""
+    """Fit a classifier on the gallery's embeddings (transfer learning), calibrate it and store it in the gallery."""
     from faceprint.gallery import Gallery
-    from faceprint.recognize.classifiers import fit_from_gallery, save_classifier
+    from faceprint.recognize.classifiers import create_classifier, fit_from_gallery, save_classifier
 
-    with handle_errors(), Gallery(gallery, create=False) as g:
-        clf = fit_from_gallery(g, model, kind)
-        save_classifier(g, model, clf)
-    console.print(f"fitted {kind} on {len(clf.classes_)} people; stored in {g.path}", highlight=False)
+    with handle_errors():
+        create_classifier(kind)  # an unknown kind fails before any work (exit 3)
+        with Gallery(gallery, timeout=wait, create=False) as g:
+            clf = fit_from_gallery(g, model, kind)
+            save_classifier(g, model, clf)
+    cal = f"temperature {clf.temperature_:.3g}" if clf.calibration_ == "temperature" else "not calibrated (too few faces)"
+    console.print(f"fitted {kind} on {clf.n_samples_} faces of {len(clf.classes_)} people in {clf.fit_seconds_:.1f} s "
+                  f"({cal}); stored in {g.path}", highlight=False)
