@@ -9,9 +9,20 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.errors import PairsFormatError
-from faceprint.evaluate.metrics import accuracy_at, best_threshold, roc_auc
+from faceprint.evaluate.metrics import accuracy_at, best_threshold, eer, far_tar_at, roc_auc, roc_curve, threshold_at_far
 
-__all__ = ["Pair", "PairsFile", "read_pairs", "PairsResult", "evaluate_pairs"]
+__all__ = [
+    "Pair",
+    "PairsFile",
+    "read_pairs",
+    "PairsResult",
+    "evaluate_pairs",
+    "TarAtFar",
+    "tar_at_far_folds",
+    "VerificationMetrics",
+    "verification_metrics",
+    "DEFAULT_FARS",
+]
 
 N_FOLDS = 10
 
@@ -152,3 +163,130 @@ def evaluate_pairs(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -
         accs.append(accuracy_at(d[test], s[test], thr))
     thr_all, acc_all = best_threshold(d, s)
     return PairsResult(accs, thrs, roc_auc(d, s), thr_all, acc_all, len(d))
+
+
+DEFAULT_FARS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
+
+
+@dataclass(frozen=True)
+class TarAtFar:
+    """TAR at a target FAR under the 10-fold protocol: per fold, the threshold is set on the other nine folds."""
+
+    far_target: float
+    fold_tars: list[float]
+    fold_fars: list[float]
+    """The false-accept rate each fold's threshold actually gave on that (held-out) fold."""
+    fold_thresholds: list[float]
+    train_negatives: int
+    """Fewest different-person pairs any fold's threshold was chosen on: the FAR resolution is 1 / this."""
+
+    @property
+    def tar_mean(self) -> float:
+        return float(np.mean(self.fold_tars))
+
+    @property
+    def tar_std(self) -> float:
+        return float(np.std(self.fold_tars))
+
+    @property
+    def far_mean(self) -> float:
+        return float(np.mean(self.fold_fars))
+
+    @property
+    def far_std(self) -> float:
+        return float(np.std(self.fold_fars))
+
+    @property
+    def resolution(self) -> float:
+        return 1.0 / self.train_negatives
+
+    @property
+    def below_resolution(self) -> bool:
+        """True when the target is finer than 1 / (training negatives): the threshold then allows no false accept."""
+        return self.far_target * self.train_negatives < 1.0 - 1e-9
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "far": self.far_target,
+            "tar_mean": self.tar_mean,
+            "tar_std": self.tar_std,
+            "far_measured_mean": self.far_mean,
+            "far_measured_std": self.far_std,
+            "fold_tars": self.fold_tars,
+            "fold_fars": self.fold_fars,
+            "fold_thresholds": self.fold_thresholds,
+            "train_negatives": self.train_negatives,
+            "below_resolution": self.below_resolution,
+        }
+
+
+def tar_at_far_folds(distances: np.ndarray, same: np.ndarray, folds: np.ndarray, far: float) -> TarAtFar:
+    """TAR at FAR within the 10-fold protocol.
+
+    For each fold k the threshold is the largest one whose false-accept rate on the different-person pairs of the
+    other folds is <= `far` (`threshold_at_far`); TAR and FAR are then measured on fold k alone.
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    s = np.asarray(same, dtype=bool)
+    f = np.asarray(folds)
+    tars, fars, thrs, n_train = [], [], [], []
+    for k in np.unique(f):
+        test = f == k
+        train_neg = d[~test & ~s]
+        thr = threshold_at_far(train_neg, far)
+        got_far, got_tar = far_tar_at(d[test], s[test], thr)
+        tars.append(got_tar)
+        fars.append(got_far)
+        thrs.append(thr)
+        n_train.append(len(train_neg))
+    return TarAtFar(float(far), tars, fars, thrs, int(min(n_train)))
+
+
+@dataclass(frozen=True, eq=False)
+class VerificationMetrics:
+    """ROC, AUC, EER and TAR at FAR of one set of pair distances (smaller = same person)."""
+
+    roc_far: np.ndarray
+    roc_tar: np.ndarray
+    roc_thresholds: np.ndarray
+    auc: float
+    eer: float
+    """Equal error rate over all pairs (threshold-free, like AUC)."""
+    eer_threshold: float
+    fold_eers: list[float]
+    """EER of each fold that holds both kinds of pair."""
+    tar_at_far: dict[float, TarAtFar]
+
+    @property
+    def eer_fold_mean(self) -> float:
+        return float(np.mean(self.fold_eers)) if self.fold_eers else float("nan")
+
+    @property
+    def eer_fold_std(self) -> float:
+        return float(np.std(self.fold_eers)) if self.fold_eers else float("nan")
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly summary (the ROC points themselves are left out; they are in the report's plot)."""
+        return {
+            "auc": self.auc,
+            "eer": self.eer,
+            "eer_threshold": self.eer_threshold,
+            "eer_fold_mean": self.eer_fold_mean,
+            "eer_fold_std": self.eer_fold_std,
+            "tar_at_far": {repr(far): t.to_dict() for far, t in self.tar_at_far.items()},
+        }
+
+
+def verification_metrics(
+    distances: np.ndarray, same: np.ndarray, folds: np.ndarray, fars: tuple[float, ...] = DEFAULT_FARS
+) -> VerificationMetrics:
+    """Everything the field reports about a verifier, the threshold-dependent figures cross-validated over folds."""
+    d = np.asarray(distances, dtype=np.float64)
+    s = np.asarray(same, dtype=bool)
+    f = np.asarray(folds)
+    far, tar, thr = roc_curve(d, s)
+    rate, rate_thr = eer(d, s)
+    fold_eers = [eer(d[f == k], s[f == k])[0] for k in np.unique(f) if s[f == k].any() and (~s[f == k]).any()]
+    return VerificationMetrics(
+        far, tar, thr, roc_auc(d, s), rate, rate_thr, fold_eers, {x: tar_at_far_folds(d, s, f, x) for x in fars}
+    )

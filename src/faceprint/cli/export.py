@@ -1,0 +1,49 @@
+"""`faceprint export ...`: embeddings for other tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceprint.cli._common import console, handle_errors, progress_bar
+from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.models import DEFAULT_MODEL
+
+export_app = typer.Typer(help="Export embeddings for other tools.", no_args_is_help=True)
+
+
+@export_app.command("projector")
+def export_projector(
+    outdir: Annotated[Path, typer.Argument(help="Folder to write vecs.tsv, meta.tsv, sprite.png and projector_config.pbtxt into.")],
+    folder: Annotated[Optional[Path], typer.Argument(help="Identity folders DIR/<person>/<images> (default: the gallery).")] = None,
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
+    thumb: Annotated[int, typer.Option("--thumb", min=8, max=256, help="Sprite tile side in pixels (shrunk to keep the sprite <= 8192 px).")] = 64,
+    sprite: Annotated[bool, typer.Option(help="Write the sprite of face crops.")] = True,
+    detector: Annotated[str, typer.Option(help="Face detector for DIR: mtcnn or dlib-hog.")] = "mtcnn",
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+) -> None:
+    """Files for the TensorBoard embedding projector: `tensorboard --logdir OUTDIR`, then the Projector tab."""
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.evaluate.labelled import load_labelled
+    from faceprint.export.projector import face_crops, sprite_layout, write_projector
+    from faceprint.gallery import default_gallery_path
+
+    if folder is not None and gallery is not None:
+        raise typer.BadParameter("give either DIR or --gallery, not both")
+    gal = None if folder is not None else (gallery or default_gallery_path())
+    with handle_errors():
+        with progress_bar() as bar:
+            task = bar.add_task("embedding photos", total=None)
+            data = load_labelled(folder, gal, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,
+                                 lambda done, total: bar.update(task, completed=done, total=total))
+        thumbs = None
+        if sprite:
+            _, side = sprite_layout(len(data), thumb)
+            thumbs = face_crops(data.sources, data.faces, side)
+        files = write_projector(outdir, data.vectors, data.labels, data.sources, thumbs, tensor_name=f"faceprint/{data.model}")
+    extra = f", sprite {files.thumb}px tiles" if files.sprite else ""
+    console.print(f"wrote {files.folder}: {len(data)} embeddings of {len(data.people)} people{extra}", highlight=False)
+    console.print(f"view: tensorboard --logdir {files.folder}  (Projector tab), or load vecs.tsv and meta.tsv at projector.tensorflow.org", highlight=False)

@@ -1,0 +1,42 @@
+"""Matplotlib without global state: figures of an exact pixel size, drawn on the Agg canvas (no display needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from faceprint.errors import MissingExtra
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["new_figure", "save_figure", "require"]
+
+DPI = 100
+
+
+def require(package: str, extra: str = "viz") -> None:
+    """Raise MissingExtra naming the extra to install when an optional package is absent."""
+    if importlib.util.find_spec(package) is None:
+        raise MissingExtra(package, extra)
+
+
+def new_figure(width_px: int, height_px: int) -> Figure:
+    """A figure that saves to exactly width_px x height_px pixels (never saved with a tight bounding box)."""
+    require("matplotlib")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Render on the Agg canvas and write the file (format from the suffix), creating the folder."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=DPI)
+    return path
