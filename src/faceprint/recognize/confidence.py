@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["distance_to_confidence", "fit_slope"]
+__all__ = ["SLOPE_BOUNDS", "distance_to_confidence", "fit_slope"]
 
 
 def distance_to_confidence(distance: np.ndarray | float, threshold: float, slope: float) -> np.ndarray:
@@ -22,17 +22,38 @@ def distance_to_confidence(distance: np.ndarray | float, threshold: float, slope
     return 1.0 / (1.0 + np.exp(z))
 
 
-def fit_slope(distances: np.ndarray, same: np.ndarray, threshold: float, iters: int = 100) -> float:
-    """Maximum-likelihood slope of the logistic curve pinned at `threshold` (Newton's method, 1 parameter)."""
+SLOPE_BOUNDS = (1e-2, 1e4)
+"""The slopes `fit_slope` searches; perfectly separated distances have no finite maximum and get the upper bound."""
+
+
+def fit_slope(distances: np.ndarray, same: np.ndarray, threshold: float, iters: int = 200) -> float:
+    """Maximum-likelihood slope of the logistic curve pinned at `threshold`, within SLOPE_BOUNDS.
+
+    The log-likelihood is concave in the slope, so a golden-section search over log(slope) finds its maximum; unlike
+    Newton's method it cannot diverge when the classes are (nearly) separated.
+    """
     x = np.asarray(distances, np.float64) - threshold
     y = np.asarray(same, np.float64)
-    s = 10.0
+    if x.size == 0 or y.min() == y.max():
+        raise ValueError("fitting a confidence slope needs same-person and different-person distances")
+
+    def loglik(log_s: float) -> float:
+        z = np.exp(log_s) * x  # p(same) = 1 / (1 + exp(z))
+        return float(-np.sum(y * np.logaddexp(0.0, z) + (1 - y) * np.logaddexp(0.0, -z)))
+
+    lo, hi = np.log(SLOPE_BOUNDS[0]), np.log(SLOPE_BOUNDS[1])
+    g = (np.sqrt(5.0) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = loglik(a), loglik(b)
     for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(np.clip(s * x, -60, 60)))  # p(same)
-        grad = np.sum((y - p) * -x)  # d logL / ds
-        hess = -np.sum(p * (1 - p) * x * x)
-        step = grad / hess if hess != 0 else 0.0
-        s -= step
-        if abs(step) < 1e-9:
+        if hi - lo < 1e-10:
             break
-    return float(s)
+        if fa < fb:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = loglik(b)
+        else:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = loglik(a)
+    return float(np.exp((lo + hi) / 2))
