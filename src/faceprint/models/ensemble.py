@@ -1,0 +1,161 @@
+"""Ensembles of registered models, named ``ensemble:A+B[+C...]`` and usable wherever a model name is.
+
+How the members are combined, and why it is a plain embedding:
+
+* each member's distance is divided by that member's own verification threshold, so 1.0 means "exactly at the
+  member's threshold" for every member and the members become comparable;
+* an ensemble embedding is the concatenation of its members' vectors, member i scaled by ``1 / (t_i * sqrt(k))``
+  (k members, t_i member i's threshold). The Euclidean distance between two such vectors is then exactly
+
+      D = sqrt( (1/k) * sum_i (d_i / t_i)^2 ),
+
+  the quadratic mean of the normalised member distances. It is 1.0 when every member sits at its threshold, so
+  the ensemble's default threshold is 1.0 and its decisions are an average of the members' normalised opinions.
+  Because D is an ordinary Euclidean distance between fixed vectors, everything built for embeddings works
+  unchanged: `Embeddings.distances`, the SQLite gallery, exact and FAISS search, the LFW protocol, classifiers.
+  The arithmetic mean of the normalised distances (the other obvious average) is not the distance of any fixed
+  embedding, so it could not be stored in a gallery or searched with an index; it is reported beside D in
+  issue 4's notes for comparison.
+* cosine members are first L2-normalised; for unit vectors ``||a - b|| = sqrt(2 * cosine distance)``, so their
+  Euclidean distance is divided by ``sqrt(2 * t)``, which is the same normalisation.
+
+Crops: every member needs its own crop (size, template, or facenet's box crop). The ensemble's crop is a square
+canvas of side ``sum(member sizes)`` holding the members' crops side by side along the top edge (member i at
+columns ``offset_i .. offset_i + size_i``); `embed` cuts them out again, so no member's crop is resampled twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from faceprint.errors import UnknownModel
+from faceprint.models._registry import ModelSpec, get_model_spec, register_model, register_resolver
+from faceprint.models.base import Embedder
+from faceprint.types import Face
+
+__all__ = ["DEFAULT_ENSEMBLE", "PREFIX", "EnsembleEmbedder", "ensemble_name", "ensemble_spec", "parse_ensemble_name"]
+
+PREFIX = "ensemble:"
+
+
+def parse_ensemble_name(name: str) -> list[str]:
+    """Member names of ``ensemble:A+B+...``: at least two distinct registered models, none an ensemble itself."""
+    if not name.startswith(PREFIX):
+        raise UnknownModel("ensemble (ensemble:A+B)", name, [DEFAULT_ENSEMBLE])
+    members = [m.strip() for m in name[len(PREFIX) :].split("+")]
+    if len(members) < 2 or any(not m for m in members) or len(set(members)) != len(members):
+        raise UnknownModel("ensemble (at least two distinct models joined by '+')", name, [DEFAULT_ENSEMBLE])
+    for m in members:
+        if m.startswith(PREFIX):
+            raise UnknownModel("ensemble member (ensembles do not nest)", m, [])
+        get_model_spec(m)  # raises UnknownModel listing the choices
+    return members
+
+
+def ensemble_name(members: list[str]) -> str:
+    """The registry name of the ensemble of `members` (in that order)."""
+    return PREFIX + "+".join(members)
+
+
+def member_scale(spec: ModelSpec, k: int) -> float:
+    """The factor member vectors are multiplied by (after L2 normalisation for cosine members)."""
+    t = spec.threshold if spec.metric == "euclidean" else math.sqrt(2.0 * spec.threshold)
+    return 1.0 / (t * math.sqrt(k))
+
+
+def _normalised(spec: ModelSpec, threshold: float) -> float:
+    """A threshold of `spec` in the ensemble's units (member distance / member threshold)."""
+    if spec.metric == "euclidean":
+        return threshold / spec.threshold
+    return math.sqrt(threshold / spec.threshold)
+
+
+class EnsembleEmbedder(Embedder):
+    """Embeds with every member and concatenates the members' threshold-scaled vectors (see the module docstring)."""
+
+    def __init__(self, spec: ModelSpec, members: list[Embedder]) -> None:
+        super().__init__(spec)
+        self.members = members
+        self.offsets = np.cumsum([0] + [m.spec.input_size for m in members[:-1]]).tolist()
+        self.scales = [member_scale(m.spec, len(members)) for m in members]
+
+    def _canvas(self, parts: list[np.ndarray]) -> np.ndarray:
+        s = self.spec.input_size
+        canvas = np.zeros((s, s, 3), np.uint8)
+        for part, off in zip(parts, self.offsets):
+            canvas[: part.shape[0], off : off + part.shape[1]] = part
+        return canvas
+
+    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """Each member's own crop of the face, side by side on one canvas."""
+        return self._canvas([m.align(image, face) for m in self.members])
+
+    def center_crop(self, image: np.ndarray, fraction: float = 0.5) -> np.ndarray:
+        """Each member's central-region crop, side by side on one canvas."""
+        return self._canvas([m.center_crop(image, fraction) for m in self.members])
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        parts = []
+        for m, off, scale in zip(self.members, self.offsets, self.scales):
+            s = m.spec.input_size
+            v = m.embed(np.ascontiguousarray(batch[:, :s, off : off + s])).vectors.astype(np.float32)
+            if m.spec.metric == "cosine":
+                v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+            parts.append(v * np.float32(scale))
+        return np.concatenate(parts, axis=1)
+
+
+def _build(spec: ModelSpec) -> EnsembleEmbedder:
+    from faceprint.models import create_embedder
+
+    return EnsembleEmbedder(spec, [create_embedder(m) for m in parse_ensemble_name(spec.name)])
+
+
+def ensemble_spec(name: str) -> ModelSpec:
+    """The registry record of ``ensemble:A+B+...``, registered on first use (so any list of models works)."""
+    from faceprint.models._registry import _MODELS
+
+    if name in _MODELS:
+        return _MODELS[name]
+    members = [get_model_spec(m) for m in parse_ensemble_name(name)]
+    k = len(members)
+    return register_model(
+        ModelSpec(
+            name=name,
+            input_size=sum(m.input_size for m in members),
+            template=members[0].template,
+            padding=0.0,
+            preprocess="the members' own crops side by side on one canvas; each member preprocesses its own",
+            embedding_dim=sum(m.embedding_dim for m in members),
+            metric="euclidean",
+            # 1.0: every member exactly at its own threshold (see the module docstring)
+            threshold=1.0,
+            # where every member sits at its own open-set threshold, in the same quadratic mean
+            identify_threshold=math.sqrt(sum(_normalised(m, m.open_set_threshold) ** 2 for m in members) / k),
+            # d(confidence)/d(distance) scales with the distance unit: member slope x member threshold, averaged
+            confidence_slope=sum(m.confidence_slope * m.threshold for m in members) / k,
+            weights=None,
+            builder=_build,
+            flip_average=False,  # mirroring the canvas would swap the members' crops; members flip their own
+            lfw_accuracy=ENSEMBLE_LFW.get(name, ""),
+            description="ensemble: " + ", ".join(m.name for m in members) + " (threshold-normalised distances)",
+        )
+    )
+
+
+DEFAULT_ENSEMBLE = "ensemble:dlib-resnet-v1+facenet-inception-resnet-v1"
+
+ENSEMBLE_LFW: dict[str, str] = {}
+"""Measured LFW figures of named ensembles, for `models list`."""
+
+
+
+def _resolve(name: str) -> ModelSpec | None:
+    """Registry hook: any ``ensemble:A+B`` name becomes a model on first use."""
+    return ensemble_spec(name) if name.startswith(PREFIX) else None
+
+
+register_resolver(_resolve)
+ensemble_spec(DEFAULT_ENSEMBLE)
