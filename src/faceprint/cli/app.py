@@ -15,6 +15,7 @@ from faceprint.cli.export import export_app
 from faceprint.cli.gallery import enroll, people_app
 from faceprint.cli.identify import fit_classifier, identify
 from faceprint.cli.models import models_app
+from faceprint.cli.train import train, train_head
 from faceprint.cli.verify import verify
 from faceprint.cli.viz import viz_app
 
@@ -30,6 +31,8 @@ app.command()(detect)
 app.command()(enroll)
 app.command()(identify)
 app.command("fit-classifier")(fit_classifier)
+app.command()(train)
+app.command("train-head")(train_head)
 app.add_typer(people_app, name="people")
 app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")

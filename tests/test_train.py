@@ -1,0 +1,225 @@
+"""Training: nn4.small2 learns on ORL faces (CPU, a few steps), a killed run resumes, best.pt works as a model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from faceprint.analyzer import FaceAnalyzer
+from faceprint.cli.app import app
+from faceprint.gallery import Gallery, identity_folders, split_per_person
+from faceprint.models import get_model_spec
+from faceprint.models.checkpoint_model import load_checkpoint
+from faceprint.recognize import build_identifier, identify_images
+from faceprint.recognize.classifiers import LinearHeadClassifier, load_classifier
+from faceprint.train.augment import Augmentation
+from faceprint.train.checkpoint import read_metrics
+from faceprint.train.config import TrainConfig
+from faceprint.train.loop import learning_rate
+from faceprint.train.mining import RandomTripletMiner, active_triplet_fraction
+from faceprint.train.validate import validate_embeddings
+
+runner = CliRunner()
+MODEL = "openface-nn4.small2-v1"
+EPOCHS = 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> object:
+    """Small CPU work runs much faster on one torch thread on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def orl_small(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 ORL people x 6 photos (links to ../shared): 7 train, 3 are held out by the run's seed."""
+    root = tmp_path_factory.mktemp("orl-small")
+    for s in range(1, 11):
+        (root / f"s{s}").mkdir()
+        for j in range(1, 7):
+            (root / f"s{s}" / f"{j}.pgm").symlink_to(shared_dir / "data" / "orl" / f"s{s}" / f"{j}.pgm")
+    return root
+
+
+def _train_args(data: Path, out: Path) -> list[str]:
+    return [
+        "train", str(data), "--model", MODEL, "--init", "scratch", "--cropped", "--mining", "semihard",
+        "--persons", "4", "--per-person", "2", "--epochs", str(EPOCHS), "--val-people", "3",
+        "--threads", "1", "--out", str(out),
+    ]
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(orl_small: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A run killed (SIGKILL) right after its first epoch's checkpoint, then continued to the end."""
+    out = tmp_path_factory.mktemp("run") / "orl"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faceprint.cli", *_train_args(orl_small, out)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            if metrics.is_file() and any(r["epoch"] >= 1 for r in read_metrics(metrics)):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"the training process ended early ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("no epoch finished within 300 s")
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    killed_at = load_checkpoint(out / "last.pt")["epoch"]
+    killed_rows = [r["epoch"] for r in read_metrics(metrics)]
+    resumed = run(*_train_args(orl_small, out), "--json")
+    return {"out": out, "killed_at": killed_at, "killed_rows": killed_rows, "resumed": resumed}
+
+
+def test_killed_run_resumes_from_last_finished_epoch(killed_and_resumed, orl_small: Path) -> None:
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    killed_at = killed_and_resumed["killed_at"]
+    assert killed_at >= 1 and killed_and_resumed["killed_rows"] == list(range(killed_at + 1))
+    res = killed_and_resumed["resumed"]
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["resumed_from"] == killed_at and summary["epochs"] == EPOCHS
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == list(range(EPOCHS + 1))  # epoch 0 = before training, each epoch once
+    last = load_checkpoint(out / "last.pt")
+    assert last["epoch"] == EPOCHS and [r["epoch"] for r in last["history"]] == list(range(EPOCHS + 1))
+    assert TrainConfig.from_dict(last["config"]).epochs == EPOCHS and last["config"]["mining"] == "semihard"
+    best = load_checkpoint(out / "best.pt")
+    assert best["epoch"] == summary["best_epoch"] and "optimizer" not in best
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a finished run is not trained again
+    again = run(*_train_args(orl_small, out), "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["resumed_from"] == EPOCHS
+
+
+def test_loss_falls_and_unseen_people_are_told_apart(killed_and_resumed) -> None:
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    rows = read_metrics(out / "metrics.jsonl")
+    trained = [r for r in rows if r["epoch"] >= 1]
+    assert trained[-1]["loss"] < trained[0]["loss"], [r["loss"] for r in trained]
+    assert trained[-1]["active"] < trained[0]["active"]
+    assert rows[-1]["val_auc"] > 0.5 and max(r["val_auc"] for r in trained) > rows[0]["val_auc"]
+    data = load_checkpoint(out / "last.pt")["data"]
+    assert len(data["val_people"]) == 3 and not set(data["val_people"]) & set(data["train_people"])
+    for r in rows:
+        assert {"epoch", "loss", "val_auc", "val_accuracy", "val_rank1"} <= set(r)
+
+
+def test_best_checkpoint_is_a_model_name(killed_and_resumed, lfw_subset: Path) -> None:
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    best = out / "best.pt"
+    spec = get_model_spec(str(best))
+    assert spec.name.startswith(MODEL + "@") and spec.input_size == 96
+    assert get_model_spec(str(out)).name == spec.name  # the run directory means its best.pt
+    assert spec.threshold == pytest.approx(load_checkpoint(best)["calibration"]["threshold"])
+    a, b = lfw_subset / "Tony_Blair/Tony_Blair_0001.jpg", lfw_subset / "Tony_Blair/Tony_Blair_0002.jpg"
+    r = run("verify", a, b, "--model", best, "--json")
+    assert r.exit_code in (0, 1), r.output
+    result = json.loads(r.stdout)
+    assert result["model"] == spec.name and result["threshold"] == pytest.approx(spec.threshold)
+    missing = run("verify", a, b, "--model", out / "nope.pt")
+    assert missing.exit_code == 4 and "nope.pt" in missing.stderr
+
+
+def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp_path: Path) -> None:
+    best = killed_and_resumed["out"] / "best.pt"  # type: ignore[operator]
+    gallery = tmp_path / "g.sqlite"
+    r = run("train-head", orl_small, "--model", best, "--gallery", gallery, "--holdout", "0.34", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    train, test = split_per_person(identity_folders(orl_small), 0.66)
+    assert report["people"] == 10 and report["train_faces"] == len(train) and report["test_faces"] == len(test)
+    assert 0.0 <= report["head_accuracy"] <= 1.0 and report["classifier_key"].endswith(":linear")
+    name = get_model_spec(str(best)).name
+    with Gallery(gallery, create=False) as g:
+        clf = load_classifier(g, name, "linear", stale="refuse")
+    assert isinstance(clf, LinearHeadClassifier) and len(clf.classes_) == 10
+    # what `identify --classifier linear` does with it (build_identifier loads the stored head)
+    with Gallery(gallery, create=False) as g:
+        analyzer = FaceAnalyzer(model=str(best))
+        ident = build_identifier(g, analyzer, classifier="linear")
+        results = identify_images([test[0][1]], analyzer, ident)
+    assert isinstance(ident.classifier, LinearHeadClassifier) and ident.gallery.model == name
+    assert results[0].match is not None and results[0].match.closest in clf.classes_
+
+
+def test_rerun_with_other_settings_is_refused(killed_and_resumed) -> None:
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    data = Path(load_checkpoint(out / "last.pt")["config"]["data_dir"])
+    args = _train_args(data, out)
+    args[args.index("semihard")] = "hard"
+    r = run(*args)
+    assert r.exit_code == 3 and "mining" in r.stderr
+
+
+# -- the parts, on synthetic inputs ---------------------------------------------------------------------------
+
+
+def test_augmentation_flip_is_exact_and_jitter_stays_in_range() -> None:
+    x = torch.rand(3, 96, 96, 3) * 255
+    flip_only = Augmentation(flip=1.0, rotate=0, scale=0, shift=0, brightness=0, contrast=0, saturation=0)
+    assert torch.allclose(flip_only(x, torch.Generator().manual_seed(0)), x.flip(2), atol=1e-2)
+    y = Augmentation()(x, torch.Generator().manual_seed(1))
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 255
+    again = Augmentation()(x, torch.Generator().manual_seed(1))
+    assert torch.equal(y, again) and not torch.allclose(y, x)
+
+
+def test_learning_rate_warms_up_then_decays() -> None:
+    cfg = TrainConfig(data_dir=".", model=MODEL, lr=1e-3, warmup_epochs=1, min_lr_ratio=0.01)
+    lrs = [learning_rate(cfg, s, 100, 10) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(1e-3, rel=1e-6)
+    assert np.all(np.diff(lrs[:10]) > 0) and np.all(np.diff(lrs[10:]) <= 0) and lrs[-1] >= 1e-5
+
+
+def test_miner_and_active_fraction_against_brute_force() -> None:
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(12, 8, generator=gen), dim=1)
+    labels = torch.arange(4).repeat_interleave(3)
+    a, p, n = RandomTripletMiner()(emb, labels)
+    assert len(a) == 12 and bool((labels[a] == labels[p]).all() and (labels[a] != labels[n]).all() and (a != p).all())
+    d = torch.cdist(emb, emb)
+    active = total = 0
+    for i in range(12):
+        for j in range(12):
+            for k in range(12):
+                if i != j and labels[i] == labels[j] and labels[i] != labels[k]:
+                    total += 1
+                    active += bool(d[i, j] - d[i, k] + 0.2 > 0)
+    assert active_triplet_fraction(emb, labels, 0.2, chunk=5) == pytest.approx(active / total)
+
+
+def test_validation_of_separated_and_random_embeddings() -> None:
+    labels = np.repeat(np.arange(5), 4)
+    centres = np.eye(5, 16)
+    perfect = centres[labels] + 0.01 * np.random.default_rng(0).normal(size=(20, 16))
+    v = validate_embeddings(perfect.astype(np.float32), labels)
+    assert v.auc == 1.0 and v.rank1 == 1.0 and v.accuracy == 1.0 and v.same_pairs == 30
+    noise = validate_embeddings(np.random.default_rng(1).normal(size=(20, 16)).astype(np.float32), labels)
+    assert 0.2 < noise.auc < 0.8
