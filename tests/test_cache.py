@@ -1,8 +1,9 @@
 import os
 
 import numpy as np
+import pytest
 
-from faceprint.cache import EmbeddingCache
+from faceprint.cache import EmbeddingCache, pipeline_key
 from faceprint.types import Face
 
 
@@ -28,3 +29,18 @@ def test_cache_roundtrip_and_staleness(tmp_path) -> None:
         cache.put("m", img, np.ones(4), None, 0)
     with EmbeddingCache(tmp_path / "c.sqlite") as cache:
         assert cache.get("m", img).vector.sum() == 4
+
+
+def test_pipeline_key_follows_the_pipeline_of_ensemble_members(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from faceprint.models import get_model_spec
+    from faceprint.models._registry import _MODELS
+
+    ens = "ensemble:dlib-resnet-v1+facenet-inception-resnet-v1"
+    before, member = pipeline_key(ens), pipeline_key("facenet-inception-resnet-v1")
+    spec = get_model_spec("facenet-inception-resnet-v1")
+    monkeypatch.setitem(_MODELS, spec.name, dataclasses.replace(spec, flip_average=not spec.flip_average))
+    assert pipeline_key("facenet-inception-resnet-v1") != member
+    assert pipeline_key(ens) != before and pipeline_key(ens).startswith(ens + "#")
+    assert pipeline_key("dlib-resnet-v1").startswith("dlib-resnet-v1#")

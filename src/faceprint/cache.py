@@ -10,7 +10,6 @@ an interrupted run keeps everything it finished.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -55,18 +54,25 @@ PIPELINE_VERSION = 2
 """Bump when detection or alignment changes the crops a model sees."""
 
 
-@functools.lru_cache(maxsize=64)
 def pipeline_key(model: str) -> str:
-    """The cache key of a model: its name and a short fingerprint of its input pipeline."""
+    """The cache key of a model: its registry name and a short fingerprint of its input pipeline.
+
+    A checkpoint path resolves to ``<base>@<sha256 prefix>``, so a retrained file gets new entries; an ensemble's
+    fingerprint covers its members' keys, so changing a member's pipeline (e.g. mirroring) invalidates it too.
+    """
     from faceprint.errors import UnknownModel
     from faceprint.models import get_model_spec
 
     try:
         s = get_model_spec(model)
-        parts = (PIPELINE_VERSION, s.template, s.padding, s.input_size, s.preprocess, s.flip_average)
-    except UnknownModel:  # e.g. a training checkpoint path: its name (path) is all we know
-        parts = (PIPELINE_VERSION,)
-    return f"{model}#{hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
+    except UnknownModel:  # not a model faceprint can build: its name is all we know
+        return f"{model}#{hashlib.sha256(repr((PIPELINE_VERSION,)).encode()).hexdigest()[:12]}"
+    parts: tuple[object, ...] = (PIPELINE_VERSION, s.template, s.padding, s.input_size, s.preprocess, s.flip_average)
+    if s.name.startswith("ensemble:"):
+        from faceprint.models.ensemble import parse_ensemble_name
+
+        parts += tuple(pipeline_key(m) for m in parse_ensemble_name(s.name))
+    return f"{s.name}#{hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
 
 
 class EmbeddingCache:
