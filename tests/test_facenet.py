@@ -54,10 +54,14 @@ def test_matches_tensorflow_reference(embedder: FaceNetEmbedder) -> None:
     np.testing.assert_allclose(stem, ref["stem"], atol=1e-4)
     np.testing.assert_allclose(bottleneck, ref["bottleneck"], atol=1e-4)
     want = ref["bottleneck"] / np.linalg.norm(ref["bottleneck"], axis=1, keepdims=True)
+    single = embedder._forward(crops)  # one pass, no test-time mirroring
+    np.testing.assert_allclose(single, want, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(single, axis=1), 1.0, atol=1e-5)
+    # the model's embedding is the mean of the crop's and its mirror image's (spec.flip_average, chosen on DevTrain)
     got = embedder.embed(crops)
     assert got.model == "facenet-inception-resnet-v1" and got.vectors.shape == (4, 128)
-    np.testing.assert_allclose(got.vectors, want, atol=1e-4)
-    np.testing.assert_allclose(np.linalg.norm(got.vectors, axis=1), 1.0, atol=1e-5)
+    mirrored = embedder._forward(np.ascontiguousarray(crops[:, :, ::-1]))
+    np.testing.assert_allclose(got.vectors, (single + mirrored) / 2, atol=1e-5)
 
 
 def test_prewhiten_is_facenets() -> None:

@@ -194,6 +194,7 @@ def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
         threshold=float(cal["threshold"]),
         identify_threshold=None,
         confidence_slope=float(cal["confidence_slope"]),
+        flip_average=False,  # its threshold and slope were fitted on single-pass validation embeddings
         weights=None,
         builder=build,
         lfw_accuracy="",

@@ -80,7 +80,7 @@ DLIB_RESNET_V1 = register_model(
             license="CC0-1.0",
         ),
         builder=lambda spec: DlibResNetEmbedder(spec),
-        lfw_accuracy="",
+        lfw_accuracy="View 1 DevTest 98.90% ± 1.22",
         description="dlib ResNet-29 metric network, 128-d, trained by Davis King on ~3M faces",
     )
 )

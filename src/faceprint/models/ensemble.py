@@ -147,7 +147,7 @@ def ensemble_spec(name: str) -> ModelSpec:
 
 DEFAULT_ENSEMBLE = "ensemble:dlib-resnet-v1+facenet-inception-resnet-v1"
 
-ENSEMBLE_LFW: dict[str, str] = {}
+ENSEMBLE_LFW: dict[str, str] = {"ensemble:dlib-resnet-v1+facenet-inception-resnet-v1": "View 1 DevTest 99.20% ± 0.98"}
 """Measured LFW figures of named ensembles, for `models list`."""
 
 
