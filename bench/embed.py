@@ -13,6 +13,9 @@ Rows:
 * every PyTorch model: backends torch and onnx (its export in the model cache). A model whose weights are not
   present is timed with an untrained network of the same architecture (speed does not depend on the weights).
 * ensembles: their members' default backends, one after the other.
+
+A model with test-time mirroring (spec.flip_average) embeds each crop and its mirror image: two network passes per
+face, shown in the "passes per face" column.
 """
 
 from __future__ import annotations
@@ -76,7 +79,11 @@ def main() -> None:
     rows: list[dict[str, object]] = []
 
     def add(model: str, backend: str, seconds: float, n: int, note: str = "") -> None:
-        rows.append({"model": model, "backend": backend, "faces": n, "seconds": seconds, "faces_per_s": n / seconds, "ms_per_face": 1000 * seconds / n, "note": note})
+        if model.startswith("ensemble:"):
+            passes = "members'"
+        else:
+            passes = "2 (mirrored)" if model in list_models() and get_model_spec(model).flip_average else "1"
+        rows.append({"model": model, "backend": backend, "passes": passes, "faces": n, "seconds": seconds, "faces_per_s": n / seconds, "ms_per_face": 1000 * seconds / n, "note": note})
         console.print(f"  {model} [{backend}]: {n / seconds:.1f} faces/s")
 
     # dlib itself: its detector-independent chips from its own 5-point predictor, then its own network.
@@ -134,11 +141,11 @@ def main() -> None:
         return
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     table = Table(title=f"embedding speed, lfw-subset faces, {args.threads} thread(s), batch {args.batch}, best of {args.repeats} (load average {load})")
-    for col in ("model", "backend", "faces/s", "ms/face", "note"):
+    for col in ("model", "backend", "passes per face", "faces/s", "ms/face", "note"):
         table.add_column(col, justify="right" if col in ("faces/s", "ms/face") else "left")
     for r in rows:
-        table.add_row(str(r["model"]), str(r["backend"]), f"{r['faces_per_s']:.1f}", f"{r['ms_per_face']:.1f}", str(r["note"]))
-    Console().print(table)
+        table.add_row(str(r["model"]), str(r["backend"]), str(r["passes"]), f"{r['faces_per_s']:.1f}", f"{r['ms_per_face']:.1f}", str(r["note"]))
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":
