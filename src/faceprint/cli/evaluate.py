@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -11,7 +11,27 @@ from rich.table import Table
 from faceprint.cli._common import console, err_console, handle_errors, print_json, progress_bar
 from faceprint.models import DEFAULT_MODEL
 
+if TYPE_CHECKING:
+    from faceprint.evaluate.pairs_run import PairsEvaluation
+
 eval_app = typer.Typer(help="Measure accuracy with standard protocols.", no_args_is_help=True)
+
+
+def embed_pairs(pairs_file: Path, images: Path, model: str, detector: str, cache: bool) -> PairsEvaluation:
+    """Embed every image of a pairs file once (progress bar, optional embedding cache) and score the pairs."""
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.cache import EmbeddingCache
+    from faceprint.evaluate.pairs_run import run_pairs
+
+    analyzer = FaceAnalyzer(model=model, detector=detector)
+    store = EmbeddingCache() if cache else None
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("embedding images", total=None)
+            return run_pairs(pairs_file, images, analyzer, store, on_image=lambda done, total: bar.update(task, completed=done, total=total))
+    finally:
+        if store is not None:
+            store.close()
 
 
 @eval_app.command("pairs")
@@ -25,27 +45,17 @@ def eval_pairs(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """LFW protocol: accuracy, TAR at FAR 0.1/0.01/0.001 (10 folds, thresholds from the other nine), AUC, EER."""
-    from faceprint.analyzer import FaceAnalyzer
-    from faceprint.cache import EmbeddingCache
     from faceprint.evaluate.lfw import protocol_folds, read_pairs, verification_metrics
-    from faceprint.evaluate.pairs_run import run_pairs
+    from faceprint.models import get_model_spec
 
     with handle_errors():
-        analyzer = FaceAnalyzer(model=model, detector=detector)
-        store = EmbeddingCache() if cache else None
-        try:
-            with progress_bar() as bar:
-                task = bar.add_task("embedding images", total=None)
-                ev = run_pairs(pairs_file, images, analyzer, store, on_image=lambda done, total: bar.update(task, completed=done, total=total))
-        finally:
-            if store is not None:
-                store.close()
+        ev = embed_pairs(pairs_file, images, model, detector, cache)
         metrics = verification_metrics(ev.distances, ev.same, protocol_folds(read_pairs(pairs_file)))
         written = None
         if report is not None:
             from faceprint.evaluate.report import write_pairs_report
 
-            written = write_pairs_report(ev, metrics, report, default_threshold=analyzer.embedder.spec.threshold)
+            written = write_pairs_report(ev, metrics, report, default_threshold=get_model_spec(model).threshold)
     r = ev.result
     if as_json:
         out = {**ev.to_dict(), **metrics.to_dict()}

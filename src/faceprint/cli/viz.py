@@ -93,23 +93,13 @@ def viz_errors(
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
 ) -> None:
     """The hardest false matches (different people, closest) and false non-matches (same person, farthest)."""
-    from faceprint.analyzer import FaceAnalyzer
-    from faceprint.cache import EmbeddingCache
+    from faceprint.cli.evaluate import embed_pairs
     from faceprint.evaluate.lfw import read_pairs
-    from faceprint.evaluate.pairs_run import run_pairs
     from faceprint.viz.annotate import save_image
     from faceprint.viz.errors import error_pairs_picture, hardest_pairs
 
     with handle_errors():
-        analyzer = FaceAnalyzer(model=model, detector=detector)
-        store = EmbeddingCache() if cache else None
-        try:
-            with progress_bar() as bar:
-                task = bar.add_task("embedding images", total=None)
-                ev = run_pairs(pairs_file, images, analyzer, store, on_image=lambda done, total: bar.update(task, completed=done, total=total))
-        finally:
-            if store is not None:
-                store.close()
+        ev = embed_pairs(pairs_file, images, model, detector, cache)
         thr = threshold if threshold is not None else ev.result.threshold
         pairs = [(p.left, p.right) for p in read_pairs(pairs_file).pairs]
         fm, fnm = hardest_pairs(pairs, ev.distances, ev.same, thr, n)

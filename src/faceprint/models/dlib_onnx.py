@@ -25,12 +25,12 @@ Output ``descriptors``: float32 (N, 128), exactly what dlib returns: not L2-norm
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceprint._files import atomic_write
 from faceprint.errors import MissingExtra, WeightsError
 from faceprint.models._dlib_dat import DlibLayer, read_dlib_dat
 from faceprint.models._weights import cache_dir, package_file, sha256_file
@@ -218,16 +218,7 @@ def build_dlib_onnx(
         prop = model.metadata_props.add()
         prop.key, prop.value = key, value
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write(out, lambda f: f.write(model.SerializeToString()))
 
 
 class DlibOnnxRunner:

@@ -17,34 +17,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 from faceprint import __version__
+from faceprint._files import atomic_write
 from faceprint.models.checkpoint_model import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint
 
-__all__ = ["atomic_write", "load_checkpoint", "model_checkpoint", "read_metrics", "save_checkpoint", "write_json", "write_metrics"]
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file through `write(f)` into a temporary sibling, fsync it, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["load_checkpoint", "model_checkpoint", "read_metrics", "save_checkpoint", "write_json", "write_metrics"]
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:

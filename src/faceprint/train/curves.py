@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from faceprint.errors import MissingExtra
-from faceprint.train.checkpoint import atomic_write
+from faceprint._files import atomic_write
 
 __all__ = ["plot_curves"]
 
