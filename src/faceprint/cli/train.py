@@ -135,7 +135,6 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
         def __init__(self) -> None:
             self.bar = progress_bar()
             self.task: Any = None
-            self.best = -1.0
             self.started = False
 
         def prepare_start(self, images: int) -> None:
@@ -155,11 +154,7 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
         def step(self, epoch: int, step: int, loss: float) -> None:
             self.bar.update(self.task, advance=1, description=f"epoch {epoch}/{config.epochs} loss {loss:.4f}")
 
-        def epoch_end(self, row: dict[str, Any]) -> None:
-            auc = row.get("val_auc")
-            best = auc is not None and auc > self.best
-            if best:
-                self.best = auc
+        def epoch_end(self, row: dict[str, Any], best: bool) -> None:
             self.bar.console.print(_epoch_line(row, config.epochs, best), highlight=False)
 
     hooks = Hooks()

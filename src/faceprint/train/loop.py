@@ -61,7 +61,8 @@ class TrainHooks:
     def epoch_start(self, epoch: int, steps: int) -> None: ...
     def step(self, epoch: int, step: int, loss: float) -> None: ...
     def validation(self, epoch: int) -> None: ...
-    def epoch_end(self, row: dict[str, Any]) -> None: ...
+    def epoch_end(self, row: dict[str, Any], best: bool) -> None:
+        """`row` is the epoch's metrics.jsonl line; `best` says whether it became best.pt (also after a resume)."""
 
 
 @dataclass
@@ -372,7 +373,7 @@ class _Run:
             save_checkpoint(self.run_dir / f"epoch-{epoch:03d}.pt", model)
         write_metrics(self.run_dir / "metrics.jsonl", self.history)
         plot_curves(self.history, self.run_dir / "curves.png", title=f"{self.network.base_model}: {cfg.mining} mining, {self.run_dir.name}")
-        self.hooks.epoch_end(row)
+        self.hooks.epoch_end(row, improved)
 
     def repair_best(self) -> None:
         """After a kill between last.pt and best.pt, best.pt may lag behind: rewrite it from last.pt."""
