@@ -56,7 +56,7 @@ def models_list(
     if as_json:
         print_json([_describe(get_model_spec(n)) for n in names])
         return
-    table = Table(title="faceprint models", caption="missing weights: faceprint models fetch NAME")
+    table = Table(title="faceprint models", caption="missing weights: faceprint models fetch NAME (OpenFace: set $FACEPRINT_OPENFACE_WEIGHTS)")
     table.add_column("name", overflow="fold")
     for col in ("input", "dim", "metric", "threshold", "weights", "LFW"):
         table.add_column(col)
