@@ -12,23 +12,24 @@ def test_cache_roundtrip_and_staleness(tmp_path) -> None:
     img.write_bytes(b"x" * 10)
     face = Face((1.0, 2.0, 30.0, 40.0), 0.99, ((5, 6), (7, 8), (9, 10), (11, 12), (13, 14)))
     with EmbeddingCache(tmp_path / "c.sqlite") as cache:
-        assert cache.get("m", img) is None
-        cache.put("m", img, np.arange(4, dtype=np.float32), face, 2)
-        hit = cache.get("m", img)
+        assert cache.get("m", img, detector="mtcnn") is None
+        cache.put("m", img, np.arange(4, dtype=np.float32), face, 2, detector="mtcnn")
+        hit = cache.get("m", img, detector="mtcnn")
         assert hit is not None and hit.n_faces == 2 and hit.face == face
         np.testing.assert_array_equal(hit.vector, np.arange(4))
-        assert cache.get("other-model", img) is None
-        cache.put("m", tmp_path / "a.jpg", np.zeros(4), None, 0)
-        assert cache.get("m", img).face is None
+        assert cache.get("other-model", img, detector="mtcnn") is None
+        assert cache.get("m", img, detector="dlib-hog") is None  # another detector finds another box
+        cache.put("m", tmp_path / "a.jpg", np.zeros(4), None, 0, detector="mtcnn")
+        assert cache.get("m", img, detector="mtcnn").face is None
         # A changed file is a miss.
         st = img.stat()
         os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-        assert cache.get("m", img) is None
+        assert cache.get("m", img, detector="mtcnn") is None
     # Survives reopening.
     with EmbeddingCache(tmp_path / "c.sqlite") as cache:
-        cache.put("m", img, np.ones(4), None, 0)
+        cache.put("m", img, np.ones(4), None, 0, detector="mtcnn")
     with EmbeddingCache(tmp_path / "c.sqlite") as cache:
-        assert cache.get("m", img).vector.sum() == 4
+        assert cache.get("m", img, detector="mtcnn").vector.sum() == 4
 
 
 def test_pipeline_key_follows_the_pipeline_of_ensemble_members(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,9 @@
-"""On-disk cache of per-image embeddings, keyed by model pipeline, absolute path and file stamp (size, mtime).
+"""On-disk cache of per-image embeddings, keyed by model pipeline, detector, absolute path and file stamp (size, mtime).
 
-The model part of the key is the model name plus a fingerprint of everything that shapes its input (alignment
-template, padding, size, test-time flip) and PIPELINE_VERSION, bumped whenever detection or alignment code changes
-what a model sees: a cached vector is never one that the current code would not compute.
+The model part of the key is the model name plus a fingerprint of what shapes its input (alignment template,
+padding, size, test-time flip, an ensemble's members) and PIPELINE_VERSION, bumped whenever detection or alignment
+code changes what a model sees; the detector's name is part of the key because its box and landmarks make the crop.
+Detector settings other than its name (minimum face size, score thresholds) are the defaults of the callers.
 
 Re-running an evaluation re-embeds only images that changed. One SQLite file under the cache directory, so
 an interrupted run keeps everything it finished.
@@ -75,6 +76,11 @@ def pipeline_key(model: str) -> str:
     return f"{s.name}#{hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
 
 
+def _key(model: str, detector: str) -> str:
+    """A cache row's key: the model's pipeline and the detector that found the face (its box feeds the crop)."""
+    return f"{pipeline_key(model)}|{detector}"
+
+
 class EmbeddingCache:
     """SQLite-backed cache; `path=None` uses <cache dir>/embeddings.sqlite."""
 
@@ -85,12 +91,12 @@ class EmbeddingCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
-    def get(self, model: str, image: str | os.PathLike[str]) -> CachedEmbedding | None:
-        """The cached result for this image file as it is now, or None if missing or stale."""
+    def get(self, model: str, image: str | os.PathLike[str], *, detector: str) -> CachedEmbedding | None:
+        """The cached result for this image file as it is now, found by `detector`, or None if missing or stale."""
         key, size, mtime = _stamp(Path(image))
         row = self._db.execute(
             "SELECT vector, face, n_faces FROM embeddings WHERE model=? AND path=? AND size=? AND mtime_ns=?",
-            (pipeline_key(model), key, size, mtime),
+            (_key(model, detector), key, size, mtime),
         ).fetchone()
         if row is None:
             return None
@@ -101,7 +107,9 @@ class EmbeddingCache:
             face = Face(tuple(d["box"]), d["score"], tuple(tuple(p) for p in d["landmarks"]))
         return CachedEmbedding(vec, face, int(row[2]))
 
-    def put(self, model: str, image: str | os.PathLike[str], vector: np.ndarray, face: Face | None, n_faces: int) -> None:
+    def put(
+        self, model: str, image: str | os.PathLike[str], vector: np.ndarray, face: Face | None, n_faces: int, *, detector: str
+    ) -> None:
         """Store (or replace) one image's embedding; committed at once so an interrupted run keeps it."""
         key, size, mtime = _stamp(Path(image))
         face_json = None
@@ -110,7 +118,7 @@ class EmbeddingCache:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (pipeline_key(model), key, size, mtime, np.asarray(vector, np.float32).tobytes(), face_json, n_faces),
+                (_key(model, detector), key, size, mtime, np.asarray(vector, np.float32).tobytes(), face_json, n_faces),
             )
 
     def close(self) -> None:

@@ -77,12 +77,12 @@ def embed_identity_folders(
     skipped: list[tuple[str, str]] = []
     for i, (person, path) in enumerate(items):
         try:
-            hit = cache.get(analyzer.model, path) if cache is not None else None
+            hit = cache.get(analyzer.model, path, detector=analyzer.detector.name) if cache is not None else None
             if hit is None:
                 fe = analyzer.embed_one(path, select="center", fallback_center=True)
                 vec, face = fe.embedding.vectors[0], fe.face
                 if cache is not None:
-                    cache.put(analyzer.model, path, vec, face, fe.n_faces)
+                    cache.put(analyzer.model, path, vec, face, fe.n_faces, detector=analyzer.detector.name)
             else:
                 vec, face = hit.vector, hit.face
         except FaceprintError as exc:

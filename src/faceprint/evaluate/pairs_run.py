@@ -78,12 +78,12 @@ def run_pairs(
         path = root / name
         if not path.is_file():
             raise ImageError(path, f"image named by {Path(pairs_path).name} not found under {root}")
-        hit = cache.get(analyzer.model, path) if cache is not None else None
+        hit = cache.get(analyzer.model, path, detector=analyzer.detector.name) if cache is not None else None
         if hit is None:
             fe = analyzer.embed_one(path, select="center", fallback_center=True)
             vec, face, n_faces = fe.embedding.vectors[0], fe.face, fe.n_faces
             if cache is not None:
-                cache.put(analyzer.model, path, vec, face, n_faces)
+                cache.put(analyzer.model, path, vec, face, n_faces, detector=analyzer.detector.name)
         else:
             vec, face, n_faces = hit.vector, hit.face, hit.n_faces
         vectors.append(vec)
