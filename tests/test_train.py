@@ -114,8 +114,13 @@ def test_killed_run_resumes_from_last_finished_epoch(killed_and_resumed, orl_sma
     assert best["epoch"] == summary["best_epoch"] and "optimizer" not in best
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a finished run is not trained again
+    # a kill right after last.pt can leave metrics.jsonl and curves.png unwritten: a rerun writes them again
+    rows_before = (out / "metrics.jsonl").read_text()
+    (out / "metrics.jsonl").unlink()
+    (out / "curves.png").unlink()
     again = run(*_train_args(orl_small, out), "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["resumed_from"] == EPOCHS
+    assert (out / "metrics.jsonl").read_text() == rows_before and (out / "curves.png").is_file()
 
 
 def test_loss_falls_and_unseen_people_are_told_apart(killed_and_resumed) -> None:
@@ -176,6 +181,11 @@ def test_rerun_with_other_settings_is_refused(killed_and_resumed) -> None:
     args[args.index("semihard")] = "hard"
     r = run(*args)
     assert r.exit_code == 3 and "mining" in r.stderr
+    # more epochs would reshape the learning-rate schedule of the finished part: refused too
+    longer = _train_args(data, out)
+    longer[longer.index("--epochs") + 1] = str(EPOCHS + 2)
+    r = run(*longer)
+    assert r.exit_code == 3 and "epochs" in r.stderr and "--init" in r.stderr
 
 
 # -- the parts, on synthetic inputs ---------------------------------------------------------------------------
@@ -223,3 +233,40 @@ def test_validation_of_separated_and_random_embeddings() -> None:
     assert v.auc == 1.0 and v.rank1 == 1.0 and v.accuracy == 1.0 and v.same_pairs == 30
     noise = validate_embeddings(np.random.default_rng(1).normal(size=(20, 16)).astype(np.float32), labels)
     assert 0.2 < noise.auc < 0.8
+
+
+def test_cached_crops_keep_the_callers_paths(orl_small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache hit names sources as the caller spells them (train-head matches its hold-out by these strings)."""
+    from faceprint.models.checkpoint_model import get_architecture
+    from faceprint.train.data import face_cache_path, prepare_faces
+
+    arch = get_architecture(MODEL)  # an untrained nn4.small2: OpenFace's weights are not here
+    emb = arch.wrap(get_model_spec(MODEL), arch.build(), "cpu")
+    absolute = identity_folders(orl_small)[:6]
+    first = prepare_faces(absolute, emb, cropped=True)
+    monkeypatch.chdir(orl_small)
+    relative = [(person, Path(path).relative_to(orl_small)) for person, path in absolute]
+    assert face_cache_path(relative, emb, True) == face_cache_path(absolute, emb, True)  # the same cache entry
+    again = prepare_faces(relative, emb, cropped=True)
+    assert again.sources == [str(p) for _, p in relative] and again.persons == first.persons
+    np.testing.assert_array_equal(again.crops, first.crops)
+
+
+def test_train_head_refuses_held_out_photos_already_enrolled(killed_and_resumed, orl_small: Path, tmp_path: Path) -> None:
+    best = killed_and_resumed["out"] / "best.pt"  # type: ignore[operator]
+    gallery = tmp_path / "g.sqlite"
+    everything = run("train-head", orl_small, "--model", best, "--gallery", gallery, "--holdout", "0", "--json")
+    assert everything.exit_code == 0, everything.output
+    r = run("train-head", orl_small, "--model", best, "--gallery", gallery, "--holdout", "0.34")
+    assert r.exit_code != 0 and "already enrolled" in r.stderr
+
+
+def test_resume_on_changed_photos_is_refused(killed_and_resumed, orl_small: Path, shared_dir: Path) -> None:
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    extra = orl_small / "s1" / "7.pgm"  # one more photo of a person the run trains on: same people, other data
+    extra.symlink_to(shared_dir / "data" / "orl" / "s1" / "7.pgm")
+    try:
+        r = run(*_train_args(orl_small, out))
+    finally:
+        extra.unlink()
+    assert r.exit_code == 3 and "photos" in r.stderr

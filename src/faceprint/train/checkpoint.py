@@ -2,8 +2,9 @@
 
 A run directory holds:
 
-* ``last.pt``: the state after the last finished epoch (network, optimizer, LR schedule, gradient scaler, random
-  generators, metrics history): a rerun of the same command continues from it;
+* ``last.pt``: the state after the last finished epoch (network, optimizer, gradient scaler, metrics history,
+  best epoch): a rerun of the same command continues from it. The learning rate and the random generators are not
+  stored: both are functions of (seed, epoch, step), so the resumed run draws what an uninterrupted one would;
 * ``best.pt``: the network of the epoch with the best held-out AUC, with its calibrated threshold: usable as a
   model name (see `faceprint.models.checkpoint_model`);
 * ``epoch-NNN.pt`` every `save_every` epochs, if asked;

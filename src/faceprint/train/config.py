@@ -15,8 +15,10 @@ MINING_CHOICES = ("random", "semihard", "hard", "all")
 INIT_CHOICES = ("pretrained", "scratch")
 """Besides these, --init takes the path of a checkpoint to start from."""
 
-RESUMABLE_CHANGES = frozenset({"epochs", "device", "amp", "threads"})
-"""Settings a resumed run may change: train longer, or go on on another device."""
+RESUMABLE_CHANGES = frozenset({"device", "amp", "threads", "save_every"})
+"""Settings a resumed run may change: where and how fast it runs, and which epoch checkpoints it keeps. Not
+`epochs`: the learning-rate schedule is laid out over all of them, so a changed count would jump the rate; to train
+longer, start a new run from the old one (`--init RUN_DIR/last.pt`)."""
 
 
 @dataclass

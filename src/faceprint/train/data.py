@@ -48,7 +48,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when the way crops are made changes, so cached crops are made again."""
 
 Items = Sequence[tuple[str, Path]]
@@ -168,13 +168,18 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def _load_cached(path: Path) -> FaceSet | None:
+def _load_cached(path: Path, items: Items) -> FaceSet | None:
+    """The cached crops, with persons and sources taken from `items` as the caller spells them (the cache key
+    covers the same files in the same order, perhaps spelled otherwise: relative, from another directory)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            faces = [_face_from_json(f) for f in meta["faces"]]
-            return FaceSet(z["crops"], meta["persons"], meta["sources"], faces, meta["skipped"])
-    except (OSError, ValueError, KeyError) as exc:
+            crops = z["crops"]
+        faces = [_face_from_json(f) for f in meta["faces"]]
+        index = meta["index"]
+        skipped = {reason: [str(items[i][1]) for i in idx] for reason, idx in meta["skipped_index"].items()}
+        return FaceSet(crops, [items[i][0] for i in index], [str(items[i][1]) for i in index], faces, skipped)
+    except Exception as exc:  # a damaged or foreign file (BadZipFile, EOFError, ...) is rebuilt, not fatal
         log.warning("ignoring unreadable face cache %s: %s", path, exc)
         return None
 
@@ -224,7 +229,7 @@ def prepare_faces(
         raise NoImagesFound("no images to prepare")
     path = face_cache_path(items, embedder, cropped, detector) if use_cache else None
     if path is not None and path.is_file():
-        cached = _load_cached(path)
+        cached = _load_cached(path, items)
         if cached is not None:
             log.info("face crops from the cache %s", path)
             return cached
@@ -238,18 +243,22 @@ def prepare_faces(
     persons: list[str] = []
     sources: list[str] = []
     found: list[Face | None] = []
+    index: list[int] = []
     skipped: dict[str, list[str]] = {"no face": [], "unreadable": []}
-    for person, file in items:
+    skipped_index: dict[str, list[int]] = {"no face": [], "unreadable": []}
+    for i, (person, file) in enumerate(items):
         src = str(file)
         crop, face, reason = _crop_one(file, embedder, size, det)
         if crop is None:
             skipped[reason].append(src)
+            skipped_index[reason].append(i)
             log.info("skipped %s: %s", src, reason)
         else:
             crops.append(crop)
             persons.append(person)
             sources.append(src)
             found.append(face)
+            index.append(i)
         if on_image is not None:
             on_image(src)
     if not crops:
@@ -258,7 +267,7 @@ def prepare_faces(
     out = FaceSet(faces_arr, persons, sources, found, skipped)
     if path is not None:
         faces_json = [_face_to_json(f) for f in found]
-        meta = json.dumps({"persons": persons, "sources": sources, "faces": faces_json, "skipped": skipped})
+        meta = json.dumps({"index": index, "faces": faces_json, "skipped_index": skipped_index})
         _save_npz(path, crops=faces_arr, meta=np.array(meta))
     return out
 

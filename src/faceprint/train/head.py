@@ -106,6 +106,12 @@ def train_head(
     if len(train) == 0:
         raise NoImagesFound("no face left to train the head on")
     model = embedder.name
+    leaked = [s for s in test.sources if gallery.enrolled_as(_sha256(s), model) is not None]
+    if leaked:  # the head would be fit on them and nearest-neighbour search would find the photo itself
+        raise ValueError(
+            f"{len(leaked)} of the {len(test)} held-out photos are already enrolled in {gallery.path} for {model} "
+            f"(e.g. {leaked[0]}): use a fresh --gallery, or --holdout 0 to measure nothing"
+        )
     added = enroll_faces(gallery, train, embedder.embed(train.crops).vectors, model)
     clf = fit_from_gallery(gallery, model, "linear", **(params or {}))
     key = save_classifier(gallery, model, clf)

@@ -12,6 +12,7 @@ Reproducibility: the sampler, the augmentation and the random miner are reseeded
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -154,6 +155,16 @@ def _split(faces: FaceSet, config: TrainConfig) -> tuple[list[str], list[str]]:
     return split_people(people, config.val_people, config.seed)
 
 
+def _photos_digest(train: FaceSet, val: FaceSet | None) -> str:
+    """A fingerprint of which photos (resolved path, size, mtime) train and validate, to refuse a resume on changed data."""
+    h = hashlib.sha256()
+    for tag, fs in (("train", train), ("val", val)):
+        for src in sorted(str(Path(s).resolve()) for s in (fs.sources if fs is not None else [])):
+            st = Path(src).stat()
+            h.update(f"{tag}\0{src}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
 @torch.no_grad()
 def _embed(network: Network, crops: torch.Tensor, device: torch.device, amp: bool, batch: int = 128) -> np.ndarray:
     module = network.module
@@ -201,7 +212,7 @@ class _Run:
             if diff:
                 raise RunConflict(
                     f"{self.run_dir} holds a run with other settings ({'; '.join(diff)}); rerun with the same "
-                    "settings to continue it, or choose another --out"
+                    f"settings to continue it, or start another --out from it with --init {self.run_dir / 'last.pt'}"
                 )
             self.network = network_from_state(
                 self.resume["base_model"], self.resume["model_state"], str(self.device),
@@ -242,11 +253,13 @@ class _Run:
             val_faces = prepare_faces(val_items, self.network.embedder, cfg.cropped, cfg.detector, on_image=self.hooks.prepare_image)
             val_people = val_faces.people
         self.hooks.prepare_end(faces)
+        digest = _photos_digest(faces.of_people(train_people), val_faces if val_people else None)
         if self.resume is not None:
             stored = self.resume["data"]
-            if stored.get("train_people") != train_people or stored.get("val_people") != val_people:
+            same_photos = stored.get("photos_digest") in (None, digest)  # None: a run from before the digest
+            if stored.get("train_people") != train_people or stored.get("val_people") != val_people or not same_photos:
                 raise RunConflict(
-                    f"the people found in {cfg.data_dir} differ from those {self.run_dir} was trained on; "
+                    f"the people or photos found in {cfg.data_dir} differ from those {self.run_dir} was trained on; "
                     "the data changed since the run started: choose another --out"
                 )
         if len(train_people) < cfg.persons:
@@ -267,6 +280,7 @@ class _Run:
             "train_images": len(train_faces),
             "val_images": len(val_faces) if val_people else 0,
             "skipped": {k: len(v) for k, v in faces.skipped.items()},
+            "photos_digest": digest,
             "input_size": self.network.spec.input_size,
             "alignment": "cropped (central square)" if cfg.cropped else f"{cfg.detector} + {self.network.spec.template}",
         }
@@ -371,20 +385,31 @@ class _Run:
             save_checkpoint(self.run_dir / "best.pt", model)
         if cfg.save_every and epoch > 0 and epoch % cfg.save_every == 0:
             save_checkpoint(self.run_dir / f"epoch-{epoch:03d}.pt", model)
-        write_metrics(self.run_dir / "metrics.jsonl", self.history)
-        plot_curves(self.history, self.run_dir / "curves.png", title=f"{self.network.base_model}: {cfg.mining} mining, {self.run_dir.name}")
+        self._write_history()
         self.hooks.epoch_end(row, improved)
 
-    def repair_best(self) -> None:
-        """After a kill between last.pt and best.pt, best.pt may lag behind: rewrite it from last.pt."""
-        best_path = self.run_dir / "best.pt"
-        if self.resume is None or self.best["epoch"] != self.resume["epoch"]:
+    def _write_history(self) -> None:
+        """metrics.jsonl and curves.png from the history so far."""
+        write_metrics(self.run_dir / "metrics.jsonl", self.history)
+        title = f"{self.network.base_model}: {self.config.mining} mining, {self.run_dir.name}"
+        plot_curves(self.history, self.run_dir / "curves.png", title=title)
+
+    def repair_outputs(self) -> None:
+        """Redo what a kill just after last.pt may have left unwritten: best.pt (when the last epoch was the best),
+        its epoch-NNN.pt, metrics.jsonl and curves.png, all from last.pt."""
+        if self.resume is None:
             return
-        if best_path.is_file() and load_checkpoint(best_path)["epoch"] == self.best["epoch"]:
-            return
+        cfg = self.config
+        epoch = int(self.resume["epoch"])
         keys = ("format", "version", "faceprint", "created", "base_model", "model_state", "config", "epoch",
                 "metrics", "calibration", "data")
-        save_checkpoint(best_path, {k: self.resume[k] for k in keys})
+        best_path = self.run_dir / "best.pt"
+        if self.best["epoch"] == epoch and not (best_path.is_file() and load_checkpoint(best_path)["epoch"] == epoch):
+            save_checkpoint(best_path, {k: self.resume[k] for k in keys})
+        snapshot = self.run_dir / f"epoch-{epoch:03d}.pt"
+        if cfg.save_every and epoch > 0 and epoch % cfg.save_every == 0 and not snapshot.is_file():
+            save_checkpoint(snapshot, {k: self.resume[k] for k in keys})
+        self._write_history()
 
 
 def train(config: TrainConfig, run_dir: str | Path, hooks: TrainHooks | None = None) -> TrainResult:
@@ -412,7 +437,7 @@ def _train(config: TrainConfig, run: Path, hooks: TrainHooks) -> TrainResult:
         write_json(run / "config.json", {"config": config.to_dict(), "init": r.network.init, "data": r.data_info})
         r.finish_epoch({"epoch": 0, "loss": None, "active": None, "lr": None, "steps": 0}, r._validate())
     else:
-        r.repair_best()
+        r.repair_outputs()
     for epoch in range(r.epoch + 1, config.epochs + 1):
         row = r.train_epoch(epoch)
         r.hooks.validation(epoch)
