@@ -270,3 +270,9 @@ def test_resume_on_changed_photos_is_refused(killed_and_resumed, orl_small: Path
     finally:
         extra.unlink()
     assert r.exit_code == 3 and "photos" in r.stderr
+
+
+def test_validation_with_a_single_same_person_pair_says_so() -> None:
+    v = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match="two same-person pairs"):
+        validate_embeddings(v, np.array([0, 0, 1, 2]))

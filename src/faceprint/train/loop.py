@@ -251,7 +251,8 @@ class _Run:
         val_faces = faces.of_people(val_people)
         if cfg.val_dir:
             val_faces = prepare_faces(val_items, self.network.embedder, cfg.cropped, cfg.detector, on_image=self.hooks.prepare_image)
-            val_people = val_faces.people
+            val_people = [p for p in val_faces.people if val_faces.persons.count(p) >= 2]  # with a same-person pair
+            val_faces = val_faces.of_people(val_people)
         self.hooks.prepare_end(faces)
         digest = _photos_digest(faces.of_people(train_people), val_faces if val_people else None)
         if self.resume is not None:

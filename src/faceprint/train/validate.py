@@ -54,6 +54,8 @@ def validate_embeddings(vectors: np.ndarray, labels: np.ndarray, metric: str = "
     rng = np.random.default_rng(seed)
     pos = np.flatnonzero(same)
     neg = np.flatnonzero(~same)
+    if len(pos) < 2:
+        raise ValueError("validation needs at least two same-person pairs among the held-out photos")
     neg = rng.choice(neg, size=min(len(pos), len(neg)), replace=False)
     sel = np.concatenate([pos, neg])
     bal_d, bal_s = dist[sel], same[sel]
