@@ -20,6 +20,12 @@ def _fmt_pct(v: Any) -> str:
     return f"{100 * v:.1f}%" if isinstance(v, float) else "-"
 
 
+def _resolved(name: str) -> str:
+    """A model or --init that names an existing file or folder, as an absolute path (so a resume from another
+    directory matches the stored config); a registered name or keyword as given."""
+    return str(Path(name).resolve()) if Path(name).exists() else name
+
+
 def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> str:
     loss = f"loss {row['loss']:.4f}  active {_fmt_pct(row.get('active'))}  " if row.get("loss") is not None else "before training  "
     val = ""
@@ -73,8 +79,8 @@ def train(
     try:
         config = TrainConfig(
             data_dir=str(data_dir.resolve()),
-            model=model,
-            init=init,
+            model=_resolved(model),
+            init=_resolved(init),
             mining=mining,
             margin=margin,
             persons=persons,
