@@ -17,7 +17,6 @@ Trainable networks are listed in `ARCHITECTURES` (PyTorch models only: dlib's Re
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from faceprint.errors import FaceprintError, MissingExtra, UnknownModel, WeightsError
 from faceprint.models._registry import ModelSpec, get_model_spec, register_resolver
+from faceprint.models._weights import sha256_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -160,20 +160,12 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     return data
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 @lru_cache(maxsize=8)
 def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
     ckpt = load_checkpoint(path)
     base = get_model_spec(str(ckpt["base_model"]))
     arch = get_architecture(base.name)
-    digest = _sha256(Path(path))
+    digest = sha256_file(path)
     cal = ckpt["calibration"]
     run = ckpt["config"]
     metrics = ckpt.get("metrics", {})

@@ -10,7 +10,6 @@ over the same gallery.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 from faceprint.errors import NoImagesFound
 from faceprint.gallery.enroll import split_per_person
 from faceprint.gallery.store import Gallery
+from faceprint.models._weights import sha256_file
 from faceprint.models.base import Embedder
 from faceprint.recognize.classifiers import EmbeddingClassifier, fit_from_gallery, save_classifier
 from faceprint.recognize.identifier import Identifier
@@ -56,10 +56,6 @@ class HeadReport:
         return dict(vars(self))
 
 
-def _sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def enroll_faces(gallery: Gallery, faces: FaceSet, vectors: np.ndarray, model: str) -> int:
     """Write prepared faces and their embeddings into the gallery in one transaction; returns how many were new.
 
@@ -68,7 +64,7 @@ def enroll_faces(gallery: Gallery, faces: FaceSet, vectors: np.ndarray, model: s
     added = 0
     with gallery.transaction():
         for person, source, face, vec in zip(faces.persons, faces.sources, faces.faces, vectors):
-            sha = _sha256(source)
+            sha = sha256_file(source)
             if gallery.enrolled_as(sha, model) is not None:
                 continue
             gallery.add_face(person, source, sha, face, vec, model)
@@ -106,7 +102,7 @@ def train_head(
     if len(train) == 0:
         raise NoImagesFound("no face left to train the head on")
     model = embedder.name
-    leaked = [s for s in test.sources if gallery.enrolled_as(_sha256(s), model) is not None]
+    leaked = [s for s in test.sources if gallery.enrolled_as(sha256_file(s), model) is not None]
     if leaked:  # the head would be fit on them and nearest-neighbour search would find the photo itself
         raise ValueError(
             f"{len(leaked)} of the {len(test)} held-out photos are already enrolled in {gallery.path} for {model} "
