@@ -14,8 +14,8 @@ Rows:
   present is timed with an untrained network of the same architecture (speed does not depend on the weights).
 * ensembles: their members' default backends, one after the other.
 
-A model with test-time mirroring (spec.flip_average) embeds each crop and its mirror image: two network passes per
-face, shown in the "passes per face" column.
+A model with test-time augmentation (spec.flip_average, spec.jitters) embeds each crop, its mirror image and its
+jittered copies: one network pass per copy, shown in the "passes per face" column.
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ def main() -> None:
         if model.startswith("ensemble:"):
             passes = "members'"
         else:
-            passes = "2 (mirrored)" if model in list_models() and get_model_spec(model).flip_average else "1"
+            spec = get_model_spec(model) if model in list_models() else None
+            n_passes = 1 + (spec.flip_average + spec.jitters if spec is not None else 0)
+            passes = str(n_passes) + (" (test-time augmented)" if n_passes > 1 else "")
         rows.append({"model": model, "backend": backend, "passes": passes, "faces": n, "seconds": seconds, "faces_per_s": n / seconds, "ms_per_face": 1000 * seconds / n, "note": note})
         console.print(f"  {model} [{backend}]: {n / seconds:.1f} faces/s")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint.models._tta import JITTER_SEED
 from faceprint.models._weights import cache_dir
 from faceprint.types import Face
 
@@ -69,6 +70,8 @@ def pipeline_key(model: str) -> str:
     except UnknownModel:  # not a model faceprint can build: its name is all we know
         return f"{model}#{hashlib.sha256(repr((PIPELINE_VERSION,)).encode()).hexdigest()[:12]}"
     parts: tuple[object, ...] = (PIPELINE_VERSION, s.template, s.padding, s.input_size, s.preprocess, s.flip_average)
+    if s.jitters:  # appended only when used, so keys of models without jitter stay as they were
+        parts += ("jitter", s.jitters, JITTER_SEED)
     if s.name.startswith("ensemble:"):
         from faceprint.models.ensemble import parse_ensemble_name
 

@@ -133,6 +133,7 @@ def models_export(
     console.print(
         f"wrote {path}: input {inp!r} float32 (N, {spec.input_size}, {spec.input_size}, 3) RGB 0..255, "
         f"output {outp!r} float32 (N, {spec.embedding_dim}); crop faces with faceprint's {name} alignment"
-        + ("; faceprint also averages in the embedding of the mirrored crop" if spec.flip_average else ""),
+        + ("; faceprint also averages in the embedding of the mirrored crop" if spec.flip_average else "")
+        + (f" and of {spec.jitters} jittered copies (faceprint.models._tta)" if spec.jitters else ""),
         highlight=False,
     )

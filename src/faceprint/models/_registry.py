@@ -41,6 +41,9 @@ class ModelSpec:
     flip_average: bool = False
     """Embed each crop and its mirror image and average the two (test-time augmentation); chosen per model on LFW
     DevTrain, since it costs a second forward pass."""
+    jitters: int = 0
+    """Also embed this many fixed jittered copies of each crop and average them in (faceprint.models._tta); chosen
+    per model on LFW DevTrain, since each costs another forward pass."""
     confidence_slope: float = 10.0
     """Slope of the distance-to-confidence curve (faceprint.recognize.confidence), fitted on LFW DevTrain pairs."""
     lfw_accuracy: str = ""

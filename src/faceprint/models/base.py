@@ -9,6 +9,7 @@ import numpy as np
 
 from faceprint.align import align_face, center_crop, get_template
 from faceprint.models._registry import ModelSpec
+from faceprint.models._tta import augment
 from faceprint.types import Embeddings, Face
 
 __all__ = ["Embedder"]
@@ -55,11 +56,11 @@ class Embedder(ABC):
         return np.ascontiguousarray(arr)
 
     def _forward_tta(self, batch: np.ndarray) -> np.ndarray:
-        """`_forward`, or with spec.flip_average the mean of the crops' and their mirror images' embeddings."""
-        if not self.spec.flip_average:
+        """`_forward`, or with test-time augmentation (spec.flip_average, spec.jitters) the mean over the copies."""
+        if not self.spec.flip_average and not self.spec.jitters:
             return self._forward(batch)
-        both = self._forward(np.concatenate([batch, np.ascontiguousarray(batch[:, :, ::-1])]))
-        return (both[: len(batch)] + both[len(batch) :]) / 2.0
+        out = self._forward(augment(batch, self.spec.flip_average, self.spec.jitters))
+        return out.reshape(-1, len(batch), out.shape[-1]).mean(axis=0)
 
     @abstractmethod
     def _forward(self, batch: np.ndarray) -> np.ndarray:
