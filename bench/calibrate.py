@@ -7,12 +7,14 @@ of the logistic distance-to-confidence curve pinned at it, and the open-set iden
 distance at which 1 in 1,000 different-person comparisons is accepted, over every pair of DevTrain images of
 different people (about 5.9 million). Identification compares a query with every enrolled face, so it needs
 the stricter per-comparison rate. All three go into the model's ModelSpec. DevTest is never
-used here, so DevTest figures stay honest.
+used here, so DevTest figures stay honest. --flip and --jitters try test-time augmentation settings on DevTrain
+(how the models' flip_average and jitters were chosen).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 import numpy as np
@@ -25,6 +27,8 @@ from faceprint.cache import EmbeddingCache
 from faceprint.evaluate.lfw import read_pairs
 from faceprint.evaluate.metrics import threshold_at_far
 from faceprint.evaluate.pairs_run import run_pairs
+from faceprint.models import get_model_spec
+from faceprint.models._registry import _MODELS
 from faceprint.recognize.confidence import fit_slope
 
 
@@ -32,16 +36,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="dlib-resnet-v1")
     ap.add_argument("--far", type=float, default=1e-3, help="per-comparison false-accept rate for identification")
+    ap.add_argument("--flip", choices=("on", "off"), help="override the model's test-time mirroring (to choose it)")
+    ap.add_argument("--jitters", type=int, help="override the model's number of test-time jitters (to choose it)")
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FACEPRINT_SHARED", "../shared")))
     args = ap.parse_args()
     view1 = args.shared / "data" / "lfw-view1"
+    spec = get_model_spec(args.model)
+    if args.flip is not None or args.jitters is not None:  # the cache key follows, so variants never mix
+        _MODELS[spec.name] = dataclasses.replace(
+            spec,
+            flip_average=spec.flip_average if args.flip is None else args.flip == "on",
+            jitters=spec.jitters if args.jitters is None else args.jitters,
+        )
+        spec = _MODELS[spec.name]
+    print(f"model {spec.name}: mirroring {'on' if spec.flip_average else 'off'}, jitters {spec.jitters}")
     analyzer = FaceAnalyzer(model=args.model)
     with EmbeddingCache() as cache, Progress() as bar:
         task = bar.add_task("DevTrain images", total=None)
         ev = run_pairs(view1 / "pairsDevTrain.txt", view1 / "images", analyzer, cache,
                        on_image=lambda d, t: bar.update(task, completed=d, total=t))
         images = sorted({p for pair in read_pairs(view1 / "pairsDevTrain.txt").pairs for p in (pair.left, pair.right)})
-        vectors = np.stack([cache.get(args.model, view1 / "images" / i).vector for i in images])
+        vectors = np.stack([cache.get(args.model, view1 / "images" / i, detector=analyzer.detector.name).vector for i in images])
     thr = ev.result.threshold
     who = np.array([i.split("/")[0] for i in images])
     neg = []
@@ -54,7 +69,8 @@ def main() -> None:
     slope = fit_slope(ev.distances, ev.same, thr)
     print(f"model {args.model}: DevTrain pairs {ev.result.n_pairs}, images without a face {len(ev.no_face)}")
     print(f"best threshold {thr:.4f} (accuracy {100 * ev.result.accuracy_at_threshold:.2f}% on DevTrain)")
-    print(f"10-fold accuracy on DevTrain {100 * ev.result.accuracy_mean:.2f}% ± {100 * ev.result.accuracy_std:.2f}")
+    print(f"10-fold accuracy on DevTrain {100 * ev.result.accuracy_mean:.2f}% ± {100 * ev.result.accuracy_std:.2f}, "
+          f"AUC {ev.result.auc:.5f}")
     print(f"open-set identification threshold {open_thr:.4f} (FAR {args.far:g} over "
           f"{sum(len(n) for n in neg)} different-person image pairs)")
     print(f"confidence slope {slope:.3f}  (confidence = 1 / (1 + exp(slope * (d - threshold))))")
