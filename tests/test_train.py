@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
+from faceprint.errors import WeightsError
 from faceprint.gallery import Gallery, identity_folders, split_per_person
-from faceprint.models import get_model_spec
+from faceprint.models import create_embedder, get_model_spec
 from faceprint.models.checkpoint_model import load_checkpoint
 from faceprint.recognize import build_identifier, identify_images
 from faceprint.recognize.classifiers import LinearHeadClassifier, load_classifier
@@ -150,6 +151,26 @@ def test_best_checkpoint_is_a_model_name(killed_and_resumed, lfw_subset: Path) -
     assert result["model"] == spec.name and result["threshold"] == pytest.approx(spec.threshold)
     missing = run("verify", a, b, "--model", out / "nope.pt")
     assert missing.exit_code == 4 and "nope.pt" in missing.stderr
+
+
+def test_checkpoint_rewritten_after_resolving_is_not_built_under_the_old_name(killed_and_resumed, tmp_path: Path) -> None:
+    """A best.pt replaced (by a training run) between naming it and building it must not embed under the old digest."""
+    import shutil
+
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    ckpt = tmp_path / "copy.pt"
+    shutil.copyfile(out / "best.pt", ckpt)
+    spec = get_model_spec(str(ckpt))
+    before = create_embedder(str(ckpt))
+    assert before.name == spec.name  # unchanged file: builds
+    other = (out / "last.pt").read_bytes()
+    assert other != ckpt.read_bytes()
+    ckpt.write_bytes(other)
+    with pytest.raises(WeightsError, match="changed after it was read"):
+        spec.builder(spec)
+    # resolving the path again names the new content, and the embedder is built anew from it
+    after = create_embedder(str(ckpt))
+    assert after is not before and after.name == get_model_spec(str(ckpt)).name != spec.name
 
 
 def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp_path: Path) -> None:

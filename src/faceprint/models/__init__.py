@@ -14,8 +14,12 @@ _BUILT: dict[str, Embedder] = {}
 
 
 def create_embedder(name: str = DEFAULT_MODEL) -> Embedder:
-    """Build (once per process) the embedder registered under `name`."""
-    if name not in _BUILT:
-        spec = get_model_spec(name)
-        _BUILT[name] = spec.builder(spec)
-    return _BUILT[name]
+    """Build (once per process) the embedder registered under `name`.
+
+    Kept by the resolved spec's name, so a checkpoint path whose file was rewritten (its name carries the file's
+    digest) builds the new weights instead of returning the old network.
+    """
+    spec = get_model_spec(name)
+    if spec.name not in _BUILT:
+        _BUILT[spec.name] = spec.builder(spec)
+    return _BUILT[spec.name]

@@ -17,6 +17,8 @@ Trainable networks are listed in `ARCHITECTURES` (PyTorch models only: dlib's Re
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -27,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from faceprint.errors import FaceprintError, MissingExtra, UnknownModel, WeightsError
 from faceprint.models._registry import ModelSpec, get_model_spec, register_resolver
-from faceprint.models._weights import sha256_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -140,12 +141,15 @@ def find_checkpoint(name: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
-    """A checkpoint written by `faceprint train`, as a dict; WeightsError when it is not one or is damaged."""
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu", raw: bytes | None = None) -> dict[str, Any]:
+    """A checkpoint written by `faceprint train`, as a dict; WeightsError when it is not one or is damaged.
+
+    `raw`: the file's bytes, already read (so that what is loaded is what was hashed); `path` then only names it.
+    """
     torch = _torch()
     path = Path(path)
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        data = torch.load(io.BytesIO(raw) if raw is not None else path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"{path}: checkpoint file not found") from None
     except Exception as exc:  # torch raises many kinds for a damaged or foreign file
@@ -160,18 +164,32 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     return data
 
 
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"{path}: checkpoint file cannot be read ({exc.strerror or exc})") from None
+
+
 @lru_cache(maxsize=8)
 def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
-    ckpt = load_checkpoint(path)
+    raw = _read(path)  # one read: the name's digest and the calibration come from the same bytes
+    digest = hashlib.sha256(raw).hexdigest()
+    ckpt = load_checkpoint(path, raw=raw)
+    del raw  # the builder reads the file again (checkpoints can be large) and checks it is still these bytes
     base = get_model_spec(str(ckpt["base_model"]))
     arch = get_architecture(base.name)
-    digest = sha256_file(path)
     cal = ckpt["calibration"]
     run = ckpt["config"]
     metrics = ckpt.get("metrics", {})
 
     def build(spec: ModelSpec) -> TorchEmbedder:
-        state = load_checkpoint(path)["model_state"]
+        raw = _read(path)
+        if hashlib.sha256(raw).hexdigest() != digest:
+            raise WeightsError(
+                f"{path} changed after it was read as {spec.name} (a training run rewrote it?); run the command again"
+            )
+        state = load_checkpoint(path, raw=raw)["model_state"]
         network = arch.build()
         try:
             network.load_state_dict(state)
