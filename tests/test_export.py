@@ -14,7 +14,7 @@ from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.models import get_model_spec
 from faceprint.models._weights import cache_dir
-from faceprint.models.torch_embedder import INPUT_NAME, OUTPUT_NAME, TorchEmbedder
+from faceprint.models.torch_embedder import INPUT_NAME, OUTPUT_NAME, TorchEmbedder, module_digest
 
 runner = CliRunner()
 PHOTOS = ["Tony_Blair/Tony_Blair_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg", "Hugo_Chavez/Hugo_Chavez_0003.jpg"]
@@ -117,3 +117,17 @@ def test_backend_and_device_are_checked(facenet_torch: TorchEmbedder) -> None:
     auto = TorchEmbedder(facenet_torch.spec, facenet_torch.module, facenet_torch.preprocess)
     assert auto.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     auto.module.to("cpu")
+
+
+def test_export_cache_key_sees_layer_settings_and_preprocessing_code() -> None:
+    """Same weights with another stride, or another lambda of the same name, must not reuse a cached export."""
+
+    def conv(stride: int) -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Conv2d(3, 4, 3, stride=stride)
+
+    scale = lambda x: x / 255.0  # noqa: E731
+    shift = lambda x: x - 127.5  # noqa: E731
+    assert module_digest(conv(1), scale) == module_digest(conv(1), scale)
+    assert module_digest(conv(1), scale) != module_digest(conv(2), scale)
+    assert module_digest(conv(1), scale) != module_digest(conv(1), shift)

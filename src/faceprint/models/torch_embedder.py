@@ -80,13 +80,19 @@ def pipeline(module: nn.Module, preprocess: Preprocess) -> nn.Module:
 
 
 def module_digest(module: nn.Module, preprocess: Preprocess) -> str:
-    """sha256 over the module's class, its parameters and buffers (names, shapes, values) and the preprocessing.
+    """sha256 over the module (class, layer settings as printed, parameters and buffers) and the preprocessing code.
 
-    Names the cached ONNX file, so changed weights (a new training checkpoint) or code give a new export.
+    Names the cached ONNX file, so changed weights (a new training checkpoint), layer settings (a stride, an eps)
+    or preprocessing give a new export. Plain Python attributes a forward reads are not seen: bump EXPORT_VERSION.
     """
     h = hashlib.sha256()
     h.update(f"{type(module).__module__}.{type(module).__qualname__}|v{EXPORT_VERSION}".encode())
+    h.update(repr(module).encode())  # every submodule's settings (kernel, stride, padding, eps, ...)
     h.update(f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', repr(preprocess))}".encode())
+    code = getattr(preprocess, "__code__", None)
+    if code is not None:  # two lambdas share a name; their code tells them apart
+        h.update(code.co_code)
+        h.update(repr(code.co_consts).encode())
     for name, t in module.state_dict().items():
         h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
