@@ -131,3 +131,22 @@ def test_export_cache_key_sees_layer_settings_and_preprocessing_code() -> None:
     assert module_digest(conv(1), scale) == module_digest(conv(1), scale)
     assert module_digest(conv(1), scale) != module_digest(conv(2), scale)
     assert module_digest(conv(1), scale) != module_digest(conv(1), shift)
+
+
+def test_export_cache_key_is_the_same_in_every_process() -> None:
+    """The key names a file on disk: it must not depend on memory addresses (nested code objects, reprs)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from faceprint.models.nn4_small2 import NN4Small2\n"
+        "from faceprint.models.openface import preprocess\n"
+        "from faceprint.models.torch_embedder import module_digest\n"
+        "torch.manual_seed(0)\n"
+        "net = NN4Small2()\n"
+        "outer = lambda x: (lambda y: y)(x)\n"  # a nested code object, whose repr holds its address
+        "print(module_digest(net, preprocess), module_digest(net, outer))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0].split()) == 2

@@ -45,7 +45,7 @@ def augment(batch: np.ndarray, mirror: bool, jitters: int) -> np.ndarray:
         parts.append(batch[:, :, ::-1])
     size = batch.shape[1]
     for matrix, flip in jitter_transforms(jitters, size):
-        # reflected borders: black corners would be a cue the network never saw in real chips
+        # reflected borders: the copy's edges show the chip's own content rather than a new black frame
         moved = np.stack(
             [cv2.warpAffine(c, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101) for c in batch]
         )

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import types
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +80,17 @@ def pipeline(module: nn.Module, preprocess: Preprocess) -> nn.Module:
     return Pipeline()
 
 
+def _hash_code(h: Any, code: types.CodeType) -> None:
+    """Feed a function's bytecode and constants to `h`, nested code objects (comprehensions, lambdas) by content:
+    their repr holds a memory address, which would give every process another digest."""
+    h.update(code.co_code)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(h, const)
+        else:
+            h.update(repr(const).encode())
+
+
 def module_digest(module: nn.Module, preprocess: Preprocess) -> str:
     """sha256 over the module (class, layer settings as printed, parameters and buffers) and the preprocessing code.
 
@@ -91,8 +103,7 @@ def module_digest(module: nn.Module, preprocess: Preprocess) -> str:
     h.update(f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', repr(preprocess))}".encode())
     code = getattr(preprocess, "__code__", None)
     if code is not None:  # two lambdas share a name; their code tells them apart
-        h.update(code.co_code)
-        h.update(repr(code.co_consts).encode())
+        _hash_code(h, code)
     for name, t in module.state_dict().items():
         h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
