@@ -173,6 +173,27 @@ def test_checkpoint_rewritten_after_resolving_is_not_built_under_the_old_name(ki
     assert after is not before and after.name == get_model_spec(str(ckpt)).name != spec.name
 
 
+def test_ensemble_with_a_checkpoint_member_is_named_by_its_content(killed_and_resumed, lfw_subset: Path, tmp_path: Path) -> None:
+    """`ensemble:dlib-resnet-v1+PATH.pt` carries the checkpoint's digest, so a retrained file is another model."""
+    import shutil
+
+    from faceprint.cache import pipeline_key
+
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    ckpt = tmp_path / "member.pt"
+    shutil.copyfile(out / "best.pt", ckpt)
+    name = f"ensemble:dlib-resnet-v1+{ckpt}"
+    spec = get_model_spec(name)
+    assert spec.name == f"ensemble:dlib-resnet-v1+{get_model_spec(str(ckpt)).name}"
+    assert get_model_spec(spec.name) is spec and pipeline_key(name) == pipeline_key(spec.name)
+    fe = FaceAnalyzer(model=name).embed_one(lfw_subset / "Tony_Blair/Tony_Blair_0001.jpg")
+    assert fe.embedding.model == spec.name and fe.embedding.vectors.shape == (1, 128 + 128)
+    ckpt.write_bytes((out / "last.pt").read_bytes())
+    retrained = get_model_spec(name)
+    assert retrained.name != spec.name and pipeline_key(name) != pipeline_key(spec.name)
+    assert create_embedder(name).name == retrained.name
+
+
 def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp_path: Path) -> None:
     best = killed_and_resumed["out"] / "best.pt"  # type: ignore[operator]
     gallery = tmp_path / "g.sqlite"

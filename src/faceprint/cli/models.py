@@ -20,9 +20,9 @@ def _members(name: str) -> list[str]:
     """The registered models behind a name: the members of an ensemble, else the name itself."""
     if not name.startswith("ensemble:"):
         return [name]
-    from faceprint.models.ensemble import parse_ensemble_name
+    from faceprint.models.ensemble import ensemble_members
 
-    return parse_ensemble_name(name)
+    return ensemble_members(name)
 
 
 def _present(name: str) -> bool:

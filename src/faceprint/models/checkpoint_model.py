@@ -227,6 +227,10 @@ def checkpoint_spec(path: str | os.PathLike[str]) -> ModelSpec:
 
 def resolve_checkpoint(name: str) -> ModelSpec | None:
     """The registry hook: a checkpoint path (or run directory) as a model spec; None when `name` is not a path."""
+    from faceprint.models.ensemble import PREFIX
+
+    if name.startswith(PREFIX):  # `ensemble:A+run/best.pt` ends in .pt too; its members are resolved one by one
+        return None
     try:
         path = find_checkpoint(name)
     except FaceprintError:
