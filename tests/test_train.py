@@ -194,6 +194,26 @@ def test_ensemble_with_a_checkpoint_member_is_named_by_its_content(killed_and_re
     assert create_embedder(name).name == retrained.name
 
 
+def test_cli_gallery_commands_take_a_checkpoint_path_or_an_ensemble_with_one(killed_and_resumed, lfw_subset: Path, tmp_path: Path) -> None:
+    """enroll, calibrate and identify store and look up by the resolved name, so the same path finds what was stored."""
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    best = out / "best.pt"
+    photos = [lfw_subset / "Tony_Blair" / f"Tony_Blair_000{i}.jpg" for i in (1, 2, 3)]
+    query = lfw_subset / "Tony_Blair" / "Tony_Blair_0004.jpg"
+    for model in (str(best), f"ensemble:dlib-resnet-v1+{best}"):
+        g = tmp_path / f"g{len(model)}.sqlite"
+        r = run("enroll", *photos, "--person", "Tony_Blair", "-g", g, "-m", model, "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["model"] == get_model_spec(model).name
+        r = run("calibrate", lfw_subset, "-g", g, "-m", model, "--far", "0.01", "--json")
+        assert r.exit_code == 0, r.output
+        with Gallery(g) as gallery:  # stored where identify looks for the model's threshold
+            assert gallery.get_setting(f"threshold:{get_model_spec(model).name}") == repr(json.loads(r.stdout)["threshold"])
+        r = run("identify", query, "-g", g, "-m", model, "--json")
+        assert r.exit_code == 0, r.output
+        assert len(json.loads(r.stdout)) == 1
+
+
 def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp_path: Path) -> None:
     best = killed_and_resumed["out"] / "best.pt"  # type: ignore[operator]
     gallery = tmp_path / "g.sqlite"

@@ -73,9 +73,9 @@ def pipeline_key(model: str) -> str:
     if s.jitters:  # appended only when used, so keys of models without jitter stay as they were
         parts += ("jitter", s.jitters, JITTER_SEED)
     if s.name.startswith("ensemble:"):
-        from faceprint.models.ensemble import ensemble_members
+        from faceprint.models.ensemble import parse_ensemble_name
 
-        parts += tuple(pipeline_key(m) for m in ensemble_members(s.name))
+        parts += tuple(pipeline_key(m) for m in parse_ensemble_name(s.name))
     return f"{s.name}#{hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
 
 

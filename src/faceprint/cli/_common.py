@@ -50,6 +50,22 @@ def fail(exc: FaceprintError) -> typer.Exit:
     return typer.Exit(int(exit_code_for(exc)))
 
 
+def stored_model_name(name: str, known: bool = True) -> str:
+    """The name a model's embeddings and settings are stored under in a gallery: a checkpoint path (or an ensemble
+    with one) becomes ``<base>@<digest>``, so a command finds what an earlier one stored for the same weights.
+
+    `known=False` passes a name faceprint cannot build through unchanged, for work on stored embeddings alone.
+    """
+    from faceprint.models import get_model_spec
+
+    try:
+        return get_model_spec(name).name
+    except UnknownModel:
+        if known:
+            raise
+        return name
+
+
 @contextmanager
 def handle_errors() -> Iterator[None]:
     """Turn FaceprintError into a one-line message and its exit code."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, print_json, progress_bar
+from faceprint.cli._common import console, handle_errors, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -40,6 +40,7 @@ def calibrate(
     from faceprint.gallery import Gallery
 
     with handle_errors():
+        model = stored_model_name(model)
         analyzer = FaceAnalyzer(model=model, detector=detector)
         with progress_bar() as bar:
             task = bar.add_task("embedding photos", total=None)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.errors import NoImagesFound
 from faceprint.models import DEFAULT_MODEL
@@ -40,6 +40,7 @@ def enroll(
     from faceprint.image import SUPPORTED_SUFFIXES
 
     with handle_errors():
+        model = stored_model_name(model)
         if person is None:
             if len(paths) != 1:
                 err_console.print("[bold red]error:[/] give one directory of identity folders (DIR/<person>/<images>), "

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.errors import NoImagesFound
@@ -52,7 +52,6 @@ def identify(
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.errors import UnknownModel
     from faceprint.gallery import Gallery
-    from faceprint.models import get_model_spec
     from faceprint.recognize import build_identifier, identify_images
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS, classifier_status, load_classifier
     from faceprint.viz import draw_faces, save_image
@@ -69,7 +68,7 @@ def identify(
 
     with handle_errors():
         # Cheap checks first, so that bad input fails before the model is loaded.
-        get_model_spec(model)
+        model = stored_model_name(model)
         if index not in ("exact", "faiss"):
             raise UnknownModel("index", index, ["exact", "faiss"])
         if stale not in ("refit", "refuse"):
@@ -132,6 +131,7 @@ def fit_classifier(
 
     with handle_errors():
         create_classifier(kind)  # an unknown kind fails before any work (exit 3)
+        model = stored_model_name(model, known=False)  # fitting needs only the stored embeddings
         with Gallery(gallery, timeout=wait, create=False) as g:
             clf = fit_from_gallery(g, model, kind)
             save_classifier(g, model, clf)

@@ -50,6 +50,10 @@ class ModelSpec:
     """Our measured LFW figure and the protocol it came from, for `models list`."""
     description: str = ""
 
+    def __post_init__(self) -> None:
+        if self.jitters < 0:
+            raise ValueError(f"{self.name}: jitters must be 0 or more, got {self.jitters}")
+
     @property
     def open_set_threshold(self) -> float:
         """The threshold `identify` uses by default (identify_threshold, else the verification threshold)."""
@@ -58,6 +62,8 @@ class ModelSpec:
 
 _MODELS: dict[str, ModelSpec] = {}
 _RESOLVERS: list[Callable[[str], ModelSpec | None]] = []
+_RESOLVED: dict[str, ModelSpec] = {}
+"""Specs made by resolvers, by resolved name (not listed by list_models: they exist for this process only)."""
 
 
 def register_resolver(resolver: Callable[[str], ModelSpec | None]) -> None:
@@ -74,15 +80,22 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    """The spec of a registered model; unknown names raise UnknownModel listing the choices."""
+    """The spec of a registered model; unknown names raise UnknownModel listing the choices.
+
+    A spec that a resolver made (a checkpoint path gives ``<base>@<digest>``) is kept under its resolved name for
+    the rest of the process, refreshed at every resolution, so that name can be used wherever the path was.
+    """
     _load_builtin_models()
-    try:
+    if name in _MODELS:
         return _MODELS[name]
-    except KeyError:
-        spec = _resolve(name)
-        if spec is None:
-            raise UnknownModel("model", name, list_models()) from None
-        return spec
+    if name in _RESOLVED:
+        return _RESOLVED[name]
+    spec = _resolve(name)
+    if spec is None:
+        raise UnknownModel("model", name, list_models())
+    if spec.name not in _MODELS:
+        _RESOLVED[spec.name] = spec
+    return spec
 
 
 def list_models() -> list[str]:

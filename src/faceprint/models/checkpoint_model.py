@@ -186,6 +186,7 @@ def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
     def build(spec: ModelSpec) -> TorchEmbedder:
         raw = _read(path)
         if hashlib.sha256(raw).hexdigest() != digest:
+            _spec_for.cache_clear()  # a rewrite that kept size and mtime: the next resolution must read it again
             raise WeightsError(
                 f"{path} changed after it was read as {spec.name} (a training run rewrote it?); run the command again"
             )
@@ -205,6 +206,7 @@ def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
         identify_threshold=None,
         confidence_slope=float(cal["confidence_slope"]),
         flip_average=False,  # its threshold and slope were fitted on single-pass validation embeddings
+        jitters=0,
         weights=None,
         builder=build,
         lfw_accuracy="",

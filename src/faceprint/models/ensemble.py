@@ -32,12 +32,12 @@ import math
 
 import numpy as np
 
-from faceprint.errors import UnknownModel, WeightsError
+from faceprint.errors import UnknownModel
 from faceprint.models._registry import ModelSpec, get_model_spec, register_model, register_resolver
 from faceprint.models.base import Embedder
 from faceprint.types import Face
 
-__all__ = ["DEFAULT_ENSEMBLE", "PREFIX", "EnsembleEmbedder", "ensemble_members", "ensemble_name", "ensemble_spec", "parse_ensemble_name"]
+__all__ = ["DEFAULT_ENSEMBLE", "PREFIX", "EnsembleEmbedder", "ensemble_name", "ensemble_spec", "parse_ensemble_name"]
 
 PREFIX = "ensemble:"
 
@@ -109,22 +109,11 @@ class EnsembleEmbedder(Embedder):
         return np.concatenate(parts, axis=1)
 
 
-_MEMBER_NAMES: dict[str, list[str]] = {}
-"""Registered ensemble name -> the member names it is built from (a checkpoint member by its path)."""
-
-
-def ensemble_members(name: str) -> list[str]:
-    """The member names an ensemble is built from: as registered, else parsed from `name`."""
-    return list(_MEMBER_NAMES[name]) if name in _MEMBER_NAMES else parse_ensemble_name(name)
-
-
 def _build(spec: ModelSpec) -> EnsembleEmbedder:
     from faceprint.models import create_embedder
 
-    members = [create_embedder(m) for m in ensemble_members(spec.name)]
-    if ensemble_name([m.name for m in members]) != spec.name:
-        raise WeightsError(f"a member of {spec.name} changed after it was read (a training run rewrote it?); run again")
-    return EnsembleEmbedder(spec, members)
+    # members by resolved name; a checkpoint member's own builder refuses a file rewritten since it was read
+    return EnsembleEmbedder(spec, [create_embedder(m) for m in parse_ensemble_name(spec.name)])
 
 
 def ensemble_spec(name: str) -> ModelSpec:
@@ -137,12 +126,12 @@ def ensemble_spec(name: str) -> ModelSpec:
 
     if name in _MODELS:
         return _MODELS[name]
-    member_names = parse_ensemble_name(name)
-    members = [get_model_spec(m) for m in member_names]
+    members = [get_model_spec(m) for m in parse_ensemble_name(name)]
     canonical = ensemble_name([m.name for m in members])
+    if len({m.name for m in members}) != len(members):
+        raise UnknownModel("ensemble (distinct models: two of these are the same weights)", name, [DEFAULT_ENSEMBLE])
     if canonical in _MODELS:
         return _MODELS[canonical]
-    _MEMBER_NAMES[canonical] = member_names
     k = len(members)
     return register_model(
         ModelSpec(
