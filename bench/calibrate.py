@@ -27,7 +27,7 @@ from faceprint.cache import EmbeddingCache
 from faceprint.evaluate.lfw import read_pairs
 from faceprint.evaluate.metrics import threshold_at_far
 from faceprint.evaluate.pairs_run import run_pairs
-from faceprint.models import get_model_spec
+from faceprint.models import get_model_spec, list_models
 from faceprint.models._registry import _MODELS
 from faceprint.recognize.confidence import fit_slope
 
@@ -43,6 +43,9 @@ def main() -> None:
     view1 = args.shared / "data" / "lfw-view1"
     spec = get_model_spec(args.model)
     if args.flip is not None or args.jitters is not None:  # the cache key follows, so variants never mix
+        if spec.name not in list_models() or spec.name.startswith("ensemble:"):
+            # a checkpoint is resolved again from its path; an ensemble's members augment their own crops
+            ap.error("--flip/--jitters apply to a registered single model (see `faceprint models list`)")
         _MODELS[spec.name] = dataclasses.replace(
             spec,
             flip_average=spec.flip_average if args.flip is None else args.flip == "on",
@@ -56,7 +59,7 @@ def main() -> None:
         ev = run_pairs(view1 / "pairsDevTrain.txt", view1 / "images", analyzer, cache,
                        on_image=lambda d, t: bar.update(task, completed=d, total=t))
         images = sorted({p for pair in read_pairs(view1 / "pairsDevTrain.txt").pairs for p in (pair.left, pair.right)})
-        vectors = np.stack([cache.get(args.model, view1 / "images" / i, detector=analyzer.detector.name).vector for i in images])
+        vectors = np.stack([cache.get(analyzer.model, view1 / "images" / i, detector=analyzer.detector.name).vector for i in images])
     thr = ev.result.threshold
     who = np.array([i.split("/")[0] for i in images])
     neg = []

@@ -131,6 +131,14 @@ def test_export_cache_key_sees_layer_settings_and_preprocessing_code() -> None:
     assert module_digest(conv(1), scale) == module_digest(conv(1), scale)
     assert module_digest(conv(1), scale) != module_digest(conv(2), scale)
     assert module_digest(conv(1), scale) != module_digest(conv(1), shift)
+    # same bytecode, other method called; same code, other closure value
+    assert module_digest(conv(1), lambda x: x.float()) != module_digest(conv(1), lambda x: x.double())
+
+    def centred(mean: float):
+        return lambda x: x - mean
+
+    assert module_digest(conv(1), centred(127.5)) == module_digest(conv(1), centred(127.5))
+    assert module_digest(conv(1), centred(127.5)) != module_digest(conv(1), centred(0.0))
 
 
 def test_export_cache_key_is_the_same_in_every_process() -> None:

@@ -69,3 +69,5 @@ def test_jitters_change_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
     before = pipeline_key(spec.name)
     monkeypatch.setitem(_MODELS, spec.name, dataclasses.replace(spec, jitters=spec.jitters + 4))
     assert pipeline_key(spec.name) != before
+    with pytest.raises(ValueError, match="jitters must be 0 or more"):
+        dataclasses.replace(spec, jitters=-1)

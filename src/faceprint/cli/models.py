@@ -20,9 +20,15 @@ def _members(name: str) -> list[str]:
     """The registered models behind a name: the members of an ensemble, else the name itself."""
     if not name.startswith("ensemble:"):
         return [name]
-    from faceprint.models.ensemble import ensemble_members
+    from faceprint.models.ensemble import parse_ensemble_name
 
-    return ensemble_members(name)
+    return parse_ensemble_name(name)
+
+
+def _augmentation_note(spec: ModelSpec) -> str:
+    """What faceprint averages in beyond the exported network's one pass (test-time augmentation), or ''."""
+    extra = (["the mirrored crop"] if spec.flip_average else []) + ([f"{spec.jitters} jittered copies"] if spec.jitters else [])
+    return "; faceprint also averages in the embeddings of " + " and ".join(extra) if extra else ""
 
 
 def _present(name: str) -> bool:
@@ -133,7 +139,6 @@ def models_export(
     console.print(
         f"wrote {path}: input {inp!r} float32 (N, {spec.input_size}, {spec.input_size}, 3) RGB 0..255, "
         f"output {outp!r} float32 (N, {spec.embedding_dim}); crop faces with faceprint's {name} alignment"
-        + ("; faceprint also averages in the embedding of the mirrored crop" if spec.flip_average else "")
-        + (f" and of {spec.jitters} jittered copies (faceprint.models._tta)" if spec.jitters else ""),
+        + _augmentation_note(spec),
         highlight=False,
     )

@@ -1,8 +1,8 @@
 """Test-time augmentation: the crops whose embeddings are averaged into one face's embedding.
 
-Mirroring adds the crop's mirror image. Jitter adds copies of the crop under small similarity transforms in the
-ranges of dlib's ``jitter_image`` (rotation within 3 degrees, scale 0.97 to 1, shift within 2% of the side, a
-mirror half of the time). The transforms are drawn once from a fixed seed, so an image always gets the same
+Mirroring adds the crop's mirror image. Jitter adds copies of the crop under small similarity transforms with
+about the ranges of dlib's ``jitter_image`` (rotation within 3 degrees, scale 0.97 to 1, shift within 2% of the
+side, a mirror half of the time). The transforms are drawn once from a fixed seed, so an image always gets the same
 embedding (caches and galleries stay consistent) and every face gets the same set.
 """
 
@@ -31,7 +31,9 @@ def jitter_transforms(n: int, size: int) -> tuple[tuple[np.ndarray, bool], ...]:
         shift = rng.uniform(-0.02, 0.02, 2) * size
         rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         t = centre - rot @ centre + shift
-        out.append((np.hstack([rot, t[:, None]]), bool(rng.random() < 0.5)))
+        matrix = np.hstack([rot, t[:, None]])
+        matrix.setflags(write=False)  # shared by every caller through the cache
+        out.append((matrix, bool(rng.random() < 0.5)))
     return tuple(out)
 
 

@@ -81,9 +81,10 @@ def pipeline(module: nn.Module, preprocess: Preprocess) -> nn.Module:
 
 
 def _hash_code(h: Any, code: types.CodeType) -> None:
-    """Feed a function's bytecode and constants to `h`, nested code objects (comprehensions, lambdas) by content:
-    their repr holds a memory address, which would give every process another digest."""
+    """Feed a function's bytecode, constants and the names it uses to `h`; nested code objects (comprehensions,
+    lambdas) by content, since their repr holds a memory address that would give every process another digest."""
     h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             _hash_code(h, const)
@@ -91,19 +92,33 @@ def _hash_code(h: Any, code: types.CodeType) -> None:
             h.update(repr(const).encode())
 
 
+def _hash_function(h: Any, fn: Any) -> None:
+    """Feed a preprocessing function to `h`: its code, default arguments and closure values (by repr)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return
+    _hash_code(h, code)
+    h.update(repr(getattr(fn, "__defaults__", None)).encode())
+    for cell in getattr(fn, "__closure__", None) or ():
+        value = cell.cell_contents
+        if callable(value) and hasattr(value, "__code__"):
+            _hash_function(h, value)
+        else:
+            h.update(repr(value).encode())
+
+
 def module_digest(module: nn.Module, preprocess: Preprocess) -> str:
     """sha256 over the module (class, layer settings as printed, parameters and buffers) and the preprocessing code.
 
     Names the cached ONNX file, so changed weights (a new training checkpoint), layer settings (a stride, an eps)
-    or preprocessing give a new export. Plain Python attributes a forward reads are not seen: bump EXPORT_VERSION.
+    or the preprocessing function's own code and closure give a new export. Not seen: plain Python attributes a
+    forward reads, and the code of functions the preprocessing calls by name: bump EXPORT_VERSION when those change.
     """
     h = hashlib.sha256()
     h.update(f"{type(module).__module__}.{type(module).__qualname__}|v{EXPORT_VERSION}".encode())
     h.update(repr(module).encode())  # every submodule's settings (kernel, stride, padding, eps, ...)
     h.update(f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', repr(preprocess))}".encode())
-    code = getattr(preprocess, "__code__", None)
-    if code is not None:  # two lambdas share a name; their code tells them apart
-        _hash_code(h, code)
+    _hash_function(h, preprocess)  # two lambdas share a name; their code and closures tell them apart
     for name, t in module.state_dict().items():
         h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
