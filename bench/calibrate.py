@@ -42,6 +42,8 @@ def main() -> None:
     args = ap.parse_args()
     view1 = args.shared / "data" / "lfw-view1"
     spec = get_model_spec(args.model)
+    if args.jitters is not None and args.jitters < 0:
+        ap.error("--jitters must be 0 or more")
     if args.flip is not None or args.jitters is not None:  # the cache key follows, so variants never mix
         if spec.name not in list_models() or spec.name.startswith("ensemble:"):
             # a checkpoint is resolved again from its path; an ensemble's members augment their own crops

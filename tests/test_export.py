@@ -140,6 +140,34 @@ def test_export_cache_key_sees_layer_settings_and_preprocessing_code() -> None:
     assert module_digest(conv(1), centred(127.5)) == module_digest(conv(1), centred(127.5))
     assert module_digest(conv(1), centred(127.5)) != module_digest(conv(1), centred(0.0))
 
+    def scaled(table: np.ndarray):
+        return lambda x: x * torch.from_numpy(table)
+
+    big = np.zeros(10_000, np.float32)
+    other = big.copy()
+    other[5_000] = 1.0  # differs only where a repr would print "..."
+    assert module_digest(conv(1), scaled(big)) != module_digest(conv(1), scaled(other))
+
+    def keyword(x, *, mean=127.5):
+        return x - mean
+
+    def keyword_other(x, *, mean=0.0):
+        return x - mean
+
+    keyword_other.__code__ = keyword.__code__  # same code and name, another keyword-only default
+    keyword_other.__qualname__ = keyword.__qualname__
+    assert module_digest(conv(1), keyword) != module_digest(conv(1), keyword_other)
+
+    def recursive():
+        def walk(x, n=2):
+            return x if n == 0 else walk(x, n - 1)
+
+        return walk
+
+    assert module_digest(conv(1), recursive()) == module_digest(conv(1), recursive())
+    with pytest.raises(TypeError, match="EXPORT_VERSION"):
+        module_digest(conv(1), (lambda obj: (lambda x: x * obj.factor))(type("Opaque", (), {"factor": 2.0})()))
+
 
 def test_export_cache_key_is_the_same_in_every_process() -> None:
     """The key names a file on disk: it must not depend on memory addresses (nested code objects, reprs)."""
@@ -154,7 +182,8 @@ def test_export_cache_key_is_the_same_in_every_process() -> None:
         "torch.manual_seed(0)\n"
         "net = NN4Small2()\n"
         "outer = lambda x: (lambda y: y)(x)\n"  # a nested code object, whose repr holds its address
-        "print(module_digest(net, preprocess), module_digest(net, outer))\n"
+        "mul = (lambda f: (lambda x: f(x, 2.0)))(torch.mul)\n"  # a closure over a builtin, whose repr holds one too
+        "print(module_digest(net, preprocess), module_digest(net, outer), module_digest(net, mul))\n"
     )
     runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout for _ in range(2)]
-    assert runs[0] == runs[1] and len(runs[0].split()) == 2
+    assert runs[0] == runs[1] and len(runs[0].split()) == 3

@@ -212,6 +212,30 @@ def test_cli_gallery_commands_take_a_checkpoint_path_or_an_ensemble_with_one(kil
         r = run("identify", query, "-g", g, "-m", model, "--json")
         assert r.exit_code == 0, r.output
         assert len(json.loads(r.stdout)) == 1
+        r = run("enroll", *[lfw_subset / "Colin_Powell" / f"Colin_Powell_000{i}.jpg" for i in (1, 2, 3)], "--person", "Colin_Powell", "-g", g, "-m", model)
+        assert r.exit_code == 0, r.output
+        r = run("fit-classifier", "--kind", "knn", "-g", g, "-m", model)
+        assert r.exit_code == 0, r.output
+        r = run("export", "projector", tmp_path / f"proj{len(model)}", "-g", g, "-m", model, "--no-sprite")
+        assert r.exit_code == 0, r.output
+        assert len((tmp_path / f"proj{len(model)}" / "vecs.tsv").read_text().splitlines()) == 6
+    # the resolved name alone means nothing to a new process: the message says to give the path
+    fresh = subprocess.run([str(Path(sys.executable).with_name("faceprint")), "verify", photos[0], photos[1], "-m", get_model_spec(str(best)).name],
+                           capture_output=True, text=True)
+    assert fresh.returncode == 3 and "give the checkpoint's path" in fresh.stderr
+
+
+def test_ensemble_of_one_checkpoint_twice_is_refused(killed_and_resumed, tmp_path: Path) -> None:
+    import shutil
+
+    from faceprint.errors import UnknownModel
+
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    shutil.copyfile(out / "best.pt", a)
+    shutil.copyfile(out / "best.pt", b)
+    with pytest.raises(UnknownModel, match="same weights"):
+        get_model_spec(f"ensemble:{a}+{b}")
 
 
 def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, progress_bar
+from faceprint.cli._common import console, handle_errors, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -35,6 +35,7 @@ def export_projector(
         raise typer.BadParameter("give either DIR or --gallery, not both")
     gal = None if folder is not None else (gallery or default_gallery_path())
     with handle_errors():
+        model = stored_model_name(model, known=folder is not None)  # a gallery's embeddings need no network
         with progress_bar() as bar:
             task = bar.add_task("embedding photos", total=None)
             data = load_labelled(folder, gal, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, progress_bar
+from faceprint.cli._common import console, handle_errors, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -47,6 +47,7 @@ def viz_tsne(
         raise typer.BadParameter(f"choose one of: {', '.join(METHODS)}", param_hint="--method")
     src, gal = _source(folder, gallery)
     with handle_errors():
+        model = stored_model_name(model, known=src is not None)  # a gallery's embeddings need no network
         with progress_bar() as bar:
             task = bar.add_task("embedding photos", total=None)
             data = load_labelled(src, gal, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,

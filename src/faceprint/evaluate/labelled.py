@@ -18,7 +18,7 @@ from faceprint.cache import EmbeddingCache
 from faceprint.errors import FaceprintError, NoImagesFound, UnknownModel
 from faceprint.gallery.enroll import identity_folders
 from faceprint.gallery.store import Gallery
-from faceprint.models import create_embedder, get_model_spec
+from faceprint.models import get_model_spec
 from faceprint.types import Face
 
 __all__ = ["InsufficientData", "LabelledEmbeddings", "embed_identity_folders", "gallery_labelled", "load_labelled"]
@@ -104,10 +104,15 @@ def embed_identity_folders(
 
 
 def _metric_of(model: str) -> str:
+    """The distance metric of a model's stored embeddings. A checkpoint's ``<base>@<digest>`` name, which only the
+    process that read the checkpoint can resolve, has its base model's metric."""
     try:
         return get_model_spec(model).metric
-    except UnknownModel:  # composite names (ensembles) are built by the factory, not registered
-        return create_embedder(model).spec.metric
+    except UnknownModel:
+        base = model.split("@", 1)[0]
+        if base == model:
+            raise
+        return get_model_spec(base).metric
 
 
 def gallery_labelled(gallery: Gallery, model: str) -> LabelledEmbeddings:

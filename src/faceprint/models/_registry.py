@@ -92,6 +92,8 @@ def get_model_spec(name: str) -> ModelSpec:
         return _RESOLVED[name]
     spec = _resolve(name)
     if spec is None:
+        if "@" in name and name.split("@", 1)[0] in _MODELS:
+            raise UnknownModel("model (a trained checkpoint's name: give the checkpoint's path, RUN_DIR/best.pt)", name, list_models())
         raise UnknownModel("model", name, list_models())
     if spec.name not in _MODELS:
         _RESOLVED[spec.name] = spec

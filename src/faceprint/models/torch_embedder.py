@@ -80,31 +80,69 @@ def pipeline(module: nn.Module, preprocess: Preprocess) -> nn.Module:
     return Pipeline()
 
 
-def _hash_code(h: Any, code: types.CodeType) -> None:
+def _hash_value(h: Any, value: Any, seen: set[int]) -> None:
+    """Feed one constant, default or closure value to `h` by content, never by a repr that holds an address.
+
+    Plain values by repr, containers item by item, arrays and tensors by dtype, shape and bytes, functions by
+    their code (recursively), builtins, classes and modules by qualified name. Anything else is a TypeError: its
+    effect on the export cannot be seen, so such a preprocessing must bump EXPORT_VERSION by hand instead.
+    """
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        h.update(f"{type(value).__name__}:{value!r}".encode())
+    elif isinstance(value, (tuple, list, frozenset)):
+        h.update(f"{type(value).__name__}[{len(value)}]".encode())
+        for item in sorted(value, key=repr) if isinstance(value, frozenset) else value:
+            _hash_value(h, item, seen)
+    elif isinstance(value, dict):
+        h.update(f"dict[{len(value)}]".encode())
+        for k in sorted(value, key=repr):
+            _hash_value(h, k, seen)
+            _hash_value(h, value[k], seen)
+    elif isinstance(value, np.ndarray) or type(value).__name__ == "Tensor":
+        arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+        h.update(f"array:{arr.dtype}{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    elif isinstance(value, types.CodeType):
+        _hash_code(h, value, seen)
+    elif isinstance(value, types.FunctionType):
+        _hash_function(h, value, seen)
+    elif isinstance(value, (types.BuiltinFunctionType, types.ModuleType, type)):
+        h.update(f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value.__name__)}".encode())
+    else:
+        raise TypeError(
+            f"cannot fingerprint a {type(value).__qualname__} used by the preprocessing for the ONNX cache key; "
+            "keep preprocessing to plain values, arrays and functions, or bump EXPORT_VERSION when it changes"
+        )
+
+
+def _hash_code(h: Any, code: types.CodeType, seen: set[int]) -> None:
     """Feed a function's bytecode, constants and the names it uses to `h`; nested code objects (comprehensions,
     lambdas) by content, since their repr holds a memory address that would give every process another digest."""
+    if id(code) in seen:  # recursion
+        h.update(b"<again>")
+        return
+    seen.add(id(code))
     h.update(code.co_code)
     h.update(repr(code.co_names).encode())
     for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _hash_code(h, const)
-        else:
-            h.update(repr(const).encode())
+        _hash_value(h, const, seen)
 
 
-def _hash_function(h: Any, fn: Any) -> None:
-    """Feed a preprocessing function to `h`: its code, default arguments and closure values (by repr)."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return
-    _hash_code(h, code)
-    h.update(repr(getattr(fn, "__defaults__", None)).encode())
-    for cell in getattr(fn, "__closure__", None) or ():
-        value = cell.cell_contents
-        if callable(value) and hasattr(value, "__code__"):
-            _hash_function(h, value)
-        else:
-            h.update(repr(value).encode())
+def _hash_function(h: Any, fn: types.FunctionType, seen: set[int]) -> None:
+    """Feed a preprocessing function to `h`: its code, defaults (positional and keyword-only) and closure values."""
+    _hash_code(h, fn.__code__, seen)
+    _hash_value(h, fn.__defaults__, seen)
+    _hash_value(h, fn.__kwdefaults__, seen)
+    for cell in fn.__closure__ or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell (a name assigned later in the enclosing function)
+            h.update(b"<empty cell>")
+            continue
+        if isinstance(value, types.FunctionType) and id(value.__code__) in seen:
+            h.update(b"<again>")  # a recursive inner function
+            continue
+        _hash_value(h, value, seen)
 
 
 def module_digest(module: nn.Module, preprocess: Preprocess) -> str:
@@ -117,8 +155,9 @@ def module_digest(module: nn.Module, preprocess: Preprocess) -> str:
     h = hashlib.sha256()
     h.update(f"{type(module).__module__}.{type(module).__qualname__}|v{EXPORT_VERSION}".encode())
     h.update(repr(module).encode())  # every submodule's settings (kernel, stride, padding, eps, ...)
-    h.update(f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', repr(preprocess))}".encode())
-    _hash_function(h, preprocess)  # two lambdas share a name; their code and closures tell them apart
+    h.update(f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', type(preprocess).__qualname__)}".encode())
+    if isinstance(preprocess, types.FunctionType):  # two lambdas share a name; their code and closures tell them apart
+        _hash_function(h, preprocess, set())
     for name, t in module.state_dict().items():
         h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
