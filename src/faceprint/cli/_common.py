@@ -8,13 +8,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from faceprint.errors import FaceprintError, ImageError, MissingExtra, NoFaceFound, UnknownModel, WeightsError
+
+if TYPE_CHECKING:
+    from faceprint.evaluate.labelled import LabelledEmbeddings
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -64,6 +68,21 @@ def stored_model_name(name: str, known: bool = True) -> str:
         if known:
             raise
         return name
+
+
+def labelled_embeddings(
+    folder: Path | None, gallery: Path | None, model: str, detector: str, cache: bool
+) -> LabelledEmbeddings:
+    """Embeddings with person labels, behind a progress bar: of identity folders DIR/<person>/<images> (embedded
+    with `model` and `detector`), or the gallery's stored embeddings of `model` (which need no network)."""
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.evaluate.labelled import load_labelled
+
+    model = stored_model_name(model, known=folder is not None)
+    with progress_bar() as bar:
+        task = bar.add_task("embedding photos", total=None)
+        return load_labelled(folder, gallery, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,
+                             lambda done, total: bar.update(task, completed=done, total=total))
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, print_json, progress_bar, stored_model_name
+from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -34,17 +34,12 @@ def calibrate(
     from then on (an explicit --threshold still wins). With N different-person pairs FARs below 1/N cannot be
     measured, and are refused.
     """
-    from faceprint.analyzer import FaceAnalyzer
     from faceprint.evaluate.calibration import calibrate_threshold, store_threshold, threshold_setting
-    from faceprint.evaluate.labelled import load_labelled
     from faceprint.gallery import Gallery
 
     with handle_errors():
         model = stored_model_name(model)
-        analyzer = FaceAnalyzer(model=model, detector=detector)
-        with progress_bar() as bar:
-            task = bar.add_task("embedding photos", total=None)
-            data = load_labelled(folder, None, lambda: analyzer, model, cache, lambda done, total: bar.update(task, completed=done, total=total))
+        data = labelled_embeddings(folder, None, model, detector, cache)
         cal = calibrate_threshold(data, far)
         stored_in = None
         if not dry_run:

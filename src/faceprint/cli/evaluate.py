@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from faceprint.cli._common import console, err_console, handle_errors, print_json, progress_bar
+from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
 from faceprint.models import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -107,17 +107,13 @@ def eval_identify(
     lets at most x of the impostors' best distances through; DIR is the share of genuine queries that are
     rank-1 correct and at or below it.
     """
-    from faceprint.analyzer import FaceAnalyzer
     from faceprint.evaluate.identification import evaluate_identification
-    from faceprint.evaluate.labelled import load_labelled
+    from faceprint.models import get_model_spec
     from faceprint.viz.plots import CONFUSION_MAX_PEOPLE
 
     with handle_errors():
-        analyzer = FaceAnalyzer(model=model, detector=detector)
-        with progress_bar() as bar:
-            task = bar.add_task("embedding photos", total=None)
-            data = load_labelled(folder, None, lambda: analyzer, model, cache, lambda done, total: bar.update(task, completed=done, total=total))
-        spec = analyzer.embedder.spec
+        data = labelled_embeddings(folder, None, model, detector, cache)
+        spec = get_model_spec(data.model)
         thr = threshold if threshold is not None else spec.open_set_threshold
         res = evaluate_identification(data, enroll, thr, spec.confidence_slope, impostors, seed=seed)
         drawn = None

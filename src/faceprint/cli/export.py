@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, progress_bar, stored_model_name
+from faceprint.cli._common import console, handle_errors, labelled_embeddings
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -26,8 +26,6 @@ def export_projector(
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
 ) -> None:
     """Files for the TensorBoard embedding projector: `tensorboard --logdir OUTDIR`, then the Projector tab."""
-    from faceprint.analyzer import FaceAnalyzer
-    from faceprint.evaluate.labelled import load_labelled
     from faceprint.export.projector import face_crops, sprite_layout, write_projector
     from faceprint.gallery import default_gallery_path
 
@@ -35,11 +33,7 @@ def export_projector(
         raise typer.BadParameter("give either DIR or --gallery, not both")
     gal = None if folder is not None else (gallery or default_gallery_path())
     with handle_errors():
-        model = stored_model_name(model, known=folder is not None)  # a gallery's embeddings need no network
-        with progress_bar() as bar:
-            task = bar.add_task("embedding photos", total=None)
-            data = load_labelled(folder, gal, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,
-                                 lambda done, total: bar.update(task, completed=done, total=total))
+        data = labelled_embeddings(folder, gal, model, detector, cache)
         thumbs = None
         if sprite:
             _, side = sprite_layout(len(data), thumb)

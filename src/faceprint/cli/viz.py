@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, progress_bar, stored_model_name
+from faceprint.cli._common import console, handle_errors, labelled_embeddings
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -39,19 +39,13 @@ def viz_tsne(
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
 ) -> None:
     """2-D map of the embeddings (t-SNE, or UMAP), one colour and one label per person."""
-    from faceprint.analyzer import FaceAnalyzer
-    from faceprint.evaluate.labelled import load_labelled
     from faceprint.viz.tsne import METHODS, embedding_map_plot, project_2d
 
     if method not in METHODS:
         raise typer.BadParameter(f"choose one of: {', '.join(METHODS)}", param_hint="--method")
     src, gal = _source(folder, gallery)
     with handle_errors():
-        model = stored_model_name(model, known=src is not None)  # a gallery's embeddings need no network
-        with progress_bar() as bar:
-            task = bar.add_task("embedding photos", total=None)
-            data = load_labelled(src, gal, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,
-                                 lambda done, total: bar.update(task, completed=done, total=total))
+        data = labelled_embeddings(src, gal, model, detector, cache)
         try:
             points = project_2d(data.vectors, method, seed=seed, metric=data.metric)
         except ValueError as exc:
