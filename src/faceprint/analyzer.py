@@ -9,13 +9,13 @@ from typing import Literal
 
 import numpy as np
 
-from faceprint.detect import Detector, create_detector
+from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound
-from faceprint.image import load_image
+from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, Embedder, create_embedder
-from faceprint.types import Embeddings, Face
+from faceprint.types import Embeddings, Face, FaceEmbedding
 
-__all__ = ["FaceAnalyzer", "FaceEmbedding", "select_face"]
+__all__ = ["FaceAnalyzer", "SelectedFace", "select_face"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def select_face(faces: list[Face], image_shape: tuple[int, ...], how: Selection 
 
 
 @dataclass(frozen=True, eq=False)
-class FaceEmbedding:
+class SelectedFace:
     """The embedding of the one face chosen in an image, and how it was found."""
 
     source: str
@@ -60,7 +60,7 @@ class FaceAnalyzer:
     def __init__(
         self,
         model: str | Embedder = DEFAULT_MODEL,
-        detector: str | Detector = "mtcnn",
+        detector: str | Detector = DEFAULT_DETECTOR,
         max_pixels: int | None = None,
     ) -> None:
         self.embedder = create_embedder(model) if isinstance(model, str) else model
@@ -71,15 +71,23 @@ class FaceAnalyzer:
     def model(self) -> str:
         return self.embedder.name
 
-    def load(self, source: str | os.PathLike[str] | bytes | np.ndarray, name: str | None = None) -> np.ndarray:
+    def load(self, source: ImageSource, name: str | None = None, bgr: bool = False) -> np.ndarray:
         """Load an image as RGB uint8 (see faceprint.image.load_image); `name` labels errors for bytes."""
         if self.max_pixels is None:
-            return load_image(source, name=name)
-        return load_image(source, max_pixels=self.max_pixels, name=name)
+            return load_image(source, name=name, bgr=bgr)
+        return load_image(source, max_pixels=self.max_pixels, name=name, bgr=bgr)
 
-    def analyze(self, source: str | os.PathLike[str] | bytes | np.ndarray) -> tuple[list[Face], Embeddings]:
+    def get(self, source: ImageSource, bgr: bool = False) -> list[FaceEmbedding]:
+        """Every face in the image, largest first, each with its box, score, landmarks and embedding vector.
+
+        >>> [f.box for f in FaceAnalyzer().get("group.jpg")]     # doctest: +SKIP
+        """
+        faces, emb = self.analyze(source, bgr=bgr)
+        return [FaceEmbedding(f, v, emb.model, emb.metric) for f, v in zip(faces, emb.vectors)]
+
+    def analyze(self, source: ImageSource, bgr: bool = False) -> tuple[list[Face], Embeddings]:
         """Every face in the image, largest first, with one embedding row per face."""
-        image = self.load(source)
+        image = self.load(source, bgr=bgr)
         faces = self.detector.detect(image)
         return faces, self.embed_faces(image, faces)
 
@@ -94,7 +102,7 @@ class FaceAnalyzer:
         select: Selection = "largest",
         fallback_center: bool = False,
         name: str | None = None,
-    ) -> FaceEmbedding:
+    ) -> SelectedFace:
         """Embed the one face that matters in an image.
 
         With several faces, `select` picks one. With none, raise NoFaceFound, or with `fallback_center` embed the
@@ -105,8 +113,8 @@ class FaceAnalyzer:
         faces = self.detector.detect(image)
         if faces:
             face = select_face(faces, image.shape, select)
-            return FaceEmbedding(label, self.embed_faces(image, [face]), face, len(faces))
+            return SelectedFace(label, self.embed_faces(image, [face]), face, len(faces))
         if not fallback_center:
             raise NoFaceFound(label)
         log.info("%s: no face found, embedding the central region", label)
-        return FaceEmbedding(label, self.embedder.embed(self.embedder.center_crop(image)), None, 0)
+        return SelectedFace(label, self.embedder.embed(self.embedder.center_crop(image)), None, 0)

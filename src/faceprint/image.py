@@ -39,16 +39,42 @@ _FORMATS = ("JPEG", "PNG", "BMP", "DIB", "GIF", "WEBP", "PPM", "TIFF")
 _ORIENTATION = 0x0112
 _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
-ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray | Image.Image
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | np.ndarray | Image.Image
+"""What every image-taking function accepts: a path, encoded bytes, a binary file object, a PIL image or an array."""
 
 
 def load_image(
-    source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, name: str | None = None
+    source: ImageSource,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+    bgr: bool = False,
 ) -> np.ndarray:
-    """Load ``source`` (path, bytes, array or PIL image) as a C-contiguous RGB uint8 array of shape HxWx3."""
+    """Load ``source`` as a C-contiguous RGB uint8 array of shape HxWx3.
+
+    Args:
+        source: a path (str or Path), encoded bytes, a binary file object (anything with ``read()``), a PIL image,
+            or a numpy array. Arrays are taken as **RGB** (HxWx3), gray (HxW) or RGBA (HxWx4).
+        max_pixels: refuse larger images (checked from the header, before decoding); None for no limit.
+        name: how errors name the image (defaults to the path, or ``<bytes>``/``<array>``).
+        bgr: the array is in OpenCV's BGR (or BGRA) order, as ``cv2.imread`` and ``VideoCapture`` give it; its
+            channels are swapped to RGB. Other sources carry their own channel order and ignore it.
+
+    Returns:
+        The image as a viewer shows it (EXIF orientation applied), RGB uint8.
+
+    Raises:
+        ImageError: unreadable, empty, truncated, not an image or too large; the message names the source.
+
+    >>> load_image("photo.jpg").shape          # doctest: +SKIP
+    (250, 250, 3)
+    """
     if max_pixels is not None and max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
     if isinstance(source, np.ndarray):
+        if bgr and source.ndim == 3 and source.shape[2] in (3, 4):
+            source = source[..., [2, 1, 0, 3][: source.shape[2]]]
+            return _array_to_rgb(source, name or "<array>", max_pixels, owned=True)
         return _array_to_rgb(source, name or "<array>", max_pixels, owned=False)
     if isinstance(source, Image.Image):
         return _decode(source, name or getattr(source, "filename", "") or "<PIL image>", max_pixels)
@@ -62,7 +88,30 @@ def load_image(
         label = name or os.fspath(source)
         with _open_file(source, label) as fp:
             return _decode(_open(fp, label), label, max_pixels)
-    raise TypeError(f"cannot load an image from {type(source).__name__}; pass a path, bytes, array or PIL image")
+    if callable(getattr(source, "read", None)):
+        return load_image(_read_file_object(source, name), max_pixels=max_pixels, name=name or _file_label(source))
+    raise TypeError(
+        f"cannot load an image from {type(source).__name__}; pass a path, bytes, a binary file object, a PIL image or an array"
+    )
+
+
+def _file_label(fp: object) -> str:
+    label = getattr(fp, "name", None)
+    return label if isinstance(label, str) and label else "<file object>"
+
+
+def _read_file_object(fp: BinaryIO, name: str | None) -> bytes:
+    """All bytes of a binary file object (from its current position)."""
+    label = name or _file_label(fp)
+    try:
+        data = fp.read()
+    except OSError as exc:
+        raise ImageError(label, f"cannot read file object: {exc.strerror or exc}") from exc
+    if isinstance(data, str):
+        raise ImageError(label, "file object is open in text mode; open it with 'rb'")
+    if not data:
+        raise ImageError(label, "empty data (0 bytes)")
+    return bytes(data)
 
 
 def image_size(source: ImageSource) -> tuple[int, int]:

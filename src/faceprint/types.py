@@ -8,7 +8,7 @@ import numpy as np
 
 from faceprint.errors import ModelMismatch
 
-__all__ = ["BBox", "Landmarks", "Face", "Embeddings", "LANDMARK_NAMES"]
+__all__ = ["BBox", "Landmarks", "Face", "FaceEmbedding", "Embeddings", "LANDMARK_NAMES"]
 
 BBox = tuple[float, float, float, float]
 """A box as float (x1, y1, x2, y2) in source-image pixels."""
@@ -50,6 +50,11 @@ class Face:
     def center(self) -> tuple[float, float]:
         return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
 
+    def __repr__(self) -> str:
+        box = tuple(round(float(v), 1) for v in self.box)
+        lms = tuple((round(float(x), 1), round(float(y), 1)) for x, y in self.landmarks)
+        return f"Face(box={box}, score={self.score:.3f}, landmarks={lms})"
+
     def landmarks_array(self) -> np.ndarray:
         """Landmarks as a float32 (5, 2) array."""
         return np.asarray(self.landmarks, dtype=np.float32).reshape(5, 2)
@@ -73,7 +78,51 @@ class Face:
         )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
+class FaceEmbedding:
+    """One face found in an image and its embedding: what ``faceprint.embed`` returns, one per face.
+
+    >>> faces = faceprint.embed("group.jpg")        # doctest: +SKIP
+    >>> faces[0]                                     # doctest: +SKIP
+    FaceEmbedding(box=(61.2, 70.4, 190.5, 199.7), score=0.999, model='dlib-resnet-v1', dim=128)
+    """
+
+    face: Face
+    vector: np.ndarray
+    """The embedding, 1-D float32."""
+    model: str
+    metric: str = "euclidean"
+
+    @property
+    def box(self) -> BBox:
+        return self.face.box
+
+    @property
+    def score(self) -> float:
+        """Detection confidence in [0, 1]."""
+        return self.face.score
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        """The five landmarks as a float32 (5, 2) array, in the order of LANDMARK_NAMES."""
+        return self.face.landmarks_array()
+
+    def distance(self, other: FaceEmbedding) -> float:
+        """Distance to another face's embedding of the same model (ModelMismatch otherwise)."""
+        if self.model != other.model:
+            raise ModelMismatch(self.model, other.model)
+        return float(paired_distances(self.vector[None], other.vector[None], self.metric)[0])
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly form: the face's fields, the model and the vector as a list."""
+        return {**self.face.to_dict(), "model": self.model, "embedding": [float(v) for v in self.vector]}
+
+    def __repr__(self) -> str:
+        box = tuple(round(float(v), 1) for v in self.box)
+        return f"FaceEmbedding(box={box}, score={self.score:.3f}, model={self.model!r}, dim={self.vector.shape[0]})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Embeddings:
     """A batch of embedding vectors (N, D) float32, tagged with the name of the model that made them.
 
@@ -94,6 +143,9 @@ class Embeddings:
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
+
+    def __repr__(self) -> str:  # the vectors themselves would fill the screen
+        return f"Embeddings(n={len(self)}, dim={self.dim}, model={self.model!r}, metric={self.metric!r})"
 
     def __getitem__(self, index: int | slice | np.ndarray) -> Embeddings:
         return Embeddings(self.vectors[index], self.model, self.metric)

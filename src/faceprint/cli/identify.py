@@ -12,25 +12,9 @@ import typer
 from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.cli.gallery import WaitOpt
-from faceprint.errors import NoImagesFound
 from faceprint.models import DEFAULT_MODEL
 
 CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "confidence", "error"]
-
-
-def _expand(paths: list[Path]) -> list[Path]:
-    from faceprint.image import list_images
-
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = list_images(p)
-            if not found:
-                raise NoImagesFound(f"{p}: no images in this folder")
-            out += found
-        else:
-            out.append(p)
-    return out
 
 
 def identify(
@@ -53,6 +37,7 @@ def identify(
     from faceprint.errors import UnknownModel
     from faceprint.gallery import Gallery
     from faceprint.recognize import build_identifier, identify_images
+    from faceprint.recognize.images import expand_paths
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS, classifier_status, load_classifier
     from faceprint.viz import draw_faces, save_image
     from faceprint.viz.annotate import GREEN, RED
@@ -75,7 +60,7 @@ def identify(
             raise UnknownModel("--stale value", stale, ["refit", "refuse"])
         if classifier is not None and classifier not in CLASSIFIER_KINDS:
             raise UnknownModel("classifier", classifier, list(CLASSIFIER_KINDS))
-        files = _expand(paths)
+        files = expand_paths(paths)
         with Gallery(gallery, timeout=wait, create=False) as g:
             if model not in g.models():
                 g.embeddings(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there

@@ -14,6 +14,7 @@ from faceprint.detect.mtcnn import MTCNNDetector
 from faceprint.errors import UnknownModel
 
 __all__ = [
+    "DEFAULT_DETECTOR",
     "Detector",
     "MTCNNDetector",
     "DlibHOGDetector",
@@ -22,6 +23,9 @@ __all__ = [
     "largest_face",
     "check_image",
 ]
+
+DEFAULT_DETECTOR = "mtcnn"
+"""The detector used when none is named."""
 
 _DETECTORS: dict[str, type[Detector]] = {
     MTCNNDetector.name: MTCNNDetector,
@@ -34,7 +38,7 @@ def list_detectors() -> list[str]:
     return list(_DETECTORS)
 
 
-def create_detector(name: str = "mtcnn", **kwargs: Any) -> Detector:
+def create_detector(name: str = DEFAULT_DETECTOR, **kwargs: Any) -> Detector:
     """A new detector by name ('mtcnn' or 'dlib-hog'); keyword arguments go to its constructor.
 
     Raises UnknownModel (listing the valid names) for any other name. Models load lazily, on the

@@ -13,12 +13,12 @@ from typing import Literal
 import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer, select_face
-from faceprint.errors import FaceprintError, NoImagesFound
+from faceprint.errors import FaceprintError, ImageError, NoImagesFound
 from faceprint.gallery.store import Gallery
-from faceprint.image import list_images
+from faceprint.image import ImageSource, list_images, load_image
 from faceprint.types import Face
 
-__all__ = ["EnrollReport", "enroll", "identity_folders", "split_per_person", "SKIP_REASONS"]
+__all__ = ["EnrollReport", "enroll", "identity_folders", "source_label", "split_per_person", "SKIP_REASONS"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ class EnrollReport:
 
     enrolled: dict[str, int] = field(default_factory=dict)
     images: int = 0
+    added: list[tuple[str, str]] = field(default_factory=list)
+    """(person, image) of every face stored, in order."""
     skipped: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {r: [] for r in SKIP_REASONS})
 
     @property
@@ -94,12 +96,15 @@ class _Pending:
 def enroll(
     gallery: Gallery,
     analyzer: FaceAnalyzer,
-    items: Iterable[tuple[str, str | os.PathLike[str]]],
+    items: Iterable[tuple[str, ImageSource]],
     batch_size: int = 16,
     several: Literal["skip", "largest"] = "skip",
     on_image: Callable[[str], None] | None = None,
 ) -> EnrollReport:
     """Enrol (person, image) pairs. Each batch is embedded together and written in one transaction.
+
+    An image is a path or anything `faceprint.image.load_image` takes (bytes, a file object, a PIL image, an RGB
+    array); in-memory images are recorded as ``<bytes>``/``<array>`` with the content hash that identifies them.
 
     An image already enrolled with this model (same bytes) is skipped, so a rerun after an interruption picks
     up where it stopped. Images with no face, or with several faces (unless `several="largest"`), are skipped
@@ -119,19 +124,23 @@ def enroll(
                 gallery.add_face(p.person, p.path, p.sha256, p.face, vec, model)
         for p in pending:
             report.enrolled[p.person] = report.enrolled.get(p.person, 0) + 1
+            report.added.append((p.person, p.path))
         pending.clear()
 
-    for person, path in items:
-        path_s = str(path)
+    for person, source in items:
+        path_s = source_label(source)
         report.images += 1
         report.enrolled.setdefault(person, 0)
         try:
-            data = Path(path).read_bytes()
+            data, sha = _read_source(source, path_s)
         except OSError as exc:
             report.skip("unreadable", path_s, exc.strerror or str(exc))
             _tick(on_image, path_s)
             continue
-        sha = hashlib.sha256(data).hexdigest()
+        except FaceprintError as exc:
+            report.skip("unreadable", path_s, getattr(exc, "reason", str(exc)))
+            _tick(on_image, path_s)
+            continue
         already = gallery.enrolled_as(sha, model) or seen.get(sha)
         if already is not None:
             report.skip("already enrolled", path_s, f"as {already}")
@@ -157,6 +166,38 @@ def enroll(
         _tick(on_image, path_s)
     flush()
     return report
+
+
+def source_label(source: ImageSource) -> str:
+    """How an enrolment source is named in reports and in the gallery: its path, else its kind."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    name = getattr(source, "filename", None) or getattr(source, "name", None)
+    return name if isinstance(name, str) and name else f"<{type(source).__name__}>"
+
+
+def _read_source(source: ImageSource, label: str) -> tuple[bytes | np.ndarray, str]:
+    """The image's payload for `load_image` and its content hash (sha256 of the file's bytes, or of an array's
+    shape and pixels), which is what makes an image "already enrolled"."""
+    if isinstance(source, (str, os.PathLike)):
+        data = Path(source).read_bytes()
+        return data, hashlib.sha256(data).hexdigest()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return data, hashlib.sha256(data).hexdigest()
+    if callable(getattr(source, "read", None)):
+        data = source.read()  # type: ignore[union-attr]
+        if not isinstance(data, bytes):
+            raise ImageError(label, "file object is open in text mode; open it with 'rb'")
+        return data, hashlib.sha256(data).hexdigest()
+    pixels = load_image(source, name=label)  # PIL image or array: hash the pixels we embed
+    h = hashlib.sha256(repr(pixels.shape).encode())
+    h.update(pixels.tobytes())
+    return pixels, h.hexdigest()
 
 
 def _tick(cb: Callable[[str], None] | None, path: str) -> None:

@@ -10,15 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, NoImagesFound
+from faceprint.image import list_images
 from faceprint.gallery.store import Gallery
-from faceprint.recognize.identifier import Identifier, Match
+from faceprint.recognize.identifier import Candidate, Identifier, Match
 from faceprint.types import Face
 
-__all__ = ["FaceResult", "build_identifier", "identify_images", "threshold_for"]
+__all__ = ["FaceResult", "build_identifier", "expand_paths", "identify_images", "threshold_for"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FaceResult:
     """One detected face (or one faceless/unreadable image) and its verdict."""
 
@@ -26,6 +27,45 @@ class FaceResult:
     face: Face | None
     match: Match | None
     error: str | None = None
+
+    @property
+    def box(self) -> tuple[float, float, float, float] | None:
+        return self.face.box if self.face else None
+
+    @property
+    def person(self) -> str | None:
+        """The identified person; None when UNKNOWN, faceless or unreadable."""
+        return self.match.person if self.match else None
+
+    @property
+    def unknown(self) -> bool:
+        """True when a face was found but matches nobody enrolled closely enough."""
+        return self.match is not None and self.match.unknown
+
+    @property
+    def closest(self) -> str | None:
+        return self.match.closest if self.match else None
+
+    @property
+    def distance(self) -> float | None:
+        return self.match.distance if self.match else None
+
+    @property
+    def confidence(self) -> float | None:
+        return self.match.confidence if self.match else None
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return list(self.match.candidates) if self.match else []
+
+    def __repr__(self) -> str:
+        if self.error is not None:
+            return f"FaceResult(image={self.image!r}, error={self.error!r})"
+        if self.match is None:
+            return f"FaceResult(image={self.image!r}, face=None)"
+        box = tuple(round(float(v), 1) for v in self.face.box) if self.face else None
+        who = f"person={self.person!r}" if self.person else f"unknown, closest={self.closest!r}"
+        return f"FaceResult(image={self.image!r}, box={box}, {who}, distance={self.distance:.4f}, confidence={self.confidence:.3f})"
 
     def to_dict(self) -> dict[str, object]:
         m = self.match
@@ -74,6 +114,23 @@ def build_identifier(
     return Identifier(emb, spec.metric, thr, spec.confidence_slope, classifier=clf, index=idx)
 
 
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Photos and folders of photos as a list of photo paths (folders expanded, sorted, recursively).
+
+    A folder without images raises NoImagesFound; anything else is kept, so a missing file is reported per image.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise NoImagesFound(f"{p}: no images in this folder")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
 def identify_images(
     paths: Iterable[str | os.PathLike[str]],
     analyzer: FaceAnalyzer,
@@ -83,10 +140,12 @@ def identify_images(
 ) -> list[FaceResult]:
     """Every face of every photo, matched. Faceless images give one result with face None; unreadable ones an error.
 
+    Folders among `paths` are expanded to the photos in them (see expand_paths).
+
     `on_image(path, image, results)` is called after each photo (for progress and annotation).
     """
     out: list[FaceResult] = []
-    for path in paths:
+    for path in expand_paths(paths):
         label = str(path)
         try:
             image = analyzer.load(Path(path))

@@ -1,0 +1,361 @@
+"""The public API: one import, one call per task.
+
+    >>> import faceprint
+    >>> faceprint.verify("a.jpg", "b.jpg").same                       # doctest: +SKIP
+    >>> faceprint.embed("group.jpg")[0].vector.shape                   # doctest: +SKIP
+    >>> with faceprint.Gallery("people.sqlite") as g:                  # doctest: +SKIP
+    ...     g.enroll("Ada", ["ada/"])
+    ...     print(g.identify("party.jpg"))
+
+Images are anything `faceprint.load_image` takes: a path, bytes, a binary file object, a PIL image or a numpy array
+(arrays are RGB; pass ``bgr=True`` for OpenCV's BGR frames). Models are built once per process and reused: they
+live in ``faceprint.analyzers``, an object you can look at and clear, not in a hidden cache.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from faceprint.analyzer import FaceAnalyzer
+from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
+from faceprint.errors import NoFaceFound
+from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
+from faceprint.gallery.store import Gallery as GalleryStore
+from faceprint.image import ImageSource, list_images, load_image
+from faceprint.models import DEFAULT_MODEL, get_model_spec
+from faceprint.recognize.identifier import Identifier
+from faceprint.recognize.images import FaceResult, build_identifier, identify_images
+from faceprint.types import Face, FaceEmbedding
+
+__all__ = ["Analyzers", "Gallery", "Verification", "analyzers", "detect", "embed", "verify"]
+
+
+class Analyzers:
+    """The detector + model pipelines built in this process, by (model, detector), each built on first use.
+
+    ``faceprint.analyzers`` is the one the top-level functions use, so repeated ``faceprint.verify`` calls load
+    the networks once. Hold your own ``FaceAnalyzer`` instead to control its lifetime, or call ``clear()``.
+
+    >>> faceprint.analyzers.get("dlib-resnet-v1")          # doctest: +SKIP
+    >>> faceprint.analyzers                                 # doctest: +SKIP
+    Analyzers(['dlib-resnet-v1 + mtcnn'])
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, str], FaceAnalyzer] = {}
+        self._detectors: dict[str, Detector] = {}
+        self._lock = threading.RLock()
+
+    def detector(self, name: str | None = None) -> Detector:
+        """The detector `name` (default mtcnn), built on first use and shared by this object's analyzers."""
+        name = name or DEFAULT_DETECTOR
+        with self._lock:
+            if name not in self._detectors:
+                self._detectors[name] = create_detector(name)
+            return self._detectors[name]
+
+    def get(self, model: str | None = None, detector: str | None = None) -> FaceAnalyzer:
+        """The analyzer for `model` (default dlib-resnet-v1) and `detector` (default mtcnn), built on first use.
+
+        Keyed by the model's resolved name, so a checkpoint file rewritten since is built anew.
+        """
+        name = get_model_spec(model or DEFAULT_MODEL).name
+        key = (name, detector or DEFAULT_DETECTOR)
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = FaceAnalyzer(model=model or DEFAULT_MODEL, detector=self.detector(key[1]))
+            return self._built[key]
+
+    def clear(self) -> None:
+        """Forget every built analyzer (their memory is freed once nothing else holds them)."""
+        with self._lock:
+            self._built.clear()
+            self._detectors.clear()
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def __repr__(self) -> str:
+        return f"Analyzers({[f'{m} + {d}' for m, d in self._built]})"
+
+
+analyzers = Analyzers()
+"""The analyzers that `verify`, `detect`, `embed` and `Gallery` share in this process."""
+
+
+def _analyzer(model: str | None, detector: str | None, analyzer: FaceAnalyzer | None) -> FaceAnalyzer:
+    if analyzer is not None:
+        if model is not None or detector is not None:
+            raise ValueError("pass either analyzer= or model=/detector=, not both")
+        return analyzer
+    return analyzers.get(model, detector)
+
+
+def detect(
+    image: ImageSource, *, detector: str | None = None, bgr: bool = False, analyzer: FaceAnalyzer | None = None
+) -> list[Face]:
+    """Every face in an image, largest first: box (x1, y1, x2, y2 pixels), score in [0, 1] and five landmarks.
+
+    Args:
+        image: path, bytes, binary file object, PIL image or RGB array (``bgr=True`` for OpenCV arrays).
+        detector: ``mtcnn`` (default) or another name from ``faceprint.detect.list_detectors()``.
+
+    Raises:
+        ImageError: the image cannot be read. UnknownModel: no such detector.
+
+    >>> faces = faceprint.detect("group.jpg")                # doctest: +SKIP
+    >>> [round(f.score, 2) for f in faces]                   # doctest: +SKIP
+    [1.0, 0.99]
+    """
+    if analyzer is not None:
+        if detector is not None:
+            raise ValueError("pass either analyzer= or detector=, not both")
+        return analyzer.detector.detect(analyzer.load(image, bgr=bgr))
+    return analyzers.detector(detector).detect(load_image(image, bgr=bgr))
+
+
+def embed(
+    image: ImageSource,
+    *,
+    model: str | None = None,
+    detector: str | None = None,
+    bgr: bool = False,
+    analyzer: FaceAnalyzer | None = None,
+) -> list[FaceEmbedding]:
+    """Every face in an image, largest first, with its embedding.
+
+    Each item has ``box``, ``score``, ``landmarks`` (5x2), ``vector`` (1-D float32 numpy) and ``model``. An image
+    without a face gives an empty list.
+
+    Args:
+        image: path, bytes, binary file object, PIL image or RGB array (``bgr=True`` for OpenCV arrays).
+        model: a name from ``faceprint.list_models()`` (default dlib-resnet-v1) or a trained checkpoint's path.
+
+    >>> faces = faceprint.embed("group.jpg")                  # doctest: +SKIP
+    >>> faces[0].vector.shape, faces[0].model                 # doctest: +SKIP
+    ((128,), 'dlib-resnet-v1')
+    """
+    return _analyzer(model, detector, analyzer).get(image, bgr=bgr)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict on two photos: are they the same person?"""
+
+    same: bool
+    """distance <= threshold."""
+    distance: float
+    threshold: float
+    model: str
+    face1: FaceEmbedding
+    """The face used from the first image (its largest)."""
+    face2: FaceEmbedding
+
+    def __bool__(self) -> bool:
+        return self.same
+
+    def __repr__(self) -> str:
+        return (
+            f"Verification(same={self.same}, distance={self.distance:.4f}, threshold={self.threshold:.4f}, "
+            f"model={self.model!r})"
+        )
+
+
+def check_threshold(threshold: float | None) -> float | None:
+    """A distance threshold must be a finite number >= 0 (None means the model's own)."""
+    if threshold is not None and (not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or threshold < 0):
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    return threshold
+
+
+def verify(
+    image1: ImageSource,
+    image2: ImageSource,
+    *,
+    model: str | None = None,
+    threshold: float | None = None,
+    detector: str | None = None,
+    bgr: bool = False,
+    analyzer: FaceAnalyzer | None = None,
+) -> Verification:
+    """Whether two photos show the same person, comparing the largest face of each.
+
+    Args:
+        image1, image2: path, bytes, binary file object, PIL image or RGB array (``bgr=True`` for OpenCV arrays).
+        model: embedding model (default dlib-resnet-v1).
+        threshold: distance at or below which the faces are the same person; default the model's threshold,
+            calibrated on LFW View 1 DevTrain.
+
+    Raises:
+        NoFaceFound: an image has no face (the error names which). ImageError: an image cannot be read.
+
+    >>> result = faceprint.verify("a.jpg", "b.jpg")            # doctest: +SKIP
+    >>> result.same, round(result.distance, 3)                 # doctest: +SKIP
+    (True, 0.412)
+    """
+    check_threshold(threshold)
+    a = _analyzer(model, detector, analyzer)
+    faces = []
+    for i, img in enumerate((image1, image2), start=1):
+        found = a.get(img, bgr=bgr)
+        if not found:
+            raise NoFaceFound(_label(img, f"<image{i}>"))
+        faces.append(found[0])
+    thr = a.embedder.spec.threshold if threshold is None else float(threshold)
+    d = faces[0].distance(faces[1])
+    return Verification(d <= thr, d, thr, a.model, faces[0], faces[1])
+
+
+def _label(image: ImageSource, default: str) -> str:
+    label = source_label(image)
+    return default if label.startswith("<") else label
+
+
+class Gallery(GalleryStore):
+    """A gallery of enrolled people in one SQLite file, with enrolment and identification in one call each.
+
+    It is the store (`faceprint.gallery.store.Gallery`) plus the pipeline of one model: ``model`` (default
+    dlib-resnet-v1) embeds what you enrol and what you identify. Use it as a context manager to close the file.
+
+    >>> with faceprint.Gallery("people.sqlite") as g:               # doctest: +SKIP
+    ...     report = g.enroll("Ada", ["ada1.jpg", "ada2.jpg"])
+    ...     for face in g.identify("party.jpg"):
+    ...         print(face.person or "UNKNOWN", face.distance)
+
+    Args:
+        path: the gallery file (created when missing); default ``$FACEPRINT_GALLERY`` or the user's data folder.
+        model, detector: the pipeline; the gallery may hold embeddings of several models.
+        create: False refuses a missing file instead of creating it.
+        analyzer: use this FaceAnalyzer instead of the shared ``faceprint.analyzers``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        model: str | None = None,
+        detector: str | None = None,
+        create: bool = True,
+        timeout: float = 10.0,
+        analyzer: FaceAnalyzer | None = None,
+    ) -> None:
+        super().__init__(path, timeout=timeout, create=create)
+        self._model, self._detector, self._own_analyzer = model, detector, analyzer
+        self._identifier: tuple[tuple[object, ...], Identifier] | None = None
+
+    @property
+    def analyzer(self) -> FaceAnalyzer:
+        """The pipeline this gallery embeds with (built on first use)."""
+        return _analyzer(self._model, self._detector, self._own_analyzer)
+
+    @property
+    def model(self) -> str:
+        """The resolved name of the model this gallery object enrols and identifies with."""
+        return get_model_spec(self._model or DEFAULT_MODEL).name if self._own_analyzer is None else self._own_analyzer.model
+
+    def enroll(
+        self,
+        name: str,
+        images: ImageSource | Iterable[ImageSource],
+        *,
+        several: Literal["skip", "largest"] = "skip",
+    ) -> EnrollReport:
+        """Enrol photos of one person: paths, folders (every image inside), bytes, file objects, PIL images or arrays.
+
+        Each photo must show one face (``several="largest"`` takes the largest of several). Photos already enrolled
+        (same content) are skipped, as are unreadable or faceless ones; the report lists what was added
+        (``report.added``) and what was skipped with the reason (``report.skipped``).
+
+        Raises:
+            GalleryError: the name is empty. NoImagesFound: a folder holds no images.
+        """
+        if not isinstance(name, str) or not name.strip():
+            from faceprint.errors import GalleryError
+
+            raise GalleryError("a person's name cannot be empty")
+        sources = _sources(images)
+        report = _enroll_items(self, self.analyzer, [(name, s) for s in sources], several=several)
+        self._identifier = None
+        return report
+
+    def identify(
+        self, image: ImageSource, *, threshold: float | None = None, top_k: int = 3, bgr: bool = False
+    ) -> list[FaceResult]:
+        """Every face in one image, largest first, named or UNKNOWN.
+
+        Each result has ``box``, ``person`` (None when unknown), ``unknown``, ``closest`` (whom it resembles most),
+        ``distance``, ``confidence`` and ``candidates``. A face is named only when the closest enrolled person is
+        within the threshold (default: calibrated for this gallery, else the model's open-set threshold).
+
+        Raises:
+            EmptyGallery / ModelNotInGallery: nobody is enrolled with this gallery's model.
+        """
+        check_threshold(threshold)
+        a = self.analyzer
+        img = a.load(image, bgr=bgr)
+        faces = a.detector.detect(img)
+        ident = self._identifier_for(threshold)
+        if not faces:
+            return []
+        label = _label(image, "<image>")
+        matches = ident.identify(a.embed_faces(img, faces), top_k=top_k)
+        return [FaceResult(label, f, m) for f, m in zip(faces, matches)]
+
+    def identify_many(
+        self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, threshold: float | None = None, top_k: int = 3
+    ) -> list[FaceResult]:
+        """Every face in every photo of `paths` (files or folders): one result per face, and one per photo with no
+        face (``box`` None) or that cannot be read (``error`` says why)."""
+        check_threshold(threshold)
+        items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        return identify_images(items, self.analyzer, self._identifier_for(threshold), top_k=top_k)
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a person (GalleryError if `new` is empty or already taken, UnknownPerson if `old` is not there)."""
+        if not isinstance(new, str) or not new.strip():
+            from faceprint.errors import GalleryError
+
+            raise GalleryError("a person's name cannot be empty")
+        self.rename_person(old, new)
+        self._identifier = None
+
+    def remove(self, name: str) -> int:
+        """Remove a person and all their faces; returns how many faces went."""
+        n = self.remove_person(name)
+        self._identifier = None
+        return n
+
+    def _identifier_for(self, threshold: float | None) -> Identifier:
+        # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version).
+        key = (self.model, threshold, self._q("PRAGMA data_version")[0][0], self._db.total_changes)
+        if self._identifier is None or self._identifier[0] != key:
+            self._identifier = (key, build_identifier(self, self.analyzer, threshold))
+        return self._identifier[1]
+
+    def __repr__(self) -> str:
+        return f"Gallery({str(self.path)!r}, model={self.model!r})"
+
+
+def _sources(images: ImageSource | Iterable[ImageSource]) -> list[ImageSource]:
+    """One image or several, with folders expanded to their images (NoImagesFound for an empty folder)."""
+    from faceprint.errors import NoImagesFound
+
+    single = isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(images, "read") or hasattr(
+        images, "shape"
+    ) or type(images).__module__.startswith("PIL.")
+    items = [images] if single else list(images)  # type: ignore[arg-type]
+    out: list[ImageSource] = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
+            found = list_images(item)
+            if not found:
+                raise NoImagesFound(f"{item}: no images in this folder")
+            out += found
+        else:
+            out.append(item)
+    return out
