@@ -41,7 +41,7 @@ def test_augment_layout() -> None:
 
 @pytest.fixture()
 def jittered_dlib():
-    """dlib's model with six jitters on top of mirroring, built directly (create_embedder keeps the shipped one)."""
+    """dlib's model with six jitters on top of mirroring, built directly (not the registered spec)."""
     spec = dataclasses.replace(get_model_spec("dlib-resnet-v1"), flip_average=True, jitters=6)
     return spec.builder(spec)
 

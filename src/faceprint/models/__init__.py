@@ -10,16 +10,11 @@ __all__ = ["DEFAULT_MODEL", "Embedder", "ModelSpec", "WeightSpec", "cache_dir", 
 
 DEFAULT_MODEL = "dlib-resnet-v1"
 
-_BUILT: dict[str, Embedder] = {}
-
-
 def create_embedder(name: str = DEFAULT_MODEL) -> Embedder:
-    """Build (once per process) the embedder registered under `name`.
+    """A new embedder of the model registered under `name` (or a checkpoint path); the caller holds it.
 
-    Kept by the resolved spec's name, so a checkpoint path whose file was rewritten (its name carries the file's
-    digest) builds the new weights instead of returning the old network.
+    Nothing is kept by this function: to build a model once and reuse it, hold the embedder (or a FaceAnalyzer),
+    or use ``faceprint.analyzers``, which the top-level API shares.
     """
     spec = get_model_spec(name)
-    if spec.name not in _BUILT:
-        _BUILT[spec.name] = spec.builder(spec)
-    return _BUILT[spec.name]
+    return spec.builder(spec)

@@ -9,8 +9,7 @@ Backends:
 
 * ``"torch"``: the module itself, on ``device`` ("cpu", "cuda", or None: cuda when available, else cpu);
 * ``"onnx"``: ``preprocess`` + ``module`` exported once to ONNX in the model cache
-  (``cache_dir()/onnx/<model>-<hash>.onnx``, the hash covering the weights, the module class and the preprocessing
-  function) and run with onnxruntime. The exported graph is the same one `export_onnx` writes: input ``crops``
+  (``cache_dir()/onnx/<model>-<hash>.onnx``, the hash covering the model's name, the weights and EXPORT_VERSION) and run with onnxruntime. The exported graph is the same one `export_onnx` writes: input ``crops``
   float32 (N, S, S, 3) RGB 0..255, output ``embeddings`` float32 (N, D), dynamic batch.
 """
 
@@ -20,7 +19,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import types
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -41,15 +39,15 @@ if TYPE_CHECKING:
 # torch is imported only when a model is built, so that registering models (importing their modules) stays cheap
 # and works without the torch extra.
 
-__all__ = ["BACKENDS", "EXPORT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "Preprocess", "TorchEmbedder", "export_onnx", "module_digest", "pipeline"]
+__all__ = ["BACKENDS", "EXPORT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "Preprocess", "TorchEmbedder", "export_key", "export_onnx", "pipeline", "weights_digest"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx")
 INPUT_NAME = "crops"
 OUTPUT_NAME = "embeddings"
-EXPORT_VERSION = 1
-"""Bump when the export itself changes, so cached .onnx files are rebuilt."""
+EXPORT_VERSION = 2
+"""Bump when the export, a network's code or a model's preprocessing changes, so cached .onnx files are rebuilt."""
 _OPSET = 17
 
 Preprocess = Callable[["torch.Tensor"], "torch.Tensor"]
@@ -80,88 +78,22 @@ def pipeline(module: nn.Module, preprocess: Preprocess) -> nn.Module:
     return Pipeline()
 
 
-def _hash_value(h: Any, value: Any, seen: set[int]) -> None:
-    """Feed one constant, default or closure value to `h` by content, never by a repr that holds an address.
-
-    Plain values by repr, containers item by item, arrays and tensors by dtype, shape and bytes, functions by
-    their code (recursively), builtins, classes and modules by qualified name. Anything else is a TypeError: its
-    effect on the export cannot be seen, so such a preprocessing must bump EXPORT_VERSION by hand instead.
-    """
-    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
-        h.update(f"{type(value).__name__}:{value!r}".encode())
-    elif isinstance(value, (tuple, list, frozenset)):
-        h.update(f"{type(value).__name__}[{len(value)}]".encode())
-        for item in sorted(value, key=repr) if isinstance(value, frozenset) else value:
-            _hash_value(h, item, seen)
-    elif isinstance(value, dict):
-        h.update(f"dict[{len(value)}]".encode())
-        for k in sorted(value, key=repr):
-            _hash_value(h, k, seen)
-            _hash_value(h, value[k], seen)
-    elif isinstance(value, np.ndarray) or type(value).__name__ == "Tensor":
-        arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
-        h.update(f"array:{arr.dtype}{arr.shape}".encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
-    elif isinstance(value, types.CodeType):
-        _hash_code(h, value, seen)
-    elif isinstance(value, types.FunctionType):
-        _hash_function(h, value, seen)
-    elif isinstance(value, (types.BuiltinFunctionType, types.ModuleType, type)):
-        h.update(f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value.__name__)}".encode())
-    else:
-        raise TypeError(
-            f"cannot fingerprint a {type(value).__qualname__} used by the preprocessing for the ONNX cache key; "
-            "keep preprocessing to plain values, arrays and functions, or bump EXPORT_VERSION when it changes"
-        )
-
-
-def _hash_code(h: Any, code: types.CodeType, seen: set[int]) -> None:
-    """Feed a function's bytecode, constants and the names it uses to `h`; nested code objects (comprehensions,
-    lambdas) by content, since their repr holds a memory address that would give every process another digest."""
-    if id(code) in seen:  # recursion
-        h.update(b"<again>")
-        return
-    seen.add(id(code))
-    h.update(code.co_code)
-    h.update(repr(code.co_names).encode())
-    for const in code.co_consts:
-        _hash_value(h, const, seen)
-
-
-def _hash_function(h: Any, fn: types.FunctionType, seen: set[int]) -> None:
-    """Feed a preprocessing function to `h`: its code, defaults (positional and keyword-only) and closure values."""
-    _hash_code(h, fn.__code__, seen)
-    _hash_value(h, fn.__defaults__, seen)
-    _hash_value(h, fn.__kwdefaults__, seen)
-    for cell in fn.__closure__ or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:  # an empty cell (a name assigned later in the enclosing function)
-            h.update(b"<empty cell>")
-            continue
-        if isinstance(value, types.FunctionType) and id(value.__code__) in seen:
-            h.update(b"<again>")  # a recursive inner function
-            continue
-        _hash_value(h, value, seen)
-
-
-def module_digest(module: nn.Module, preprocess: Preprocess) -> str:
-    """sha256 over the module (class, layer settings as printed, parameters and buffers) and the preprocessing code.
-
-    Names the cached ONNX file, so changed weights (a new training checkpoint), layer settings (a stride, an eps)
-    or the preprocessing function's own code and closure give a new export. Not seen: plain Python attributes a
-    forward reads, and the code of functions the preprocessing calls by name: bump EXPORT_VERSION when those change.
-    """
+def weights_digest(module: nn.Module) -> str:
+    """sha256 of a network's weights: every parameter and buffer by name, shape, dtype and bytes."""
     h = hashlib.sha256()
-    h.update(f"{type(module).__module__}.{type(module).__qualname__}|v{EXPORT_VERSION}".encode())
-    h.update(repr(module).encode())  # every submodule's settings (kernel, stride, padding, eps, ...)
-    h.update(f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', type(preprocess).__qualname__)}".encode())
-    if isinstance(preprocess, types.FunctionType):  # two lambdas share a name; their code and closures tell them apart
-        _hash_function(h, preprocess, set())
     for name, t in module.state_dict().items():
         h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def export_key(model_name: str, module: nn.Module) -> str:
+    """The cached ONNX file's key: the model's name, EXPORT_VERSION and the weights' sha256.
+
+    Data, not code: new weights (a retrained checkpoint) give a new export by themselves; a change to a network's
+    code or to a model's preprocessing must bump EXPORT_VERSION, which rebuilds every export.
+    """
+    return hashlib.sha256(f"{model_name}|export v{EXPORT_VERSION}|{weights_digest(module)}".encode()).hexdigest()
 
 
 def export_onnx(
@@ -281,7 +213,7 @@ class TorchEmbedder(Embedder):
     def onnx_path(self) -> Path:
         """The cached ONNX export of this module, written on first use (cache_dir()/onnx/<name>-<digest>.onnx)."""
         if self._onnx_path is None:
-            digest = module_digest(self.module, self.preprocess)
+            digest = export_key(self.name, self.module)
             path = cache_dir() / "onnx" / f"{self.name}-{digest[:16]}.onnx"
             if not (path.is_file() and path.stat().st_size > 0):
                 log.info("exporting %s to %s", self.name, path)

@@ -76,7 +76,7 @@ def build_network(model: str, init: str, device: str | None = None, seed: int = 
         return Network(base, arch.wrap(spec, module, device), "scratch")
     if init == "pretrained" and model_ckpt is None:
         try:
-            embedder = spec.builder(spec)  # a fresh instance: create_embedder's shared one must not be trained
+            embedder = spec.builder(spec)  # our own instance, to be trained
         except WeightsError as exc:
             raise WeightsError(f"{exc}; to train {base} without its pretrained weights use --init scratch") from None
         return Network(base, arch.wrap(spec, embedder.module, device), f"pretrained {base}")
