@@ -1,8 +1,8 @@
 """On-disk cache of per-image embeddings, keyed by model pipeline, detector, absolute path and file stamp (size, mtime).
 
-The model part of the key is the model name plus a fingerprint of what shapes its input (alignment template,
-padding, size, test-time flip, an ensemble's members) and PIPELINE_VERSION, bumped whenever detection or alignment
-code changes what a model sees; the detector's name is part of the key because its box and landmarks make the crop.
+The model part of the key is the model's identity key (faceprint.models.identity: name, weights, every setting that
+shapes its input, and the version bumped when detection or alignment code changes what a model sees); the
+detector's name is part of the key because its box and landmarks make the crop.
 Detector settings other than its name (minimum face size, score thresholds) are the defaults of the callers.
 
 Re-running an evaluation re-embeds only images that changed. One SQLite file under the cache directory, so
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.models._tta import JITTER_SEED
 from faceprint.models._weights import cache_dir
 from faceprint.types import Face
 
@@ -52,31 +51,16 @@ def _stamp(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), st.st_size, st.st_mtime_ns
 
 
-PIPELINE_VERSION = 2
-"""Bump when detection or alignment changes the crops a model sees."""
-
-
 def pipeline_key(model: str) -> str:
-    """The cache key of a model: its registry name and a short fingerprint of its input pipeline.
-
-    A checkpoint path resolves to ``<base>@<sha256 prefix>``, so a retrained file gets new entries; an ensemble's
-    fingerprint covers its members' keys, so changing a member's pipeline (e.g. mirroring) invalidates it too.
-    """
+    """The cache key of a model: its identity key (faceprint.models.identity), or for a name faceprint cannot build,
+    the name alone."""
     from faceprint.errors import UnknownModel
-    from faceprint.models import get_model_spec
+    from faceprint.models.identity import model_identity
 
     try:
-        s = get_model_spec(model)
+        return model_identity(model).key
     except UnknownModel:  # not a model faceprint can build: its name is all we know
-        return f"{model}#{hashlib.sha256(repr((PIPELINE_VERSION,)).encode()).hexdigest()[:12]}"
-    parts: tuple[object, ...] = (PIPELINE_VERSION, s.template, s.padding, s.input_size, s.preprocess, s.flip_average)
-    if s.jitters:  # appended only when used, so keys of models without jitter stay as they were
-        parts += ("jitter", s.jitters, JITTER_SEED)
-    if s.name.startswith("ensemble:"):
-        from faceprint.models.ensemble import parse_ensemble_name
-
-        parts += tuple(pipeline_key(m) for m in parse_ensemble_name(s.name))
-    return f"{s.name}#{hashlib.sha256(repr(parts).encode()).hexdigest()[:12]}"
+        return f"{model}#unknown"
 
 
 def _key(model: str, detector: str) -> str:

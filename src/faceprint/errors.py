@@ -19,6 +19,7 @@ __all__ = [
     "EmptyGallery",
     "UnknownPerson",
     "ModelNotInGallery",
+    "StaleEmbeddings",
     "NoImagesFound",
 ]
 
@@ -118,6 +119,11 @@ class ModelNotInGallery(EmptyGallery):
     """The gallery has faces, but none embedded with the requested model."""
 
     exit_code = 12
+
+
+class StaleEmbeddings(ModelNotInGallery):
+    """The gallery's vectors of a model were made by another version of its pipeline (other weights, alignment or
+    test-time settings), so they cannot be compared with new ones; `faceprint gallery reembed` brings them up to date."""
 
 
 class NoImagesFound(FaceprintError):

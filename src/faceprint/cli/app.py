@@ -13,6 +13,7 @@ from faceprint.cli.detect import detect
 from faceprint.cli.evaluate import eval_app
 from faceprint.cli.export import export_app
 from faceprint.cli.gallery import enroll, people_app
+from faceprint.cli.gallery_admin import gallery_app
 from faceprint.cli.identify import fit_classifier, identify
 from faceprint.cli.models import models_app
 from faceprint.cli.train import train, train_head
@@ -34,6 +35,7 @@ app.command("fit-classifier")(fit_classifier)
 app.command()(train)
 app.command("train-head")(train_head)
 app.add_typer(people_app, name="people")
+app.add_typer(gallery_app, name="gallery")
 app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 app.command()(calibrate)

@@ -15,7 +15,7 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
-from faceprint.errors import FaceprintError, NoImagesFound, UnknownModel
+from faceprint.errors import FaceprintError, NoImagesFound
 from faceprint.gallery.enroll import identity_folders
 from faceprint.gallery.store import Gallery
 from faceprint.models import get_model_spec
@@ -103,18 +103,6 @@ def embed_identity_folders(
     return LabelledEmbeddings(spec.name, spec.metric, np.stack(vectors).astype(np.float32), labels, sources, faces, skipped)
 
 
-def _metric_of(model: str) -> str:
-    """The distance metric of a model's stored embeddings. A checkpoint's ``<base>@<digest>`` name, which only the
-    process that read the checkpoint can resolve, has its base model's metric."""
-    try:
-        return get_model_spec(model).metric
-    except UnknownModel:
-        base = model.split("@", 1)[0]
-        if base == model:
-            raise
-        return get_model_spec(base).metric
-
-
 def gallery_labelled(gallery: Gallery, model: str) -> LabelledEmbeddings:
     """Every embedding of `model` in the gallery with its person, source photo and face box."""
     emb = gallery.embeddings(model)
@@ -122,7 +110,7 @@ def gallery_labelled(gallery: Gallery, model: str) -> LabelledEmbeddings:
     rows = [records[int(fid)] for fid in emb.face_ids]
     return LabelledEmbeddings(
         model,
-        _metric_of(model),
+        _metric_of(gallery, model),
         emb.vectors,
         emb.labels(),
         [r.source for r in rows],
@@ -150,3 +138,10 @@ def load_labelled(
     finally:
         if store is not None:
             store.close()
+
+
+def _metric_of(gallery: Gallery, model: str) -> str:
+    """The distance metric of a model's stored embeddings: from the identity record the gallery keeps, so a
+    checkpoint's ``<base>@<digest>`` works in any process; a gallery from before records asks the registry."""
+    record = gallery.model_record(model)
+    return record.metric if record is not None else get_model_spec(model).metric

@@ -16,6 +16,7 @@ from faceprint.analyzer import FaceAnalyzer, select_face
 from faceprint.errors import FaceprintError, ImageError, NoImagesFound
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
+from faceprint.models.identity import model_identity
 from faceprint.types import Face
 
 __all__ = ["EnrollReport", "enroll", "identity_folders", "source_label", "split_per_person", "SKIP_REASONS"]
@@ -112,6 +113,7 @@ def enroll(
     """
     report = EnrollReport()
     model = analyzer.model
+    identity = model_identity(analyzer.embedder.spec)
     pending: list[_Pending] = []
     seen: dict[str, str] = {}  # sha256 -> person, for images earlier in this run
 
@@ -121,7 +123,7 @@ def enroll(
         vectors = analyzer.embedder.embed(np.stack([p.crop for p in pending])).vectors
         with gallery.transaction():
             for p, vec in zip(pending, vectors):
-                gallery.add_face(p.person, p.path, p.sha256, p.face, vec, model)
+                gallery.add_face(p.person, p.path, p.sha256, p.face, vec, model, identity)
         for p in pending:
             report.enrolled[p.person] = report.enrolled.get(p.person, 0) + 1
             report.added.append((p.person, p.path))

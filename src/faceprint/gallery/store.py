@@ -15,12 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import platformdirs
 
-from faceprint.errors import EmptyGallery, GalleryError, GalleryLocked, ModelNotInGallery, UnknownPerson
+from faceprint.errors import EmptyGallery, GalleryError, GalleryLocked, ModelNotInGallery, StaleEmbeddings, UnknownPerson
 from faceprint.types import Face
+
+if TYPE_CHECKING:
+    from faceprint.models.identity import ModelIdentity
 
 __all__ = ["Gallery", "GalleryEmbeddings", "PersonInfo", "FaceRecord", "default_gallery_path", "SCHEMA_VERSION"]
 
@@ -64,6 +68,17 @@ MIGRATIONS: list[str] = [
         meta TEXT NOT NULL,
         data BLOB NOT NULL
     );
+    """,
+    # 2: every vector records the identity of the pipeline that made it (faceprint.models.identity), and the
+    # identity records themselves are kept, so a gallery knows when its vectors are stale and how to rebuild them.
+    """
+    ALTER TABLE embeddings ADD COLUMN identity TEXT;  -- ModelIdentity.key; NULL: stored before identities were kept
+    CREATE TABLE models (
+        identity TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        record TEXT NOT NULL    -- ModelIdentity as JSON
+    );
+    CREATE INDEX models_name ON models(name);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -280,29 +295,72 @@ class Gallery:
         )
         return row[0][0] if row else None
 
-    def add_face(self, person: str, source: str, sha256: str, face: Face | None, vector: np.ndarray, model: str) -> int:
+    def add_face(
+        self,
+        person: str,
+        source: str,
+        sha256: str,
+        face: Face | None,
+        vector: np.ndarray,
+        model: str,
+        identity: ModelIdentity | None = None,
+    ) -> int:
         """Store one face and its embedding (call inside `transaction()` to batch); returns the face id.
 
-        The same image enrolled for the same person again with another model gains that model's embedding.
+        `identity` is the record of the pipeline that made the vector (faceprint.models.identity.model_identity);
+        the gallery keeps it so that it can tell stale vectors from current ones. The same image enrolled for the
+        same person again with another model gains that model's embedding.
         """
+        if identity is not None and identity.name != model:
+            raise ValueError(f"identity {identity.name!r} is not of model {model!r}")
         pid = self.person_id(person, create=True)
         row = self._q("SELECT id FROM faces WHERE person_id = ? AND sha256 = ?", (pid, sha256))
         if row:
             fid = int(row[0][0])
         else:
-            box = json.dumps([round(v, 2) for v in face.box]) if face else None
-            lms = json.dumps([[round(x, 2), round(y, 2)] for x, y in face.landmarks]) if face else None
+            # Full precision: `gallery reembed` crops the face again from these points, and must get the same crop.
+            box = json.dumps([float(v) for v in face.box]) if face else None
+            lms = json.dumps([[float(x), float(y)] for x, y in face.landmarks]) if face else None
             self._q(
                 "INSERT INTO faces (person_id, source, sha256, box, landmarks, det_score, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (pid, source, sha256, box, lms, face.score if face else None, time.time()),
             )
             fid = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
-        vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
-        self._q(
-            "INSERT OR REPLACE INTO embeddings (face_id, model, dim, vector) VALUES (?, ?, ?, ?)",
-            (fid, model, int(vec.size), vec.tobytes()),
-        )
+        self._put_vector(fid, model, vector, identity)
         return fid
+
+    def _put_vector(self, face_id: int, model: str, vector: np.ndarray, identity: ModelIdentity | None) -> None:
+        vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
+        if identity is not None:
+            self._q("INSERT OR IGNORE INTO models (identity, name, record) VALUES (?, ?, ?)", (identity.key, identity.name, identity.to_json()))
+        self._q(
+            "INSERT OR REPLACE INTO embeddings (face_id, model, dim, vector, identity) VALUES (?, ?, ?, ?, ?)",
+            (face_id, model, int(vec.size), vec.tobytes(), identity.key if identity is not None else None),
+        )
+
+    def replace_vector(self, face_id: int, vector: np.ndarray, identity: ModelIdentity) -> None:
+        """Replace a face's vector of `identity.name` with one made by `identity`'s pipeline (gallery reembed)."""
+        with self.transaction():
+            self._put_vector(face_id, identity.name, vector, identity)
+
+    def model_record(self, model: str) -> ModelIdentity | None:
+        """The identity record the gallery keeps for a model name (the newest, when several pipelines of it stored
+        vectors); None when no vector of it was stored with one."""
+        from faceprint.models.identity import ModelIdentity
+
+        row = self._q("SELECT record FROM models WHERE name = ? ORDER BY rowid DESC LIMIT 1", (model,))
+        return ModelIdentity.from_json(row[0][0]) if row else None
+
+    def stale_faces(self, identity: ModelIdentity) -> list[FaceRecord]:
+        """Faces whose vector of `identity.name` was made by another pipeline (or before identities were kept)."""
+        ids = {
+            int(r[0])
+            for r in self._q(
+                "SELECT face_id FROM embeddings WHERE model = ? AND (identity IS NULL OR identity != ?)",
+                (identity.name, identity.key),
+            )
+        }
+        return [f for f in self.faces() if f.id in ids]
 
     # -- embeddings -------------------------------------------------------------------------------------------
 
@@ -310,13 +368,25 @@ class Gallery:
         """Embedding counts per model."""
         return {m: int(n) for m, n in self._q("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model")}
 
-    def embeddings(self, model: str) -> GalleryEmbeddings:
-        """All embeddings of one model; EmptyGallery when there are none (naming the models that are there)."""
+    def embeddings(self, model: str, identity: ModelIdentity | None = None) -> GalleryEmbeddings:
+        """All embeddings of one model; EmptyGallery when there are none (naming the models that are there).
+
+        With `identity` (the pipeline the caller will compare them with), vectors made by another version of the
+        model's pipeline raise StaleEmbeddings instead of being silently mixed with new ones.
+        """
         rows = self._q(
-            """SELECT e.face_id, f.person_id, e.dim, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id
+            """SELECT e.face_id, f.person_id, e.dim, e.vector, e.identity FROM embeddings e JOIN faces f ON f.id = e.face_id
                WHERE e.model = ? ORDER BY e.face_id""",
             (model,),
         )
+        if identity is not None and rows:
+            stale = sum(1 for r in rows if r[4] != identity.key)
+            if stale:
+                raise StaleEmbeddings(
+                    f"{self.path}: {stale} of {len(rows)} faces enrolled with {model!r} were embedded by another version "
+                    f"of its pipeline (weights, alignment or test-time settings changed since); "
+                    f"run: faceprint gallery reembed --gallery {self.path} --model {model}"
+                )
         if not rows:
             present = self.models()
             if not present:

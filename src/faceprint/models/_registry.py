@@ -46,6 +46,10 @@ class ModelSpec:
     per model on LFW DevTrain, since each costs another forward pass."""
     confidence_slope: float = 10.0
     """Slope of the distance-to-confidence curve (faceprint.recognize.confidence), fitted on LFW DevTrain pairs."""
+    weights_sha256: str | None = None
+    """sha256 of weights that no WeightSpec describes (a training checkpoint's file)."""
+    weights_path: str | None = None
+    """The file those weights were read from (a training checkpoint), so a later process can find them again."""
     lfw_accuracy: str = ""
     """Our measured LFW figure and the protocol it came from, for `models list`."""
     description: str = ""

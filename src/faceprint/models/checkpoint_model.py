@@ -208,6 +208,8 @@ def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
         flip_average=False,  # its threshold and slope were fitted on single-pass validation embeddings
         jitters=0,
         weights=None,
+        weights_sha256=digest,
+        weights_path=path,
         builder=build,
         lfw_accuracy="",
         description=(

@@ -13,6 +13,7 @@ from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import FaceprintError, NoImagesFound
 from faceprint.image import list_images
 from faceprint.gallery.store import Gallery
+from faceprint.models.identity import model_identity
 from faceprint.recognize.identifier import Candidate, Identifier, Match
 from faceprint.types import Face
 
@@ -97,7 +98,7 @@ def build_identifier(
 ) -> Identifier:
     """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none)."""
     spec = analyzer.embedder.spec
-    emb = gallery.embeddings(spec.name)
+    emb = gallery.embeddings(spec.name, model_identity(spec))
     thr = threshold if threshold is not None else threshold_for(gallery, spec.name, spec.open_set_threshold)
     clf = None
     if classifier is not None:
