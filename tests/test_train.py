@@ -362,3 +362,35 @@ def test_validation_with_a_single_same_person_pair_says_so() -> None:
     v = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
     with pytest.raises(ValueError, match="two same-person pairs"):
         validate_embeddings(v, np.array([0, 0, 1, 2]))
+
+
+def test_checkpoint_is_a_model_name_plus_weights_and_its_gallery_reopens_in_a_new_process(
+    killed_and_resumed, lfw_subset: Path, tmp_path: Path
+) -> None:
+    """timm's create_model(name, checkpoint_path=...): the base model's name plus weights=PATH; a gallery enrolled
+    with it records the path, so another process reopens it by the stored name alone."""
+    import subprocess
+    import sys
+
+    import faceprint
+
+    out: Path = killed_and_resumed["out"]  # type: ignore[assignment]
+    best = out / "best.pt"
+    spec = get_model_spec("openface-nn4.small2-v1", weights=best)
+    assert spec.name.startswith("openface-nn4.small2-v1@") and spec.name == get_model_spec(str(best)).name
+    with pytest.raises(WeightsError, match="not dlib-resnet-v1"):
+        get_model_spec("dlib-resnet-v1", weights=best)
+    photos = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))
+    path = tmp_path / "g.sqlite"
+    with faceprint.Gallery(path, model="openface-nn4.small2-v1", weights=best) as g:
+        assert g.enroll("Tony", photos[:3]).faces_enrolled == 3
+        assert g.model == spec.name
+    script = (
+        "import sys, faceprint\n"
+        f"g = faceprint.Gallery({str(path)!r}, model={spec.name!r}, create=False)\n"
+        f"print(g.identify({str(photos[0])!r})[0].person)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Tony"

@@ -62,8 +62,12 @@ class FaceAnalyzer:
         model: str | Embedder = DEFAULT_MODEL,
         detector: str | Detector = DEFAULT_DETECTOR,
         max_pixels: int | None = None,
+        weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.embedder = create_embedder(model) if isinstance(model, str) else model
+        """`model`: a registered name or a built Embedder; `weights`: a training checkpoint of that model."""
+        if weights is not None and not isinstance(model, str):
+            raise ValueError("weights= needs a model name, not a built embedder")
+        self.embedder = create_embedder(model, weights) if isinstance(model, str) else model
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.max_pixels = max_pixels
 

@@ -23,7 +23,7 @@ from typing import Literal
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
-from faceprint.errors import NoFaceFound
+from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
 from faceprint.gallery.store import Gallery as GalleryStore
 from faceprint.image import ImageSource, list_images, load_image
@@ -59,16 +59,19 @@ class Analyzers:
                 self._detectors[name] = create_detector(name)
             return self._detectors[name]
 
-    def get(self, model: str | None = None, detector: str | None = None) -> FaceAnalyzer:
+    def get(
+        self, model: str | None = None, detector: str | None = None, weights: str | os.PathLike[str] | None = None
+    ) -> FaceAnalyzer:
         """The analyzer for `model` (default dlib-resnet-v1) and `detector` (default mtcnn), built on first use.
 
-        Keyed by the model's resolved name, so a checkpoint file rewritten since is built anew.
+        `weights`: a training checkpoint of `model`. Keyed by the model's resolved name, which for a checkpoint
+        holds its file's digest, so a checkpoint rewritten since is built anew.
         """
-        name = get_model_spec(model or DEFAULT_MODEL).name
+        name = get_model_spec(model or DEFAULT_MODEL, weights).name
         key = (name, detector or DEFAULT_DETECTOR)
         with self._lock:
             if key not in self._built:
-                self._built[key] = FaceAnalyzer(model=model or DEFAULT_MODEL, detector=self.detector(key[1]))
+                self._built[key] = FaceAnalyzer(model=model or DEFAULT_MODEL, detector=self.detector(key[1]), weights=weights)
             return self._built[key]
 
     def clear(self) -> None:
@@ -88,12 +91,14 @@ analyzers = Analyzers()
 """The analyzers that `verify`, `detect`, `embed` and `Gallery` share in this process."""
 
 
-def _analyzer(model: str | None, detector: str | None, analyzer: FaceAnalyzer | None) -> FaceAnalyzer:
+def _analyzer(
+    model: str | None, detector: str | None, analyzer: FaceAnalyzer | None, weights: str | os.PathLike[str] | None = None
+) -> FaceAnalyzer:
     if analyzer is not None:
-        if model is not None or detector is not None:
-            raise ValueError("pass either analyzer= or model=/detector=, not both")
+        if model is not None or detector is not None or weights is not None:
+            raise ValueError("pass either analyzer= or model=/detector=/weights=, not both")
         return analyzer
-    return analyzers.get(model, detector)
+    return analyzers.get(model, detector, weights)
 
 
 def detect(
@@ -123,6 +128,7 @@ def embed(
     image: ImageSource,
     *,
     model: str | None = None,
+    weights: str | os.PathLike[str] | None = None,
     detector: str | None = None,
     bgr: bool = False,
     analyzer: FaceAnalyzer | None = None,
@@ -134,13 +140,14 @@ def embed(
 
     Args:
         image: path, bytes, binary file object, PIL image or RGB array (``bgr=True`` for OpenCV arrays).
-        model: a name from ``faceprint.list_models()`` (default dlib-resnet-v1) or a trained checkpoint's path.
+        model: a name from ``faceprint.list_models()`` (default dlib-resnet-v1).
+        weights: a training checkpoint of `model` (``RUN_DIR/best.pt``) to use instead of its pretrained weights.
 
     >>> faces = faceprint.embed("group.jpg")                  # doctest: +SKIP
     >>> faces[0].vector.shape, faces[0].model                 # doctest: +SKIP
     ((128,), 'dlib-resnet-v1')
     """
-    return _analyzer(model, detector, analyzer).get(image, bgr=bgr)
+    return _analyzer(model, detector, analyzer, weights).get(image, bgr=bgr)
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,7 @@ def verify(
     *,
     model: str | None = None,
     threshold: float | None = None,
+    weights: str | os.PathLike[str] | None = None,
     detector: str | None = None,
     bgr: bool = False,
     analyzer: FaceAnalyzer | None = None,
@@ -187,9 +195,9 @@ def verify(
 
     Args:
         image1, image2: path, bytes, binary file object, PIL image or RGB array (``bgr=True`` for OpenCV arrays).
-        model: embedding model (default dlib-resnet-v1).
+        model: embedding model (default dlib-resnet-v1); weights: a training checkpoint of it.
         threshold: distance at or below which the faces are the same person; default the model's threshold,
-            calibrated on LFW View 1 DevTrain.
+            calibrated on LFW View 1 DevTrain (a checkpoint's: on its run's held-out people).
 
     Raises:
         NoFaceFound: an image has no face (the error names which). ImageError: an image cannot be read.
@@ -199,7 +207,7 @@ def verify(
     (True, 0.412)
     """
     check_threshold(threshold)
-    a = _analyzer(model, detector, analyzer)
+    a = _analyzer(model, detector, analyzer, weights)
     faces = []
     for i, img in enumerate((image1, image2), start=1):
         found = a.get(img, bgr=bgr)
@@ -230,6 +238,8 @@ class Gallery(GalleryStore):
     Args:
         path: the gallery file (created when missing); default ``$FACEPRINT_GALLERY`` or the user's data folder.
         model, detector: the pipeline; the gallery may hold embeddings of several models.
+        weights: a training checkpoint of `model`. A gallery enrolled with one records where its weights were, so a
+            later process can reopen it with ``model="<base>@<digest>"`` (the name it was stored under) alone.
         create: False refuses a missing file instead of creating it.
         analyzer: use this FaceAnalyzer instead of the shared ``faceprint.analyzers``.
     """
@@ -239,24 +249,51 @@ class Gallery(GalleryStore):
         path: str | os.PathLike[str] | None = None,
         *,
         model: str | None = None,
+        weights: str | os.PathLike[str] | None = None,
         detector: str | None = None,
         create: bool = True,
         timeout: float = 10.0,
         analyzer: FaceAnalyzer | None = None,
     ) -> None:
         super().__init__(path, timeout=timeout, create=create)
-        self._model, self._detector, self._own_analyzer = model, detector, analyzer
+        self._model, self._weights, self._detector, self._own_analyzer = model, weights, detector, analyzer
         self._identifier: tuple[tuple[object, ...], Identifier] | None = None
+
+    def _pipeline(self) -> tuple[str | None, str | os.PathLike[str] | None]:
+        """(model, weights) to build. A checkpoint's ``<base>@<digest>`` name that this process has not read is
+        found through the identity record the gallery kept when it was enrolled (its weights' path)."""
+        if self._weights is not None or self._model is None or "@" not in self._model:
+            return self._model, self._weights
+        try:
+            get_model_spec(self._model)
+            return self._model, None
+        except UnknownModel:
+            record = self.model_record(self._model)
+            if record is None or record.weights_path is None:
+                raise
+        base = self._model.split("@", 1)[0]
+        if get_model_spec(base, record.weights_path).name != self._model:
+            raise WeightsError(
+                f"{record.weights_path}: the checkpoint enrolled as {self._model} has been rewritten since; "
+                "give the weights it was enrolled with (weights=PATH)"
+            )
+        return base, record.weights_path
 
     @property
     def analyzer(self) -> FaceAnalyzer:
         """The pipeline this gallery embeds with (built on first use)."""
-        return _analyzer(self._model, self._detector, self._own_analyzer)
+        if self._own_analyzer is not None:
+            return self._own_analyzer
+        model, weights = self._pipeline()
+        return _analyzer(model, self._detector, None, weights)
 
     @property
     def model(self) -> str:
         """The resolved name of the model this gallery object enrols and identifies with."""
-        return get_model_spec(self._model or DEFAULT_MODEL).name if self._own_analyzer is None else self._own_analyzer.model
+        if self._own_analyzer is not None:
+            return self._own_analyzer.model
+        model, weights = self._pipeline()
+        return get_model_spec(model or DEFAULT_MODEL, weights).name
 
     def enroll(
         self,

@@ -33,9 +33,8 @@ def identify(
     wait: WaitOpt = 10.0,
 ) -> None:
     """Name every face in every photo, or call it UNKNOWN and say whom it resembles."""
-    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.api import Gallery
     from faceprint.errors import UnknownModel
-    from faceprint.gallery import Gallery
     from faceprint.recognize import build_identifier, identify_images
     from faceprint.recognize.images import expand_paths
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS, classifier_status, load_classifier
@@ -53,7 +52,7 @@ def identify(
 
     with handle_errors():
         # Cheap checks first, so that bad input fails before the model is loaded.
-        model = stored_model_name(model)
+        model = stored_model_name(model, known="@" not in model)  # a checkpoint's base@digest: by the gallery's record
         if index not in ("exact", "faiss"):
             raise UnknownModel("index", index, ["exact", "faiss"])
         if stale not in ("refit", "refuse"):
@@ -61,7 +60,8 @@ def identify(
         if classifier is not None and classifier not in CLASSIFIER_KINDS:
             raise UnknownModel("classifier", classifier, list(CLASSIFIER_KINDS))
         files = expand_paths(paths)
-        with Gallery(gallery, timeout=wait, create=False) as g:
+        with Gallery(gallery, model=model, detector=detector, timeout=wait, create=False) as g:
+            model = g.model
             if model not in g.models():
                 g.embeddings(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there
             if classifier is not None:
@@ -71,7 +71,7 @@ def identify(
                 if status == "stale":
                     err_console.print(f"note: the {classifier} classifier was fitted before the gallery last changed; "
                                       "refitting it and storing the new one", highlight=False)
-            analyzer = FaceAnalyzer(model=model, detector=detector)
+            analyzer = g.analyzer
             ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index)
             with progress_bar() as bar:
                 task = bar.add_task("identifying", total=len(files))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from faceprint.models._registry import ModelSpec, get_model_spec, list_models, register_model
 from faceprint.models._weights import WeightSpec, cache_dir
 from faceprint.models.base import Embedder
@@ -10,11 +12,14 @@ __all__ = ["DEFAULT_MODEL", "Embedder", "ModelSpec", "WeightSpec", "cache_dir", 
 
 DEFAULT_MODEL = "dlib-resnet-v1"
 
-def create_embedder(name: str = DEFAULT_MODEL) -> Embedder:
-    """A new embedder of the model registered under `name` (or a checkpoint path); the caller holds it.
+def create_embedder(name: str = DEFAULT_MODEL, weights: str | os.PathLike[str] | None = None) -> Embedder:
+    """A new embedder of the model registered under `name`; the caller holds it.
+
+    `weights`: a training checkpoint of that model (``RUN_DIR/best.pt``) to build it with instead of its pretrained
+    weights. (A checkpoint's path alone, as the command line takes it, works as `name` too.)
 
     Nothing is kept by this function: to build a model once and reuse it, hold the embedder (or a FaceAnalyzer),
     or use ``faceprint.analyzers``, which the top-level API shares.
     """
-    spec = get_model_spec(name)
+    spec = get_model_spec(name, weights)
     return spec.builder(spec)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from faceprint.errors import UnknownModel
+from faceprint.errors import UnknownModel, WeightsError
 from faceprint.models._weights import WeightSpec
 
 if TYPE_CHECKING:
@@ -83,13 +84,18 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def get_model_spec(name: str) -> ModelSpec:
+def get_model_spec(name: str, weights: str | os.PathLike[str] | None = None) -> ModelSpec:
     """The spec of a registered model; unknown names raise UnknownModel listing the choices.
+
+    `weights`: a training checkpoint of that model (timm's ``create_model(name, checkpoint_path=...)``); the spec is
+    the model's with the checkpoint's weights and calibration, named ``<name>@<12 hex digits of its sha256>``.
 
     A spec that a resolver made (a checkpoint path gives ``<base>@<digest>``) is kept under its resolved name for
     the rest of the process, refreshed at every resolution, so that name can be used wherever the path was.
     """
     _load_builtin_models()
+    if weights is not None:
+        return _with_weights(name, weights)
     if name in _MODELS:
         return _MODELS[name]
     if name in _RESOLVED:
@@ -101,6 +107,18 @@ def get_model_spec(name: str) -> ModelSpec:
         raise UnknownModel("model", name, list_models())
     if spec.name not in _MODELS:
         _RESOLVED[spec.name] = spec
+    return spec
+
+
+def _with_weights(name: str, weights: str | os.PathLike[str]) -> ModelSpec:
+    """The spec of checkpoint `weights`, which must hold a network of model `name` (or be `name` itself)."""
+    from faceprint.models.checkpoint_model import checkpoint_spec
+
+    spec = checkpoint_spec(weights)
+    base = spec.name.split("@", 1)[0]
+    if name not in (base, spec.name):
+        raise WeightsError(f"{weights}: this checkpoint holds a {base} network ({spec.name}), not {name}")
+    _RESOLVED[spec.name] = spec
     return spec
 
 

@@ -61,13 +61,16 @@ def enroll_faces(gallery: Gallery, faces: FaceSet, vectors: np.ndarray, model: s
 
     A photo already enrolled with this model (same bytes) is left as it is, so reruns add nothing twice.
     """
+    from faceprint.models.identity import model_identity
+
+    identity = model_identity(model)
     added = 0
     with gallery.transaction():
         for person, source, face, vec in zip(faces.persons, faces.sources, faces.faces, vectors):
             sha = sha256_file(source)
             if gallery.enrolled_as(sha, model) is not None:
                 continue
-            gallery.add_face(person, source, sha, face, vec, model)
+            gallery.add_face(person, source, sha, face, vec, model, identity)
             added += 1
     return added
 
