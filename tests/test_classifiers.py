@@ -16,18 +16,21 @@ from typer.testing import CliRunner
 from faceprint.cli.app import app
 from faceprint.errors import GalleryError, NotFittedError, UnknownModel
 from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
-from faceprint.recognize import build_identifier
-from faceprint.recognize.classifiers import (
-    CLASSIFIER_KINDS,
+from faceprint.gallery.classifier_store import (
     StaleClassifier,
-    _fit_temperature,
     classifier_from_bytes,
     classifier_status,
-    create_classifier,
-    expected_calibration_error,
+    classifier_to_bytes,
     fit_from_gallery,
     load_classifier,
     save_classifier,
+)
+from faceprint.recognize import build_identifier
+from faceprint.recognize.classifiers import (
+    CLASSIFIER_KINDS,
+    _fit_temperature,
+    create_classifier,
+    expected_calibration_error,
 )
 from faceprint.types import Embeddings
 
@@ -120,7 +123,7 @@ def test_fit_predict_proba(kind) -> None:
 def test_not_fitted_and_bad_input(kind) -> None:
     clf = create_classifier(kind)
     x, y = clustered(3, 4)
-    for call in (lambda: clf.predict_proba(x), lambda: clf.predict(x), clf.to_bytes):
+    for call in (lambda: clf.predict_proba(x), lambda: clf.predict(x), lambda: classifier_to_bytes(clf)):
         with pytest.raises(NotFittedError, match="not fitted"):
             call()
     with pytest.raises(ValueError, match="at least 2 classes"):
@@ -144,7 +147,7 @@ def test_unknown_kind_lists_choices() -> None:
 def test_serialisation_round_trip(kind) -> None:
     x, y = clustered(4, 10, seed=3)
     clf = create_classifier(kind).fit(x, y)
-    back = classifier_from_bytes(clf.to_bytes())
+    back = classifier_from_bytes(classifier_to_bytes(clf))
     assert type(back) is type(clf) and back.get_params() == clf.get_params()
     assert back.classes_ == clf.classes_ and back.temperature_ == clf.temperature_
     np.testing.assert_allclose(back.predict_proba(x), clf.predict_proba(x), rtol=1e-6, atol=1e-9)

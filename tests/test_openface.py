@@ -17,11 +17,14 @@ import numpy as np
 import pytest
 import torch
 
+from faceprint.align.affine import openface_affine, openface_align
 from faceprint.align.templates import OPENFACE_OUTER_EYES_AND_NOSE, openface_template_points
 from faceprint.errors import WeightsError
 from faceprint.image import load_image
 from faceprint.models import get_model_spec, list_models
 from faceprint.models import openface as of
+from faceprint.models._openface_csv import CSV_DUPLICATES, csv_parameter_map, csv_state_dict, missing_csv_files
+from faceprint.models._torch7 import t7_state_dict
 from faceprint.models.nn4_small2 import NUM_PARAMETERS, NN4Small2
 
 MISSING = [
@@ -40,7 +43,7 @@ def csv_dir(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def partial_state(csv_dir: Path) -> dict[str, np.ndarray]:
-    return of.csv_state_dict(csv_dir, allow_missing=True)
+    return csv_state_dict(csv_dir, allow_missing=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def aligned_faces(lfw_subset: Path) -> tuple[np.ndarray, list[np.ndarray]]:
         img = load_image(sorted(person.glob("*.jpg"))[0])
         face = max(det.detect(img), key=lambda f: f.area)
         shape = det.shape68(img, face)
-        crops.append(of.openface_align(img, shape))
+        crops.append(openface_align(img, shape))
         faces.append((face, shape))
     return np.stack(crops), faces
 
@@ -107,13 +110,13 @@ def test_l2_pooling_trains_without_nan() -> None:
 
 
 def test_every_csv_file_fits_a_parameter_exactly(csv_dir: Path, partial_state: dict[str, np.ndarray]) -> None:
-    mapping = of.csv_parameter_map()
+    mapping = csv_parameter_map()
     assert len(mapping) == 224  # 37 conv (w, b) + 37 batch norm (w, b, m, v) + dense (w, b)
     net_state = NN4Small2().state_dict()
     files = sorted(csv_dir.glob("*.csv"))
     assert len(files) == 221
     for f in files:
-        key = mapping.get(f.stem) or mapping[of.CSV_DUPLICATES[f.stem]]
+        key = mapping.get(f.stem) or mapping[CSV_DUPLICATES[f.stem]]
         n_values = len([v for v in f.read_text().split(",") if v.strip()])
         assert n_values == net_state[key].numel(), f.name
         assert partial_state[key].shape == tuple(net_state[key].shape), f.name
@@ -127,9 +130,9 @@ def test_every_csv_file_fits_a_parameter_exactly(csv_dir: Path, partial_state: d
 
 
 def test_missing_files_are_all_named(csv_dir: Path) -> None:
-    assert of.missing_csv_files(csv_dir) == MISSING
+    assert missing_csv_files(csv_dir) == MISSING
     with pytest.raises(WeightsError) as info:
-        of.csv_state_dict(csv_dir)
+        csv_state_dict(csv_dir)
     for name in MISSING:
         assert name in str(info.value)
     with pytest.raises(WeightsError, match="inception_5a_1x1_conv_w.csv"):
@@ -139,11 +142,11 @@ def test_missing_files_are_all_named(csv_dir: Path) -> None:
 def test_bad_csv_files_are_refused(tmp_path: Path, csv_dir: Path) -> None:
     (tmp_path / "conv1_b.csv").write_text("1,2,3")
     with pytest.raises(WeightsError, match="3 values"):
-        of.csv_state_dict(tmp_path, allow_missing=True)
+        csv_state_dict(tmp_path, allow_missing=True)
     (tmp_path / "conv1_b.csv").write_text((csv_dir / "conv1_b.csv").read_text())
     (tmp_path / "conv9_w.csv").write_text("1")
     with pytest.raises(WeightsError, match="conv9_w.csv"):
-        of.csv_state_dict(tmp_path, allow_missing=True)
+        csv_state_dict(tmp_path, allow_missing=True)
 
 
 def test_loaded_layers_reproduce_their_batch_statistics(partial_state: dict[str, np.ndarray], aligned_faces) -> None:
@@ -344,13 +347,13 @@ def test_t7_loader_refuses_another_architecture(tmp_path: Path) -> None:
     inception_3a = tree.fields["modules"][13]
     inception_3a.fields["modules"][0].fields["modules"][0].fields["modules"][3].fields["kW"] = 5  # its 3x3 conv
     with pytest.raises(WeightsError, match="kW"):
-        of.t7_state_dict(_write_t7(tree, tmp_path / "wrong.t7"))
+        t7_state_dict(_write_t7(tree, tmp_path / "wrong.t7"))
     del tree.fields["modules"][0:3]  # no conv1
     with pytest.raises(WeightsError, match="layers"):
-        of.t7_state_dict(_write_t7(tree, tmp_path / "short.t7"))
+        t7_state_dict(_write_t7(tree, tmp_path / "short.t7"))
     (tmp_path / "junk.t7").write_bytes(b"\x07\x00\x00")
     with pytest.raises(WeightsError, match="Torch7"):
-        of.t7_state_dict(tmp_path / "junk.t7")
+        t7_state_dict(tmp_path / "junk.t7")
 
 
 # -- alignment, registry and the embedder ------------------------------------------------------------------------
@@ -374,7 +377,7 @@ def test_openface_alignment_puts_eyes_and_nose_on_the_template(lfw_subset: Path,
             xi, yi = int(round(x)), int(round(y))
             img[yi - 1 : yi + 2, xi - 1 : xi + 2] = colour
         # landmarks from the unpainted photo (the dots sit on them), so the crop is the real OpenFace crop
-        crop = of.openface_align(img, shape).astype(np.int32)
+        crop = openface_align(img, shape).astype(np.int32)
         for colour, target in zip(colours, want):
             on = colour > 0
             mask = (crop[..., on] > 150).all(-1) & (crop[..., ~on] < 90).all(-1)
@@ -393,7 +396,7 @@ def test_openface_alignment_puts_eyes_and_nose_on_the_template(lfw_subset: Path,
 def test_openface_affine_is_exact_on_its_three_points(aligned_faces) -> None:
     _, faces = aligned_faces
     shape = faces[0][1]
-    m = of.openface_affine(shape)
+    m = openface_affine(shape)
     src = shape[list(OPENFACE_OUTER_EYES_AND_NOSE)]
     np.testing.assert_allclose(src @ m[:, :2].T + m[:, 2], openface_template_points(), atol=1e-3)
 

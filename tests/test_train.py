@@ -19,10 +19,11 @@ from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.errors import WeightsError
 from faceprint.gallery import Gallery, identity_folders, split_per_person
+from faceprint.gallery.classifier_store import load_classifier
 from faceprint.models import create_embedder, get_model_spec
 from faceprint.models.checkpoint_model import load_checkpoint
 from faceprint.recognize import build_identifier, identify_images
-from faceprint.recognize.classifiers import LinearHeadClassifier, load_classifier
+from faceprint.recognize.classifiers import LinearHeadClassifier
 from faceprint.train.augment import Augmentation
 from faceprint.train.checkpoint import read_metrics
 from faceprint.train.config import TrainConfig

@@ -1,13 +1,19 @@
-"""Similarity-transform alignment: fit landmarks to a template by least squares and warp with OpenCV."""
+"""Alignment by warping with OpenCV.
+
+``align_face``: a least-squares similarity fit of a face's five landmarks onto a template (`templates.py`).
+``openface_align``: OpenFace's ``AlignDlib.align`` with ``OUTER_EYES_AND_NOSE``, as nn4.small2.v1 was trained:
+of dlib's 68 landmarks, the outer eye corners (36, 45) and the base of the nose (33) are mapped exactly, by an
+affine transform, onto OpenFace's min-max normalised mean face scaled to the crop (96x96 for nn4.small2.v1).
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from faceprint.align.templates import AlignmentTemplate
+from faceprint.align.templates import OPENFACE_OUTER_EYES_AND_NOSE, AlignmentTemplate, openface_template_points
 
-__all__ = ["estimate_similarity", "warp", "align_face", "center_crop"]
+__all__ = ["estimate_similarity", "warp", "align_face", "center_crop", "openface_affine", "openface_align"]
 
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -69,3 +75,20 @@ def center_crop(image: np.ndarray, size: int, fraction: float = 0.5) -> np.ndarr
     crop = image[y0 : y0 + side, x0 : x0 + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def openface_affine(shape68: np.ndarray, size: int = 96) -> np.ndarray:
+    """OpenFace's 2x3 affine matrix: 68-point landmarks 36, 45, 33 exactly onto its mean face at size x size."""
+    pts = np.asarray(shape68, dtype=np.float64).reshape(68, 2)
+    idx = list(OPENFACE_OUTER_EYES_AND_NOSE)
+    src = pts[idx].astype(np.float32)
+    dst = openface_template_points(OPENFACE_OUTER_EYES_AND_NOSE, size).astype(np.float32)
+    (ax, ay), (bx, by) = src[1] - src[0], src[2] - src[0]
+    if abs(float(ax * by - ay * bx)) < 1e-6:
+        raise ValueError("the eye corners and the nose are collinear: cannot align")
+    return cv2.getAffineTransform(src, dst)
+
+
+def openface_align(image: np.ndarray, shape68: np.ndarray, size: int = 96) -> np.ndarray:
+    """OpenFace's aligned face (size x size x 3 uint8) from an RGB image and the face's 68 dlib landmarks."""
+    return cv2.warpAffine(image, openface_affine(shape68, size), (size, size), flags=cv2.INTER_LINEAR)

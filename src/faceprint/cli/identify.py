@@ -36,8 +36,9 @@ def identify(
     from faceprint.api import Gallery
     from faceprint.errors import UnknownModel
     from faceprint.recognize import build_identifier, identify_images
+    from faceprint.gallery.classifier_store import classifier_status, load_classifier
+    from faceprint.recognize.classifiers import CLASSIFIER_KINDS
     from faceprint.recognize.images import expand_paths
-    from faceprint.recognize.classifiers import CLASSIFIER_KINDS, classifier_status, load_classifier
     from faceprint.viz import draw_faces, save_image
     from faceprint.viz.annotate import GREEN, RED
 
@@ -112,7 +113,8 @@ def fit_classifier(
 ) -> None:
     """Fit a classifier on the gallery's embeddings (transfer learning), calibrate it and store it in the gallery."""
     from faceprint.gallery import Gallery
-    from faceprint.recognize.classifiers import create_classifier, fit_from_gallery, save_classifier
+    from faceprint.gallery.classifier_store import fit_from_gallery, save_classifier
+    from faceprint.recognize.classifiers import create_classifier
 
     with handle_errors():
         create_classifier(kind)  # an unknown kind fails before any work (exit 3)

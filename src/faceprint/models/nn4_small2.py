@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,7 @@ __all__ = [
     "InceptionBlock",
     "L2Pool2d",
     "depth_concat",
+    "state_shapes",
 ]
 
 INPUT_SIZE = 96
@@ -201,3 +203,9 @@ class NN4Small2(nn.Module):
         for name, module in self.named_modules():
             if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.Linear)):
                 yield name, module
+
+
+@lru_cache(maxsize=1)
+def state_shapes() -> dict[str, tuple[int, ...]]:
+    """Shape of every parameter and running statistic of nn4.small2, by state-dict key."""
+    return {k: tuple(v.shape) for k, v in NN4Small2().state_dict().items() if not k.endswith("num_batches_tracked")}

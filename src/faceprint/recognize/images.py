@@ -102,7 +102,7 @@ def build_identifier(
     thr = threshold if threshold is not None else threshold_for(gallery, spec.name, spec.open_set_threshold)
     clf = None
     if classifier is not None:
-        from faceprint.recognize.classifiers import load_classifier
+        from faceprint.gallery.classifier_store import load_classifier
 
         clf = load_classifier(gallery, spec.name, classifier)
     idx = None

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import NoImagesFound
+from faceprint.gallery.classifier_store import fit_from_gallery, save_classifier
 from faceprint.gallery.enroll import split_per_person
 from faceprint.gallery.store import Gallery
 from faceprint.models._weights import sha256_file
 from faceprint.models.base import Embedder
-from faceprint.recognize.classifiers import EmbeddingClassifier, fit_from_gallery, save_classifier
+from faceprint.recognize.classifiers import EmbeddingClassifier
 from faceprint.recognize.identifier import Identifier
 from faceprint.train.data import FaceSet, prepare_faces
 
