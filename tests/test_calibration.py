@@ -15,6 +15,7 @@ from faceprint.evaluate.calibration import all_pairs, calibrate_threshold, store
 from faceprint.evaluate.labelled import InsufficientData, LabelledEmbeddings
 from faceprint.gallery import Gallery, enroll, identity_folders
 from faceprint.recognize import build_identifier
+from faceprint.models.identity import model_identity
 from faceprint.recognize.images import threshold_for
 
 runner = CliRunner()
@@ -63,7 +64,8 @@ def test_calibrate_cli_stores_threshold_identify_uses(lfw_subset: Path, small_ga
     assert out["same_pairs"] <= 10 * per_person * (per_person - 1) // 2
     print(f"\nlfw-subset calibration: threshold {out['threshold']:.4f}, TAR {out['tar']:.4f} at FAR {out['far']:.5f}")
     with Gallery(small_gallery) as g:
-        assert float(g.get_setting(threshold_setting("dlib-resnet-v1"))) == out["threshold"]
+        assert out["setting"] == threshold_setting(g, "dlib-resnet-v1") == "threshold:" + model_identity("dlib-resnet-v1").key
+        assert float(g.get_setting(out["setting"])) == out["threshold"]
         assert threshold_for(g, "dlib-resnet-v1", 0.6) == out["threshold"]
         assert build_identifier(g, FaceAnalyzer()).threshold == out["threshold"]
     # finer than 1 / (different pairs): refused, nothing changed

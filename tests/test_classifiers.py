@@ -18,6 +18,7 @@ from faceprint.errors import GalleryError, NotFittedError, UnknownModel
 from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
 from faceprint.gallery.classifier_store import (
     StaleClassifier,
+    classifier_key,
     classifier_from_bytes,
     classifier_status,
     classifier_to_bytes,
@@ -238,8 +239,8 @@ def test_store_load_stale_refit_and_refuse(tmp_path) -> None:
         assert "person04" not in load_classifier(g, model, "svm").classes_
 
         # A damaged blob is refitted, not fatal.
-        meta, data = g.get_blob("classifier:synthetic-net:svm")
-        g.put_blob("classifier:synthetic-net:svm", meta, b"garbage")
+        meta, data = g.get_blob(classifier_key(g, "synthetic-net", "svm"))
+        g.put_blob(classifier_key(g, "synthetic-net", "svm"), meta, b"garbage")
         with pytest.raises(StaleClassifier, match="cannot be read"):
             load_classifier(g, model, "svm", stale="refuse")
         assert load_classifier(g, model, "svm").n_samples_ == 40

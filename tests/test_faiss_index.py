@@ -83,7 +83,7 @@ def test_index_file_is_rebuilt_when_the_gallery_changes(tmp_path, caplog) -> Non
         with g.transaction():
             for j, v in enumerate(vectors):
                 g.add_face(f"p{j % 200}", f"{j}.jpg", f"sha{j}", None, v, model)
-        path = index_path(g.path, model)
+        path = index_path(g, model)
         meta_path = path.with_name(path.name + ".json")
 
         first = load_or_build_index(g, model, kind="ivf")
@@ -130,6 +130,7 @@ def test_identify_index_faiss_matches_exact(shared_dir, tmp_path_factory, tmp_pa
     assert [o["closest"] for o in approx] == [o["closest"] for o in exact]
     np.testing.assert_allclose([o["distance"] for o in approx], [o["distance"] for o in exact], atol=1e-3)
     assert sum(o["person"] is not None for o in exact) >= 0.9 * len(photos)
-    assert index_path(gallery, "dlib-resnet-v1").exists()
+    with Gallery(gallery) as g:
+        assert index_path(g, "dlib-resnet-v1").exists() and index_path(g, "dlib-resnet-v1").name.startswith("g.sqlite.index_dlib-resnet-v1_")
     r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "annoy"])
     assert r.exit_code == 3 and "exact, faiss" in r.stderr

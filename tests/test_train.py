@@ -247,7 +247,7 @@ def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp
     report = json.loads(r.stdout)
     train, test = split_per_person(identity_folders(orl_small), 0.66)
     assert report["people"] == 10 and report["train_faces"] == len(train) and report["test_faces"] == len(test)
-    assert 0.0 <= report["head_accuracy"] <= 1.0 and report["classifier_key"].endswith(":linear")
+    assert 0.0 <= report["head_accuracy"] <= 1.0 and report["classifier_key"].startswith("classifier:linear:")
     name = get_model_spec(str(best)).name
     with Gallery(gallery, create=False) as g:
         clf = load_classifier(g, name, "linear", stale="refuse")

@@ -34,20 +34,20 @@ def calibrate(
     from then on (an explicit --threshold still wins). With N different-person pairs FARs below 1/N cannot be
     measured, and are refused.
     """
-    from faceprint.evaluate.calibration import calibrate_threshold, store_threshold, threshold_setting
+    from faceprint.evaluate.calibration import calibrate_threshold, store_threshold
     from faceprint.gallery import Gallery
 
     with handle_errors():
         model = stored_model_name(model)
         data = labelled_embeddings(folder, None, model, detector, cache)
         cal = calibrate_threshold(data, far)
-        stored_in = None
+        stored_in = setting = None
         if not dry_run:
             with Gallery(gallery) as g:
-                store_threshold(g, cal)
+                setting = store_threshold(g, cal)
                 stored_in = g.path
     if as_json:
-        print_json({**cal.to_dict(), "gallery": str(stored_in) if stored_in else None, "setting": threshold_setting(model), "skipped": len(data.skipped)})
+        print_json({**cal.to_dict(), "gallery": str(stored_in) if stored_in else None, "setting": setting, "skipped": len(data.skipped)})
         return
     tar = "n/a (no same-person pairs)" if cal.n_same == 0 else f"{100 * cal.tar:.2f}% of {cal.n_same} same-person pairs"
     console.print(f"threshold {cal.threshold:.4f} for FAR {far:g} ({model})", highlight=False)
@@ -55,7 +55,7 @@ def calibrate(
     console.print(f"  TAR {tar}", highlight=False)
     console.print(f"  {cal.n_photos} photos of {cal.n_people} people; {len(data.skipped)} photos without a face skipped", highlight=False)
     if stored_in is not None:
-        console.print(f"stored in {stored_in} as {threshold_setting(model)}; identify now uses it", highlight=False)
+        console.print(f"stored in {stored_in} as {setting}; identify now uses it", highlight=False)
         console.print(
             "note: identify compares each face with every enrolled person, so its false-accept rate per query grows with the number of people",
             highlight=False,

@@ -21,9 +21,10 @@ from faceprint.types import pairwise_distances
 __all__ = ["Calibration", "all_pairs", "calibrate_threshold", "store_threshold", "threshold_setting"]
 
 
-def threshold_setting(model: str) -> str:
-    """The gallery setting `identify` reads its calibrated threshold from (faceprint.recognize.images.threshold_for)."""
-    return f"threshold:{model}"
+def threshold_setting(gallery: Gallery, model: str) -> str:
+    """The gallery setting `identify` reads its calibrated threshold from (faceprint.recognize.images.threshold_for):
+    keyed by the model's identity, so a threshold calibrated on an older pipeline's vectors is not applied to new ones."""
+    return gallery.data_key("threshold", model)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ def calibrate_threshold(data: LabelledEmbeddings, far: float) -> Calibration:
     return Calibration(data.model, float(far), thr, tar, got_far, int(same.sum()), n_diff, n_people, len(data))
 
 
-def store_threshold(gallery: Gallery, calibration: Calibration) -> None:
-    """Save the threshold in the gallery, where `faceprint identify` picks it up for this model."""
-    gallery.set_setting(threshold_setting(calibration.model), repr(float(calibration.threshold)))
+def store_threshold(gallery: Gallery, calibration: Calibration) -> str:
+    """Save the threshold in the gallery, where `faceprint identify` picks it up for this model; returns its key."""
+    key = threshold_setting(gallery, calibration.model)
+    gallery.set_setting(key, repr(float(calibration.threshold)))
+    return key

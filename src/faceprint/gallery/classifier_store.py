@@ -1,7 +1,7 @@
 """Fitted classifiers in the gallery: their byte container, the key they are stored under, and the stale policy.
 
 A classifier (`faceprint.recognize.classifiers`) fitted on a gallery's embeddings of one model is stored in that
-gallery as a blob under `classifier_key(model, kind)`, with metadata recording the gallery state it was fitted
+gallery as a blob under `classifier_key(gallery, model, kind)`, with metadata recording the gallery state it was fitted
 on. `load_classifier` compares that state with the gallery's current one: a classifier fitted before people or
 faces changed is stale, and is refitted (``stale="refit"``) or refused with `StaleClassifier` (``stale="refuse"``).
 """
@@ -87,9 +87,9 @@ def classifier_from_bytes(data: bytes) -> EmbeddingClassifier:
 # -- in the gallery ---------------------------------------------------------------------------------------------
 
 
-def classifier_key(model: str, kind: str) -> str:
-    """The gallery blob key of the `kind` classifier of `model`."""
-    return f"classifier:{model}:{kind}"
+def classifier_key(gallery: Any, model: str, kind: str) -> str:
+    """The gallery blob key of the `kind` classifier of `model` (keyed by the model's identity: Gallery.data_key)."""
+    return gallery.data_key(f"classifier:{kind}", model)
 
 
 def fit_from_gallery(gallery: Any, model: str, kind: str, **params: Any) -> EmbeddingClassifier:
@@ -113,7 +113,7 @@ def fit_from_gallery(gallery: Any, model: str, kind: str, **params: Any) -> Embe
 
 
 def save_classifier(gallery: Any, model: str, clf: EmbeddingClassifier) -> str:
-    """Store a fitted classifier in the gallery under `classifier_key(model, kind)`; returns the key.
+    """Store a fitted classifier in the gallery under `classifier_key(gallery, model, kind)`; returns the key.
 
     Records the gallery state it was fitted on (what `fit_from_gallery` saw, else the current state), so that
     `load_classifier` can tell when it has gone stale.
@@ -128,14 +128,14 @@ def save_classifier(gallery: Any, model: str, clf: EmbeddingClassifier) -> str:
         "created": time.time(),
         "params": clf.get_params(),
     }
-    key = classifier_key(model, clf.kind)
+    key = classifier_key(gallery, model, clf.kind)
     gallery.put_blob(key, meta, classifier_to_bytes(clf))
     return key
 
 
 def classifier_status(gallery: Any, model: str, kind: str) -> Literal["fresh", "stale", "missing"]:
     """Whether the gallery holds a `kind` classifier of `model`, and whether it matches the gallery now."""
-    blob = gallery.get_blob(classifier_key(model, kind))
+    blob = gallery.get_blob(classifier_key(gallery, model, kind))
     if blob is None:
         return "missing"
     return "fresh" if blob[0].get("state") == gallery.state(model) else "stale"
@@ -154,7 +154,7 @@ def load_classifier(
         raise UnknownModel("classifier", kind, list(CLASSIFIER_KINDS))
     if stale not in ("refit", "refuse"):
         raise ValueError(f"stale must be 'refit' or 'refuse', got {stale!r}")
-    blob = gallery.get_blob(classifier_key(model, kind))
+    blob = gallery.get_blob(classifier_key(gallery, model, kind))
     if blob is None:
         raise GalleryError(
             f"{gallery.path}: no {kind} classifier for model {model!r} in the gallery; "

@@ -296,10 +296,11 @@ class FaissIndex:
         return cls(index, x, meta["metric"], meta["kind"], meta["nprobe"], meta["refine"], meta.get("tuned_recall"))
 
 
-def index_path(gallery_path: str | os.PathLike[str], model: str) -> Path:
-    """Where the index of `model` lives beside a gallery file: <gallery>.<model>.faiss."""
-    p = Path(gallery_path)
-    return p.with_name(f"{p.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', model)}.faiss")
+def index_path(gallery: Any, model: str) -> Path:
+    """Where the index of `model` lives beside a gallery file: ``<gallery>.<the model's identity key>.faiss``
+    (Gallery.data_key), so an index of an older pipeline's vectors is never read for new ones."""
+    p = Path(gallery.path)
+    return p.with_name(f"{p.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', gallery.data_key('index', model))}.faiss")
 
 
 def load_or_build_index(
@@ -319,7 +320,7 @@ def load_or_build_index(
     _faiss()
     if metric is None:
         metric = _model_metric(model)
-    path = Path(path) if path is not None else index_path(gallery.path, model)
+    path = Path(path) if path is not None else index_path(gallery, model)
     state = gallery.state(model)  # before reading the vectors: a concurrent edit then shows up as stale next time
     emb = gallery.embeddings(model)
     meta_path = path.with_name(path.name + ".json")

@@ -418,6 +418,20 @@ class Gallery:
 
     # -- settings and stored objects --------------------------------------------------------------------------
 
+    def data_key(self, kind: str, model: str) -> str:
+        """The key of what a command derived from `model`'s vectors (a calibrated threshold, a fitted classifier):
+        ``<kind>:<the model's identity key>``, so what was derived from one pipeline's vectors is never used with
+        another's. A name this process cannot build (another process's checkpoint) takes the gallery's record."""
+        from faceprint.errors import UnknownModel
+        from faceprint.models.identity import model_identity
+
+        try:
+            ident = model_identity(model).key
+        except UnknownModel:
+            record = self.model_record(model)
+            ident = record.key if record is not None else model
+        return f"{kind}:{ident}"
+
     def get_setting(self, key: str) -> str | None:
         row = self._q("SELECT value FROM settings WHERE key = ?", (key,))
         return row[0][0] if row else None

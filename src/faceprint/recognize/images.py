@@ -85,7 +85,9 @@ class FaceResult:
 
 def threshold_for(gallery: Gallery, model: str, default: float) -> float:
     """The gallery's calibrated threshold for this model if one was stored (faceprint calibrate), else `default`."""
-    stored = gallery.get_setting(f"threshold:{model}")
+    from faceprint.evaluate.calibration import threshold_setting
+
+    stored = gallery.get_setting(threshold_setting(gallery, model))
     return float(stored) if stored is not None else default
 
 
