@@ -26,10 +26,10 @@ from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
 from faceprint.gallery.store import Gallery as GalleryStore
-from faceprint.image import ImageSource, list_images, load_image
+from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
-from faceprint.recognize.images import FaceResult, build_identifier, identify_images
+from faceprint.recognize.images import FaceResult, build_identifier, expand_paths, identify_images
 from faceprint.types import Face, FaceEmbedding
 
 __all__ = ["Analyzers", "Gallery", "Verification", "analyzers", "detect", "embed", "verify"]
@@ -380,19 +380,7 @@ class Gallery(GalleryStore):
 
 def _sources(images: ImageSource | Iterable[ImageSource]) -> list[ImageSource]:
     """One image or several, with folders expanded to their images (NoImagesFound for an empty folder)."""
-    from faceprint.errors import NoImagesFound
-
     single = isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(images, "read") or hasattr(
         images, "shape"
     ) or type(images).__module__.startswith("PIL.")
-    items = [images] if single else list(images)  # type: ignore[arg-type]
-    out: list[ImageSource] = []
-    for item in items:
-        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
-            found = list_images(item)
-            if not found:
-                raise NoImagesFound(f"{item}: no images in this folder")
-            out += found
-        else:
-            out.append(item)
-    return out
+    return expand_paths([images] if single else list(images))  # type: ignore[arg-type,list-item]

@@ -11,7 +11,7 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import FaceprintError, NoImagesFound
-from faceprint.image import list_images
+from faceprint.image import ImageSource, list_images
 from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
 from faceprint.recognize.identifier import Candidate, Identifier, Match
@@ -117,13 +117,18 @@ def build_identifier(
     return Identifier(emb, spec.metric, thr, spec.confidence_slope, classifier=clf, index=idx)
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Photos and folders of photos as a list of photo paths (folders expanded, sorted, recursively).
+def expand_paths(items: Iterable[ImageSource]) -> list[ImageSource]:
+    """Photos and folders of photos as a list of photos: folders expanded (sorted, recursively), paths as Path.
 
-    A folder without images raises NoImagesFound; anything else is kept, so a missing file is reported per image.
+    A folder without images raises NoImagesFound; anything else is kept (in-memory images too), so a missing
+    file is reported per image.
     """
-    out: list[Path] = []
-    for p in map(Path, paths):
+    out: list[ImageSource] = []
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            out.append(item)
+            continue
+        p = Path(item)
         if p.is_dir():
             found = list_images(p)
             if not found:
