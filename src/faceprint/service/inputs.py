@@ -123,14 +123,16 @@ async def read_request(request: Request, max_files: int) -> RequestData:
 
 
 async def _read_form(request: Request, max_files: int) -> RequestData:
+    from starlette.exceptions import HTTPException
     from starlette.formparsers import MultiPartException
 
     try:
         form = await request.form(max_files=max_files, max_fields=100)
-    except MultiPartException as exc:
-        if "Too many files" in exc.message:
+    except (MultiPartException, HTTPException) as exc:  # Starlette reports multipart errors as a 400 HTTPException
+        message = str(getattr(exc, "message", None) or getattr(exc, "detail", exc))
+        if "too many files" in message.lower():
             raise ApiError("too_many_files", f"more than {max_files} files in one request") from None
-        raise ApiError("bad_request", f"malformed multipart body: {exc.message}") from None
+        raise ApiError("bad_request", f"malformed multipart body: {message}") from None
     data = RequestData()
     seen: set[str] = set()
     for key, value in form.multi_items():
@@ -189,12 +191,14 @@ def _b64(value: object, label: str) -> bytes:
         raise ApiError("bad_request", f"{label} is not valid base64") from None
 
 
-def check_pixels(upload: Upload, max_pixels: int) -> None:
+def check_pixels(upload: Upload, max_pixels: int, unreadable_ok: bool = False) -> None:
     """413 image_too_large when the image's header says it has more than `max_pixels` pixels; 400 when there is no
-    readable header. Runs before any pixel is decoded."""
+    readable header (unless `unreadable_ok`: enrolment reports those per file). Runs before any pixel is decoded."""
     try:
         w, h = image_size(upload.data)
     except FaceprintError as exc:
+        if unreadable_ok:
+            return
         raise ApiError("invalid_image", f"{upload.name}: {getattr(exc, 'reason', exc)}") from None
     if w * h > max_pixels:
         raise ApiError("image_too_large", f"{upload.name}: {w} x {h} = {w * h:,} pixels, above this server's limit of {max_pixels:,}")

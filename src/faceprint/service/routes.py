@@ -49,12 +49,12 @@ def _state(request: Request) -> ServiceState:
     return request.app.state.fp
 
 
-async def _read(request: Request) -> RequestData:
+async def _read(request: Request, unreadable_ok: bool = False) -> RequestData:
     st = _state(request)
     data = await read_request(request, st.config.limits.max_files)
     for uploads in data.files.values():
         for u in uploads:
-            check_pixels(u, st.config.limits.max_pixels)
+            check_pixels(u, st.config.limits.max_pixels, unreadable_ok)
     return data
 
 
@@ -210,7 +210,7 @@ async def enroll(request: Request, name: str, key: ApiKey | None = Depends(requi
     import hashlib
 
     st, gname = _state(request), _gallery(request)
-    data = await _read(request)
+    data = await _read(request, unreadable_ok=True)
     uploads = data.images("files", "file")
     if not uploads:
         raise ApiError("missing_field", "send the photos as multipart field 'files' (or 'file'), or JSON 'images' (or 'image')")
