@@ -128,7 +128,7 @@ def test_gallery_lifecycle(server: Server, client: Client, photos: dict[str, lis
     rep = client.enroll("Tony Blair", blair[:2] + [blair[0]])
     rep = {"enrolled": rep["enrolled"] + client.enroll("Tony Blair", blair[2:3])["enrolled"], "skipped": rep["skipped"]}
     assert len(rep["enrolled"]) + len(rep["skipped"]) == 4
-    assert {"source": blair[0].name + "#2", "reason": "already enrolled", "detail": "as Tony Blair"} in rep["skipped"]
+    assert {"source": "upload:" + blair[0].name + "#2", "reason": "already enrolled", "detail": "as Tony Blair"} in rep["skipped"]
     assert len(rep["enrolled"]) >= 2
     rep2 = client.enroll("Colin Powell", powell[:3], largest=True)
     assert len(rep2["enrolled"]) == 3
@@ -185,7 +185,8 @@ def test_enrol_reports_every_skip_reason(tmp_path: Path, client: Client, photos:
     rep = client.enroll("Ariel", [photos["Ariel_Sharon"][0], faceless_jpeg(tmp_path / "wall.jpg"), junk])
     reasons = {s["source"]: s["reason"] for s in rep["skipped"]}
     assert len(rep["enrolled"]) == 1
-    assert reasons == {"wall.jpg": "no face", "notes.jpg": "unreadable"}
+    assert reasons == {"upload:wall.jpg": "no face", "upload:notes.jpg": "unreadable"}
+    assert rep["enrolled"][0]["source"] == "upload:" + photos["Ariel_Sharon"][0].name
 
 
 def test_error_codes(tmp_path: Path, server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
@@ -337,3 +338,22 @@ def test_every_error_code_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for code, (status, _) in ERROR_CODES.items():
         assert f"`{code}`" in readme and f"| {status} |" in readme, code
+
+
+def test_face_images_of_cli_enrolments_and_upload_names(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
+    """Faces enrolled outside the service are cut from their source file; an upload's name is never a path."""
+    photo = photos["Donald_Rumsfeld"][0]
+    with faceprint.Gallery(server.gallery_path) as g:  # type: ignore[attr-defined]
+        assert g.enroll("Rumsfeld", [photo]).added
+    face = client.person("Rumsfeld")["faces"][0]
+    assert face["source"] == str(photo)
+    assert client.face_image(face["id"])[:2] == b"\xff\xd8"
+    rep = client.request("POST", "/v1/people/Rumsfeld/faces", files=[("files", photos["Donald_Rumsfeld"][1])],
+                         headers={})
+    assert rep["enrolled"][0]["source"] == "upload:" + photos["Donald_Rumsfeld"][1].name
+    from faceprint.client import _multipart
+
+    body, ctype = _multipart([("files", photos["Donald_Rumsfeld"][2].read_bytes())], {})
+    body = body.replace(b'filename="files0"', b'filename="../../../etc/passwd.jpg"')
+    st, _, out = _raw(server, "POST", "/v1/people/Rumsfeld/faces", body, {"Content-Type": ctype})
+    assert st == 200 and out["enrolled"][0]["source"] == "upload:passwd.jpg"

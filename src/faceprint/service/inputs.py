@@ -31,10 +31,15 @@ class Upload:
     name: str
     data: bytes
 
+    @property
+    def source(self) -> str:
+        """How the gallery records an uploaded face's source: ``upload:NAME``, never a path on the server."""
+        return f"upload:{self.name}"
+
     def file(self) -> io.BytesIO:
         """A file object named after the upload (the gallery records the name as the face's source)."""
         fp = io.BytesIO(self.data)
-        fp.name = self.name  # type: ignore[attr-defined]
+        fp.name = self.source  # type: ignore[attr-defined]
         return fp
 
 
@@ -143,7 +148,7 @@ async def _read_form(request: Request, max_files: int) -> RequestData:
             continue
         if key not in _FILE_FIELDS:
             raise ApiError("invalid_parameter", f"unexpected file field {key!r}; use {', '.join(_FILE_FIELDS)}")
-        name = value.filename or key
+        name = (value.filename or key).replace("\\", "/").rsplit("/", 1)[-1] or key  # a name, not a path
         base, i = name, 1
         while name in seen:  # gallery sources and skip reports name each upload; keep the names apart
             i += 1

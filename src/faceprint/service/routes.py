@@ -221,7 +221,7 @@ async def enroll(request: Request, name: str, key: ApiKey | None = Depends(requi
     def run() -> dict[str, Any]:
         with st.hub.writing(gname) as g:  # type: ignore[union-attr]
             report = g.enroll(name, [u.file() for u in uploads], several=several)
-            by_name = {u.name: u for u in uploads}
+            by_name = {u.source: u for u in uploads}
             records = {f.sha256: f for f in g.faces(name)} if report.added else {}
             enrolled = []
             for label in [lbl for _, lbl in report.added]:
@@ -233,7 +233,7 @@ async def enroll(request: Request, name: str, key: ApiKey | None = Depends(requi
                                  "image": _image_url(request, rec.id)})
         skipped = [{"source": src, "reason": reason, "detail": detail}
                    for reason, items in report.skipped.items() for src, detail in items]
-        order = {u.name: i for i, u in enumerate(uploads)}
+        order = {u.source: i for i, u in enumerate(uploads)}
         skipped.sort(key=lambda s: order.get(s["source"], 0))
         return {"person": name, "enrolled": enrolled, "skipped": skipped}
 
@@ -300,6 +300,8 @@ async def face_image(request: Request, face_id: int, key: ApiKey | None = Depend
         rec = next((f for f in g.faces() if f.id == face_id), None)
         if rec is None:
             raise ApiError("unknown_face", f"no face with id {face_id}")
+        if rec.source.startswith("upload:"):  # an upload whose crop was not stored (the server died in between)
+            raise ApiError("no_image", f"face {face_id} has no stored image")
         try:
             with open(rec.source, "rb") as fp:
                 data = fp.read()
