@@ -149,9 +149,8 @@ def main() -> None:
             proc, url = start_server("--gallery", str(gallery), *server_args)
             c = Client(url)
             assert len(c.enroll("Tony_Blair", enrolled)["enrolled"]) == len(enrolled)
-            c.identify(probe_bytes[0][1])  # warm up: the first request loads the gallery's vectors
-            for _ in range(args.workers):
-                c.identify(probe_bytes[1][1])
+            # warm up: each inference thread loads the gallery's vectors on its first request
+            run_clients(2 * args.workers, 2 * args.workers, args.seconds, lambda i: c.identify(probe_bytes[i][1]))
 
             def work(i: int) -> bool:
                 who, data = probe_bytes[i % len(probe_bytes)]

@@ -114,15 +114,20 @@ async def verify(request: Request, key: ApiKey | None = Depends(require("read"))
 def gallery_router(multi: bool) -> APIRouter:
     """The routes over one gallery, under /v1 or, with several galleries, /v1/galleries/{gallery}."""
     router = APIRouter(prefix="/v1/galleries/{gallery}" if multi else "/v1", tags=["gallery"])
-    router.add_api_route("/identify", identify, methods=["POST"], response_model=schemas.IdentifyOut, openapi_extra=_IMAGE_BODY)
-    router.add_api_route("/people", people, methods=["GET"], response_model=schemas.PeopleOut)
-    router.add_api_route("/people/{name}", person, methods=["GET"], response_model=schemas.PersonOut)
-    router.add_api_route("/people/{name}/faces", enroll, methods=["POST"], response_model=schemas.EnrollOut, openapi_extra=_IMAGE_BODY)
-    router.add_api_route("/people/{name}", rename, methods=["PATCH"], response_model=schemas.RenameOut)
-    router.add_api_route("/people/{name}", remove_person, methods=["DELETE"], response_model=schemas.RemovedOut)
-    router.add_api_route("/faces/{face_id}", remove_face, methods=["DELETE"], response_model=schemas.RemovedOut)
-    router.add_api_route("/faces/{face_id}/image", face_image, methods=["GET"], response_class=Response,
-                         responses={200: {"content": {"image/jpeg": {}}}})
+    param = [{"name": "gallery", "in": "path", "required": True, "schema": {"type": "string"}}] if multi else []
+
+    def add(path: str, fn: Any, method: str, body: bool = False, **kw: Any) -> None:
+        extra = {**(_IMAGE_BODY if body else {}), **({"parameters": param} if param else {})}
+        router.add_api_route(path, fn, methods=[method], openapi_extra=extra or None, **kw)
+
+    add("/identify", identify, "POST", True, response_model=schemas.IdentifyOut)
+    add("/people", people, "GET", response_model=schemas.PeopleOut)
+    add("/people/{name}", person, "GET", response_model=schemas.PersonOut)
+    add("/people/{name}/faces", enroll, "POST", True, response_model=schemas.EnrollOut)
+    add("/people/{name}", rename, "PATCH", response_model=schemas.RenameOut)
+    add("/people/{name}", remove_person, "DELETE", response_model=schemas.RemovedOut)
+    add("/faces/{face_id}", remove_face, "DELETE", response_model=schemas.RemovedOut)
+    add("/faces/{face_id}/image", face_image, "GET", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     return router
 
 
