@@ -34,7 +34,7 @@ def photos(lfw_subset: Path) -> dict[str, list[Path]]:
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("serve")
     s = Server("--gallery", str(tmp / "people.sqlite"), "--max-body-mb", "1", "--max-pixels", "1000000",
-               "--max-files", "3", "--workers", "1", "--queue", "0")
+               "--max-files", "3", "--workers", "1", "--queue", "0", "--lock-wait", "0.5")
     s.gallery_path = tmp / "people.sqlite"  # type: ignore[attr-defined]
     yield s
     s.stop()
@@ -357,3 +357,38 @@ def test_face_images_of_cli_enrolments_and_upload_names(server: Server, client: 
     body = body.replace(b'filename="files0"', b'filename="../../../etc/passwd.jpg"')
     st, _, out = _raw(server, "POST", "/v1/people/Rumsfeld/faces", body, {"Content-Type": ctype})
     assert st == 200 and out["enrolled"][0]["source"] == "upload:passwd.jpg"
+
+
+def test_reads_go_on_during_writes_and_a_locked_gallery_answers_503(server: Server, photos: dict[str, list[Path]]) -> None:
+    import sqlite3
+    import time
+
+    c = server.client()
+    done = threading.Event()
+    enrolled: list[dict] = []
+
+    def write() -> None:
+        enrolled.append(c.enroll("Schroeder", photos["Gerhard_Schroeder"][:3]))
+        done.set()
+
+    t = threading.Thread(target=write)
+    t.start()
+    answered_during = 0
+    while not done.is_set():
+        c.people()
+        answered_during += not done.is_set()
+        time.sleep(0.01)
+    t.join()
+    assert enrolled[0]["enrolled"] and answered_during >= 1
+    # another process holds the gallery's write lock for longer than --lock-wait 0.5
+    db = sqlite3.connect(server.gallery_path, isolation_level=None)  # type: ignore[attr-defined]
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        with pytest.raises(ApiError) as exc:
+            c.enroll("Schroeder", photos["Gerhard_Schroeder"][3])
+        assert _err(exc) == (503, "gallery_locked") and exc.value.headers.get("retry-after") == "1"
+        assert c.people()  # reads still answer
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    assert c.enroll("Schroeder", photos["Gerhard_Schroeder"][3])["person"] == "Schroeder"

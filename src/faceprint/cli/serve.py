@@ -37,6 +37,7 @@ def serve(
     max_pixels: Annotated[int, typer.Option(min=1, help="Most pixels in one image (then 413).")] = 40_000_000,
     max_files: Annotated[int, typer.Option(min=1, help="Most image files in one request (then 413).")] = 20,
     rate_limit: Annotated[float, typer.Option(min=0.0, help="Requests per minute per API key (then 429); 0: no limit.")] = 600.0,
+    lock_wait: Annotated[float, typer.Option(min=0.0, help="Seconds a write waits for a gallery another process is writing to (then 503).")] = 10.0,
 ) -> None:
     """Serve the HTTP API (/docs) and the web page (/) on HOST:PORT. Models load at start-up: /health answers at once,
     /ready once they are loaded."""
@@ -58,7 +59,7 @@ def serve(
         if detector is not None and detector not in list_detectors():
             raise FaceprintError(f"unknown detector {detector!r}; choose one of: {', '.join(list_detectors())}")
         limits = Limits(max_body=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels, max_files=max_files,
-                        workers=workers, queue=queue, timeout=timeout, rate_limit=rate_limit)
+                        workers=workers, queue=queue, timeout=timeout, rate_limit=rate_limit, lock_wait=lock_wait)
         config = ServiceConfig(gallery=gallery, galleries=galleries, model=model, detector=detector, limits=limits)
         keys = KeyStore(config.keys_file)
         if not is_loopback(host) and not keys.active():

@@ -28,14 +28,16 @@ class Limits:
     """Seconds one request may wait and run for (-> 503 timeout)."""
     rate_limit: float = 600.0
     """Requests per minute per key (a burst of this many is allowed), -> 429 with Retry-After; 0 for no limit."""
+    lock_wait: float = 10.0
+    """Seconds a write waits for a gallery that another process is writing to (-> 503 gallery_locked)."""
     max_top_k: int = 100
 
     def __post_init__(self) -> None:
         for name in ("max_body", "max_pixels", "max_files", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.queue < 0 or self.timeout <= 0 or self.rate_limit < 0:
-            raise ValueError("queue and rate_limit must be >= 0 and timeout > 0")
+        if self.queue < 0 or self.timeout <= 0 or self.rate_limit < 0 or self.lock_wait < 0:
+            raise ValueError("queue, rate_limit and lock_wait must be >= 0 and timeout > 0")
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ class GalleryHub:
                 if self.config.multi:
                     raise ApiError("unknown_gallery", f"no gallery named {name!r}; enrol someone into it to create it")
             path.parent.mkdir(parents=True, exist_ok=True)
-            g = cache[path] = Gallery(path, analyzer=self.analyzer)
+            g = cache[path] = Gallery(path, analyzer=self.analyzer, timeout=self.config.limits.lock_wait)
         return g
 
     @contextmanager
