@@ -42,6 +42,18 @@ def _browser():  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
 
 
+def server_key(gallery: Path) -> str:
+    import json
+
+    from typer.testing import CliRunner
+
+    from faceprint.cli.app import app
+
+    res = CliRunner().invoke(app, ["keys", "create", "--gallery", str(gallery), "--scope", "write", "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)["key"]
+
+
 def test_page_identifies_enrols_and_lists_people(tmp_path: Path, lfw_subset: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -96,6 +108,22 @@ def test_page_identifies_enrols_and_lists_people(tmp_path: Path, lfw_subset: Pat
         wait.until(lambda d: "No face found" in d.find_element(By.ID, "status").text
                    or "face(s) found" in d.find_element(By.ID, "status").text)
         assert "error" not in driver.find_element(By.ID, "status").get_attribute("class")
+
+        # once the server has keys, the page asks for one; typed once, it is kept for the tab (not across tabs)
+        from selenium.webdriver.common.keys import Keys
+
+        key = server_key(tmp_path / "people.sqlite")
+        driver.refresh()
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        wait.until(lambda d: "API key" in d.find_element(By.ID, "people").text)
+        assert "Colin Powell" not in driver.find_element(By.ID, "people").text
+        driver.find_element(By.ID, "key").send_keys(key, Keys.TAB)
+        wait.until(lambda d: "Colin Powell" in d.find_element(By.ID, "people").text)
+        driver.refresh()
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        assert driver.find_element(By.ID, "key").get_attribute("value") == key
+        wait.until(lambda d: "Colin Powell" in d.find_element(By.ID, "people").text)
+        assert upload(blair[6]).startswith("Tony Blair ")
     finally:
         if driver is not None:
             driver.quit()
