@@ -199,6 +199,8 @@ def test_error_codes(tmp_path: Path, server: Server, client: Client, photos: dic
         (_raw(server, "GET", "/v1/nothing-here"), 404, "not_found"),
         (_raw(server, "GET", "/v1/detect"), 405, "method_not_allowed"),
         (_raw(server, "GET", "/v1/faces/abc/image"), 422, "invalid_parameter"),
+        (_raw(server, "DELETE", "/v1/faces/99999999999999999999"), 422, "invalid_parameter"),
+        (_raw(server, "GET", "/v1/faces/0/image"), 422, "invalid_parameter"),
         (_raw(server, "POST", "/v1/detect", b"hello", {"Content-Type": "text/plain"}), 415, "unsupported_media_type"),
         (_json_post(server, "/v1/detect", {}), 422, "missing_field"),
         (_json_post(server, "/v1/verify", {"image1": base64.b64encode(photo.read_bytes()).decode()}), 422, "missing_field"),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +26,8 @@ from faceprint.service.keys import SCOPES, ApiKey
 from faceprint.service.state import ServiceState
 
 __all__ = ["inference_router", "gallery_router", "admin_router"]
+
+FaceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="an enrolled face's id")]
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +279,7 @@ async def remove_person(request: Request, name: str, key: ApiKey | None = Depend
     return {"removed": name, "faces": await run_in_threadpool(run)}
 
 
-async def remove_face(request: Request, face_id: int, key: ApiKey | None = Depends(require("write"))) -> dict[str, Any]:
+async def remove_face(request: Request, face_id: FaceId, key: ApiKey | None = Depends(require("write"))) -> dict[str, Any]:
     """Remove one enrolled face (and its image) by id."""
     st, gname = _state(request), _gallery(request)
 
@@ -292,7 +295,7 @@ async def remove_face(request: Request, face_id: int, key: ApiKey | None = Depen
     return {"removed": face_id, "faces": 1}
 
 
-async def face_image(request: Request, face_id: int, key: ApiKey | None = Depends(require("read"))) -> Response:
+async def face_image(request: Request, face_id: FaceId, key: ApiKey | None = Depends(require("read"))) -> Response:
     """The enrolled face's crop (JPEG): stored at enrolment, or cut from the source file for faces enrolled with
     the CLI."""
     st, gname = _state(request), _gallery(request)
