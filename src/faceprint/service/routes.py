@@ -10,7 +10,6 @@ import io
 import logging
 from typing import Annotated, Any
 
-
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
