@@ -74,6 +74,15 @@ def test_several_galleries_without_keys(server: Server, folder: Path, photos: di
     assert face["image"] == f"/v1/galleries/a/faces/{face['id']}/image"
     assert c.gallery("a").face_image(face["id"])[:2] == b"\xff\xd8"
     assert _code(lambda: c.gallery("b").face_image(face["id"] + 1000)) == (404, "unknown_face")
+    # a gallery whose faces were embedded by another model only
+    import numpy as np
+
+    from faceprint.gallery.store import Gallery as Store
+
+    with Store(folder / "other.sqlite") as g, g.transaction():
+        g.add_face("Someone", "x.jpg", "0" * 64, None, np.ones(512, np.float32) / np.sqrt(512), "facenet-inception-resnet-v1")
+    assert _code(lambda: c.gallery("other").identify(photos["Tony_Blair"][0])) == (409, "model_not_in_gallery")
+    (folder / "other.sqlite").unlink()
 
 
 def test_keys_scopes_and_galleries(server: Server, folder: Path, photos: dict[str, list[Path]]) -> None:

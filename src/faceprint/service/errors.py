@@ -14,7 +14,6 @@ from faceprint.errors import (
     ImageError,
     ModelNotInGallery,
     NoFaceFound,
-    NoImagesFound,
     UnknownModel,
     UnknownPerson,
 )
@@ -83,11 +82,9 @@ def api_error_for(exc: FaceprintError) -> ApiError:
         return ApiError("model_not_in_gallery", msg)
     if isinstance(exc, EmptyGallery):
         return ApiError("model_not_in_gallery", msg)
-    if isinstance(exc, NoImagesFound):
-        return ApiError("missing_field", msg)
     if isinstance(exc, GalleryError):
         return ApiError("internal_error", "the gallery database failed; see the server log")
-    return ApiError("invalid_parameter", msg)
+    return ApiError("internal_error", "internal error; the server log has the details")
 
 
 def envelope(code: str, message: str) -> dict[str, dict[str, str]]:
