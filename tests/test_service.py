@@ -187,6 +187,13 @@ def test_enrol_reports_every_skip_reason(tmp_path: Path, client: Client, photos:
     assert len(rep["enrolled"]) == 1
     assert reasons == {"upload:wall.jpg": "no face", "upload:notes.jpg": "unreadable"}
     assert rep["enrolled"][0]["source"] == "upload:" + photos["Ariel_Sharon"][0].name
+    group = photos["Vladimir_Putin"][0]  # two faces
+    assert len(faceprint.detect(group)) == 2
+    rep = client.enroll("Group", group)
+    assert rep["enrolled"] == [] and rep["skipped"][0]["reason"] == "several faces"
+    rep = client.enroll("Group", group, largest=True)
+    assert len(rep["enrolled"]) == 1
+    assert client.remove("Group")["faces"] == 1
 
 
 def test_error_codes(tmp_path: Path, server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
@@ -394,3 +401,16 @@ def test_reads_go_on_during_writes_and_a_locked_gallery_answers_503(server: Serv
         db.execute("ROLLBACK")
         db.close()
     assert c.enroll("Schroeder", photos["Gerhard_Schroeder"][3])["person"] == "Schroeder"
+
+
+def test_json_bodies_for_enrolment_and_verify(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
+    b64 = [base64.b64encode(p.read_bytes()).decode() for p in photos["Vladimir_Putin"][1:4]]
+    st, _, rep = _json_post(server, "/v1/people/Putin/faces", {"images": b64[:2]})
+    assert st == 200 and [e["source"] for e in rep["enrolled"]] == ["upload:images[0]", "upload:images[1]"]
+    st, _, rep = _json_post(server, "/v1/people/Putin/faces", {"image": b64[2]})
+    assert st == 200 and len(rep["enrolled"]) == 1
+    assert client.person("Putin")["faces"][2]["source"] == "upload:image"
+    st, _, v = _json_post(server, "/v1/verify", {"image1": b64[0], "image2": b64[1]})
+    local = faceprint.verify(photos["Vladimir_Putin"][1], photos["Vladimir_Putin"][2])
+    assert st == 200 and v["same"] is local.same and abs(v["distance"] - local.distance) < 1e-5
+    assert client.remove("Putin")["faces"] == 3

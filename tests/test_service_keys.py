@@ -178,3 +178,20 @@ def test_non_loopback_needs_keys(tmp_path: Path) -> None:
     assert res.exit_code == 3, "revoked keys do not count"
     res = runner.invoke(app, ["keys", "create", "--gallery", str(tmp_path / "g.sqlite"), "--bind", "a"])
     assert res.exit_code == 3 and "--bind" in res.output
+
+
+def test_serve_refuses_a_port_in_use_and_bad_options(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        res = runner.invoke(app, ["serve", "--port", str(port), "--gallery", str(tmp_path / "g.sqlite")])
+    assert res.exit_code == 3 and f"cannot listen on 127.0.0.1:{port}" in res.output
+    res = runner.invoke(app, ["serve", "--gallery", str(tmp_path / "g.sqlite"), "--galleries", str(tmp_path)])
+    assert res.exit_code != 0 and "not both" in res.output
+    res = runner.invoke(app, ["serve", "--gallery", str(tmp_path / "g.sqlite"), "--model", "no-such-model"])
+    assert res.exit_code == 3 and "dlib-resnet-v1" in res.output
+    res = runner.invoke(app, ["serve", "--gallery", str(tmp_path / "g.sqlite"), "--detector", "nope"])
+    assert res.exit_code != 0 and "mtcnn" in res.output
