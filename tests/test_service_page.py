@@ -128,3 +128,34 @@ def test_page_identifies_enrols_and_lists_people(tmp_path: Path, lfw_subset: Pat
         if driver is not None:
             driver.quit()
         server.stop()
+
+
+def test_page_with_several_galleries(tmp_path: Path, lfw_subset: Path) -> None:
+    """--galleries: the page shows a gallery field; a new gallery's faces are UNKNOWN and enrolling creates it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    blair = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))
+    server = Server("--galleries", str(tmp_path / "galleries"))
+    driver = None
+    try:
+        driver = _browser()
+        wait = WebDriverWait(driver, 60)
+        driver.get(server.url + "/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        assert driver.find_element(By.ID, "gallery-box").is_displayed()
+        driver.find_element(By.ID, "gallery").send_keys("staff", Keys.TAB)
+        wait.until(lambda d: "empty" in d.find_element(By.ID, "people").text)
+        driver.find_element(By.ID, "file").send_keys(str(blair[0]))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces li.face .who"))
+        assert driver.find_element(By.CSS_SELECTOR, "#faces li.face .who").text == "UNKNOWN"
+        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol input").send_keys("Tony Blair")
+        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol button").click()
+        wait.until(lambda d: "Tony Blair" in d.find_element(By.ID, "people").text)
+        assert [p["name"] for p in server.client(gallery="staff").people()] == ["Tony Blair"]
+        assert server.client().galleries() == ["staff"]
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()

@@ -58,7 +58,15 @@ async function identify(blob, name) {
     draw([]);
     const form = new FormData();
     form.append("file", blob, state.imageName);
-    const result = await api("POST", `${base()}/identify`, form);
+    let result;
+    try {
+      result = await api("POST", `${base()}/identify`, form);
+    } catch (err) {
+      if (err.code !== "unknown_gallery") throw err;
+      // a new gallery: nobody to compare with yet, so every face is UNKNOWN (and can be enrolled to create it)
+      const found = await api("POST", "/v1/detect", form);
+      result = { faces: found.faces.map((f) => ({ box: f.box, person: null, unknown: true, closest: null, confidence: null, candidates: [] })) };
+    }
     state.faces = result.faces;
     draw(result.faces);
     listFaces(result.faces);
