@@ -76,6 +76,12 @@ def test_health_ready_models_and_docs(server: Server, client: Client) -> None:
     m = client.models()
     assert m["model"] == "dlib-resnet-v1" and m["dim"] == 128 and "dlib-resnet-v1" in m["available"]
     assert m["threshold"] == faceprint.analyzers.get().embedder.spec.threshold
+    u = urllib.parse.urlparse(server.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("GET", "/docs")
+    docs = conn.getresponse()
+    assert docs.status == 200 and "openapi.json" in docs.read().decode()
+    conn.close()
     paths = client.request("GET", "/openapi.json")["paths"]
     for route in ("/v1/detect", "/v1/embed", "/v1/verify", "/v1/identify", "/v1/people/{name}/faces", "/v1/faces/{face_id}/image"):
         assert route in paths
@@ -349,7 +355,7 @@ def test_every_error_code_is_in_the_readme() -> None:
         assert f"`{code}`" in readme and f"| {status} |" in readme, code
 
 
-def test_face_images_of_cli_enrolments_and_upload_names(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
+def test_face_images_of_cli_enrolments_and_upload_names(tmp_path: Path, server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
     """Faces enrolled outside the service are cut from their source file; an upload's name is never a path."""
     photo = photos["Donald_Rumsfeld"][0]
     with faceprint.Gallery(server.gallery_path) as g:  # type: ignore[attr-defined]
@@ -357,6 +363,16 @@ def test_face_images_of_cli_enrolments_and_upload_names(server: Server, client: 
     face = client.person("Rumsfeld")["faces"][0]
     assert face["source"] == str(photo)
     assert client.face_image(face["id"])[:2] == b"\xff\xd8"
+    import shutil
+
+    gone = shutil.copy(photos["Donald_Rumsfeld"][3], tmp_path / "gone.jpg")
+    with faceprint.Gallery(server.gallery_path) as g:  # type: ignore[attr-defined]
+        assert g.enroll("Rumsfeld", [gone]).added
+    Path(gone).unlink()
+    gone_id = next(f["id"] for f in client.person("Rumsfeld")["faces"] if f["source"] == str(gone))
+    with pytest.raises(ApiError) as exc:
+        client.face_image(gone_id)
+    assert _err(exc) == (404, "no_image")
     rep = client.request("POST", "/v1/people/Rumsfeld/faces", files=[("files", photos["Donald_Rumsfeld"][1])],
                          headers={})
     assert rep["enrolled"][0]["source"] == "upload:" + photos["Donald_Rumsfeld"][1].name
