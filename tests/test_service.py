@@ -283,7 +283,11 @@ def test_limits(tmp_path: Path, server: Server, client: Client, photos: dict[str
 
 def test_full_queue_answers_503_busy(server: Server, photos: dict[str, list[Path]]) -> None:
     """--workers 1 --queue 0: while one request runs, the others are refused at once with Retry-After."""
-    photo = photos["Jacques_Chirac"][0].read_bytes()
+    from PIL import Image
+
+    buf = io.BytesIO()  # a large photo (within --max-pixels), so each request keeps the one thread busy a while
+    Image.open(photos["Jacques_Chirac"][0]).resize((990, 990)).save(buf, format="JPEG")
+    photo = buf.getvalue()
     results: list[object] = []
 
     def call() -> None:
