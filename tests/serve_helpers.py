@@ -17,9 +17,14 @@ from faceprint.client import ApiError, Client
 class Server:
     """`faceprint serve --port 0 ARGS` in a subprocess; `url` once it listens, `wait_ready()` for the models."""
 
-    def __init__(self, *args: str, ready: bool = True, startup: float = 120.0) -> None:
+    def __init__(self, *args: str, ready: bool = True, startup: float = 120.0, home: Path | None = None) -> None:
+        """`home`: the server's FACEPRINT_HOME (model cache); module-scoped servers start before the test's
+        private-cache fixture runs, so they pass their own to keep off the user's cache."""
         self.args = [sys.executable, "-m", "faceprint.cli", "serve", "--port", "0", *args]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+        env = os.environ.copy()
+        if home is not None:
+            env["FACEPRINT_HOME"] = str(home)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         self.output: list[str] = []
         self.url = self._read_url(startup)
         if ready:

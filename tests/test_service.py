@@ -34,7 +34,7 @@ def photos(lfw_subset: Path) -> dict[str, list[Path]]:
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("serve")
     s = Server("--gallery", str(tmp / "people.sqlite"), "--max-body-mb", "1", "--max-pixels", "1000000",
-               "--max-files", "3", "--workers", "1", "--queue", "0", "--lock-wait", "0.5")
+               "--max-files", "3", "--workers", "1", "--queue", "0", "--lock-wait", "0.5", home=tmp / "home")
     s.gallery_path = tmp / "people.sqlite"  # type: ignore[attr-defined]
     yield s
     s.stop()

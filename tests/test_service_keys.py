@@ -38,8 +38,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(folder: Path):
-    s = Server("--galleries", str(folder), "--rate-limit", "60")
+def server(folder: Path, tmp_path_factory: pytest.TempPathFactory):
+    s = Server("--galleries", str(folder), "--rate-limit", "60", home=tmp_path_factory.mktemp("home"))
     yield s
     s.stop()
 
