@@ -23,9 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faceprint import __version__
 from faceprint.errors import FaceprintError
 from faceprint.service.config import ServiceConfig
-from faceprint.service.errors import ApiError, api_error_for, envelope
+from faceprint.service.errors import ERROR_CODES, ApiError, api_error_for, envelope
 from faceprint.service.middleware import BodyLimitMiddleware
 from faceprint.service.routes import admin_router, gallery_router, inference_router
+from faceprint.service.schemas import ErrorOut
 from faceprint.service.state import ServiceState
 
 __all__ = ["create_app"]
@@ -63,7 +64,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         version=__version__,
         summary="Face detection, verification and identification with an open-set gallery.",
         lifespan=lifespan,
-        responses={400: {"model": _ErrorOut()}, 401: {"model": _ErrorOut()}, 503: {"model": _ErrorOut()}},
+        responses={status: {"model": ErrorOut} for status in sorted({s for s, _ in ERROR_CODES.values()})},
     )
     app.state.fp = state
     app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body)
@@ -120,9 +121,3 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(gallery_router(config.multi))
     return app
-
-
-def _ErrorOut() -> type:
-    from faceprint.service.schemas import ErrorOut
-
-    return ErrorOut

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from faceprint.analyzer import FaceAnalyzer
+from faceprint.api import Gallery
 from faceprint.service.config import ServiceConfig
 from faceprint.service.galleries import GalleryHub
 from faceprint.service.keys import KeyStore
@@ -43,10 +44,9 @@ class ServiceState:
             import numpy as np
 
             analyzer.get(np.zeros((64, 64, 3), np.uint8))  # first run builds the sessions: do it now, not per request
-            self.hub = GalleryHub(self.config, analyzer)
             if not self.config.multi:
-                self.hub.open(None, create=True).close()  # create the file now, so its keys file has company
-                self.hub = GalleryHub(self.config, analyzer)
+                Gallery(self.config.gallery).close()  # create (or check) the file now, not at the first request
+            self.hub = GalleryHub(self.config, analyzer)
             self.analyzer = analyzer
             self.ready.set()
             log.info("models loaded: %s + %s", analyzer.model, analyzer.detector.name)
