@@ -15,7 +15,9 @@ from faceprint.cli.export import export_app
 from faceprint.cli.gallery import enroll, people_app
 from faceprint.cli.gallery_admin import gallery_app
 from faceprint.cli.identify import fit_classifier, identify
+from faceprint.cli.keys import keys_app
 from faceprint.cli.models import models_app
+from faceprint.cli.serve import serve
 from faceprint.cli.train import train, train_head
 from faceprint.cli.verify import verify
 from faceprint.cli.viz import viz_app
@@ -41,6 +43,8 @@ app.add_typer(models_app, name="models")
 app.command()(calibrate)
 app.add_typer(viz_app, name="viz")
 app.add_typer(export_app, name="export")
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,171 @@
+"""A small client for `faceprint serve`, on the standard library alone.
+
+>>> from faceprint.client import Client
+>>> c = Client("http://127.0.0.1:8000", key="fpk_...")                 # doctest: +SKIP
+>>> c.enroll("Ada", ["ada1.jpg", "ada2.jpg"])["enrolled"]              # doctest: +SKIP
+>>> [f["person"] for f in c.identify("party.jpg")["faces"]]            # doctest: +SKIP
+['Ada', None]
+
+Images are paths or bytes. Every method returns the decoded JSON answer; an error answer raises `ApiError`
+with its HTTP ``status``, ``code`` (see the README's table) and ``message``. With a server of several galleries
+(``--galleries``), pass ``gallery=`` to the client or use ``client.gallery(name)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib import error, parse, request
+
+from faceprint.errors import FaceprintError
+
+__all__ = ["Client", "ApiError"]
+
+Image = str | os.PathLike[str] | bytes
+
+
+class ApiError(FaceprintError):
+    """An error answer from the server."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+        """The answer's headers, names in lower case (``retry-after``)."""
+        super().__init__(f"HTTP {status} {code}: {message}")
+
+
+class Client:
+    def __init__(self, url: str, key: str | None = None, *, gallery: str | None = None, timeout: float = 60.0) -> None:
+        self.url, self.key, self.gallery_name, self.timeout = url.rstrip("/"), key, gallery, timeout
+
+    def gallery(self, name: str) -> Client:
+        """The same server and key, over gallery `name` of a --galleries server."""
+        return Client(self.url, self.key, gallery=name, timeout=self.timeout)
+
+    # -- plumbing ------------------------------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, files: list[tuple[str, Image]] | None = None,
+        fields: dict[str, Any] | None = None, raw: bool = False, headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One call: JSON or multipart body, JSON answer (bytes with `raw`); ApiError for an error status."""
+        hdrs = dict(headers or {})
+        if self.key is not None:
+            hdrs.setdefault("Authorization", f"Bearer {self.key}")
+        body: bytes | None = None
+        if files is not None:
+            body, ctype = _multipart(files, fields or {})
+            hdrs["Content-Type"] = ctype
+        elif json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs["Content-Type"] = "application/json"
+        req = request.Request(self.url + path, data=body, method=method, headers=hdrs)
+        try:
+            with request.urlopen(req, timeout=self.timeout) as resp:
+                data = resp.read()
+                return data if raw else json.loads(data or b"null")
+        except error.HTTPError as exc:
+            data = exc.read()
+            try:
+                err = json.loads(data)["error"]
+                code, message = err["code"], err["message"]
+            except (ValueError, KeyError, TypeError):
+                code, message = "http_error", data[:200].decode("utf-8", "replace")
+            raise ApiError(exc.code, code, message, {k.lower(): v for k, v in exc.headers.items()}) from None
+
+    def _g(self, path: str) -> str:
+        return f"/v1/galleries/{parse.quote(self.gallery_name, safe='')}{path}" if self.gallery_name else f"/v1{path}"
+
+    # -- routes --------------------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/health")
+
+    def ready(self) -> dict[str, Any]:
+        return self.request("GET", "/ready")
+
+    def models(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/models")
+
+    def detect(self, image: Image, *, largest: bool | None = None) -> dict[str, Any]:
+        return self.request("POST", "/v1/detect", files=[("file", image)], fields=_opts(largest=largest))
+
+    def embed(self, image: Image, *, largest: bool | None = None) -> dict[str, Any]:
+        return self.request("POST", "/v1/embed", files=[("file", image)], fields=_opts(largest=largest))
+
+    def verify(self, image1: Image, image2: Image, *, threshold: float | None = None) -> dict[str, Any]:
+        return self.request("POST", "/v1/verify", files=[("file1", image1), ("file2", image2)], fields=_opts(threshold=threshold))
+
+    def identify(self, image: Image, *, threshold: float | None = None, top_k: int | None = None,
+                 largest: bool | None = None) -> dict[str, Any]:
+        return self.request("POST", self._g("/identify"), files=[("file", image)],
+                            fields=_opts(threshold=threshold, top_k=top_k, largest=largest))
+
+    def people(self) -> list[dict[str, Any]]:
+        return self.request("GET", self._g("/people"))["people"]
+
+    def person(self, name: str) -> dict[str, Any]:
+        return self.request("GET", self._g(f"/people/{_q(name)}"))
+
+    def enroll(self, name: str, images: Image | Iterable[Image], *, largest: bool | None = None) -> dict[str, Any]:
+        items = [images] if isinstance(images, (str, os.PathLike, bytes)) else list(images)
+        return self.request("POST", self._g(f"/people/{_q(name)}/faces"), files=[("files", i) for i in items],
+                            fields=_opts(largest=largest))
+
+    def rename(self, name: str, new: str) -> dict[str, Any]:
+        return self.request("PATCH", self._g(f"/people/{_q(name)}"), json_body={"name": new})
+
+    def remove(self, name: str) -> dict[str, Any]:
+        return self.request("DELETE", self._g(f"/people/{_q(name)}"))
+
+    def remove_face(self, face_id: int) -> dict[str, Any]:
+        return self.request("DELETE", self._g(f"/faces/{int(face_id)}"))
+
+    def face_image(self, face_id: int) -> bytes:
+        return self.request("GET", self._g(f"/faces/{int(face_id)}/image"), raw=True)
+
+    def galleries(self) -> list[str]:
+        return self.request("GET", "/v1/galleries")["galleries"]
+
+    def keys(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/keys")["keys"]
+
+    def create_key(self, scope: str, *, gallery: str | None = None, label: str = "") -> dict[str, Any]:
+        body: dict[str, Any] = {"scope": scope, "label": label}
+        if gallery is not None:
+            body["gallery"] = gallery
+        return self.request("POST", "/v1/keys", json_body=body)
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/v1/keys/{_q(key_id)}")
+
+
+def _q(part: str) -> str:
+    return parse.quote(part, safe="")
+
+
+def _opts(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _multipart(files: list[tuple[str, Image]], fields: dict[str, Any]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    out: list[bytes] = []
+    for k, v in fields.items():
+        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{text}\r\n'.encode())
+    for i, (field, img) in enumerate(files):
+        if isinstance(img, bytes):
+            data, name = img, f"{field}{i}"
+        else:
+            data, name = Path(img).read_bytes(), Path(img).name.replace('"', "%22")
+        out.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+        )
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"

@@ -1,0 +1,161 @@
+"""The web page in headless Chromium (Debian's chromium + chromedriver, driven by Selenium) against a real server:
+identify an uploaded photo and read the name on the page, enrol from the page, the people list with thumbnails,
+a webcam snapshot (Chromium's fake camera), a phone-sized window; the screenshot goes to out/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from serve_helpers import Server  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+OUT = Path(__file__).resolve().parents[1] / "out"
+
+
+def _browser():  # type: ignore[no-untyped-def]
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
+    try:
+        from selenium import webdriver
+    except ImportError:
+        missing.append("selenium (pip install 'faceprint[browser-tests]')")
+    if missing:
+        msg = f"the browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)  # .ci/run installs them: missing in CI is a failure, not a skip
+        pytest.skip(msg)
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=412,915",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-first-run"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+
+
+def server_key(gallery: Path) -> str:
+    import json
+
+    from typer.testing import CliRunner
+
+    from faceprint.cli.app import app
+
+    res = CliRunner().invoke(app, ["keys", "create", "--gallery", str(gallery), "--scope", "write", "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)["key"]
+
+
+def test_page_identifies_enrols_and_lists_people(tmp_path: Path, lfw_subset: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    blair = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))
+    powell = sorted((lfw_subset / "Colin_Powell").glob("*.jpg"))
+    server = Server("--gallery", str(tmp_path / "people.sqlite"))
+    driver = None
+    try:
+        client = server.client()
+        assert len(client.enroll("Tony Blair", blair[:3])["enrolled"]) >= 2
+        driver = _browser()
+        wait = WebDriverWait(driver, 60)
+        driver.get(server.url + "/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        wait.until(lambda d: "Tony Blair" in d.find_element(By.ID, "people").text)
+        assert not driver.find_element(By.ID, "gallery-box").is_displayed()  # one gallery: no gallery field
+        # thumbnails of the enrolled faces come from /v1/faces/{id}/image
+        wait.until(lambda d: all(d.execute_script("return arguments[0].naturalWidth", img) > 0
+                                 for img in d.find_elements(By.CSS_SELECTOR, "#people .thumbs img")) and
+                   d.find_elements(By.CSS_SELECTOR, "#people .thumbs img"))
+
+        def upload(photo: Path) -> str:
+            driver.execute_script("document.getElementById('faces').innerHTML = ''")
+            driver.find_element(By.ID, "file").send_keys(str(photo))
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces li.face .who"))
+            return driver.find_element(By.CSS_SELECTOR, "#faces li.face .who").text
+
+        assert upload(blair[5]).startswith("Tony Blair ")
+        assert "%" in driver.find_element(By.CSS_SELECTOR, "#faces li.face .who").text
+        unknown = upload(powell[1])
+        assert unknown.startswith("UNKNOWN"), unknown
+
+        # enrol the unknown face from the result
+        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol input").send_keys("Colin Powell")
+        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol button").click()
+        wait.until(lambda d: "Enrolled as Colin Powell" in d.find_element(By.ID, "status").text)
+        wait.until(lambda d: "Colin Powell" in d.find_element(By.ID, "people").text)
+        assert len(client.person("Colin Powell")["faces"]) == 1
+        assert upload(powell[2]).startswith("Colin Powell ")
+
+        # a phone-sized screen: nothing wider than the window
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        OUT.mkdir(exist_ok=True)
+        driver.save_screenshot(str(OUT / "service-page.png"))
+        assert (OUT / "service-page.png").stat().st_size > 10_000
+
+        # a webcam snapshot: Chromium's fake camera shows a test pattern, in which no face is found
+        driver.find_element(By.ID, "camera").click()
+        wait.until(lambda d: d.execute_script("return document.getElementById('video').videoWidth") > 0)
+        driver.find_element(By.ID, "snap").click()
+        wait.until(lambda d: "No face found" in d.find_element(By.ID, "status").text
+                   or "face(s) found" in d.find_element(By.ID, "status").text)
+        assert "error" not in driver.find_element(By.ID, "status").get_attribute("class")
+
+        # once the server has keys, the page asks for one; typed once, it is kept for the tab (not across tabs)
+        from selenium.webdriver.common.keys import Keys
+
+        key = server_key(tmp_path / "people.sqlite")
+        driver.refresh()
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        wait.until(lambda d: "API key" in d.find_element(By.ID, "people").text)
+        assert "Colin Powell" not in driver.find_element(By.ID, "people").text
+        driver.find_element(By.ID, "key").send_keys(key, Keys.TAB)
+        wait.until(lambda d: "Colin Powell" in d.find_element(By.ID, "people").text)
+        driver.refresh()
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        assert driver.find_element(By.ID, "key").get_attribute("value") == key
+        wait.until(lambda d: "Colin Powell" in d.find_element(By.ID, "people").text)
+        assert upload(blair[6]).startswith("Tony Blair ")
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()
+
+
+def test_page_with_several_galleries(tmp_path: Path, lfw_subset: Path) -> None:
+    """--galleries: the page shows a gallery field; a new gallery's faces are UNKNOWN and enrolling creates it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    blair = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))
+    server = Server("--galleries", str(tmp_path / "galleries"))
+    driver = None
+    try:
+        driver = _browser()
+        wait = WebDriverWait(driver, 60)
+        driver.get(server.url + "/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        assert driver.find_element(By.ID, "gallery-box").is_displayed()
+        driver.find_element(By.ID, "gallery").send_keys("staff", Keys.TAB)
+        wait.until(lambda d: "empty" in d.find_element(By.ID, "people").text)
+        driver.find_element(By.ID, "file").send_keys(str(blair[0]))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces li.face .who"))
+        assert driver.find_element(By.CSS_SELECTOR, "#faces li.face .who").text == "UNKNOWN"
+        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol input").send_keys("Tony Blair")
+        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol button").click()
+        wait.until(lambda d: "Tony Blair" in d.find_element(By.ID, "people").text)
+        assert [p["name"] for p in server.client(gallery="staff").people()] == ["Tony Blair"]
+        assert server.client().galleries() == ["staff"]
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()
