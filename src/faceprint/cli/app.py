@@ -17,6 +17,7 @@ from faceprint.cli.identify import fit_classifier, identify
 from faceprint.cli.models import models_app
 from faceprint.cli.train import train, train_head
 from faceprint.cli.verify import verify
+from faceprint.cli.video import video
 from faceprint.cli.viz import viz_app
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(models_app, name="models")
 app.command()(calibrate)
 app.add_typer(viz_app, name="viz")
 app.add_typer(export_app, name="export")
+app.command()(video)
 
 
 def _version(value: bool) -> None:
