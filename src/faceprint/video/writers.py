@@ -52,7 +52,8 @@ class AnnotatedVideoWriter:
         rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
         self.width, self.height = width + width % 2, height + height % 2
         try:
-            self._container = av.open(str(self.path), "w", format="mp4")
+            # faststart: the index goes at the front, so players (and a cut-off copy) can start before the end
+            self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "faststart"})
         except (av.error.FFmpegError, OSError) as exc:
             raise VideoError(str(self.path), f"cannot write the annotated video ({exc})") from None
         self._stream = self._container.add_stream("libx264", rate=rate)
