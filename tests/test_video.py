@@ -72,6 +72,8 @@ def test_pan_and_scale_is_one_named_track(lfw: Path, gallery, tmp_path: Path) ->
     # Recognised once: only the votes' faces are embedded, a small share of the frames.
     assert t.recognitions <= 3
     assert [e.kind for e in events].count("named") == 1
+    named = next(e for e in events if e.kind == "named")
+    assert named.frame <= 2 * DETECT_EVERY  # named on the track's first vote, not after a wait
 
 
 def test_two_people_crossing_keep_their_tracks(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

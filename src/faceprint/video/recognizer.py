@@ -7,10 +7,11 @@
 
 Per frame the work is: decode; on one frame in ``detect_every``, detect faces (on a copy scaled to
 ``detect_width``) and update the tracker; on the others move each track's box along its velocity. A new track
-collects its faces with their quality (sharpness, size, frontality); after ``first_check`` detections its best
-``vote_faces`` faces are embedded and vote, weighted by quality. A track the vote leaves UNKNOWN is checked again
-every ``recheck_every_s`` seconds with its best new faces, so someone who turns toward the camera gets named. A named
-track is not embedded again. Two tracks on screen at once are never both named as one person: the one with the
+collects its faces with their quality (sharpness, size, frontality); after ``first_check`` detections (default:
+its first) its best face so far is embedded and votes, so a name shows at once; each following detection adds its
+face to the vote (weighted by quality) until ``vote_faces`` faces have voted. A track the vote leaves UNKNOWN is
+checked again every ``recheck_every_s`` seconds with its best new faces, so someone who turns toward the camera
+gets named. A named track with its ``vote_faces`` votes is not embedded again. Two tracks on screen at once are never both named as one person: the one with the
 stronger vote keeps the name, the other becomes UNKNOWN with ``conflict_with`` pointing at it.
 """
 
@@ -80,7 +81,8 @@ class VideoRecognizer:
         detector: a detector; default MTCNN with a 40-pixel smallest face (`video_detector`).
         detect_width: frames wider than this are scaled down to it for detection (boxes are scaled back).
         first_check: detections of a new track before its first vote (it collects its best faces meanwhile).
-        vote_faces: faces embedded per vote (the best of those collected since the last vote).
+        vote_faces: faces that vote on a track before its name is settled; also the most embedded per re-check
+            (the best of those collected since the last one).
         keep_lost_s: a track not detected for this long has ended; the person coming back starts a new track.
     """
 
@@ -94,7 +96,7 @@ class VideoRecognizer:
         threshold: float | None = None,
         detector: Detector | None = None,
         detect_width: int | None = 640,
-        first_check: int = 3,
+        first_check: int = 1,
         vote_faces: int = 3,
         keep_lost_s: float = 1.0,
     ) -> None:
@@ -190,7 +192,7 @@ class VideoRecognizer:
 
     def _collect(self, t: TrackState, frame: Frame, face: Face) -> None:
         """Keep the face as a candidate for the track's next vote (the best `vote_faces`) and as its thumbnail."""
-        needs_vote = t.verdict is None or t.person is None
+        needs_vote = t.verdict is None or t.person is None or len(t.samples) < self.vote_faces
         q = face_quality(frame.image, face).score
         if not needs_vote and t.best is not None and q <= t.best.quality:
             return
@@ -207,6 +209,8 @@ class VideoRecognizer:
             return []
         if t.verdict is None:
             due = t.detections >= self.first_check
+        elif len(t.samples) < self.vote_faces:
+            due = True
         else:
             due = t.person is None and frame.time_s - t.checked_s >= self.recheck_every_s
         return self._check(t, frame.index, frame.time_s) if due else []
@@ -218,7 +222,7 @@ class VideoRecognizer:
             t.samples.append((c.quality, result))
         self.recognitions += len(t.pending)
         t.pending.clear()
-        before, first = t.person, t.verdict is None
+        before, first, clash = t.person, t.verdict is None, t.conflict_with
         t.verdict, t.checked_s, t.conflict_with = vote(t.samples), time_s, None
         events: list[TrackEvent] = []
         if t.person is not None:
@@ -226,11 +230,13 @@ class VideoRecognizer:
             if rival is not None:
                 loser = t if (t.verdict.weight if t.verdict else 0) <= (rival.verdict.weight if rival.verdict else 0) else rival
                 winner = rival if loser is t else t
+                news = loser is not t or clash != winner.track_id  # say it once, not at every re-vote
                 loser.conflict_with = winner.track_id
                 loser.checked_s = time_s
-                log.info("tracks %d and %d both look like %s; track %d keeps the name", t.track_id, rival.track_id,
-                         winner.person, winner.track_id)
-                events.append(TrackEvent("conflict", frame_index, time_s, loser.summary()))
+                if news:
+                    log.info("tracks %d and %d both look like %s; track %d keeps the name", t.track_id, rival.track_id,
+                             winner.person, winner.track_id)
+                    events.append(TrackEvent("conflict", frame_index, time_s, loser.summary()))
                 if loser is t:
                     return events
         if t.person is not None and t.person != before:

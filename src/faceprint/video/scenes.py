@@ -82,7 +82,7 @@ class Scene:
         for i in range(self.frame_count):
             t = i / self.fps
             img = bg.copy()
-            truth = []
+            drawn = []
             for actor in self.actors:
                 pos = actor.at(t)
                 if pos is None:
@@ -90,8 +90,22 @@ class Scene:
                 cx, cy, side = pos
                 box = _paste(img, actor.photo, cx, cy, side)
                 if box is not None:
-                    truth.append((actor.name, box))
+                    drawn.append((actor.name, box))
+            # An actor more than half hidden behind later ones is not in the truth (nobody can name them).
+            truth = [(n, b) for i, (n, b) in enumerate(drawn) if _visible(b, [c for _, c in drawn[i + 1 :]], self.width, self.height) >= 0.5]
             yield img, truth
+
+
+def _visible(box: tuple[float, float, float, float], above: list[tuple[float, float, float, float]], w: int, h: int) -> float:
+    """Share of `box` (clipped to the frame) not covered by the boxes drawn above it."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 <= x1 or y2 <= y1:
+        return 0.0
+    mask = np.ones((y2 - y1, x2 - x1), bool)
+    for a1, b1, a2, b2 in above:
+        mask[max(0, int(b1) - y1) : max(0, int(b2) - y1), max(0, int(a1) - x1) : max(0, int(a2) - x1)] = False
+    return float(mask.mean())
 
 
 def _paste(img: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: float) -> tuple[float, float, float, float] | None:
