@@ -42,10 +42,14 @@ def annotate_frame(result: FrameResult) -> np.ndarray:
 class AnnotatedVideoWriter:
     """An H.264 MP4 (yuv420p, the source's frame rate) written frame by frame with PyAV; one frame in, one out.
 
-    Odd widths or heights (which yuv420p cannot hold) are padded by one black pixel.
+    Odd widths or heights (which yuv420p cannot hold) are padded by one black pixel. x264's ``superfast`` preset:
+    at 720p it encodes in about half the time of ``veryfast`` (18 vs 40 ms a frame here), and unlike ``ultrafast``
+    keeps CABAC, so files stay smaller.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fps: float | Fraction, width: int, height: int, crf: int = 23) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], fps: float | Fraction, width: int, height: int, crf: int = 23, preset: str = "superfast"
+    ) -> None:
         av = import_av()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +62,7 @@ class AnnotatedVideoWriter:
             raise VideoError(str(self.path), f"cannot write the annotated video ({exc})") from None
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height, self._stream.pix_fmt = self.width, self.height, "yuv420p"
-        self._stream.options = {"preset": "veryfast", "crf": str(crf)}
+        self._stream.options = {"preset": preset, "crf": str(crf)}
         self.frames = 0
 
     def write(self, rgb: np.ndarray) -> None:
