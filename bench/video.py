@@ -14,7 +14,8 @@ faceprint: `faceprint.video.VideoRecognizer` as `faceprint video` runs it (MTCNN
 rechecked every 2 s); timed with and without writing the annotated H.264 video. face_recognition: its webcam
 example's loop (facerec_from_webcam_faster.py) on every frame: resize to 1/4, face_locations (HOG), face_encodings,
 nearest known encoding within its default tolerance 0.6. Both decode the same file with PyAV; frames/s counts
-decoding too. Model loading and the first frame are not timed.
+decoding too. Model loading and the first frame are not timed. CPU ms per frame is the process's CPU time (all
+its threads), which other programs on the machine disturb less than frames/s.
 
 A frame's name is right for a person on screen (at least half visible) when, of the boxes whose centre lies inside
 their photo, the nearest to its centre carries their name (UNKNOWN for the stranger); a faceprint track not yet
@@ -86,7 +87,7 @@ def run_faceprint(path: Path, truths: list[Truth], g: faceprint.Gallery, detect_
         writer = AnnotatedVideoWriter(annotate, src.rate, src.width, src.height) if annotate else None
         if writer:
             writer.write(annotate_frame(results[0]))
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for frame in frames:
             r = rec.process(frame)
             if writer:
@@ -94,14 +95,15 @@ def run_faceprint(path: Path, truths: list[Truth], g: faceprint.Gallery, detect_
             results.append(r)
         if writer:
             writer.close()
-        dt = time.perf_counter() - t
+        dt, cpu = time.perf_counter() - t, time.process_time() - cpu
         rec.finish()
     ok = total = 0
     for r, truth in zip(results, truths):
         lab = [(s.box, s.track.person if s.track.person or s.track.unknown else "?") for s in r.shown]
         a, b = right(truth, lab)
         ok, total = ok + a, total + b
-    return {"fps": (len(results) - 1) / dt, "recog": rec.recognitions / len(results), "right": ok / max(total, 1)}
+    return {"fps": (len(results) - 1) / dt, "cpu_ms": 1000 * cpu / (len(results) - 1), "recog": rec.recognitions / len(results),
+            "right": ok / max(total, 1)}
 
 
 def run_face_recognition(fr, path: Path, truths: list[Truth], known: np.ndarray, names: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -114,7 +116,7 @@ def run_face_recognition(fr, path: Path, truths: list[Truth], known: np.ndarray,
         n = 0
         for frame, truth in zip(src, truths):
             if n == 1:
-                t = time.perf_counter()  # the first frame is the warm-up, as for faceprint
+                t, cpu = time.perf_counter(), time.process_time()  # the first frame is the warm-up, as for faceprint
             n += 1
             small = cv2.resize(frame.image, (0, 0), fx=0.25, fy=0.25)
             locs = fr.face_locations(small)
@@ -127,8 +129,8 @@ def run_face_recognition(fr, path: Path, truths: list[Truth], known: np.ndarray,
                 lab.append(((lft * 4, top * 4, rgt * 4, bot * 4), names[i] if d[i] <= FR_TOLERANCE else None))
             a, b = right(truth, lab)
             ok, total = ok + a, total + b
-        dt = time.perf_counter() - t  # type: ignore[operator]
-    return {"fps": (n - 1) / dt, "recog": encodings / n, "right": ok / max(total, 1)}
+        dt, cpu = time.perf_counter() - t, time.process_time() - cpu  # type: ignore[operator]
+    return {"fps": (n - 1) / dt, "cpu_ms": 1000 * cpu / (n - 1), "recog": encodings / n, "right": ok / max(total, 1)}
 
 
 def main() -> None:
@@ -168,11 +170,13 @@ def main() -> None:
                 r = run_face_recognition(fr, clip, truths, np.array(known), names)
                 rows.append((size, "face_recognition (every frame, 1/4 size)", r))
         g.close()
-    print(f"{args.seconds:g} s clips at {args.fps:g} frames/s, {len(truths)} frames; {os.cpu_count()} CPU cores; faceprint {faceprint.__version__}")
-    print(f"| size | pipeline | frames/s | recognitions per frame | frames named right |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    load = os.getloadavg()[0]
+    print(f"{args.seconds:g} s clips at {args.fps:g} frames/s, {len(truths)} frames; {os.cpu_count()} CPU cores, load average "
+          f"{load:.1f} at the end; faceprint {faceprint.__version__}")
+    print("| size | pipeline | frames/s | CPU ms per frame | recognitions per frame | frames named right |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
     for size, name, r in rows:
-        print(f"| {size} | {name} | {r['fps']:.1f} | {r['recog']:.3f} | {100 * r['right']:.1f}% |")
+        print(f"| {size} | {name} | {r['fps']:.1f} | {r['cpu_ms']:.1f} | {r['recog']:.3f} | {100 * r['right']:.1f}% |")
 
 
 if __name__ == "__main__":
