@@ -246,3 +246,22 @@ def test_gallery_identify_faces_matches_identify(lfw: Path, gallery) -> None:  #
     assert [x.person for x in again] == [x.person for x in full] and again[0].person == "Tony_Blair"
     assert again[0].distance == pytest.approx(full[0].distance, abs=1e-5)
     assert gallery.identify_faces(path, []) == []
+
+
+def test_tracker_ids_are_per_tracker_and_never_reused() -> None:
+    from faceprint.types import Face
+    from faceprint.video.tracker import FaceTracker
+
+    def face(x: float) -> Face:
+        return Face((x, 50.0, x + 60.0, 120.0), 0.99, ((x + 20, 70.0), (x + 40, 70.0), (x + 30, 85.0), (x + 22, 100.0), (x + 38, 100.0)))
+
+    for _ in range(2):  # ByteTrack numbers tracks across the process; each FaceTracker starts at 1
+        tr = FaceTracker(fps=25, detect_every=1)
+        ids = [[t.track_id for t in tr.update(i, [face(10 + 2 * i), face(200 - 2 * i)])] for i in range(3)]
+        assert sorted(ids[-1]) == [1, 2] and ids[1] == ids[2]
+    # Between detections a box moves along its velocity (2 px a frame here).
+    moving = next(t.track_id for t in tr.update(3, [face(16), face(194)]) if t.face.box[0] == 16)
+    assert tr.predict(moving, 5) == pytest.approx((20.0, 50.0, 80.0, 120.0))
+    tr.forget(moving)  # an ended track's id is not handed out again, even if ByteTrack matches it once more
+    again = {t.track_id for t in tr.update(4, [face(18), face(192)])}
+    assert moving not in again and max(again) == 3

@@ -77,6 +77,7 @@ class FaceTracker:
         )
         self._motion: dict[int, _Motion] = {}
         self._ids: dict[int, int] = {}  # ByteTrack's ids count across every tracker in the process; ours start at 1
+        self._next_id = 1
 
     def update(self, frame: int, faces: list[Face]) -> list[TrackedFace]:
         """The faces detected on frame `frame`, each with its track id (faces the tracker rejects are left out)."""
@@ -94,7 +95,7 @@ class FaceTracker:
         tracked = []
         ids = out.tracker_id if out.tracker_id is not None else []
         for tid, i in zip(ids, out.data.get("face", [])):
-            tid, face = self._ids.setdefault(int(tid), len(self._ids) + 1), faces[int(i)]
+            tid, face = self._our_id(int(tid)), faces[int(i)]
             box = np.asarray(face.box, dtype=np.float64)
             prev = self._motion.get(tid)
             if prev is not None and frame > prev.frame:
@@ -113,5 +114,13 @@ class FaceTracker:
         return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
 
     def forget(self, track_id: int) -> None:
-        """Drop an ended track's motion state."""
+        """Drop an ended track: should ByteTrack still match its old id, that starts a new track."""
         self._motion.pop(track_id, None)
+        for theirs in [k for k, v in self._ids.items() if v == track_id]:
+            del self._ids[theirs]
+
+    def _our_id(self, theirs: int) -> int:
+        if theirs not in self._ids:
+            self._ids[theirs] = self._next_id
+            self._next_id += 1
+        return self._ids[theirs]
