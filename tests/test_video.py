@@ -217,7 +217,7 @@ def test_live_reader_keeps_the_newest_frame(lfw: Path, tmp_path: Path) -> None:
         got = []
         for frame in src:
             got.append(frame.index)
-            time.sleep(0.02)  # slower than the reader decodes
+            time.sleep(0.5 if len(got) == 1 else 0.01)  # busy: the reader decodes many frames meanwhile
     assert got == sorted(set(got)) and got[0] >= 0
     assert got[-1] == scene.frame_count - 1  # the newest (last) frame is always delivered
     assert len(got) < scene.frame_count and src.dropped == scene.frame_count - len(got)
