@@ -343,6 +343,38 @@ class Gallery(GalleryStore):
         matches = ident.identify(a.embed_faces(img, faces), top_k=top_k)
         return [FaceResult(label, f, m) for f, m in zip(faces, matches)]
 
+    def identify_faces(
+        self,
+        image: ImageSource,
+        faces: Iterable[Face],
+        *,
+        threshold: float | None = None,
+        top_k: int = 3,
+        bgr: bool = False,
+    ) -> list[FaceResult]:
+        """Name faces already found in an image (by `detect`, a tracker, an earlier frame), without detecting again.
+
+        One result per face, in the order given; the faces' boxes and landmarks must be in the image's pixels.
+        Video uses it to embed only the best faces of each track.
+
+        Raises:
+            EmptyGallery / ModelNotInGallery: nobody is enrolled with this gallery's model.
+
+        >>> faces = faceprint.detect(frame, bgr=True)                  # doctest: +SKIP
+        >>> g.identify_faces(frame, faces[:1], bgr=True)[0].person     # doctest: +SKIP
+        'Ada'
+        """
+        check_threshold(threshold)
+        a = self.analyzer
+        img = a.load(image, bgr=bgr)
+        faces = list(faces)
+        ident = self._identifier_for(threshold)
+        if not faces:
+            return []
+        label = _label(image, "<image>")
+        matches = ident.identify(a.embed_faces(img, faces), top_k=top_k)
+        return [FaceResult(label, f, m) for f, m in zip(faces, matches)]
+
     def identify_many(
         self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, threshold: float | None = None, top_k: int = 3
     ) -> list[FaceResult]:

@@ -21,6 +21,7 @@ __all__ = [
     "ModelNotInGallery",
     "StaleEmbeddings",
     "NoImagesFound",
+    "VideoError",
 ]
 
 
@@ -130,3 +131,12 @@ class NoImagesFound(FaceprintError):
     """A folder given as input holds no images."""
 
     exit_code = 11
+
+
+class VideoError(FaceprintError):
+    """A video or camera cannot be opened or decoded: the message names the source and the frame reached."""
+
+    def __init__(self, source: str, reason: str, frame: int | None = None) -> None:
+        self.source, self.reason, self.frame = source, reason, frame
+        where = f" at frame {frame}" if frame is not None else ""
+        super().__init__(f"{source}: {reason}{where}")

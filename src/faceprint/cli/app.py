@@ -20,6 +20,7 @@ from faceprint.cli.models import models_app
 from faceprint.cli.serve import serve
 from faceprint.cli.train import train, train_head
 from faceprint.cli.verify import verify
+from faceprint.cli.video import video
 from faceprint.cli.viz import viz_app
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(viz_app, name="viz")
 app.add_typer(export_app, name="export")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
+app.command()(video)
 
 
 def _version(value: bool) -> None:

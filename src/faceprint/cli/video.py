@@ -1,0 +1,129 @@
+"""`faceprint video`: recognise the people in a video file, a camera or a stream, once per face track."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceprint.cli._common import Exit, console, err_console, fail, handle_errors, print_json, stored_model_name
+from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.cli.gallery import WaitOpt
+from faceprint.models import DEFAULT_MODEL
+
+
+def video(
+    source: Annotated[str, typer.Argument(help="A video file, a camera index (0) or an RTSP/HTTP URL.")],
+    gallery: GalleryOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the annotated video (H.264 MP4) here.")] = None,
+    tracks: Annotated[Optional[Path], typer.Option("--tracks", help="Write one JSON line per track here (as each track ends).")] = None,
+    faces: Annotated[Optional[Path], typer.Option("--faces", help="Write each track's best face into this folder (track_0001.jpg ...).")] = None,
+    detect_every: Annotated[int, typer.Option("--detect-every", min=1, help="Detect faces on one frame in N; the tracker carries them in between.")] = 5,
+    recheck_every: Annotated[float, typer.Option("--recheck-every", min=0.01, help="Seconds between re-checks of an UNKNOWN track.")] = 2.0,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, help="Distance above which a face is UNKNOWN (default: calibrated or the model's).")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    min_face: Annotated[int, typer.Option("--min-face", min=12, help="Smallest face MTCNN looks for, in pixels of the detection copy.")] = 40,
+    detect_width: Annotated[int, typer.Option("--detect-width", min=0, help="Scale wider frames down to this width for detection (0: full size).")] = 640,
+    live: Annotated[Optional[bool], typer.Option("--live/--file", help="Read as a live source (newest frame only) or as a file (every frame); default: cameras and URLs are live.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per track.")] = False,
+    wait: WaitOpt = 10.0,
+) -> None:
+    """Track faces and name each track once (re-checking UNKNOWN ones), writing an annotated video, tracks and faces.
+
+    A file is read frame by frame; a camera or stream by a thread that keeps only the newest frame (stop with
+    Ctrl-C: the tracks so far are written). A corrupt or truncated file stops with an error naming the frame
+    reached, after writing the tracks found until then.
+    """
+    import faceprint
+    from faceprint.errors import UnknownModel, VideoError
+    from faceprint.detect import list_detectors
+    from faceprint.video import VideoRecognizer, open_source, video_detector
+    from faceprint.video.writers import AnnotatedVideoWriter, TracksWriter, annotate_frame, save_thumbnail
+
+    with handle_errors():
+        if detector not in list_detectors():
+            raise UnknownModel("detector", detector, list_detectors())
+        model = stored_model_name(model)
+        with faceprint.Gallery(gallery, model=model, timeout=wait, create=False) as g:
+            g.embeddings(g.model)  # no one enrolled with this model: fail before opening the source
+            src = open_source(source, live=live)
+            writer = tracks_out = None
+            error: VideoError | None = None
+            interrupted = False
+            ended = []
+            try:
+                rec = VideoRecognizer(g, src.fps, detect_every=detect_every, recheck_every_s=recheck_every,
+                                      threshold=threshold, detector=video_detector(detector, min_face),
+                                      detect_width=detect_width or None)
+                writer = AnnotatedVideoWriter(out, getattr(src, "rate", src.fps), src.width, src.height) if out else None
+                tracks_out = TracksWriter(tracks) if tracks else None
+
+                def handle(events) -> None:  # type: ignore[no-untyped-def]
+                    for e in events:
+                        if e.kind != "ended":
+                            continue
+                        ended.append(e.track)
+                        if tracks_out is not None:
+                            tracks_out.write(e.track)
+                        thumb = rec.thumbnail(e.track.track_id) if faces is not None else None
+                        if thumb is not None:
+                            save_thumbnail(faces, e.track, thumb)  # type: ignore[arg-type]
+
+                last = None
+                t0 = time.perf_counter()
+                with _progress() as bar:
+                    task = bar.add_task("video", total=src.frame_count, fps=0.0)
+                    try:
+                        for frame in src:
+                            last = frame
+                            result = rec.process(frame)
+                            handle(result.events)
+                            if writer is not None:
+                                writer.write(annotate_frame(result))
+                            bar.update(task, advance=1, fps=rec.frames / max(time.perf_counter() - t0, 1e-9))
+                    except VideoError as exc:
+                        error = exc
+                    except KeyboardInterrupt:
+                        interrupted = True
+                    handle(rec.finish(last))
+                elapsed = time.perf_counter() - t0
+            finally:
+                if writer is not None:
+                    writer.close()
+                if tracks_out is not None:
+                    tracks_out.close()
+                src.close()
+    rows = [t.to_dict() for t in ended]
+    if as_json:
+        print_json(rows)
+    else:
+        for t in ended:
+            who = t.person or ("UNKNOWN" + (f" (closest {t.closest})" if t.closest else "") if t.checked else "not recognised")
+            conf = f", confidence {100 * t.confidence:.0f}%" if t.confidence is not None else ""
+            clash = f", also looks like {t.closest} but track {t.conflict_with} holds that name" if t.conflict_with else ""
+            console.print(f"track {t.track_id}: {who}, {t.first_s:.2f}-{t.last_s:.2f} s ({t.frames} frames{conf}{clash})", highlight=False)
+        console.print(f"{rec.frames} frames in {elapsed:.1f} s ({rec.frames / max(elapsed, 1e-9):.1f} frames/s), "
+                      f"{len(ended)} tracks, {rec.recognitions} faces embedded ({rec.recognitions / max(rec.frames, 1):.3f} per frame)",
+                      highlight=False, style="dim")
+    if interrupted:
+        err_console.print("stopped; the tracks so far are written", highlight=False)
+    if error is not None:
+        raise fail(error)
+    raise typer.Exit(int(Exit.OK))
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:.1f} frames/s"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )

@@ -1,0 +1,123 @@
+"""What `faceprint video` writes: the annotated H.264 video, tracks.jsonl (one line per track) and face thumbnails."""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from faceprint.errors import VideoError
+from faceprint.types import Face
+from faceprint.video.recognizer import FrameResult
+from faceprint.video.source import import_av
+from faceprint.video.tracks import TrackSummary
+from faceprint.viz.annotate import GREEN, RED, draw_faces
+
+__all__ = ["AnnotatedVideoWriter", "TracksWriter", "save_thumbnail", "annotate_frame"]
+
+GREY = (160, 160, 160)
+ORANGE = (255, 140, 0)
+_NO_LANDMARKS = ((0.0, 0.0),) * 5
+
+
+def annotate_frame(result: FrameResult) -> np.ndarray:
+    """A copy of the frame with each shown track's box and label: green named (with confidence), red UNKNOWN,
+    orange UNKNOWN because a simultaneous track holds the same person, grey not yet recognised; ``#id`` first."""
+    faces, labels, colors = [], [], []
+    for s in result.shown:
+        faces.append(Face(s.box, 1.0, _NO_LANDMARKS))
+        labels.append(s.track.label())
+        t = s.track
+        colors.append(GREEN if t.person else ORANGE if t.conflict_with is not None else RED if t.unknown else GREY)
+    if not faces:
+        return result.frame.image
+    return draw_faces(result.frame.image, faces, labels, colors, landmarks=False)
+
+
+class AnnotatedVideoWriter:
+    """An H.264 MP4 (yuv420p, the source's frame rate) written frame by frame with PyAV; one frame in, one out.
+
+    Odd widths or heights (which yuv420p cannot hold) are padded by one black pixel. x264's ``superfast`` preset:
+    at 720p it encodes in about half the time of ``veryfast`` (18 vs 40 ms a frame here), and unlike ``ultrafast``
+    keeps CABAC, so files stay smaller.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], fps: float | Fraction, width: int, height: int, crf: int = 23, preset: str = "superfast"
+    ) -> None:
+        av = import_av()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+        self.width, self.height = width + width % 2, height + height % 2
+        try:
+            # faststart: the index goes at the front, so players (and a cut-off copy) can start before the end
+            self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "faststart"})
+        except (av.error.FFmpegError, OSError) as exc:
+            raise VideoError(str(self.path), f"cannot write the annotated video ({exc})") from None
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height, self._stream.pix_fmt = self.width, self.height, "yuv420p"
+        self._stream.options = {"preset": preset, "crf": str(crf)}
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Encode one RGB frame."""
+        av = import_av()
+        h, w = rgb.shape[:2]
+        if (w, h) != (self.width, self.height):
+            rgb = cv2.copyMakeBorder(rgb, 0, self.height - h, 0, self.width - w, cv2.BORDER_CONSTANT, value=0)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file (the MP4 index is written here)."""
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+    def __enter__(self) -> AnnotatedVideoWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TracksWriter:
+    """tracks.jsonl: one JSON object per track, written (and flushed) as each track ends, so a video that breaks
+    off still leaves the tracks found so far."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f: IO[str] = open(self.path, "w", encoding="utf-8")
+        self.count = 0
+
+    def write(self, track: TrackSummary, **extra: Any) -> None:
+        self._f.write(json.dumps({**track.to_dict(), **extra}) + "\n")
+        self._f.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> TracksWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def save_thumbnail(folder: str | os.PathLike[str], track: TrackSummary, rgb: np.ndarray) -> Path:
+    """Write a track's best face as ``track_0007.jpg`` in `folder` (the folder a clustering run can group)."""
+    out = Path(folder) / f"track_{track.track_id:04d}.jpg"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise VideoError(str(out), "cannot write the face thumbnail")
+    return out

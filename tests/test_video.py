@@ -1,0 +1,267 @@
+"""faceprint.video and `faceprint video` on clips built from LFW photos (real MTCNN, dlib model, SQLite gallery).
+
+Each clip is a few seconds at 320x240 whose truth is known frame by frame (faceprint.video.scenes): a face panning
+and growing, two people crossing (one passes in front of the other), one leaving and coming back, frames with no
+face, and a stranger who is not enrolled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av")
+pytest.importorskip("supervision")
+
+import faceprint  # noqa: E402
+from faceprint.errors import VideoError  # noqa: E402
+from faceprint.video import recognize  # noqa: E402
+from faceprint.video.scenes import Actor, Scene, face_photo, write_scene  # noqa: E402
+from faceprint.video.tracks import vote  # noqa: E402
+
+ENROLLED = ["George_W_Bush", "Tony_Blair", "Colin_Powell", "Donald_Rumsfeld"]
+FPS = 25
+DETECT_EVERY = 5
+SLACK_S = 2 * DETECT_EVERY / FPS
+"""A track starts on its second detection (ByteTrack confirms a new track once matched twice) and is carried for up
+to DETECT_EVERY-1 frames after its last one, so spans may differ from the truth by up to two detection steps."""
+
+
+@pytest.fixture(scope="module")
+def lfw(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "lfw-subset"
+
+
+def photo(lfw: Path, name: str, i: int) -> np.ndarray:
+    return face_photo(lfw / name / f"{name}_{i:04d}.jpg")
+
+
+@pytest.fixture(scope="module")
+def gallery(lfw: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Four people enrolled from photos 1-5; the clips use other photos of them (7, 8), and Hugo Chavez is a stranger."""
+    g = faceprint.Gallery(tmp_path_factory.mktemp("video-gallery") / "g.sqlite")
+    for name in ENROLLED:
+        report = g.enroll(name, [lfw / name / f"{name}_{i:04d}.jpg" for i in range(1, 6)])
+        assert len(report.added) >= 4, report
+    yield g
+    g.close()
+
+
+def clip(tmp_path: Path, scene: Scene, name: str = "clip.mp4") -> Path:
+    path = tmp_path / name
+    write_scene(scene, path)
+    return path
+
+
+def ended_tracks(events):  # type: ignore[no-untyped-def]
+    return sorted((e.track for e in events if e.kind == "ended"), key=lambda t: t.first_s)
+
+
+def test_pan_and_scale_is_one_named_track(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    scene = Scene(320, 240, FPS, 3.0, [Actor("George_W_Bush", photo(lfw, "George_W_Bush", 7), [(0, 50, 120, 70), (3, 270, 110, 130)])])
+    events = list(recognize(clip(tmp_path, scene), gallery, detect_every=DETECT_EVERY))
+    tracks = ended_tracks(events)
+    assert len(tracks) == 1
+    t = tracks[0]
+    assert t.person == "George_W_Bush" and not t.unknown and t.confidence > 0.5
+    assert t.first_s <= SLACK_S and t.last_s >= 3.0 - 1 / FPS - SLACK_S
+    assert t.frames >= scene.frame_count - DETECT_EVERY * 2
+    # Recognised once: only the votes' faces are embedded, a small share of the frames.
+    assert t.recognitions <= 3
+    assert [e.kind for e in events].count("named") == 1
+    named = next(e for e in events if e.kind == "named")
+    assert named.frame <= 2 * DETECT_EVERY  # named on the track's first vote, not after a wait
+
+
+def test_two_people_crossing_keep_their_tracks(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Powell walks right to left in front of Blair (drawn later, so on top), hiding most of his face mid-clip.
+    scene = Scene(320, 240, FPS, 3.0, [
+        Actor("Tony_Blair", photo(lfw, "Tony_Blair", 7), [(0, 40, 110, 90), (3, 280, 110, 90)]),
+        Actor("Colin_Powell", photo(lfw, "Colin_Powell", 7), [(0, 280, 140, 90), (3, 40, 140, 90)]),
+    ])
+    events = list(recognize(clip(tmp_path, scene), gallery, detect_every=DETECT_EVERY))
+    tracks = ended_tracks(events)
+    assert len(tracks) == 2, tracks
+    assert sorted(t.person for t in tracks) == ["Colin_Powell", "Tony_Blair"]
+    for t in tracks:
+        assert t.first_s <= SLACK_S and t.last_s >= 3.0 - 1 / FPS - SLACK_S, t
+    assert not any(e.kind == "conflict" for e in events)
+
+
+def test_leaving_and_returning_with_empty_frames_between(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    scene = Scene(320, 240, FPS, 4.0, [
+        Actor("Donald_Rumsfeld", photo(lfw, "Donald_Rumsfeld", 7), [(0, 100, 120, 100), (1.2, 120, 120, 100)]),
+        Actor("Donald_Rumsfeld", photo(lfw, "Donald_Rumsfeld", 8), [(2.8, 200, 120, 100), (4, 220, 120, 100)]),
+    ])
+    events = list(recognize(clip(tmp_path, scene), gallery, detect_every=DETECT_EVERY))
+    tracks = ended_tracks(events)
+    assert [t.person for t in tracks] == ["Donald_Rumsfeld", "Donald_Rumsfeld"]
+    first, second = tracks
+    assert first.first_s <= SLACK_S and abs(first.last_s - 1.2) <= SLACK_S
+    assert abs(second.first_s - 2.8) <= SLACK_S and second.last_s >= 4.0 - 1 / FPS - SLACK_S
+    assert first.last_s < second.first_s  # not simultaneous: no conflict, two tracks of one person
+    assert first.track_id != second.track_id
+
+
+def test_stranger_is_unknown_and_rechecked(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    scene = Scene(320, 240, FPS, 3.0, [
+        Actor("George_W_Bush", photo(lfw, "George_W_Bush", 8), [(0, 80, 120, 100), (3, 90, 120, 100)]),
+        Actor(None, photo(lfw, "Hugo_Chavez", 1), [(0, 240, 120, 100), (3, 230, 120, 100)]),
+    ])
+    events = list(recognize(clip(tmp_path, scene), gallery, detect_every=DETECT_EVERY, recheck_every_s=1.0))
+    tracks = ended_tracks(events)
+    assert len(tracks) == 2
+    by_x = {t.person: t for t in tracks}
+    assert set(by_x) == {"George_W_Bush", None}
+    stranger = by_x[None]
+    assert stranger.unknown and stranger.checked
+    assert any(e.kind == "unknown" and e.track.track_id == stranger.track_id for e in events)
+    # An UNKNOWN track is checked again (every second here); a named one is not.
+    assert stranger.recognitions > by_x["George_W_Bush"].recognitions
+
+
+def test_two_simultaneous_tracks_are_never_one_person(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Two different photos of Bush side by side: one track keeps the name, the other says whom it clashes with.
+    scene = Scene(320, 240, FPS, 2.0, [
+        Actor("George_W_Bush", photo(lfw, "George_W_Bush", 7), [(0, 80, 120, 100), (2, 80, 120, 100)]),
+        Actor("George_W_Bush", photo(lfw, "George_W_Bush", 8), [(0, 240, 120, 100), (2, 240, 120, 100)]),
+    ])
+    events = list(recognize(clip(tmp_path, scene), gallery, detect_every=DETECT_EVERY))
+    tracks = ended_tracks(events)
+    assert len(tracks) == 2
+    assert [t.person for t in tracks].count("George_W_Bush") == 1
+    loser = next(t for t in tracks if t.person is None)
+    winner = next(t for t in tracks if t.person is not None)
+    assert loser.unknown and loser.conflict_with == winner.track_id and loser.closest == "George_W_Bush"
+    assert any(e.kind == "conflict" for e in events)
+
+
+def test_cli_writes_video_tracks_and_faces(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import av
+    from typer.testing import CliRunner
+
+    from faceprint.cli.app import app
+
+    scene = Scene(320, 240, FPS, 2.0, [
+        Actor("Tony_Blair", photo(lfw, "Tony_Blair", 8), [(0, 80, 120, 90), (2, 120, 120, 110)]),
+        Actor(None, photo(lfw, "Hugo_Chavez", 2), [(0.4, 250, 120, 90), (2, 240, 120, 90)]),
+    ])
+    src = clip(tmp_path, scene)
+    out, tracks, faces = tmp_path / "annotated.mp4", tmp_path / "tracks.jsonl", tmp_path / "faces"
+    r = CliRunner().invoke(app, ["video", str(src), "-g", str(gallery.path), "--out", str(out), "--tracks", str(tracks),
+                                 "--faces", str(faces), "--detect-every", "4", "--json"])
+    assert r.exit_code == 0, r.output
+    with av.open(str(out)) as c:
+        stream = c.streams.video[0]
+        assert (stream.codec_context.name, float(stream.average_rate)) == ("h264", FPS)
+        assert sum(1 for _ in c.decode(stream)) == scene.frame_count
+    lines = [json.loads(x) for x in tracks.read_text().splitlines()]
+    assert sorted((x["person"] or "UNKNOWN") for x in lines) == ["Tony_Blair", "UNKNOWN"]
+    for x in lines:
+        assert {"track_id", "person", "unknown", "confidence", "first_s", "last_s", "frames", "best_frame"} <= set(x)
+        assert x["unknown"] == (x["person"] is None)
+        assert (faces / f"track_{x['track_id']:04d}.jpg").is_file()
+    stranger = next(x for x in lines if x["person"] is None)
+    assert abs(stranger["first_s"] - 0.4) <= 2 * 4 / FPS
+    printed = json.loads(r.stdout[r.stdout.index("[") :])
+    assert sorted(x["track_id"] for x in printed) == sorted(x["track_id"] for x in lines)
+
+
+def test_truncated_video_names_file_and_frame_and_keeps_tracks(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from faceprint.cli.app import app
+
+    scene = Scene(320, 240, FPS, 3.0, [Actor("Colin_Powell", photo(lfw, "Colin_Powell", 8), [(0, 100, 120, 100), (3, 200, 120, 100)])])
+    good = clip(tmp_path, scene)
+    data = good.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.7)])  # the MP4 index is at the front, so the first frames still decode
+
+    with pytest.raises(VideoError) as info:
+        list(recognize(cut, gallery, detect_every=DETECT_EVERY))
+    assert str(cut) in str(info.value) and "frame" in str(info.value)
+    assert 0 < info.value.frame < scene.frame_count
+
+    tracks = tmp_path / "tracks.jsonl"
+    r = CliRunner().invoke(app, ["video", str(cut), "-g", str(gallery.path), "--tracks", str(tracks)])
+    assert r.exit_code == 2, r.output
+    assert f"at frame {info.value.frame}" in r.output and str(cut) in r.output.replace("\n", "")
+    lines = [json.loads(x) for x in tracks.read_text().splitlines()]
+    assert [x["person"] for x in lines] == ["Colin_Powell"]
+    assert lines[0]["last_frame"] < info.value.frame
+
+
+def test_not_a_video_is_a_clear_error(tmp_path: Path, gallery) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(VideoError, match="notes.mp4: cannot open as a video"):
+        list(recognize(bad, gallery))
+    with pytest.raises(VideoError, match="no such file"):
+        list(recognize(tmp_path / "missing.mp4", gallery))
+
+
+def test_live_reader_keeps_the_newest_frame(lfw: Path, tmp_path: Path) -> None:
+    """The live reader (a thread keeping only the newest frame) over a file: a slow consumer skips frames
+    instead of falling behind, and every frame it gets is newer than the last."""
+    import time
+
+    from faceprint.video import open_source
+
+    scene = Scene(160, 120, FPS, 4.0, [Actor("Tony_Blair", photo(lfw, "Tony_Blair", 7), [(0, 80, 60, 60), (4, 80, 60, 60)])])
+    path = clip(tmp_path, scene)
+    with open_source(str(path), live=True) as src:
+        got = []
+        for frame in src:
+            got.append(frame.index)
+            time.sleep(0.5 if len(got) == 1 else 0.01)  # busy: the reader decodes many frames meanwhile
+    assert got == sorted(set(got)) and got[0] >= 0
+    assert got[-1] == scene.frame_count - 1  # the newest (last) frame is always delivered
+    assert len(got) < scene.frame_count and src.dropped == scene.frame_count - len(got)
+
+
+def test_vote_weights_by_quality() -> None:
+    from faceprint.recognize.identifier import Match
+    from faceprint.recognize.images import FaceResult
+
+    def r(person: str | None, closest: str, d: float) -> FaceResult:
+        return FaceResult("x", None, Match(person, closest, d, 1 - d))
+
+    # One sharp frontal face for Ada outweighs two poor ones for Bob.
+    v = vote([(0.9, r("Ada", "Ada", 0.3)), (0.1, r("Bob", "Bob", 0.5)), (0.1, r("Bob", "Bob", 0.5))])
+    assert v.person == "Ada" and v.share == pytest.approx(0.9 / 1.1, abs=1e-3) and v.distance == pytest.approx(0.3)
+    # No majority within the threshold: UNKNOWN, closest is where most of the weight points.
+    v = vote([(0.5, r("Ada", "Ada", 0.5)), (0.6, r(None, "Bob", 0.7))])
+    assert v.person is None and v.closest == "Bob" and v.confidence == pytest.approx(0.3)
+
+
+def test_gallery_identify_faces_matches_identify(lfw: Path, gallery) -> None:  # type: ignore[no-untyped-def]
+    path = lfw / "Tony_Blair" / "Tony_Blair_0009.jpg"
+    full = gallery.identify(path)
+    faces = faceprint.detect(path)
+    again = gallery.identify_faces(path, faces)
+    assert [x.person for x in again] == [x.person for x in full] and again[0].person == "Tony_Blair"
+    assert again[0].distance == pytest.approx(full[0].distance, abs=1e-5)
+    assert gallery.identify_faces(path, []) == []
+
+
+def test_tracker_ids_are_per_tracker_and_never_reused() -> None:
+    from faceprint.types import Face
+    from faceprint.video.tracker import FaceTracker
+
+    def face(x: float) -> Face:
+        return Face((x, 50.0, x + 60.0, 120.0), 0.99, ((x + 20, 70.0), (x + 40, 70.0), (x + 30, 85.0), (x + 22, 100.0), (x + 38, 100.0)))
+
+    for _ in range(2):  # ByteTrack numbers tracks across the process; each FaceTracker starts at 1
+        tr = FaceTracker(fps=25, detect_every=1)
+        ids = [[t.track_id for t in tr.update(i, [face(10 + 2 * i), face(200 - 2 * i)])] for i in range(3)]
+        assert sorted(ids[-1]) == [1, 2] and ids[1] == ids[2]
+    # Between detections a box moves along its velocity (2 px a frame here).
+    moving = next(t.track_id for t in tr.update(3, [face(16), face(194)]) if t.face.box[0] == 16)
+    assert tr.predict(moving, 5) == pytest.approx((20.0, 50.0, 80.0, 120.0))
+    tr.forget(moving)  # an ended track's id is not handed out again, even if ByteTrack matches it once more
+    again = {t.track_id for t in tr.update(4, [face(18), face(192)])}
+    assert moving not in again and max(again) == 3
