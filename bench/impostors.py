@@ -8,7 +8,9 @@ measures on every pair of different people among them:
 
 * the per-comparison distribution: distances at log10 rates from 1/pairs to 1, and the power-law tail fit;
 * the size exponents: for galleries of N faces drawn from the other people's DevTrain photos, the exact share of
-  strangers named at a threshold, averaged over every DevTrain photo as the stranger (faceprint.evaluate.impostors).
+  strangers named at a threshold, averaged over every DevTrain photo as the stranger (faceprint.evaluate.impostors);
+* the photo exponent g: K enrolled photos of one person count as K ** g faces (measured on DevTrain people with
+  2 and 4 photos, at per-comparison rates 1e-3 and 1e-4).
 
 Prints both tables and the tail-extrapolation check (the tail fitted on a 1% sample of the pairs against the
 measured distances), and with --write stores src/faceprint/recognize/data/<model>.json.
@@ -17,6 +19,7 @@ measured distances), and with --write stores src/faceprint/recognize/data/<model
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -27,10 +30,11 @@ from rich.progress import Progress
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
-from faceprint.evaluate.impostors import impostor_distribution
+from faceprint.evaluate.impostors import impostor_distribution, measure_photo_exponent
 from faceprint.evaluate.labelled import embed_identity_folders
 from faceprint.evaluate.lfw import read_pairs
-from faceprint.recognize.open_set import impostor_data_file, fit_impostor_distribution
+from faceprint.recognize.open_set import fit_impostor_distribution, impostor_data_file
+from faceprint.types import pairwise_distances
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "faceprint" / "recognize" / "data"
 
@@ -51,6 +55,9 @@ def main() -> None:
     labels = [lab for lab, keep in zip(data.labels, rows) if keep]
     source = f"LFW View 1 DevTrain ({int(rows.sum())} photos of {len(set(labels))} people)"
     dist, table = impostor_distribution(data.vectors[rows], labels, data.metric, data.model, source)
+    vec = data.vectors[rows]
+    g = measure_photo_exponent(pairwise_distances(vec, vec, data.metric), labels, dist)
+    dist = dataclasses.replace(dist, photo_exponent=round(g, 3))
     neg = table.different_person_distances()
     print(f"model {data.model}: {source}, {len(neg)} different-person pairs, {len(data.skipped)} View 1 photos without a face")
     print(f"tail: log10 F = {dist.tail_a:.3f} + {dist.tail_b:.3f} log10 d, fitted on log10 rates {dist.tail_fit_range[0]:.2f} .. {dist.tail_fit_range[1]:.2f}")
@@ -70,7 +77,8 @@ def main() -> None:
         for j, n in enumerate(sizes):
             cells.append(f"{dist.exponent[i, j]:.3f}: {table.threshold_for(far, n):.4f}/{dist.threshold_for(far, n):.4f}")
         print(f"| {far:g} | " + " | ".join(cells) + " |")
-    print("\nthreshold for 1% strangers named: " + ", ".join(f"N={n}: {dist.threshold_for(0.01, n):.4f}" for n in (10, 100, 1000, 5000, 100000)))
+    print(f"\nphoto exponent g = {dist.photo_exponent:.3f}: K photos of one person count as K ** g faces")
+    print("threshold for 1% strangers named: " + ", ".join(f"N={n}: {dist.threshold_for(0.01, n):.4f}" for n in (10, 100, 1000, 5000, 100000)))
     if args.write:
         DATA.mkdir(parents=True, exist_ok=True)
         out = DATA / impostor_data_file(data.model)

@@ -145,10 +145,11 @@ def eval_identify(
         spec = get_model_spec(data.model)
         dist = model_impostors(data.model)
         split = split_identification(data.labels, enroll, impostors, seed)
+        size = dist.gallery_size([enroll] * (len(split.enrol) // enroll)) if dist is not None else len(split.enrol)
         if threshold is not None:
             thr = threshold
         elif dist is not None:
-            thr = dist.threshold_for(far, len(split.enrol))
+            thr = dist.threshold_for(far, size)
         else:
             thr = spec.open_set_threshold
         res = evaluate_identification(data, enroll, thr, spec.confidence_slope, impostors, seed=seed, split=split)
@@ -168,7 +169,7 @@ def eval_identify(
         err_console.print(f"confusion matrix not drawn: {len(res.people)} people enrolled (limit {CONFUSION_MAX_PEOPLE})", highlight=False)
     if as_json:
         print_json({**res.to_dict(), "confusion_image": str(drawn) if drawn else None, "far": far if fixed is None else None,
-                    "expected_stranger_rate": dist.stranger_rate(thr, res.n_enrolled) if dist is not None else None,
+                    "expected_stranger_rate": dist.stranger_rate(thr, size) if dist is not None else None,
                     "gallery_sizes": [p.to_dict() for p in sweep], "report": str(written) if written else None})
         return
     table = Table(title=f"identification: {folder.name}, {res.model}, {enroll} enrolled per person")
@@ -186,7 +187,7 @@ def eval_identify(
         table.add_row(f"DIR @ FAR {far:g}", f"{100 * p.dir:.2f}% (threshold {p.threshold:.4f}){flag}")
     far_text = f", FAR {100 * res.far_at_threshold:.2f}%" if res.n_impostor else ""
     how = f"for {100 * far:g}% strangers named" if fixed is None else "fixed"
-    expected = f" (expected {100 * dist.stranger_rate(thr, res.n_enrolled):.2f}%)" if dist is not None and res.n_impostor else ""
+    expected = f" (expected {100 * dist.stranger_rate(thr, size):.2f}%)" if dist is not None and res.n_impostor else ""
     table.add_row(f"at threshold {res.threshold:.4f} ({how})", f"DIR {100 * res.dir_at_threshold:.2f}%{far_text}{expected}")
     table.add_row("photos without a face", str(len(res.skipped)))
     console.print(table)

@@ -19,8 +19,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from faceprint.evaluate.labelled import InsufficientData
-from faceprint.recognize.open_set import ImpostorDistribution, fit_impostor_distribution
+from faceprint.evaluate.labelled import InsufficientData, LabelledEmbeddings
+from faceprint.recognize.open_set import ImpostorDistribution, fit_impostor_distribution, model_impostors
 from faceprint.types import pairwise_distances
 
 __all__ = [
@@ -28,7 +28,9 @@ __all__ = [
     "EXPONENT_SIZES",
     "StrangerTable",
     "fit_size_exponents",
+    "gallery_population",
     "impostor_distribution",
+    "measure_photo_exponent",
     "stranger_table",
 ]
 
@@ -121,6 +123,39 @@ def fit_size_exponents(
     )
 
 
+def measure_photo_exponent(
+    distances: np.ndarray, labels: Sequence[object], dist: ImpostorDistribution, rates: Sequence[float] = (1e-3, 1e-4),
+    photos: Sequence[int] = (2, 4), draws: int = 3, seed: int = 0,
+) -> float:
+    """How much K photos of one person add for a stranger: the g in K_eff = K ** g, averaged over `rates` and `photos`.
+
+    For every person with at least K photos and every photo of someone else as the stranger, K_eff is the rate at
+    which the nearest of K drawn photos is within t, divided by the rate for one of them (t at each per-comparison
+    `rates`). Seeded draws of K photos per person.
+    """
+    lab = np.asarray(labels, dtype=object)
+    d = np.asarray(distances, np.float64)
+    people, counts = np.unique(lab, return_counts=True)
+    rng = np.random.default_rng(seed)
+    gs: list[float] = []
+    for rate in rates:
+        t = dist.threshold_at_rate(rate)
+        for k in photos:
+            multi = single = 0.0
+            for p in people[counts >= k]:
+                cols = np.flatnonzero(lab == p)
+                rows = d[lab != p]
+                for _ in range(draws):
+                    sub = rows[:, rng.choice(cols, k, replace=False)]
+                    multi += float((sub.min(axis=1) <= t).sum())
+                    single += float((sub[:, 0] <= t).sum())
+            if single >= 10 and multi > single:
+                gs.append(math.log(multi / single) / math.log(k))
+    if not gs:
+        raise InsufficientData("too few people with several photos to measure what more photos of one person add")
+    return float(min(max(np.mean(gs), 0.0), 1.0))
+
+
 def impostor_distribution(
     vectors: np.ndarray,
     labels: Sequence[object],
@@ -141,3 +176,17 @@ def impostor_distribution(
     if size_law:
         dist = fit_size_exponents(dist, table)
     return dist, table
+
+
+def gallery_population(data: LabelledEmbeddings, source: str) -> ImpostorDistribution:
+    """The impostor distribution of a user's labelled photos, as `faceprint calibrate` stores it.
+
+    The per-comparison distribution comes from these photos. How the stranger rate grows with the gallery needs
+    thousands of people to measure, so it is the model's (LFW DevTrain) when one ships, else measured here.
+    """
+    shipped = model_impostors(data.model)
+    dist, _ = impostor_distribution(data.vectors, data.labels, data.metric, data.model, source, size_law=shipped is None)
+    if shipped is None:
+        return dist
+    return replace(dist, exponent_log10_far=shipped.exponent_log10_far, exponent_log10_n=shipped.exponent_log10_n,
+                   exponent=shipped.exponent)

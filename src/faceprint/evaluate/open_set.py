@@ -119,7 +119,8 @@ def sweep_gallery_sizes(
 ) -> list[GallerySize]:
     """Open-set figures for galleries of each size drawn from `split`'s enrolled people (see the module docstring).
 
-    The operating threshold is `fixed_threshold` when given, else `impostors.threshold_for(far, faces)`.
+    The operating threshold is `fixed_threshold` when given, else `impostors.threshold_for(far, size)` for the
+    drawn gallery's size (`impostors.gallery_size` of its photos per person).
     Sizes above the number of enrolled people are dropped; None stands for all of them.
     """
     if fixed_threshold is None and (impostors is None or far is None):
@@ -155,15 +156,16 @@ def sweep_gallery_sizes(
             ok = nearest == truth
             g_best, i_best = g_d.min(axis=1), i_d.min(axis=1) if len(i_d) else np.zeros(0)
             faces = int(cols.sum())
+            size = impostors.gallery_size(np.unique(enrol_ids[cols], return_counts=True)[1]) if impostors is not None else faces
             if fixed_threshold is not None:
                 thr = float(fixed_threshold)
             else:
                 assert impostors is not None and far is not None
-                thr = impostors.threshold_for(far, faces)
+                thr = impostors.threshold_for(far, size)
             acc["faces"].append(faces)
             acc["rank1"].append(float(ok.mean()))
             acc["thr"].append(thr)
-            acc["exp"].append(impostors.stranger_rate(thr, faces) if impostors is not None else float("nan"))
+            acc["exp"].append(impostors.stranger_rate(thr, size) if impostors is not None else float("nan"))
             acc["meas"].append(float((i_best <= thr).mean()) if len(i_best) else float("nan"))
             acc["right"].append(float((ok & (g_best <= thr)).mean()))
             acc["gen"].append(int(rows.sum()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +49,9 @@ def threshold_for(gallery: Gallery, model: str, default: float | None) -> float 
     return float(stored) if stored is not None else default
 
 
-def gallery_threshold(gallery: Gallery, model: str, n_faces: int, far: float = DEFAULT_FAR, threshold: float | None = None,
-                      default: float | None = None) -> OpenSetThreshold:
-    """The open-set threshold for this gallery's `n_faces` enrolled faces of `model`.
+def gallery_threshold(gallery: Gallery, model: str, photos_per_person: Sequence[int], far: float = DEFAULT_FAR,
+                      threshold: float | None = None, default: float | None = None) -> OpenSetThreshold:
+    """The open-set threshold for this gallery's enrolled faces of `model` (`photos_per_person`: its make-up).
 
     In order: `threshold` (the user's); else the impostor distribution `faceprint calibrate` stored in the gallery;
     else a threshold calibrated the older way (one per-comparison threshold); else the model's shipped distribution
@@ -60,14 +60,15 @@ def gallery_threshold(gallery: Gallery, model: str, n_faces: int, far: float = D
     own = gallery_impostors(gallery, model)
     shipped = model_impostors(model)
     if threshold is not None:
-        return open_set_threshold(n_faces, far, own or shipped, fixed=threshold)
+        return open_set_threshold(photos_per_person, far, own or shipped, fixed=threshold)
     if own is not None:
-        return open_set_threshold(n_faces, far, own)
+        return open_set_threshold(photos_per_person, far, own)
     stored = threshold_for(gallery, model, None)
     if stored is not None:
-        point = open_set_threshold(n_faces, far, shipped, fixed=stored)
-        return OpenSetThreshold(point.threshold, "calibrated threshold", n_faces, None, point.stranger_rate, point.comparison_rate)
-    return open_set_threshold(n_faces, far, shipped, fallback=default)
+        point = open_set_threshold(photos_per_person, far, shipped, fixed=stored)
+        return OpenSetThreshold(point.threshold, "calibrated threshold", point.n_faces, point.effective_faces, None,
+                                point.stranger_rate, point.comparison_rate)
+    return open_set_threshold(photos_per_person, far, shipped, fallback=default)
 
 
 def build_identifier(
@@ -85,7 +86,8 @@ def build_identifier(
     """
     spec = analyzer.embedder.spec
     emb = gallery.embeddings(spec.name)
-    point = gallery_threshold(gallery, spec.name, len(emb.vectors), far, threshold, spec.open_set_threshold)
+    _, photos = np.unique(emb.person_ids, return_counts=True)
+    point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
     thr = point.threshold
     clf = None
     if classifier is not None:

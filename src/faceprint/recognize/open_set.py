@@ -32,6 +32,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,7 @@ class ImpostorDistribution:
     """How often different people come out within a distance, per comparison and per query of a gallery.
 
     `log10_rate[i]` is log10 of the share of different-person comparisons at or below `distance[i]`; both
-    ascending. Below the table's first point (about one pair in `n_pairs`) the rate follows the tail fit's slope,
+    ascending. Below the table's first point (about ten pairs in `n_pairs`) the rate follows the tail fit's slope,
     `log10 F = tail_a + tail_b * log10 d` fitted on rates between `tail_fit_range`, drawn through that first point
     so that the two join.
     """
@@ -85,6 +86,9 @@ class ImpostorDistribution:
     """Axis of the exponent table: log10 of the number of enrolled faces."""
     exponent: np.ndarray = field(default_factory=lambda: np.ones((2, 2)))
     """n_eff = N ** exponent[far, N] (all ones: independent comparisons, the cautious choice)."""
+    photo_exponent: float = 1.0
+    """A person's K enrolled photos count as K ** photo_exponent faces: a stranger close to one photo of someone
+    tends to be close to their others, so more photos of one person add less risk than more people (1.0: as many)."""
 
     def __post_init__(self) -> None:
         if len(self.log10_rate) != len(self.distance) or len(self.distance) < 2:
@@ -98,7 +102,7 @@ class ImpostorDistribution:
 
     @property
     def resolution(self) -> float:
-        """The smallest per-comparison rate the measured pairs resolve (1 / n_pairs)."""
+        """The smallest per-comparison rate the measured pairs resolve (1 / n_pairs; the table stops at 10 / n_pairs)."""
         return 1.0 / self.n_pairs
 
     def _curve(self) -> tuple[np.ndarray, np.ndarray]:
@@ -126,12 +130,17 @@ class ImpostorDistribution:
             return float(dist[0] * 10.0 ** ((lr - rates[0]) / self.tail_b))
         return float(np.interp(lr, rates, dist))
 
-    def effective_comparisons(self, n_faces: int, far: float) -> float:
+    def gallery_size(self, photos_per_person: Sequence[int]) -> float:
+        """The gallery's size in faces as strangers meet them: sum over people of K ** photo_exponent."""
+        k = np.asarray(photos_per_person, np.float64)
+        return float(np.sum(k[k > 0] ** self.photo_exponent))
+
+    def effective_comparisons(self, n_faces: float, far: float) -> float:
         """How many independent comparisons N enrolled faces are worth to a stranger at a share `far` named."""
-        n = float(max(int(n_faces), 1))
+        n = max(float(n_faces), 1.0)
         return n ** _interp2(self.exponent, self.exponent_log10_far, self.exponent_log10_n, math.log10(far), math.log10(n))
 
-    def stranger_rate(self, threshold: float, n_faces: int) -> float:
+    def stranger_rate(self, threshold: float, n_faces: float) -> float:
         """Expected share of strangers named as someone at `threshold` in a gallery of `n_faces` enrolled faces."""
         if n_faces <= 0:
             return 0.0
@@ -143,7 +152,7 @@ class ImpostorDistribution:
             f = -math.expm1(self.effective_comparisons(n_faces, max(f, 1e-12)) * log_miss)
         return float(f)
 
-    def threshold_for(self, far: float, n_faces: int) -> float:
+    def threshold_for(self, far: float, n_faces: float) -> float:
         """The distance threshold that names a share `far` of strangers in a gallery of `n_faces` enrolled faces."""
         if not 0.0 < far < 1.0:
             raise ValueError(f"the share of strangers named must lie strictly between 0 and 1, got {far}")
@@ -163,6 +172,7 @@ class ImpostorDistribution:
                 "log10_n": [float(v) for v in self.exponent_log10_n],
                 "exponent": [[round(float(v), 4) for v in row] for row in self.exponent],
             },
+            "photo_exponent": self.photo_exponent,
         }
 
     @classmethod
@@ -179,6 +189,7 @@ class ImpostorDistribution:
             tail_b=float(tail["b"]),
             tail_fit_range=(float(tail["fit_log10_rates"][0]), float(tail["fit_log10_rates"][1])),
             **_exponent_fields(d.get("size_exponent")),
+            photo_exponent=float(d.get("photo_exponent", 1.0)),  # type: ignore[arg-type]
         )
 
 
@@ -207,7 +218,7 @@ def fit_impostor_distribution(
 ) -> ImpostorDistribution:
     """The distance table and tail fit of a set of different-person distances.
 
-    The table holds the empirical quantiles at log10 rates from the resolution (1 / number of pairs) up to 1, in
+    The table holds the empirical quantiles at log10 rates from ten pairs' worth (10 / number of pairs) up to 1, in
     steps of 0.05. The tail is a least-squares line of log10 rate on log10 distance through the empirical points
     with rates in `tail_fit` (default: from 10 pairs' worth, 10/n, up to 1000 times that), where each point still
     rests on at least ten pairs.
@@ -221,7 +232,7 @@ def fit_impostor_distribution(
         n = len(d)
     lo_rate = math.log10(10.0 / n)
     fit = tail_fit if tail_fit is not None else (lo_rate, min(lo_rate + 3.0, -0.5))
-    start = math.ceil(math.log10(1.0 / n) / _GRID_STEP) * _GRID_STEP
+    start = math.ceil(lo_rate / _GRID_STEP) * _GRID_STEP  # below ten pairs a quantile is noise: the tail takes over
     grid = np.round(np.arange(start, 0.0 + 1e-9, _GRID_STEP), 6)
     # the distance at rate r: the ceil(r * n)-th smallest distance (at least one pair is accepted at it)
     ranks = np.clip(np.ceil(10.0**grid * n - 1e-9).astype(np.int64), 1, n)
@@ -262,6 +273,9 @@ class OpenSetThreshold:
     """'--threshold' (set by the user), 'gallery calibration' / 'LFW DevTrain' (from an impostor distribution) or
     'calibrated threshold' / 'model default' (a fixed distance, no distribution known)."""
     n_faces: int
+    """Enrolled faces."""
+    effective_faces: float
+    """The gallery's size as strangers meet it (ImpostorDistribution.gallery_size; n_faces without a distribution)."""
     far: float | None = None
     """The requested share of strangers named (None when the threshold was given)."""
     stranger_rate: float | None = None
@@ -274,6 +288,7 @@ class OpenSetThreshold:
             "threshold": self.threshold,
             "threshold_source": self.source,
             "enrolled_faces": self.n_faces,
+            "effective_faces": self.effective_faces,
             "far": self.far,
             "expected_stranger_rate": self.stranger_rate,
             "comparison_rate": self.comparison_rate,
@@ -290,40 +305,42 @@ class OpenSetThreshold:
 
 
 def open_set_threshold(
-    n_faces: int,
+    photos_per_person: Sequence[int],
     far: float = DEFAULT_FAR,
     impostors: ImpostorDistribution | None = None,
     fixed: float | None = None,
     fallback: float | None = None,
     fallback_source: str = "model default",
 ) -> OpenSetThreshold:
-    """Choose the threshold for a gallery of `n_faces` enrolled faces.
+    """Choose the threshold for a gallery with these numbers of enrolled photos per person.
 
     Args:
-        n_faces: enrolled faces the query is compared with.
+        photos_per_person: enrolled faces of each person (the gallery's size and make-up).
         far: the share of strangers that may be named as someone (per query).
         impostors: the impostor distribution to derive the threshold from (the gallery's own, else the model's).
         fixed: a threshold set by the user; wins over everything, its stranger rate is still reported.
         fallback: the fixed threshold to use when there is no distribution (a calibrated or the model's default).
         fallback_source: how to describe `fallback`.
 
-    >>> open_set_threshold(10, fixed=0.5).threshold
+    >>> open_set_threshold([1] * 10, fixed=0.5).threshold
     0.5
     """
     if not 0.0 < far < 1.0:
         raise ValueError(f"the share of strangers named must lie strictly between 0 and 1, got {far}")
+    n_faces = int(np.sum(photos_per_person))
+    size = impostors.gallery_size(photos_per_person) if impostors is not None else float(n_faces)
     if fixed is not None:
         if impostors is None:
-            return OpenSetThreshold(float(fixed), "--threshold", n_faces)
-        return OpenSetThreshold(float(fixed), "--threshold", n_faces, None, impostors.stranger_rate(fixed, n_faces), impostors.comparison_rate(fixed))
+            return OpenSetThreshold(float(fixed), "--threshold", n_faces, size)
+        return OpenSetThreshold(float(fixed), "--threshold", n_faces, size, None, impostors.stranger_rate(fixed, size), impostors.comparison_rate(fixed))
     if impostors is None:
         if fallback is None:
             raise ValueError("no impostor distribution and no fallback threshold")
         log.warning("no impostor distribution for this model: using the fixed threshold %.4f; the share of strangers "
                     "it names is not known and grows with the gallery", fallback)
-        return OpenSetThreshold(float(fallback), fallback_source, n_faces)
-    thr = impostors.threshold_for(far, n_faces)
-    return OpenSetThreshold(thr, impostors.source, n_faces, far, impostors.stranger_rate(thr, n_faces), impostors.comparison_rate(thr))
+        return OpenSetThreshold(float(fallback), fallback_source, n_faces, size)
+    thr = impostors.threshold_for(far, size)
+    return OpenSetThreshold(thr, impostors.source, n_faces, size, far, impostors.stranger_rate(thr, size), impostors.comparison_rate(thr))
 
 
 def _gallery_key(model: str) -> str:
