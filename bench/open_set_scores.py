@@ -90,13 +90,20 @@ def main() -> None:
     ap.add_argument("--enroll", type=int, default=1)
     ap.add_argument("--tail", type=int, default=20, help="EVM: nearest other-person photos per Weibull fit")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--photos", choices=("devtrain", "devtest", "all"), default="devtrain",
+                    help="which View 1 photos: DevTrain to choose a score; DevTest or all of them only to report the chosen one")
+    ap.add_argument("--methods", default="nearest,mean,ratio,z-norm 10,z-norm 50,evm")
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FACEPRINT_SHARED", "../shared")))
     args = ap.parse_args()
     view1 = args.shared / "data" / "lfw-view1"
     with EmbeddingCache() as cache:
         data = embed_identity_folders(view1 / "images", FaceAnalyzer(model=args.model), cache)
-    train = {str(view1 / "images" / p) for pair in read_pairs(view1 / "pairsDevTrain.txt").pairs for p in (pair.left, pair.right)}
-    rows = np.flatnonzero([s in train for s in data.sources])
+    if args.photos == "all":
+        rows = np.arange(len(data))
+    else:
+        pairs = view1 / ("pairsDevTrain.txt" if args.photos == "devtrain" else "pairsDevTest.txt")
+        keep = {str(view1 / "images" / p) for pair in read_pairs(pairs).pairs for p in (pair.left, pair.right)}
+        rows = np.flatnonzero([s in keep for s in data.sources])
     vec, lab = data.vectors[rows], np.array(data.labels, dtype=object)[rows]
     rng = np.random.default_rng(args.seed)
     people = np.array(sorted(set(lab)), dtype=object)
@@ -113,9 +120,9 @@ def main() -> None:
         genuine += [i for i in r if i not in pick]
     enrol, genuine = np.array(enrol), np.array(genuine)
     imp = np.flatnonzero([lab_i in strangers for lab_i in lab])
-    methods = ["nearest", "mean", "ratio", "z-norm 10", "z-norm 50", "evm"]
+    methods = [m.strip() for m in args.methods.split(",")]
     enrolled_people = np.unique(lab[enrol])
-    print(f"model {args.model}: DevTrain, {len(enrolled_people)} people enrolled ({len(enrol)} photos), "
+    print(f"model {args.model}: {args.photos}, {len(enrolled_people)} people enrolled ({len(enrol)} photos), "
           f"{len(genuine)} genuine queries, {len(imp)} stranger queries of {len(strangers)} people")
     print("| gallery | " + " | ".join(f"{m}: DIR@FPIR {', '.join(f'{x:g}' for x in FPIRS)}" for m in methods) + " |")
     print("| --- " * (len(methods) + 1) + "|")
@@ -126,7 +133,7 @@ def main() -> None:
             gal = enrol[np.isin(lab[enrol], chosen)]
             gen = genuine[np.isin(lab[genuine], chosen)]
             gal_person = lab[gal]
-            extra = {"evm": evm_fit(vec[gal], gal_person, data.metric, args.tail)}
+            extra = {"evm": evm_fit(vec[gal], gal_person, data.metric, args.tail)} if "evm" in methods else {}
             dg = pairwise_distances(vec[gen], vec[gal], data.metric)
             di = pairwise_distances(vec[imp], vec[gal], data.metric)
             for m in methods:

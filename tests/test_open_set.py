@@ -179,3 +179,35 @@ def test_eval_identify_sweep_and_report(lfw_subset: Path, tmp_path: Path) -> Non
     assert "FNIR @ FPIR 1%" in (tmp_path / "rep" / "report.md").read_text()
     r = runner.invoke(app, ["eval", "identify", str(lfw_subset), "--enroll", "3", "--sizes", "ten"])
     assert r.exit_code == 2 and "--sizes" in r.output
+
+
+@pytest.mark.slow
+def test_identify_far_moves_the_threshold_with_the_gallery(lfw_subset: Path, tmp_path: Path) -> None:
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.gallery import enroll, identity_folders
+
+    items = identity_folders(lfw_subset)
+    path = tmp_path / "g.sqlite"
+    query = str(items[-1][1])  # the last person's last photo, never enrolled below
+    dist = model_impostors("dlib-resnet-v1")
+    points = []
+    for people, per_person in ((2, 1), (6, 2)):
+        chosen = sorted({p for p, _ in items})[:people]
+        with Gallery(path) as g:
+            enroll(g, FaceAnalyzer(), [it for it in items if it[0] in chosen and it[1].stem.endswith(tuple(f"_000{i}" for i in range(1, per_person + 1)))])
+        r = runner.invoke(app, ["identify", query, "--gallery", str(path), "--json"])
+        assert r.exit_code == 0, r.output
+        row = json.loads(r.stdout)[0]
+        points.append(row["threshold"])
+        assert row["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3)
+    # 6 people with 2 photos each (the first 2 people hold 2 photos now too): size 6 * 2 ** g, not 2 faces
+    assert points[0] == pytest.approx(dist.threshold_for(0.01, 2.0), rel=1e-6)
+    assert points[1] == pytest.approx(dist.threshold_for(0.01, dist.gallery_size([2] * 6)), rel=1e-6)
+    assert points[1] < points[0]
+    r = runner.invoke(app, ["identify", query, "--gallery", str(path), "--far", "0.2", "--threshold", "0.5", "--json"])
+    row = json.loads(r.stdout)[0]
+    assert row["threshold"] == 0.5 and row["expected_stranger_rate"] == pytest.approx(dist.stranger_rate(0.5, dist.gallery_size([2] * 6)))
+    r = runner.invoke(app, ["identify", query, "--gallery", str(path)])
+    assert r.exit_code == 0 and "expected stranger rate 1%" in r.stdout and "12 enrolled faces" in r.stdout
+    r = runner.invoke(app, ["identify", query, "--gallery", str(path), "--far", "1"])
+    assert r.exit_code == 2 and "--far" in r.output
