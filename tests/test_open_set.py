@@ -16,7 +16,7 @@ from faceprint.cli.app import app
 from faceprint.evaluate.identification import split_identification
 from faceprint.evaluate.impostors import StrangerTable, fit_size_exponents, impostor_distribution
 from faceprint.evaluate.labelled import LabelledEmbeddings
-from faceprint.evaluate.open_set import det_curve, parse_sizes, sweep_gallery_sizes
+from faceprint.evaluate.open_set import det_curve, parse_sizes, reliability, sweep_gallery_sizes
 from faceprint.gallery import Gallery
 from faceprint.recognize.images import gallery_threshold
 from faceprint.recognize.open_set import (
@@ -27,7 +27,7 @@ from faceprint.recognize.open_set import (
     open_set_threshold,
     store_gallery_impostors,
 )
-from faceprint.viz.det import DET_SIZE
+from faceprint.viz.det import DET_SIZE, RELIABILITY_SIZE
 
 runner = CliRunner()
 
@@ -142,6 +142,9 @@ def test_det_curve_and_sizes() -> None:
     fpir, fnir = det_curve(np.array([0.1, 0.3, 0.5]), np.array([True, False, True]), np.array([0.2, 0.4]))
     assert fpir.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
     assert fnir.tolist() == pytest.approx([1.0, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 1 / 3])
+    conf, share, count, ece = reliability(np.array([0.05, 0.15, 0.95, 0.95, 0.55]), np.array([0, 0, 1, 0, 1]), bins=2)
+    assert count.tolist() == [2, 3] and share.tolist() == pytest.approx([0.0, 2 / 3])
+    assert ece == pytest.approx((2 * 0.1 + 3 * abs(np.mean([0.95, 0.95, 0.55]) - 2 / 3)) / 5)
     assert parse_sizes("10, 100,all") == (10, 100, None)
     with pytest.raises(ValueError, match="at least 2"):
         parse_sizes("1")
@@ -154,12 +157,13 @@ def test_sweep_measures_what_the_threshold_promises() -> None:
     # the distribution of these people's strangers, measured on the held-out half (no enrolled photo in it)
     held = np.isin(np.arange(len(labels)), split.impostor)
     dist, _ = impostor_distribution(x[held], [lab for lab, h in zip(labels, held) if h], "euclidean", "toy", "strangers")
-    sweep = sweep_gallery_sizes(data, split, dist, 0.1, (10, 100, None))
+    sweep = sweep_gallery_sizes(data, split, dist, 0.1, (10, 100, None), slope=10.0)
     assert [p.people for p in sweep] == [10, 100, 200]
     for p in sweep:
         assert p.expected_stranger_rate == pytest.approx(0.1, rel=1e-3)
         assert 0.05 <= p.measured_stranger_rate <= 0.2, p
         assert 0.0 <= p.fnir_at_fpir[0.01] <= 1.0 and len(p.det[0]) == len(p.det[1]) > 2
+        assert 0.0 <= p.confidence_ece <= 1.0 and p.reliability[2].sum() == p.genuine + p.impostor
     assert sweep[0].threshold > sweep[1].threshold > sweep[2].threshold
 
 
@@ -176,6 +180,8 @@ def test_eval_identify_sweep_and_report(lfw_subset: Path, tmp_path: Path) -> Non
         assert set(s["fnir_at_fpir"]) == {"0.003", "0.01", "0.1"} and 0.0 <= s["measured_stranger_rate"] <= 1.0
     with Image.open(tmp_path / "rep" / "det.png") as im:
         assert im.size == DET_SIZE
+    with Image.open(tmp_path / "rep" / "reliability.png") as im:
+        assert im.size == RELIABILITY_SIZE
     assert "FNIR @ FPIR 1%" in (tmp_path / "rep" / "report.md").read_text()
     r = runner.invoke(app, ["eval", "identify", str(lfw_subset), "--enroll", "3", "--sizes", "ten"])
     assert r.exit_code == 2 and "--sizes" in r.output

@@ -154,7 +154,7 @@ def eval_identify(
             thr = spec.open_set_threshold
         res = evaluate_identification(data, enroll, thr, spec.confidence_slope, impostors, seed=seed, split=split)
         fixed = thr if threshold is not None or dist is None else None  # None: each gallery size gets its own
-        sweep = sweep_gallery_sizes(data, split, dist, far, size_list, fixed_threshold=fixed, seed=seed)
+        sweep = sweep_gallery_sizes(data, split, dist, far, size_list, fixed_threshold=fixed, seed=seed, slope=spec.confidence_slope)
         written = None
         if report is not None:
             from faceprint.evaluate.identify_report import write_identify_report

@@ -25,7 +25,7 @@ from faceprint.gallery.index import person_min_distances
 from faceprint.recognize.open_set import ImpostorDistribution
 from faceprint.types import pairwise_distances
 
-__all__ = ["DEFAULT_FPIRS", "DEFAULT_SIZES", "GallerySize", "det_curve", "parse_sizes", "sweep_gallery_sizes"]
+__all__ = ["DEFAULT_FPIRS", "DEFAULT_SIZES", "GallerySize", "det_curve", "parse_sizes", "reliability", "sweep_gallery_sizes"]
 
 DEFAULT_FPIRS: tuple[float, ...] = (3e-3, 1e-2, 1e-1)
 DEFAULT_SIZES: tuple[int | None, ...] = (10, 100, 1000, None)
@@ -62,6 +62,25 @@ def det_curve(genuine_best: np.ndarray, genuine_ok: np.ndarray, impostor_best: n
     return fpir, fnir
 
 
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Reliability of a confidence: per equal-width bin the mean confidence, the share correct and the count, and
+    the expected calibration error (the count-weighted mean gap).
+
+    >>> round(reliability(np.array([0.05, 0.15, 0.95, 0.95]), np.array([0, 0, 1, 0]), bins=2)[3], 6)
+    0.275
+    """
+    c = np.asarray(confidence, np.float64)
+    y = np.asarray(correct, np.float64)
+    which = np.minimum((c * bins).astype(np.int64), bins - 1)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_c = np.bincount(which, c, bins) / count
+        share = np.bincount(which, y, bins) / count
+    used = count > 0
+    ece = float(np.sum(count[used] * np.abs(mean_c[used] - share[used])) / max(count.sum(), 1.0))
+    return mean_c, share, count, ece
+
+
 @dataclass(frozen=True)
 class GallerySize:
     """The open-set figures of galleries of one size (averaged over `draws` draws)."""
@@ -82,6 +101,11 @@ class GallerySize:
     """Share of genuine queries named as the right person at the operating threshold (1 - FNIR there)."""
     det: tuple[np.ndarray, np.ndarray]
     """The DET curve of the first draw."""
+    confidence_ece: float = float("nan")
+    """Expected calibration error of the printed confidence (that the face is its nearest person) over every
+    genuine and stranger query of every draw, at the operating threshold."""
+    reliability: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0), np.zeros(0))
+    """Per confidence bin: mean confidence, share of queries that are the nearest person, count."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -97,6 +121,7 @@ class GallerySize:
             "expected_stranger_rate": self.expected_stranger_rate,
             "measured_stranger_rate": self.measured_stranger_rate,
             "named_right": self.named_right,
+            "confidence_ece": self.confidence_ece,
         }
 
 
@@ -116,13 +141,18 @@ def sweep_gallery_sizes(
     fpirs: Sequence[float] = DEFAULT_FPIRS,
     fixed_threshold: float | None = None,
     seed: int = 0,
+    slope: float | None = None,
 ) -> list[GallerySize]:
     """Open-set figures for galleries of each size drawn from `split`'s enrolled people (see the module docstring).
 
     The operating threshold is `fixed_threshold` when given, else `impostors.threshold_for(far, size)` for the
     drawn gallery's size (`impostors.gallery_size` of its photos per person).
-    Sizes above the number of enrolled people are dropped; None stands for all of them.
+    Sizes above the number of enrolled people are dropped; None stands for all of them. With the model's
+    confidence `slope`, the reliability of identify's confidence is measured too (genuine and stranger queries
+    in the proportion of the split).
     """
+    from faceprint.recognize.confidence import distance_to_confidence
+
     if fixed_threshold is None and (impostors is None or far is None):
         raise ValueError("give a fixed threshold, or an impostor distribution and a stranger rate")
     ids, _ = data.label_ids()
@@ -142,6 +172,8 @@ def sweep_gallery_sizes(
         acc: dict[str, list[float]] = {k: [] for k in ("faces", "rank1", "thr", "exp", "meas", "right", "gen", "imp")}
         fnirs: dict[float, list[float]] = {x: [] for x in fpirs}
         det: tuple[np.ndarray, np.ndarray] | None = None
+        conf: list[np.ndarray] = []
+        right: list[np.ndarray] = []
         for _ in range(draws):
             chosen = people if n == len(people) else np.sort(rng.choice(people, n, replace=False))
             cols = np.isin(enrol_ids, chosen)
@@ -175,9 +207,13 @@ def sweep_gallery_sizes(
                     fnirs[x].append(1.0 - dir_at_far(g_best, ok, i_best, x)[0])
             if det is None and len(i_best):
                 det = det_curve(g_best, ok, i_best)
+            if slope is not None:
+                conf.append(distance_to_confidence(np.concatenate([g_best, i_best]), thr, slope))
+                right.append(np.concatenate([ok, np.zeros(len(i_best), bool)]))
         if not acc["rank1"]:
             continue
         exp = float(np.mean(acc["exp"]))
+        rel = reliability(np.concatenate(conf), np.concatenate(right)) if conf else None
         out.append(
             GallerySize(
                 people=n,
@@ -193,6 +229,8 @@ def sweep_gallery_sizes(
                 measured_stranger_rate=float(np.mean(acc["meas"])),
                 named_right=float(np.mean(acc["right"])),
                 det=det if det is not None else (np.zeros(0), np.zeros(0)),
+                confidence_ece=rel[3] if rel is not None else float("nan"),
+                reliability=rel[:3] if rel is not None else (np.zeros(0), np.zeros(0), np.zeros(0)),
             )
         )
     return out

@@ -1,4 +1,5 @@
-"""The DET plot of open-set identification: FNIR against FPIR on log axes, one curve per gallery size."""
+"""Open-set identification plots: the DET curve (FNIR against FPIR on log axes, one curve per gallery size) and
+the reliability of identify's confidence."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from faceprint.viz._figure import new_figure, save_figure
 
-__all__ = ["DET_SIZE", "det_plot"]
+__all__ = ["DET_SIZE", "RELIABILITY_SIZE", "det_plot", "reliability_plot"]
 
 DET_SIZE = (800, 600)
 
@@ -43,4 +44,30 @@ def det_plot(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower left")
+    return save_figure(fig, out)
+
+
+RELIABILITY_SIZE = (700, 600)
+
+
+def reliability_plot(
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    out: str | os.PathLike[str],
+    title: str = "Reliability of the confidence",
+) -> Path:
+    """Share of queries that are their nearest person against the confidence printed, per bin; `curves` are
+    (label, mean confidence, share, count) per gallery size. The diagonal is a calibrated confidence."""
+    fig = new_figure(*RELIABILITY_SIZE)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="calibrated")
+    for label, conf, share, count in curves:
+        used = count > 0
+        ax.plot(conf[used], share[used], "o-", lw=1.5, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence printed (that the face is the nearest person)")
+    ax.set_ylabel("share of queries that are the nearest person")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
     return save_figure(fig, out)
