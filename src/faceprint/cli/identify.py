@@ -103,9 +103,9 @@ def identify(
                 from faceprint.viz.sheet import write_contact_sheets
 
                 write_contact_sheets(results, annotate)
-    point = ident.operating_point
-    extra = {} if point is None else {"threshold": point.threshold, "expected_stranger_rate": point.stranger_rate}
-    rows = [{**r.to_dict(), **extra} for r in results]
+    point = ident.operating_point  # build_identifier always says how it chose the threshold
+    assert point is not None
+    rows = [{**r.to_dict(), "threshold": point.threshold, "expected_stranger_rate": point.stranger_rate} for r in results]
     if as_json:
         print_json(rows)
     elif as_csv:
@@ -125,10 +125,7 @@ def identify(
                 console.print(f"{r.image} [{x1},{y1},{x2},{y2}]: [{style}]{r.match.describe()}[/] (distance {r.match.distance:.3f})", highlight=False)
         how = f", classifier {classifier}" if classifier else ""
         how += f", {index} search" if index != "exact" else ""
-        if point is not None:
-            console.print(f"{point.describe()}, model {model}{how}", highlight=False, style="dim")
-        else:
-            console.print(f"threshold {ident.threshold:.3f}, {len(ident.gallery.vectors)} enrolled faces, model {model}{how}", highlight=False, style="dim")
+        console.print(f"{point.describe()}, model {model}{how}", highlight=False, style="dim")
     raise typer.Exit(int(Exit.BAD_INPUT if any(r.error for r in results) else Exit.OK))
 
 
