@@ -165,6 +165,12 @@ def test_sweep_measures_what_the_threshold_promises() -> None:
         assert 0.0 <= p.fnir_at_fpir[0.01] <= 1.0 and len(p.det[0]) == len(p.det[1]) > 2
         assert 0.0 <= p.confidence_ece <= 1.0 and p.reliability[2].sum() == p.genuine + p.impostor
     assert sweep[0].threshold > sweep[1].threshold > sweep[2].threshold
+    # a model without a distribution: one fixed threshold, its stranger rate measured but not expected
+    fixed = sweep_gallery_sizes(data, split, None, None, (10, None), fixed_threshold=sweep[2].threshold)
+    assert [p.threshold for p in fixed] == pytest.approx([sweep[2].threshold] * 2) and all(p.expected_stranger_rate is None for p in fixed)
+    assert fixed[0].measured_stranger_rate < fixed[1].measured_stranger_rate  # the fixed threshold names more as it grows
+    with pytest.raises(ValueError, match="fixed threshold"):
+        sweep_gallery_sizes(data, split, None, 0.01)
 
 
 @pytest.mark.slow
