@@ -17,6 +17,7 @@ from faceprint.gallery import Gallery, enroll, identity_folders
 from faceprint.recognize import build_identifier
 from faceprint.models.identity import model_identity
 from faceprint.recognize.images import threshold_for
+from faceprint.recognize.open_set import gallery_impostors
 
 runner = CliRunner()
 
@@ -67,7 +68,13 @@ def test_calibrate_cli_stores_threshold_identify_uses(lfw_subset: Path, small_ga
         assert out["setting"] == threshold_setting(g, "dlib-resnet-v1") == "threshold:" + model_identity("dlib-resnet-v1").key
         assert float(g.get_setting(out["setting"])) == out["threshold"]
         assert threshold_for(g, "dlib-resnet-v1", 0.6) == out["threshold"]
-        assert build_identifier(g, FaceAnalyzer()).threshold == out["threshold"]
+        # identify takes its threshold from the stored distribution of these photos, for the gallery's size
+        own = gallery_impostors(g, "dlib-resnet-v1")
+        assert out["impostors_setting"] is not None and own.n_pairs == out["different_pairs"]
+        ident = build_identifier(g, FaceAnalyzer())
+        assert ident.threshold == pytest.approx(own.threshold_for(0.01, len(ident.gallery.vectors)))
+        assert ident.operating_point.source.startswith("calibrate lfw-subset")
+        assert build_identifier(g, FaceAnalyzer(), threshold=out["threshold"]).threshold == out["threshold"]
     # finer than 1 / (different pairs): refused, nothing changed
     r = runner.invoke(app, ["calibrate", str(lfw_subset), "--far", "1e-5", "--gallery", str(small_gallery)])
     assert r.exit_code == 2 and "different-person pairs" in r.stderr and "--far" in r.stderr

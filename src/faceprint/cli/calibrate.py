@@ -28,36 +28,51 @@ def calibrate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the threshold without storing it.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Set the gallery's threshold so that at most FAR of all different-person pairs of these photos match.
+    """Learn how different people's distances fall on these photos, and store it in the gallery for `identify`.
 
-    Every pair of photos is scored. The threshold is stored in the gallery for the model, and `identify` uses it
-    from then on (an explicit --threshold still wins). With N different-person pairs FARs below 1/N cannot be
-    measured, and are refused.
+    Every pair of photos is scored. Stored in the gallery for the model: the impostor distribution of all
+    different-person pairs, from which `identify` sets its threshold for the share of strangers it may name
+    (`identify --far`) at the gallery's size; and the threshold at which at most FAR of the different-person pairs
+    match (one comparison). With N different-person pairs FARs below 1/N cannot be measured, and are refused.
     """
     from faceprint.evaluate.calibration import calibrate_threshold, store_threshold
+    from faceprint.evaluate.impostors import gallery_population
+    from faceprint.evaluate.labelled import InsufficientData
     from faceprint.gallery import Gallery
+    from faceprint.recognize.open_set import store_gallery_impostors
 
     with handle_errors():
         model = stored_model_name(model)
         data = labelled_embeddings(folder, None, model, detector, cache)
         cal = calibrate_threshold(data, far)
-        stored_in = setting = None
+        try:
+            population = gallery_population(data, f"calibrate {folder.name}: {cal.n_photos} photos of {cal.n_people} people")
+        except InsufficientData as exc:  # the single threshold above still stands
+            population, why = None, str(exc)
+        stored_in = key = setting = None
         if not dry_run:
             with Gallery(gallery) as g:
                 setting = store_threshold(g, cal)
+                key = store_gallery_impostors(g, population) if population is not None else None
                 stored_in = g.path
+    strangers = {n: population.threshold_for(0.01, n) for n in (10, 100, 1000)} if population is not None else {}
     if as_json:
-        print_json({**cal.to_dict(), "gallery": str(stored_in) if stored_in else None, "setting": setting, "skipped": len(data.skipped)})
+        print_json({**cal.to_dict(), "gallery": str(stored_in) if stored_in else None, "setting": setting,
+                    "impostors_setting": key, "threshold_for_1pct_strangers": {str(n): t for n, t in strangers.items()},
+                    "skipped": len(data.skipped)})
         return
     tar = "n/a (no same-person pairs)" if cal.n_same == 0 else f"{100 * cal.tar:.2f}% of {cal.n_same} same-person pairs"
     console.print(f"threshold {cal.threshold:.4f} for FAR {far:g} ({model})", highlight=False)
     console.print(f"  FAR {100 * cal.far:.3f}% of {cal.n_different} different-person pairs (resolution 1/{cal.n_different})", highlight=False)
     console.print(f"  TAR {tar}", highlight=False)
     console.print(f"  {cal.n_photos} photos of {cal.n_people} people; {len(data.skipped)} photos without a face skipped", highlight=False)
-    if stored_in is not None:
+    if population is None:
+        console.print(f"  no impostor distribution stored: {why}", highlight=False)
+    else:
+        console.print("  identify's threshold for 1% of strangers named, from these photos' impostor distribution: "
+                      + ", ".join(f"{t:.4f} with {n} faces enrolled" for n, t in strangers.items()), highlight=False)
+    if stored_in is not None and key is not None:
+        console.print(f"stored in {stored_in} ({key}, {setting}); identify now sets its threshold "
+                      "from this distribution for the gallery's size (identify --far)", highlight=False)
+    elif stored_in is not None:
         console.print(f"stored in {stored_in} as {setting}; identify now uses it", highlight=False)
-        console.print(
-            "note: identify compares each face with every enrolled person, so its false-accept rate per query grows with the number of people",
-            highlight=False,
-            style="dim",
-        )

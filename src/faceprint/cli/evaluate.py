@@ -88,6 +88,25 @@ def eval_pairs(
         console.print(f"report: {written.html} (and {written.markdown.name}, {', '.join(f.name for f in written.figures)})", highlight=False)
 
 
+def sweep_table(sweep: list, derived: bool) -> Table:
+    """The gallery-size sweep of `eval identify` as a table."""
+    fpirs = list(sweep[0].fnir_at_fpir)
+    t = Table(title="by gallery size: FNIR @ FPIR x = enrolled people missed when a share x of strangers is named")
+    for name in ["people", "rank-1", *[f"FNIR@{100 * x:g}%" for x in fpirs], "threshold", "strangers named exp./meas.", "named right"]:
+        t.add_column(name, justify="right")
+    for p in sweep:
+        exp = "n/a" if p.expected_stranger_rate is None else f"{100 * p.expected_stranger_rate:.2f}%"
+        t.add_row(
+            f"{p.people}" + (f" x{p.draws}" if p.draws > 1 else ""),
+            f"{100 * p.rank1:.1f}%",
+            *[f"{100 * p.fnir_at_fpir[x]:.1f}%" for x in fpirs],
+            f"{p.threshold:.4f}" + ("" if derived else " (fixed)"),
+            f"{exp} / {100 * p.measured_stranger_rate:.2f}%",
+            f"{100 * p.named_right:.1f}%",
+        )
+    return t
+
+
 @eval_app.command("identify")
 def eval_identify(
     folder: Annotated[Path, typer.Argument(help="Identity folders: DIR/<person>/<images>.")],
@@ -96,26 +115,51 @@ def eval_identify(
     detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
     impostors: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of persons held out of the gallery as impostors (open set).")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the draw of impostors and enrolled photos.")] = 0,
-    threshold: Annotated[Optional[float], typer.Option(help="Operating threshold to report DIR and FAR at (default: the model's).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Operating threshold to report DIR and FAR at (default: the one --far gives for the gallery's size).")] = None,
+    far: Annotated[float, typer.Option("--far", min=1e-6, max=0.5, help="Share of strangers `identify` may name: sets the operating threshold for each gallery size.")] = 0.01,
+    sizes: Annotated[str, typer.Option("--sizes", help="Gallery sizes in people to sweep, e.g. 10,100,1000,all.")] = "10,100,1000,all",
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write report.md and a DET plot (det.png) into this folder.")] = None,
     confusion: Annotated[Optional[Path], typer.Option("--confusion", help="Write a rank-1 confusion-matrix PNG here (up to 50 people).")] = None,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Closed-set rank-1/rank-5 and open-set DIR at FAR 0.1/0.01: enrol K photos per person, query the rest.
+    """Closed-set rank-1/rank-5, open-set DIR at FAR 0.1/0.01 and FNIR at FPIR 0.3/1/10% over gallery sizes.
 
-    A share of the persons is kept out of the gallery; their photos are impostor queries. The threshold at FAR x
-    lets at most x of the impostors' best distances through; DIR is the share of genuine queries that are
-    rank-1 correct and at or below it.
+    A share of the persons is kept out of the gallery; their photos are impostor (stranger) queries. The threshold
+    at FAR x lets at most x of the impostors' best distances through; DIR is the share of genuine queries that are
+    rank-1 correct and at or below it, FNIR = 1 - DIR (NIST FRVT's terms, FPIR = FAR). The sweep draws galleries
+    of each size and checks that the threshold for --far names that share of strangers.
     """
-    from faceprint.evaluate.identification import evaluate_identification
+    from faceprint.evaluate.identification import evaluate_identification, split_identification
+    from faceprint.evaluate.open_set import parse_sizes, sweep_gallery_sizes
     from faceprint.models import get_model_spec
+    from faceprint.recognize.open_set import model_impostors
     from faceprint.viz.plots import CONFUSION_MAX_PEOPLE
 
+    try:
+        size_list = parse_sizes(sizes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sizes") from None
     with handle_errors():
         data = labelled_embeddings(folder, None, model, detector, cache)
         spec = get_model_spec(data.model)
-        thr = threshold if threshold is not None else spec.open_set_threshold
-        res = evaluate_identification(data, enroll, thr, spec.confidence_slope, impostors, seed=seed)
+        dist = model_impostors(data.model)
+        split = split_identification(data.labels, enroll, impostors, seed)
+        size = dist.gallery_size([enroll] * (len(split.enrol) // enroll)) if dist is not None else len(split.enrol)
+        if threshold is not None:
+            thr = threshold
+        elif dist is not None:
+            thr = dist.threshold_for(far, size)
+        else:
+            thr = spec.open_set_threshold
+        res = evaluate_identification(data, enroll, thr, spec.confidence_slope, impostors, seed=seed, split=split)
+        fixed = thr if threshold is not None or dist is None else None  # None: each gallery size gets its own
+        sweep = sweep_gallery_sizes(data, split, dist, far, size_list, fixed_threshold=fixed, seed=seed, slope=spec.confidence_slope)
+        written = None
+        if report is not None:
+            from faceprint.evaluate.identify_report import write_identify_report
+
+            written = write_identify_report(report, res, sweep, title=f"{folder.name}, {res.model}, {enroll} enrolled per person")
         drawn = None
         if confusion is not None and len(res.people) <= CONFUSION_MAX_PEOPLE:
             from faceprint.viz.plots import confusion_plot
@@ -124,7 +168,9 @@ def eval_identify(
     if confusion is not None and drawn is None:
         err_console.print(f"confusion matrix not drawn: {len(res.people)} people enrolled (limit {CONFUSION_MAX_PEOPLE})", highlight=False)
     if as_json:
-        print_json({**res.to_dict(), "confusion_image": str(drawn) if drawn else None})
+        print_json({**res.to_dict(), "confusion_image": str(drawn) if drawn else None, "far": far if fixed is None else None,
+                    "expected_stranger_rate": dist.stranger_rate(thr, size) if dist is not None else None,
+                    "gallery_sizes": [p.to_dict() for p in sweep], "report": str(written) if written else None})
         return
     table = Table(title=f"identification: {folder.name}, {res.model}, {enroll} enrolled per person")
     table.add_column("measure")
@@ -140,8 +186,14 @@ def eval_identify(
         flag = f" * (FAR below 1/{res.n_impostor})" if p.below_resolution else ""
         table.add_row(f"DIR @ FAR {far:g}", f"{100 * p.dir:.2f}% (threshold {p.threshold:.4f}){flag}")
     far_text = f", FAR {100 * res.far_at_threshold:.2f}%" if res.n_impostor else ""
-    table.add_row(f"at threshold {res.threshold:.4f}", f"DIR {100 * res.dir_at_threshold:.2f}%{far_text}")
+    how = f"for {100 * far:g}% strangers named" if fixed is None else "fixed"
+    expected = f" (expected {100 * dist.stranger_rate(thr, size):.2f}%)" if dist is not None and res.n_impostor else ""
+    table.add_row(f"at threshold {res.threshold:.4f} ({how})", f"DIR {100 * res.dir_at_threshold:.2f}%{far_text}{expected}")
     table.add_row("photos without a face", str(len(res.skipped)))
     console.print(table)
+    if sweep:
+        console.print(sweep_table(sweep, fixed is None))
+    if written is not None:
+        console.print(f"report: {written}", highlight=False)
     if drawn is not None:
         console.print(f"confusion matrix: {drawn}", highlight=False)

@@ -13,15 +13,23 @@ from faceprint.cli._common import Exit, console, err_console, handle_errors, pri
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.models import DEFAULT_MODEL
+from faceprint.recognize.open_set import DEFAULT_FAR
 
 CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "confidence", "error"]
+
+
+def _share(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise typer.BadParameter("the share of strangers named must lie strictly between 0 and 1, e.g. 0.01")
+    return value
 
 
 def identify(
     paths: Annotated[list[Path], typer.Argument(help="Photos or folders of photos.")],
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
-    threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN (default: calibrated or the model's).")] = None,
+    far: Annotated[float, typer.Option("--far", callback=_share, help="Share of strangers (people not enrolled) that may be named as someone; the threshold follows from it and the gallery's size.")] = DEFAULT_FAR,
+    threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN; overrides --far.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many candidate people to list per face.")] = 3,
     classifier: Annotated[Optional[str], typer.Option(help="Use a fitted classifier: knn, svm or linear (see fit-classifier).")] = None,
     stale: Annotated[str, typer.Option(help="A classifier fitted before the gallery last changed: refit (and store) it, or refuse (exit 10).")] = "refit",
@@ -73,7 +81,7 @@ def identify(
                     err_console.print(f"note: the {classifier} classifier was fitted before the gallery last changed; "
                                       "refitting it and storing the new one", highlight=False)
             analyzer = g.analyzer
-            ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index)
+            ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index, far=far)
             with progress_bar() as bar:
                 task = bar.add_task("identifying", total=len(files))
                 results = identify_images(files, analyzer, ident, top_k=top_k, on_image=annotate_one)
@@ -81,7 +89,9 @@ def identify(
                 from faceprint.viz.sheet import write_contact_sheets
 
                 write_contact_sheets(results, annotate)
-    rows = [r.to_dict() for r in results]
+    point = ident.operating_point  # build_identifier always says how it chose the threshold
+    assert point is not None
+    rows = [{**r.to_dict(), "threshold": point.threshold, "expected_stranger_rate": point.stranger_rate} for r in results]
     if as_json:
         print_json(rows)
     elif as_csv:
@@ -101,7 +111,7 @@ def identify(
                 console.print(f"{r.image} [{x1},{y1},{x2},{y2}]: [{style}]{r.match.describe()}[/] (distance {r.match.distance:.3f})", highlight=False)
         how = f", classifier {classifier}" if classifier else ""
         how += f", {index} search" if index != "exact" else ""
-        console.print(f"threshold {ident.threshold:.3f}, {len(ident.gallery.vectors)} enrolled faces, model {model}{how}", highlight=False, style="dim")
+        console.print(f"{point.describe()}, model {model}{how}", highlight=False, style="dim")
     raise typer.Exit(int(Exit.BAD_INPUT if any(r.error for r in results) else Exit.OK))
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from faceprint.gallery.index import ExactIndex, person_min_distances
 from faceprint.gallery.store import GalleryEmbeddings
 from faceprint.recognize.confidence import distance_to_confidence
+from faceprint.recognize.open_set import OpenSetThreshold
 from faceprint.types import Embeddings, pairwise_distances
 
 __all__ = ["Candidate", "Match", "Identifier", "ProbabilisticClassifier"]
@@ -78,6 +79,7 @@ class Identifier:
         slope: float,
         classifier: ProbabilisticClassifier | None = None,
         index: object | None = None,
+        operating_point: OpenSetThreshold | None = None,
     ) -> None:
         self.gallery = gallery
         self.metric = metric
@@ -85,6 +87,8 @@ class Identifier:
         self.slope = slope
         self.classifier = classifier
         self.index = index
+        self.operating_point = operating_point
+        """How the threshold was chosen and the share of strangers it is expected to name (None: not known)."""
 
     def person_distances(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Q, P) distance of each query to each person's nearest enrolled face, and the person ids."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +15,10 @@ from faceprint.image import ImageSource, list_images
 from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
 from faceprint.recognize.identifier import Candidate, Identifier, Match
+from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold, gallery_impostors, model_impostors, open_set_threshold
 from faceprint.types import Face
 
-__all__ = ["FaceResult", "build_identifier", "expand_paths", "identify_images", "threshold_for"]
+__all__ = ["FaceResult", "build_identifier", "expand_paths", "gallery_threshold", "identify_images", "threshold_for"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -83,12 +84,34 @@ class FaceResult:
         }
 
 
-def threshold_for(gallery: Gallery, model: str, default: float) -> float:
+def threshold_for(gallery: Gallery, model: str, default: float | None) -> float | None:
     """The gallery's calibrated threshold for this model if one was stored (faceprint calibrate), else `default`."""
     from faceprint.evaluate.calibration import threshold_setting
 
     stored = gallery.get_setting(threshold_setting(gallery, model))
     return float(stored) if stored is not None else default
+
+
+def gallery_threshold(gallery: Gallery, model: str, photos_per_person: Sequence[int], far: float = DEFAULT_FAR,
+                      threshold: float | None = None, default: float | None = None) -> OpenSetThreshold:
+    """The open-set threshold for this gallery's enrolled faces of `model` (`photos_per_person`: its make-up).
+
+    In order: `threshold` (the user's); else the impostor distribution `faceprint calibrate` stored in the gallery;
+    else a threshold calibrated the older way (one per-comparison threshold); else the model's shipped distribution
+    (LFW DevTrain); else `default`. The expected stranger rate is reported whenever a distribution is known.
+    """
+    own = gallery_impostors(gallery, model)
+    shipped = model_impostors(model)
+    if threshold is not None:
+        return open_set_threshold(photos_per_person, far, own or shipped, fixed=threshold)
+    if own is not None:
+        return open_set_threshold(photos_per_person, far, own)
+    stored = threshold_for(gallery, model, None)
+    if stored is not None:
+        point = open_set_threshold(photos_per_person, far, shipped, fixed=stored)
+        return OpenSetThreshold(point.threshold, "calibrated threshold", point.n_faces, point.effective_faces, None,
+                                point.stranger_rate, point.comparison_rate)
+    return open_set_threshold(photos_per_person, far, shipped, fallback=default)
 
 
 def build_identifier(
@@ -97,11 +120,18 @@ def build_identifier(
     threshold: float | None = None,
     classifier: str | None = None,
     index: str = "exact",
+    far: float = DEFAULT_FAR,
 ) -> Identifier:
-    """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none)."""
+    """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none).
+
+    Its threshold names a share `far` of strangers at the gallery's current size (see gallery_threshold), unless
+    `threshold` is given.
+    """
     spec = analyzer.embedder.spec
     emb = gallery.embeddings(spec.name, model_identity(spec))
-    thr = threshold if threshold is not None else threshold_for(gallery, spec.name, spec.open_set_threshold)
+    _, photos = np.unique(emb.person_ids, return_counts=True)
+    point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
+    thr = point.threshold
     clf = None
     if classifier is not None:
         from faceprint.gallery.classifier_store import load_classifier
@@ -114,7 +144,7 @@ def build_identifier(
         idx = load_or_build_index(gallery, spec.name)
     elif index != "exact":
         raise ValueError(f"unknown index {index!r}; choose exact or faiss")
-    return Identifier(emb, spec.metric, thr, spec.confidence_slope, classifier=clf, index=idx)
+    return Identifier(emb, spec.metric, thr, spec.confidence_slope, classifier=clf, index=idx, operating_point=point)
 
 
 def expand_paths(items: Iterable[ImageSource]) -> list[ImageSource]:
