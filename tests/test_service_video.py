@@ -163,6 +163,11 @@ def test_galleries_route_and_read_scope(tmp_path: Path, clips: dict[str, Path], 
         tracks = r.video(clips["pair"])["tracks"]
         assert sorted(str(t["person"]) for t in tracks) == ["George_W_Bush", "None"]
         assert _err(lambda: Client(s.url, None, gallery="door").video(clips["pair"]))[:2] == (401, "unauthorized")
+        hall = Client(s.url, write, gallery="hall", timeout=60)
+        hall.enroll("Tony_Blair", photo_of(lfw_subset, "Tony_Blair", 1))
+        hall.remove("Tony_Blair")  # the gallery exists and is empty
+        status, code, msg = _err(lambda: hall.video(clips["pair"]))
+        assert (status, code) == (409, "model_not_in_gallery") and "empty" in msg and str(folder) not in msg
         assert _err(lambda: Client(s.url, read, gallery="lobby").video(clips["pair"]))[:2] == (404, "unknown_gallery")
         assert _err(lambda: Client(s.url, read).request("POST", "/v1/video", files=[("file", clips["pair"])]))[:2] == (404, "not_found")
     finally:

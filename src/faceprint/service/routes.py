@@ -238,8 +238,11 @@ async def video(request: Request, key: ApiKey | None = Depends(require("read")))
                 det = getattr(_video_detectors, "detector", None)
                 if det is None:
                     det = _video_detectors.detector = video_detector(st.config.detector or "mtcnn")
-                rec = VideoRecognizer(st.hub.open(name), src.fps, detect_every=detect_every,  # type: ignore[union-attr]
-                                      recheck_every_s=recheck_every, threshold=thr, detector=det)
+                try:
+                    rec = VideoRecognizer(st.hub.open(name), src.fps, detect_every=detect_every,  # type: ignore[union-attr]
+                                          recheck_every_s=recheck_every, threshold=thr, detector=det)
+                except EmptyGallery:  # (the library's message names the gallery's path on the server)
+                    raise ApiError("model_not_in_gallery", "the gallery is empty: enrol people before sending clips") from None
                 last = None
                 try:
                     for frame in src:
