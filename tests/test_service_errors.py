@@ -10,10 +10,12 @@ from faceprint.errors import (
     GalleryError,
     GalleryLocked,
     ImageError,
+    MissingExtra,
     ModelNotInGallery,
     NoFaceFound,
     UnknownModel,
     UnknownPerson,
+    VideoError,
 )
 from faceprint.service.errors import ERROR_CODES, ApiError, api_error_for, envelope
 
@@ -30,12 +32,14 @@ from faceprint.service.errors import ERROR_CODES, ApiError, api_error_for, envel
         (EmptyGallery("empty"), 409, "model_not_in_gallery"),
         (GalleryError("corrupt /secret/path.sqlite"), 500, "internal_error"),
         (FaceprintError("anything else"), 500, "internal_error"),
+        (VideoError("/secret/clip.mp4", "corrupt", 12), 400, "invalid_video"),
+        (MissingExtra("av", "video"), 501, "video_unavailable"),
     ],
 )
 def test_library_errors_map_to_one_status_each(exc: FaceprintError, status: int, code: str) -> None:
     err = api_error_for(exc)
     assert (err.status, err.code) == (status, code)
-    if status == 500:
+    if status == 500 or code == "invalid_video":
         assert "secret" not in err.message  # internals stay in the server log
     if code == "gallery_locked":
         assert err.headers == {"Retry-After": "1"}

@@ -36,6 +36,8 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body in MB (then 413).")] = 10.0,
     max_pixels: Annotated[int, typer.Option(min=1, help="Most pixels in one image (then 413).")] = 40_000_000,
     max_files: Annotated[int, typer.Option(min=1, help="Most image files in one request (then 413).")] = 20,
+    max_video_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body to /v1/video in MB (then 413).")] = 50.0,
+    max_video_frames: Annotated[int, typer.Option(min=1, help="Most frames in one clip sent to /v1/video (then 413).")] = 1800,
     rate_limit: Annotated[float, typer.Option(min=0.0, help="Requests per minute per API key (then 429); 0: no limit.")] = 600.0,
     lock_wait: Annotated[float, typer.Option(min=0.0, help="Seconds a write waits for a gallery another process is writing to (then 503).")] = 10.0,
 ) -> None:
@@ -59,6 +61,7 @@ def serve(
         if detector is not None and detector not in list_detectors():
             raise FaceprintError(f"unknown detector {detector!r}; choose one of: {', '.join(list_detectors())}")
         limits = Limits(max_body=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels, max_files=max_files,
+                        max_video=int(max_video_mb * 1024 * 1024), max_video_frames=max_video_frames,
                         workers=workers, queue=queue, timeout=timeout, rate_limit=rate_limit, lock_wait=lock_wait)
         config = ServiceConfig(gallery=gallery, galleries=galleries, model=model, detector=detector, limits=limits)
         keys = KeyStore(config.keys_file)

@@ -67,7 +67,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         responses={status: {"model": ErrorOut} for status in sorted({s for s, _ in ERROR_CODES.values()})},
     )
     app.state.fp = state
-    app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body)
+    app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body, max_video=config.limits.max_video)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

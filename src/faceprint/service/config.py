@@ -31,9 +31,14 @@ class Limits:
     lock_wait: float = 10.0
     """Seconds a write waits for a gallery that another process is writing to (-> 503 gallery_locked)."""
     max_top_k: int = 100
+    max_video: int = 50 * 1024 * 1024
+    """Bytes in a request body to a /video route, instead of `max_body` (-> 413 video_too_large)."""
+    max_video_frames: int = 1800
+    """Frames in one clip (60 s at 30 frames/s), from its header before decoding and counted while decoding
+    (-> 413 video_too_large)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_body", "max_pixels", "max_files", "workers"):
+        for name in ("max_body", "max_pixels", "max_files", "workers", "max_video", "max_video_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.queue < 0 or self.timeout <= 0 or self.rate_limit < 0 or self.lock_wait < 0:

@@ -12,10 +12,12 @@ from faceprint.errors import (
     GalleryError,
     GalleryLocked,
     ImageError,
+    MissingExtra,
     ModelNotInGallery,
     NoFaceFound,
     UnknownModel,
     UnknownPerson,
+    VideoError,
 )
 
 __all__ = ["ApiError", "ERROR_CODES", "api_error_for", "envelope"]
@@ -23,6 +25,7 @@ __all__ = ["ApiError", "ERROR_CODES", "api_error_for", "envelope"]
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "bad_request": (400, "the body is not valid JSON, multipart or base64"),
     "invalid_image": (400, "an uploaded file is not a readable image"),
+    "invalid_video": (400, "an uploaded clip is not a readable video, or breaks off (the message names the frame)"),
     "no_face": (400, "no face found where one is required (verify)"),
     "unauthorized": (401, "no API key, or an unknown or revoked one"),
     "forbidden": (403, "the key's scope or gallery does not allow this route"),
@@ -38,11 +41,13 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "body_too_large": (413, "the request body is above --max-body-mb"),
     "image_too_large": (413, "an image has more pixels than --max-pixels"),
     "too_many_files": (413, "more files in one request than --max-files"),
+    "video_too_large": (413, "a clip is above --max-video-mb, has more frames than --max-video-frames or more pixels per frame than --max-pixels"),
     "unsupported_media_type": (415, "send multipart/form-data or application/json"),
     "missing_field": (422, "a required field (file, file1, file2, files, image, name...) is missing"),
     "invalid_parameter": (422, "a parameter has the wrong type or value (booleans are true/false only)"),
     "rate_limited": (429, "this key sent more requests than --rate-limit allows; see Retry-After"),
     "internal_error": (500, "a bug: the message says no more, the server log has the details"),
+    "video_unavailable": (501, "this server lacks the video extra (pip install 'faceprint[video]')"),
     "not_ready": (503, "the models are still loading; see Retry-After"),
     "busy": (503, "the inference queue is full (--queue); see Retry-After"),
     "timeout": (503, "the request took longer than --timeout"),
@@ -72,6 +77,10 @@ def api_error_for(exc: FaceprintError) -> ApiError:
         return ApiError("no_face", msg)
     if isinstance(exc, ImageError):
         return ApiError("invalid_image", msg)
+    if isinstance(exc, VideoError):
+        return ApiError("invalid_video", f"{exc.reason}{'' if exc.frame is None else f' at frame {exc.frame}'}")
+    if isinstance(exc, MissingExtra) and exc.extra == "video":
+        return ApiError("video_unavailable", msg)
     if isinstance(exc, UnknownModel):
         return ApiError("invalid_parameter", msg)
     if isinstance(exc, UnknownPerson):

@@ -8,21 +8,31 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Annotated, Any
+import re
+import tempfile
+import threading
+import time
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 import faceprint
-from faceprint.errors import EmptyGallery, ModelNotInGallery, UnknownPerson
+from faceprint.errors import EmptyGallery, FaceprintError, ModelNotInGallery, UnknownPerson, VideoError
+from faceprint.image import image_size
 from faceprint.models import list_models
 from faceprint.service import schemas
 from faceprint.service.auth import require
+from faceprint.service.config import Limits
 from faceprint.service.errors import ApiError
 from faceprint.service.inputs import RequestData, Upload, check_pixels, read_request
 from faceprint.service.keys import SCOPES, ApiKey
 from faceprint.service.state import ServiceState
+
+if TYPE_CHECKING:
+    from faceprint.video.source import FileSource
 
 __all__ = ["inference_router", "gallery_router", "admin_router"]
 
@@ -42,6 +52,18 @@ _IMAGE_BODY = {
                 "image": {"type": "string", "description": "base64"}, "image1": {"type": "string"},
                 "image2": {"type": "string"}, "images": {"type": "array", "items": {"type": "string"}},
                 "threshold": {"type": "number"}, "top_k": {"type": "integer"}, "largest": {"type": "boolean"}}}},
+        }
+    }
+}
+
+
+_VIDEO_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary", "description": "a video clip (MP4, MKV, WebM, AVI...)"},
+                "detect_every": {"type": "integer", "minimum": 1, "maximum": 100},
+                "recheck_every": {"type": "number", "description": "seconds"}, "threshold": {"type": "number"}}}},
         }
     }
 }
@@ -123,6 +145,8 @@ def gallery_router(multi: bool) -> APIRouter:
         router.add_api_route(path, fn, methods=[method], openapi_extra=extra or None, **kw)
 
     add("/identify", identify, "POST", True, response_model=schemas.IdentifyOut)
+    router.add_api_route("/video", video, methods=["POST"], response_model=schemas.VideoOut,
+                         openapi_extra={**_VIDEO_BODY, **({"parameters": param} if param else {})})
     add("/people", people, "GET", response_model=schemas.PeopleOut)
     add("/people/{name}", person, "GET", response_model=schemas.PersonOut)
     add("/people/{name}/faces", enroll, "POST", True, response_model=schemas.EnrollOut)
@@ -170,6 +194,86 @@ async def identify(request: Request, key: ApiKey | None = Depends(require("read"
 
     faces = await st.pool.run(run)
     return {"faces": faces[: 1 if largest else None], "model": st.analyzer.model}  # type: ignore[union-attr]
+
+
+_video_detectors = threading.local()
+"""One video detector per inference thread (built at its first clip, then reused)."""
+
+
+async def video(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:
+    """The face tracks of the clip in multipart `file`, each recognised once as `faceprint video` does:
+    `track_id`, `person` (null when UNKNOWN), `unknown`, `confidence`, `first_s`, `last_s`, `frames`, `best_frame`
+    and the rest of a tracks.jsonl line. Options: `detect_every` (frames), `recheck_every` (seconds), `threshold`."""
+    st = _state(request)
+    data = await read_request(request, 1)
+    if data.is_json:
+        raise ApiError("unsupported_media_type", "send the clip as multipart/form-data field 'file'")
+    up = data.one("file")
+    detect_every = data.integer("detect_every", 5, 1, 100)
+    recheck_every = data.number("recheck_every", 2.0, minimum=0.01)
+    thr = data.number("threshold")
+    name, limits = _gallery(request), st.config.limits
+    try:  # a still photo opens as a one-frame "video"; say what it is instead
+        image_size(up.data)
+        raise ApiError("invalid_video", f"{up.name}: a still image, not a video (send photos to /identify)")
+    except FaceprintError:
+        pass
+
+    def run() -> dict[str, Any]:
+        from faceprint.video import VideoRecognizer, video_detector
+        from faceprint.video.source import FileSource
+
+        deadline = time.monotonic() + limits.timeout
+        suffix = PurePath(up.name).suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", PurePath(up.name).suffix) else ""
+        with tempfile.TemporaryDirectory(prefix="faceprint-video-") as tmp:
+            path = PurePath(tmp, f"clip{suffix}")
+            with open(path, "wb") as fp:
+                fp.write(up.data)
+            try:
+                src = FileSource(path)
+            except VideoError as exc:
+                raise ApiError("invalid_video", f"{up.name}: {exc.reason}") from None
+            with src:
+                _check_clip(up.name, src, limits)
+                det = getattr(_video_detectors, "detector", None)
+                if det is None:
+                    det = _video_detectors.detector = video_detector(st.config.detector or "mtcnn")
+                try:
+                    rec = VideoRecognizer(st.hub.open(name), src.fps, detect_every=detect_every,  # type: ignore[union-attr]
+                                          recheck_every_s=recheck_every, threshold=thr, detector=det)
+                except EmptyGallery:  # (the library's message names the gallery's path on the server)
+                    raise ApiError("model_not_in_gallery", "the gallery is empty: enrol people before sending clips") from None
+                last = None
+                try:
+                    for frame in src:
+                        if frame.index >= limits.max_video_frames:
+                            raise ApiError("video_too_large", f"{up.name}: more than {limits.max_video_frames:,} frames, "
+                                                              "this server's limit")
+                        if time.monotonic() > deadline:  # the client has had its 503 timeout: stop the work too
+                            raise ApiError("timeout", f"the request took longer than {limits.timeout:g} s", {"Retry-After": "1"})
+                        rec.process(frame)
+                        last = frame
+                except VideoError as exc:
+                    raise ApiError("invalid_video", f"{up.name}: {exc.reason} at frame {exc.frame}") from None
+                rec.finish(last)
+                tracks = sorted(rec.tracks, key=lambda t: (t.first_frame, t.track_id))
+                return {
+                    "tracks": [t.to_dict() for t in tracks], "frames": rec.frames, "fps": round(src.fps, 3),
+                    "width": src.width, "height": src.height, "recognitions": rec.recognitions,
+                    "model": st.analyzer.model,  # type: ignore[union-attr]
+                }
+
+    return await st.pool.run(run)
+
+
+def _check_clip(label: str, src: FileSource, limits: Limits) -> None:
+    """413 video_too_large when the clip's header declares more frames, or larger frames, than the server takes."""
+    if src.width * src.height > limits.max_pixels:
+        raise ApiError("video_too_large", f"{label}: {src.width} x {src.height} frames, above this server's limit of "
+                                          f"{limits.max_pixels:,} pixels")
+    if src.frame_count is not None and src.frame_count > limits.max_video_frames:
+        raise ApiError("video_too_large", f"{label}: {src.frame_count:,} frames, above this server's limit of "
+                                          f"{limits.max_video_frames:,}")
 
 
 async def people(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:

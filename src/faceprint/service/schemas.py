@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 __all__ = [
     "ModelsOut", "FaceOut", "DetectOut", "EmbeddedFaceOut", "EmbedOut", "VerifyOut", "CandidateOut", "IdentifiedFaceOut",
-    "IdentifyOut", "PersonSummary", "PeopleOut", "FaceRecordOut", "PersonOut", "EnrolledOut", "SkippedOut", "EnrollOut",
+    "IdentifyOut", "TrackOut", "VideoOut", "PersonSummary", "PeopleOut", "FaceRecordOut", "PersonOut", "EnrolledOut", "SkippedOut", "EnrollOut",
     "RenameOut", "RemovedOut", "GalleriesOut", "KeyOut", "KeysOut", "NewKeyOut", "ErrorBody", "ErrorOut",
 ]
 
@@ -74,6 +74,38 @@ class IdentifiedFaceOut(BaseModel):
 
 class IdentifyOut(BaseModel):
     faces: list[IdentifiedFaceOut]
+    model: str
+
+
+class TrackOut(BaseModel):
+    """One face track: the fields of a tracks.jsonl line of `faceprint video`."""
+
+    track_id: int
+    person: Optional[str]
+    """null when UNKNOWN (or when another track on screen at once holds the same person: see conflict_with)."""
+    unknown: bool
+    confidence: Optional[float]
+    first_s: float
+    last_s: float
+    frames: int
+    best_frame: int
+    closest: Optional[str]
+    distance: Optional[float]
+    first_frame: int
+    last_frame: int
+    recognitions: int
+    conflict_with: Optional[int]
+
+
+class VideoOut(BaseModel):
+    tracks: list[TrackOut]
+    frames: int
+    """Frames decoded."""
+    fps: float
+    width: int
+    height: int
+    recognitions: int
+    """Faces embedded and matched, over all tracks."""
     model: str
 
 
