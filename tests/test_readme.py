@@ -31,13 +31,31 @@ def photo_folder(shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     return tmp_path
 
 
+@pytest.fixture
+def door_clip(photo_folder: Path, shared_dir: Path) -> Path:
+    """door.mp4: alice (Colin Powell's photos) walking past a camera, and people.sqlite with her enrolled."""
+    import faceprint
+    from faceprint.video.scenes import Actor, Scene, face_photo, write_scene
+
+    subset = shared_dir / "data" / "lfw-subset" / "Colin_Powell"
+    scene = Scene(320, 240, 10.0, 2.0, [Actor("alice", face_photo(subset / "Colin_Powell_0007.jpg"), [(0, 60, 120, 110), (2, 260, 120, 110)])])
+    write_scene(scene, photo_folder / "door.mp4")
+    with faceprint.Gallery(photo_folder / "people.sqlite") as g:
+        g.enroll("alice", [photo_folder / "alice1.jpg", photo_folder / "alice2.jpg"])
+    return photo_folder / "door.mp4"
+
+
 def test_readme_has_python_blocks() -> None:
     assert len(BLOCKS) >= 2 and BLOCKS[0].lstrip().startswith("import faceprint")
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_block_runs(index: int, photo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_block_runs(index: int, photo_folder: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> None:
+    if "door.mp4" in BLOCKS[index]:
+        request.getfixturevalue("door_clip")
     exec(compile(BLOCKS[index], f"README.md python block {index + 1}", "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
-    if "faceprint.Gallery(" in BLOCKS[index]:
+    if "faceprint.verify(" in BLOCKS[index]:
         assert "alice" in out and "True" in out  # alice1/alice2 verified, and alice named on visitor.jpg
+    if "door.mp4" in BLOCKS[index]:
+        assert "alice" in out  # her track was named

@@ -15,6 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from faceprint.evaluate.calibration import threshold_setting
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.errors import WeightsError
@@ -209,7 +210,7 @@ def test_cli_gallery_commands_take_a_checkpoint_path_or_an_ensemble_with_one(kil
         r = run("calibrate", lfw_subset, "-g", g, "-m", model, "--far", "0.01", "--json")
         assert r.exit_code == 0, r.output
         with Gallery(g) as gallery:  # stored where identify looks for the model's threshold
-            assert gallery.get_setting(f"threshold:{get_model_spec(model).name}") == repr(json.loads(r.stdout)["threshold"])
+            assert gallery.get_setting(threshold_setting(gallery, get_model_spec(model).name)) == repr(json.loads(r.stdout)["threshold"])
         r = run("identify", query, "-g", g, "-m", model, "--json")
         assert r.exit_code == 0, r.output
         assert len(json.loads(r.stdout)) == 1
