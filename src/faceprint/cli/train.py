@@ -7,12 +7,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar
+from rich.text import Text
+
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled
 from faceprint.cli._gallery_opts import GalleryOpt
 
 
 def _usage_error(exc: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    print_error(str(exc))
     return typer.Exit(int(Exit.USAGE))
 
 
@@ -26,7 +28,7 @@ def _resolved(name: str) -> str:
     return str(Path(name).resolve()) if Path(name).exists() else name
 
 
-def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> str:
+def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> Text:
     loss = f"loss {row['loss']:.4f}  active {_fmt_pct(row.get('active'))}  " if row.get("loss") is not None else "before training  "
     val = ""
     if row.get("val_auc") is not None:
@@ -34,8 +36,7 @@ def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> str:
             f"held-out AUC {row['val_auc']:.4f}  pair acc {_fmt_pct(row['val_accuracy'])}  "
             f"rank-1 {_fmt_pct(row['val_rank1'])}"
         )
-    mark = "  [green](best)[/]" if best else ""
-    return f"epoch {row['epoch']}/{epochs}  {loss}{val}{mark}"
+    return Text.assemble(f"epoch {row['epoch']}/{epochs}  {loss}{val}", styled("  (best)", "green") if best else "")
 
 
 def train(
@@ -105,6 +106,10 @@ def train(
         )
     except ValueError as exc:
         raise _usage_error(exc) from None
+    from faceprint.output_paths import check_output_dir
+
+    with handle_errors():
+        check_output_dir(export_faces if export_faces is not None else out, "run folder" if export_faces is None else "--export-faces folder")
     if export_faces is not None:
         _export(config, export_faces, as_json)
         return
@@ -174,10 +179,9 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
                 if hooks.started:
                     hooks.bar.stop()
     except KeyboardInterrupt:
-        err_console.print(
-            f"[yellow]interrupted[/]: every finished epoch is saved in {out / 'last.pt'}; "
-            "rerun the same command to continue.", highlight=False
-        )
+        err_console.print(Text.assemble(
+            styled("interrupted", "yellow"), f": every finished epoch is saved in {out / 'last.pt'}; rerun the same command to continue."
+        ), highlight=False)
         raise typer.Exit(130) from None
     summary = {
         "run_dir": str(result.run_dir),

@@ -7,8 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json
+from rich.text import Text
+
+from faceprint.cli._common import Exit, check_threshold, console, distinct, err_console, handle_errors, print_json, styled
 from faceprint.models import DEFAULT_MODEL
+
+COLLAPSED_THRESHOLD = 0.01
+"""A model whose calibrated threshold is below this has collapsed its embeddings (distances of unit vectors run
+from 0 to 2; trained models sit near 0.6-1.1): verdicts at such a threshold are noise."""
 
 
 def verify(
@@ -23,6 +29,7 @@ def verify(
     from faceprint.analyzer import FaceAnalyzer
 
     with handle_errors():
+        check_threshold(threshold)
         analyzer = FaceAnalyzer(model=model, detector=detector)
         a = analyzer.embed_one(image_a, select="largest")
         b = analyzer.embed_one(image_b, select="largest")
@@ -44,7 +51,14 @@ def verify(
     else:
         for note in notes:
             err_console.print(f"note: {note}", highlight=False)
-        verdict = "[green]same person[/]" if same else "[red]different people[/]"
+        if analyzer.embedder.spec.threshold < COLLAPSED_THRESHOLD:
+            err_console.print(
+                f"warning: {analyzer.model}'s distances have collapsed (its threshold is "
+                f"{analyzer.embedder.spec.threshold:.2e}): a barely trained checkpoint tells few faces apart; train it longer",
+                highlight=False,
+            )
+        verdict = styled("same person", "green") if same else styled("different people", "red")
         op = "<=" if same else ">"
-        console.print(f"{verdict}: distance {distance:.4f} {op} threshold {thr:.4f} ({analyzer.model})", highlight=False)
+        d, t = distinct(distance, thr)
+        console.print(Text.assemble(verdict, f": distance {d} {op} threshold {t} ({analyzer.model})"), highlight=False)
     raise typer.Exit(int(Exit.OK if same else Exit.DIFFERENT))

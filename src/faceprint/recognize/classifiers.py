@@ -43,7 +43,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from faceprint.errors import GalleryError, MissingExtra, NotFittedError, UnknownModel
+from faceprint.errors import GalleryError, MissingExtra, NotFittedError, StaleClassifier, UnknownModel
 
 __all__ = [
     "CLASSIFIER_KINDS",
@@ -70,12 +70,6 @@ MAGIC = b"FPCLF\x00"
 FORMAT_VERSION = 2
 MIN_HELD_OUT = 10
 """Temperature scaling is skipped (with a warning) when fewer faces than this can be held out."""
-
-
-class StaleClassifier(GalleryError):
-    """The stored classifier was fitted on an older state of the gallery (people or faces changed since)."""
-
-    exit_code = 10
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------

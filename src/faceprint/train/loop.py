@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceprint.errors import FaceprintError, NoImagesFound
+from faceprint.errors import NoImagesFound, RunConflict
 from faceprint.gallery.enroll import identity_folders, split_per_person
 from faceprint.train.checkpoint import (
     load_checkpoint,
@@ -45,12 +45,6 @@ from faceprint.train.validate import ValidationResult, validate_embeddings
 __all__ = ["RunConflict", "TrainHooks", "TrainResult", "learning_rate", "train", "training_items"]
 
 log = logging.getLogger(__name__)
-
-
-class RunConflict(FaceprintError):
-    """RUN_DIR holds a run with other settings than the ones given."""
-
-    exit_code = 3
 
 
 class TrainHooks:
