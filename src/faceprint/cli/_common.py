@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from faceprint.errors import (
     AlreadyEnrolled,
@@ -28,9 +28,11 @@ from faceprint.errors import (
     InvalidName,
     InvalidOption,
     MissingExtra,
+    ModelMismatch,
     ModelNotInGallery,
     NoFaceFound,
     NoImagesFound,
+    NotFittedError,
     OutputError,
     PairsFormatError,
     RunConflict,
@@ -85,6 +87,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (InvalidName, Exit.BAD_INPUT),
     (UnknownModel, Exit.USAGE),
     (InvalidOption, Exit.USAGE),
+    (ModelMismatch, Exit.USAGE),
     (WeightsError, Exit.MISSING),
     (MissingExtra, Exit.MISSING),
     (GalleryLocked, Exit.LOCKED),
@@ -97,6 +100,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (NoImagesFound, Exit.NO_IMAGES),
     (RunConflict, Exit.RUN_CONFLICT),
     (OutputError, Exit.OUTPUT),
+    (NotFittedError, Exit.ERROR),
     (FaceprintError, Exit.BAD_INPUT),
 )
 """The one table from error classes to exit codes (the README lists the same)."""

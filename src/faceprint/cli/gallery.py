@@ -48,6 +48,7 @@ def enroll(
     """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.gallery import Gallery, enroll as run_enroll, identity_folders
+    from faceprint.gallery.store import check_name
     from faceprint.image import SUPPORTED_SUFFIXES
     from faceprint.output_paths import check_output_file
 
@@ -55,6 +56,8 @@ def enroll(
         model = stored_model_name(model)
         if log_file is not None:
             check_output_file(log_file, "--log file")
+        if person is not None:
+            check_name(person)
         if person is None:
             if len(paths) != 1:
                 print_error("give one directory of identity folders (DIR/<person>/<images>), or images with --person NAME")
