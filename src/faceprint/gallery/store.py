@@ -385,8 +385,8 @@ class Gallery:
         """Store one face and its embedding (call inside `transaction()` to batch); returns the face id.
 
         The same image enrolled for the same person again with another model gains that model's embedding. An
-        image already enrolled with `model` (as anyone) raises AlreadyEnrolled and stores nothing: the database
-        enforces it, so it holds when several processes enrol the same photos at once.
+        image already enrolled with `model` (as anyone, this person included) raises AlreadyEnrolled and stores
+        nothing: the database enforces it, so it holds when several processes enrol the same photos at once.
         """
         self._q("SAVEPOINT add_face")
         try:
@@ -394,7 +394,7 @@ class Gallery:
         except sqlite3.IntegrityError as exc:
             self._q("ROLLBACK TO add_face")
             self._q("RELEASE add_face")
-            if DUPLICATE_MARK in str(exc):
+            if DUPLICATE_MARK in str(exc) or "embeddings.face_id, embeddings.model" in str(exc):
                 raise AlreadyEnrolled(sha256, model, self.enrolled_as(sha256, model)) from None
             raise _translate(exc, self.path) from None
         except BaseException:
@@ -419,7 +419,7 @@ class Gallery:
             fid = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
         vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
         self._db.execute(  # not _q: the caller tells the duplicate rule's IntegrityError from other errors
-            "INSERT OR REPLACE INTO embeddings (face_id, model, dim, vector) VALUES (?, ?, ?, ?)",
+            "INSERT INTO embeddings (face_id, model, dim, vector) VALUES (?, ?, ?, ?)",
             (fid, model, int(vec.size), vec.tobytes()),
         )
         return fid
