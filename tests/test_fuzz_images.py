@@ -4,6 +4,7 @@ photos through load_image, detect, embed, identify and the CLI raise nothing but
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "fuzz_images.py"
 def _campaign():
     spec = importlib.util.spec_from_file_location("fuzz_images", BENCH)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.modules.setdefault("fuzz_images", module)  # dataclasses look their module up there
+    spec.loader.exec_module(sys.modules["fuzz_images"])
+    return sys.modules["fuzz_images"]
 
 
 @pytest.mark.slow
