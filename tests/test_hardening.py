@@ -323,3 +323,6 @@ def test_usage_errors_exit_3(tmp_path: Path, lfw_subset: Path) -> None:
     assert "<bool>" not in r.stdout and "--json" in r.stdout
     r = run("models", "list", "--json", "-v")
     assert r.exit_code == 0 and json.loads(r.stdout)
+    gallery = _vector_gallery(tmp_path / "v.sqlite", ["ann"])
+    r = run("people", "list", "--gallery", gallery, "-v")
+    assert r.exit_code == 0 and "opened gallery" in r.stderr

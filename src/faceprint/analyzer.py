@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -63,9 +64,11 @@ class FaceAnalyzer:
         detector: str | Detector = "mtcnn",
         max_pixels: int | None = None,
     ) -> None:
+        t0 = time.perf_counter()
         self.embedder = create_embedder(model) if isinstance(model, str) else model
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.max_pixels = max_pixels
+        log.info("model %s and detector %s ready in %.1f s", self.embedder.name, type(self.detector).__name__, time.perf_counter() - t0)
 
     @property
     def model(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -32,6 +33,8 @@ from faceprint.errors import (
 from faceprint.types import Face
 
 __all__ = ["Gallery", "GalleryEmbeddings", "PersonInfo", "FaceRecord", "default_gallery_path", "SCHEMA_VERSION"]
+
+log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x46505254  # "FPRT": marks the SQLite file as a faceprint gallery
 DUPLICATE_MARK = "faceprint: image already enrolled with this model"
@@ -195,6 +198,7 @@ class Gallery:
                 self._db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
+        log.info("opened gallery %s%s", self.path, " (read-only)" if self.read_only else "")
 
     def _make_folder(self) -> None:
         """Create the gallery's folder, or say why it cannot be and what to do instead."""
