@@ -326,3 +326,22 @@ def test_usage_errors_exit_3(tmp_path: Path, lfw_subset: Path) -> None:
     gallery = _vector_gallery(tmp_path / "v.sqlite", ["ann"])
     r = run("people", "list", "--gallery", gallery, "-v")
     assert r.exit_code == 0 and "opened gallery" in r.stderr
+
+
+# -- 13. train --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_defaults_and_failed_runs_leave_nothing(shared_dir: Path, tmp_path: Path) -> None:
+    """--model and --init have working defaults (no OpenFace weights here: scratch, with a note); --persons above
+    the people available names the maximum; the failed run leaves no empty run folder."""
+    pytest.importorskip("torch")
+    data = tmp_path / "orl5"
+    data.mkdir()
+    for s in ("s1", "s2", "s3", "s4", "s5"):
+        (data / s).symlink_to(shared_dir / "data" / "orl" / s)
+    runs = tmp_path / "runs"
+    r = run("train", data, "--cropped", "--out", runs / "r1", "--epochs", "1")
+    fails(r, Exit.USAGE, "--persons 8", "use --persons 3 or fewer")
+    assert "training from scratch" in r.stderr
+    assert not runs.exists()

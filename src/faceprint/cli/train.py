@@ -28,6 +28,21 @@ def _resolved(name: str) -> str:
     return str(Path(name).resolve()) if Path(name).exists() else name
 
 
+def _default_init(model: str) -> str:
+    """pretrained when the model's weights are here (or it is a checkpoint), else scratch, saying so."""
+    from faceprint.errors import FaceprintError
+    from faceprint.models import get_model_spec
+
+    try:
+        spec = get_model_spec(model)
+    except FaceprintError:
+        return "pretrained"  # an unknown name fails with its own message when the run is configured
+    if spec.weights is not None and not spec.weights.present():
+        err_console.print(f"note: no pretrained weights of {model} here; training from scratch (--init scratch)", highlight=False)
+        return "scratch"
+    return "pretrained"
+
+
 def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> Text:
     loss = f"loss {row['loss']:.4f}  active {_fmt_pct(row.get('active'))}  " if row.get("loss") is not None else "before training  "
     val = ""
@@ -41,9 +56,9 @@ def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> Text:
 
 def train(
     data_dir: Annotated[Path, typer.Argument(help="Identity folders DIR/<person>/<images> to train on.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model whose network is trained (openface-nn4.small2-v1, facenet-inception-resnet-v1, or a checkpoint).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory: checkpoints, metrics.jsonl, curves.png. Rerun into it to resume.")] = None,
-    init: Annotated[str, typer.Option(help="Start from: pretrained, scratch, or the path of a checkpoint.")] = "pretrained",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model whose network is trained (openface-nn4.small2-v1, facenet-inception-resnet-v1, or a checkpoint).")] = "openface-nn4.small2-v1",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (required, unless --export-faces): checkpoints, metrics.jsonl, curves.png. Rerun into it to resume.")] = None,
+    init: Annotated[Optional[str], typer.Option(help="Start from: pretrained, scratch, or the path of a checkpoint (default: pretrained when the model's weights are present, else scratch).")] = None,
     mining: Annotated[str, typer.Option(help="Triplet mining: random, semihard, hard (batch-hard) or all.")] = "semihard",
     margin: Annotated[float, typer.Option(help="Triplet loss margin on L2-normalised embeddings.")] = 0.2,
     persons: Annotated[int, typer.Option("--persons", "-P", help="People per batch.")] = 8,
@@ -77,6 +92,8 @@ def train(
 
     if out is None and export_faces is None:
         raise _usage_error(ValueError("give --out RUN_DIR (or --export-faces DIR to only prepare the crops)"))
+    if init is None:
+        init = _default_init(model)
     try:
         config = TrainConfig(
             data_dir=str(data_dir.resolve()),
@@ -161,9 +178,13 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
 
         def epoch_start(self, epoch: int, steps: int) -> None:
             self.task = self.bar.add_task(f"epoch {epoch}/{config.epochs}", total=steps)
+            self.losses: list[float] = []
 
         def step(self, epoch: int, step: int, loss: float) -> None:
-            self.bar.update(self.task, advance=1, description=f"epoch {epoch}/{config.epochs} loss {loss:.4f}")
+            # The epoch's mean loss so far: at the end it is the figure of the epoch's summary line.
+            self.losses.append(loss)
+            mean = sum(self.losses) / len(self.losses)
+            self.bar.update(self.task, advance=1, description=f"epoch {epoch}/{config.epochs} loss {mean:.4f}")
 
         def epoch_end(self, row: dict[str, Any], best: bool) -> None:
             self.bar.console.print(_epoch_line(row, config.epochs, best), highlight=False)
