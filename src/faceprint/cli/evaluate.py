@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
+from faceprint.cli._common import check_threshold, console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
 from faceprint.cli._common import table as new_table
 from faceprint.models import DEFAULT_MODEL
 from faceprint.output_paths import PICTURE_SUFFIXES, check_output_dir, check_output_file
@@ -114,6 +114,7 @@ def eval_identify(
     from faceprint.viz.plots import CONFUSION_MAX_PEOPLE
 
     with handle_errors():
+        check_threshold(threshold)
         if confusion is not None:
             check_output_file(confusion, "confusion picture", PICTURE_SUFFIXES)
         data = labelled_embeddings(folder, None, model, detector, cache)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, labelled_embeddings
+from faceprint.cli._common import check_threshold, console, handle_errors, labelled_embeddings
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 from faceprint.output_paths import PICTURE_SUFFIXES, check_output_file
@@ -97,6 +97,7 @@ def viz_errors(
     from faceprint.viz.errors import error_pairs_picture, hardest_pairs
 
     with handle_errors():
+        check_threshold(threshold)
         check_output_file(out, "picture", PICTURE_SUFFIXES)
         ev = embed_pairs(pairs_file, images, model, detector, cache)
         thr = threshold if threshold is not None else ev.result.threshold
