@@ -20,10 +20,10 @@ import numpy as np
 
 from faceprint.errors import FaceprintError
 from faceprint.image import load_image
+from faceprint.output_paths import make_output_dir
 from faceprint.types import Face
 from faceprint.viz._tiles import face_thumb
 from faceprint.viz.annotate import save_image
-from faceprint.output_paths import make_output_dir
 
 __all__ = ["MAX_SPRITE_SIDE", "ProjectorFiles", "face_crops", "read_projector", "sprite_layout", "write_projector"]
 
