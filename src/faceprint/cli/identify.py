@@ -15,6 +15,7 @@ from faceprint.cli._common import (
     Exit,
     check_threshold,
     console,
+    distinct,
     err_console,
     handle_errors,
     print_error,
@@ -131,8 +132,9 @@ def identify(
             else:
                 x1, y1, x2, y2 = (int(v) for v in r.face.box)
                 style = "red" if r.match.unknown else "green"
+                shown, _ = distinct(r.match.distance, ident.threshold, 3)  # never "0.526" against threshold "0.526"
                 console.print(Text.assemble(f"{r.image} [{x1},{y1},{x2},{y2}]: ", styled(r.match.describe(), style),
-                                            f" (distance {r.match.distance:.3f})"), highlight=False)
+                                            f" (distance {shown})"), highlight=False)
         how = f", classifier {classifier}" if classifier else ""
         how += f", {index} search" if index != "exact" else ""
         console.print(f"threshold {ident.threshold:.3f}, {len(ident.gallery.vectors)} enrolled faces, model {model}{how}", highlight=False, style="dim")
