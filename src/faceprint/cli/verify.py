@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
 from rich.text import Text
 
 from faceprint.cli._common import Exit, check_threshold, console, distinct, err_console, handle_errors, print_json, styled
@@ -37,6 +36,9 @@ def verify(
     thr = analyzer.embedder.spec.threshold if threshold is None else threshold
     same = distance <= thr
     notes = [f"{fe.source}: {fe.n_faces} faces found, using the largest" for fe in (a, b) if fe.n_faces > 1]
+    if analyzer.embedder.spec.threshold < COLLAPSED_THRESHOLD:
+        notes.append(f"warning: {analyzer.model}'s distances have collapsed (its threshold is "
+                     f"{analyzer.embedder.spec.threshold:.2e}): a barely trained checkpoint tells few faces apart; train it longer")
     if as_json:
         print_json(
             {
@@ -50,13 +52,7 @@ def verify(
         )
     else:
         for note in notes:
-            err_console.print(f"note: {note}", highlight=False)
-        if analyzer.embedder.spec.threshold < COLLAPSED_THRESHOLD:
-            err_console.print(
-                f"warning: {analyzer.model}'s distances have collapsed (its threshold is "
-                f"{analyzer.embedder.spec.threshold:.2e}): a barely trained checkpoint tells few faces apart; train it longer",
-                highlight=False,
-            )
+            err_console.print(note if note.startswith("warning:") else f"note: {note}", highlight=False)
         verdict = styled("same person", "green") if same else styled("different people", "red")
         op = "<=" if same else ">"
         d, t = distinct(distance, thr)
