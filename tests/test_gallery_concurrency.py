@@ -58,6 +58,8 @@ def _content(path: Path) -> dict[str, tuple[str, bytes]]:
     db = sqlite3.connect(path)
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'embeddings'").fetchone():
+            return {}  # killed between creating the file and committing its schema: an empty gallery
         rows = db.execute(
             """SELECT f.sha256, p.name, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id
                JOIN people p ON p.id = f.person_id WHERE e.model = ?""",
