@@ -123,16 +123,25 @@ def _grid(tiles: list[np.ndarray], cols: int = 4) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+MISSING_DATA = """\
+error: the demo's sample photos are not here: {missing}
+The demo reads two folders of the shared data folder (default ../shared, beside the repository):
+  {shared}/data/lfw-subset/<Name>/<Name>_NNNN.jpg   LFW photos (e.g. Tony_Blair/Tony_Blair_0001.jpg; 10 people x 10 photos)
+  {shared}/data/avengers/<person>/<photo>.png       the Avengers face set (5 people, about 50 photos each)
+Put them there, or point to the folder that holds data/: make demo SHARED=/path/to/shared
+(or python examples/demo.py --shared /path/to/shared, or $FACEPRINT_SHARED)."""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FACEPRINT_SHARED", "../shared")))
     ap.add_argument("--out", type=Path, default=Path("out/demo"))
     args = ap.parse_args()
     lfw, avengers = args.shared / "data" / "lfw-subset", args.shared / "data" / "avengers"
-    for d in (lfw, avengers):
-        if not d.is_dir():
-            print(f"demo data not found: {d} (set FACEPRINT_SHARED to the shared folder)", file=sys.stderr)
-            return 2
+    missing = [d for d in (lfw, avengers) if not d.is_dir()]
+    if missing:
+        print(MISSING_DATA.format(shared=args.shared, missing=", ".join(map(str, missing))), file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     analyzer = FaceAnalyzer()

@@ -81,7 +81,7 @@ def test_calibrate_cli_stores_threshold_identify_uses(lfw_subset: Path, small_ga
     with Gallery(small_gallery) as g:
         assert threshold_for(g, "dlib-resnet-v1", 0.6) == out["threshold"]
     r = runner.invoke(app, ["calibrate", str(lfw_subset), "--far", "2"])
-    assert r.exit_code == 2 and "--far" in r.output and "strictly between 0" in r.output
+    assert r.exit_code == 3 and "--far" in r.output and "strictly between 0" in r.output
 
 
 def test_store_threshold_round_trip(tmp_path: Path) -> None:

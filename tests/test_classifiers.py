@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from faceprint.cli.app import app
+from faceprint.cli._common import exit_code_for
 from faceprint.errors import GalleryError, NotFittedError, UnknownModel
 from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
 from faceprint.gallery.classifier_store import (
@@ -226,7 +227,7 @@ def test_store_load_stale_refit_and_refuse(tmp_path) -> None:
         assert classifier_status(g, model, "svm") == "stale"
         with pytest.raises(StaleClassifier, match="stale.*fit-classifier --kind svm") as err:
             load_classifier(g, model, "svm", stale="refuse")
-        assert err.value.exit_code == 10
+        assert exit_code_for(err.value) == 10
         refit = load_classifier(g, model, "svm")
         assert "person04" in refit.classes_ and refit.C == 3.0 and refit.n_samples_ == 41
         assert classifier_status(g, model, "svm") == "fresh"

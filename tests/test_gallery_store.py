@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from faceprint.errors import EmptyGallery, GalleryError, GalleryLocked, ModelNotInGallery, UnknownPerson
+from faceprint.errors import EmptyGallery, GalleryError, GalleryLocked, InvalidName, ModelNotInGallery, UnknownPerson
 from faceprint.gallery import Gallery
 from faceprint.gallery.store import SCHEMA_VERSION
 
@@ -51,7 +51,7 @@ def test_rename_remove_and_state(gallery) -> None:
     gallery.rename_person("bob", "robert")
     s1 = gallery.state("m1")
     assert s1 != s0
-    with pytest.raises(GalleryError, match="already enrolled"):
+    with pytest.raises(InvalidName, match="already enrolled"):
         gallery.rename_person("ann", "robert")
     face_id = gallery.faces("ann")[0].id
     gallery.remove_face(face_id)

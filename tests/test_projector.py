@@ -91,4 +91,4 @@ def test_export_projector_cli_from_folder(lfw_subset: Path, tmp_path: Path) -> N
     direct = FaceAnalyzer().embed_one(root / "Hugo_Chavez/Hugo_Chavez_0001.jpg", select="center").embedding.vectors[0]
     assert np.allclose(vecs[0], direct, atol=1e-6)
     r = runner.invoke(app, ["export", "projector", str(out), str(root), "--gallery", str(tmp_path / "g.sqlite")])
-    assert r.exit_code == 2
+    assert r.exit_code == 3  # usage: DIR and --gallery both given

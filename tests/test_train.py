@@ -268,12 +268,12 @@ def test_rerun_with_other_settings_is_refused(killed_and_resumed) -> None:
     args = _train_args(data, out)
     args[args.index("semihard")] = "hard"
     r = run(*args)
-    assert r.exit_code == 3 and "mining" in r.stderr
+    assert r.exit_code == 13 and "mining" in r.stderr
     # more epochs would reshape the learning-rate schedule of the finished part: refused too
     longer = _train_args(data, out)
     longer[longer.index("--epochs") + 1] = str(EPOCHS + 2)
     r = run(*longer)
-    assert r.exit_code == 3 and "epochs" in r.stderr and "--init" in r.stderr
+    assert r.exit_code == 13 and "epochs" in r.stderr and "--init" in r.stderr
 
 
 # -- the parts, on synthetic inputs ---------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def test_resume_on_changed_photos_is_refused(killed_and_resumed, orl_small: Path
         r = run(*_train_args(orl_small, out))
     finally:
         extra.unlink()
-    assert r.exit_code == 3 and "photos" in r.stderr
+    assert r.exit_code == 13 and "photos" in r.stderr
 
 
 def test_validation_with_a_single_same_person_pair_says_so() -> None:

@@ -146,9 +146,9 @@ def test_viz_tsne_cli_from_folder_and_gallery(tiny_folders: Path, tmp_path: Path
     assert r.exit_code == 0, r.output
     _check_png(out2, MAP_SIZE)
     r = runner.invoke(app, ["viz", "tsne", str(tiny_folders), "--gallery", str(gallery), "--out", str(out2)])
-    assert r.exit_code == 2 and "not both" in r.output
+    assert r.exit_code == 3 and "not both" in r.output
     r = runner.invoke(app, ["viz", "tsne", "--gallery", str(gallery), "--out", str(out2), "--method", "pca"])
-    assert r.exit_code == 2
+    assert r.exit_code == 3
 
 
 def test_contact_sheets_per_folder(lfw_subset: Path, tmp_path: Path) -> None:

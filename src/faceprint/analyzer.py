@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,11 +66,13 @@ class FaceAnalyzer:
         weights: str | os.PathLike[str] | None = None,
     ) -> None:
         """`model`: a registered name or a built Embedder; `weights`: a training checkpoint of that model."""
+        t0 = time.perf_counter()
         if weights is not None and not isinstance(model, str):
             raise ValueError("weights= needs a model name, not a built embedder")
         self.embedder = create_embedder(model, weights) if isinstance(model, str) else model
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.max_pixels = max_pixels
+        log.info("model %s and detector %s ready in %.1f s", self.embedder.name, type(self.detector).__name__, time.perf_counter() - t0)
 
     @property
     def model(self) -> str:

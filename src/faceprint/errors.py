@@ -1,4 +1,8 @@
-"""Typed errors: the library raises these, the CLI maps them to exit codes."""
+"""Typed errors: every error class faceprint raises on purpose lives here.
+
+The library raises them; the CLI maps them to exit codes in one table (`faceprint.cli._common.EXIT_CODES`), so no
+class here carries an exit code.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,14 @@ __all__ = [
     "StaleEmbeddings",
     "NoImagesFound",
     "VideoError",
+    "AlreadyEnrolled",
+    "InvalidName",
+    "InvalidOption",
+    "OutputError",
+    "InsufficientData",
+    "RunConflict",
+    "StaleClassifier",
+    "EXTRA_OF_PACKAGE",
 ]
 
 
@@ -80,12 +92,42 @@ class NotFittedError(FaceprintError):
     """A fitted object (classifier, threshold) was used before fit()."""
 
 
-class MissingExtra(FaceprintError, ImportError):
-    """An optional dependency is not installed; the message says which extra to install."""
+EXTRA_OF_PACKAGE: dict[str, str | None] = {
+    "scikit-learn": "classify",
+    "torch": "torch",
+    "h5py": "facenet",
+    "torchfile": "openface",
+    "pytorch-metric-learning": "train",
+    "matplotlib": "viz",
+    "umap-learn": "umap",
+    "faiss-cpu": "faiss",
+    "pytest": "dev",
+    # core dependencies: a missing one means a broken install, not a missing extra
+    "numpy": None,
+    "onnx": None,
+    "onnxruntime": None,
+    "opencv-python-headless": None,
+    "pillow": None,
+    "dlib-bin": None,
+}
+"""Which extra of pyproject.toml installs a package (None: a core dependency). The one place install advice comes
+from, so a caller cannot name an extra that does not exist (tests check it against pyproject.toml)."""
 
-    def __init__(self, package: str, extra: str) -> None:
-        self.package, self.extra = package, extra
-        super().__init__(f"this feature needs {package!r}: pip install 'faceprint[{extra}]'")
+
+class MissingExtra(FaceprintError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install.
+
+    The extra is looked up in `EXTRA_OF_PACKAGE` by package name; `extra` is used only for packages not listed.
+    """
+
+    def __init__(self, package: str, extra: str | None = None) -> None:
+        self.package = package
+        self.extra = EXTRA_OF_PACKAGE.get(package, extra)
+        if self.extra is None:
+            advice = f"it is a core dependency of faceprint; reinstall it: pip install --force-reinstall {package}"
+        else:
+            advice = f"pip install 'faceprint[{self.extra}]'"
+        super().__init__(f"this feature needs {package!r}: {advice}")
 
 
 class PairsFormatError(FaceprintError):
@@ -95,31 +137,21 @@ class PairsFormatError(FaceprintError):
 class GalleryError(FaceprintError):
     """The gallery database cannot be used: corrupt, locked, from a newer faceprint, or missing what was asked."""
 
-    exit_code = 6
-
 
 class GalleryLocked(GalleryError):
     """Another process holds a write lock on the gallery for longer than the wait allows."""
-
-    exit_code = 7
 
 
 class EmptyGallery(GalleryError):
     """The gallery holds no embeddings for the requested model."""
 
-    exit_code = 8
-
 
 class UnknownPerson(GalleryError):
     """A person or face named on the command line is not in the gallery."""
 
-    exit_code = 9
-
 
 class ModelNotInGallery(EmptyGallery):
     """The gallery has faces, but none embedded with the requested model."""
-
-    exit_code = 12
 
 
 class StaleEmbeddings(ModelNotInGallery):
@@ -130,7 +162,41 @@ class StaleEmbeddings(ModelNotInGallery):
 class NoImagesFound(FaceprintError):
     """A folder given as input holds no images."""
 
-    exit_code = 11
+
+class AlreadyEnrolled(GalleryError):
+    """This image (by content hash) is already enrolled with this model, possibly as another person.
+
+    Enforced by the gallery database itself, so it holds when several processes enrol at once.
+    """
+
+    def __init__(self, sha256: str, model: str, person: str | None) -> None:
+        self.sha256, self.model, self.person = sha256, model, person
+        who = f" as {person!r}" if person else ""
+        super().__init__(f"image {sha256[:12]} is already enrolled{who} with model {model!r}")
+
+
+class InvalidName(FaceprintError):
+    """A person's name is empty, blank, or already taken by someone else."""
+
+
+class InvalidOption(FaceprintError):
+    """An option value is out of range (a negative or NaN threshold) or options conflict (--json with --csv)."""
+
+
+class OutputError(FaceprintError):
+    """An output file or folder cannot be written: no permission, a file in the way, an unsupported format."""
+
+
+class InsufficientData(FaceprintError):
+    """The labelled photos are too few for the protocol asked (too few people, photos or pairs)."""
+
+
+class RunConflict(FaceprintError):
+    """A training run folder holds a run with other settings than the ones given."""
+
+
+class StaleClassifier(GalleryError):
+    """The stored classifier was fitted on an older state of the gallery (people or faces changed since)."""
 
 
 class VideoError(FaceprintError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -168,13 +169,17 @@ def _open_file(path: str | os.PathLike[str], label: str) -> BinaryIO:
 def _open(fp: BinaryIO, label: str) -> Image.Image:
     """Identify the format and read the header, without decoding pixel data."""
     try:
-        return Image.open(fp, formats=_FORMATS)
+        with warnings.catch_warnings():
+            # faceprint's own limit (max_pixels) is checked next, from the header; Pillow's warning would be
+            # printed raw on the console.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fp, formats=_FORMATS)
     except UnidentifiedImageError:
         raise ImageError(label, "not an image (format not recognised)") from None
     except MemoryError:
         raise
-    except _BOMB as exc:
-        raise ImageError(label, f"image too large for Pillow's decompression-bomb guard: {exc}") from exc
+    except _BOMB:
+        raise ImageError(label, _too_large(None, None, Image.MAX_IMAGE_PIXELS * 2)) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
 
@@ -184,14 +189,16 @@ def _decode(im: Image.Image, label: str, max_pixels: int | None) -> np.ndarray:
     _check_size(im.width, im.height, label, max_pixels)
     fmt, mode, size = im.format, im.mode, im.size
     try:
-        im.load()
-        if _orientation(im, header_only=False) in range(2, 9):
-            im = ImageOps.exif_transpose(im)
-        array = _pil_to_array(im, label)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+            if _orientation(im, header_only=False) in range(2, 9):
+                im = ImageOps.exif_transpose(im)
+            array = _pil_to_array(im, label)
     except (ImageError, MemoryError):
         raise
-    except _BOMB as exc:
-        raise ImageError(label, f"image too large for Pillow's decompression-bomb guard: {exc}") from exc
+    except _BOMB:
+        raise ImageError(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
     logger.debug("loaded %s: %s %s %dx%d", label, fmt or "in-memory", mode, *size)
@@ -247,11 +254,15 @@ def _check_size(width: int, height: int, label: str, max_pixels: int | None) -> 
     if width == 0 or height == 0:
         raise ImageError(label, f"empty image ({width} x {height})")
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(
-            label,
-            f"image is {width} x {height} = {width * height:,} pixels, above the limit of {max_pixels:,}; "
-            "pass max_pixels=None (or a larger limit) to allow it",
-        )
+        raise ImageError(label, _too_large(width, height, max_pixels))
+
+
+def _too_large(width: int | None, height: int | None, limit: int) -> str:
+    """The one message for an image above a pixel limit (faceprint's `max_pixels`, or Pillow's hard limit of
+    twice `Image.MAX_IMAGE_PIXELS` that applies even with max_pixels=None): the size, the limit, what to do."""
+    if width is None or height is None:
+        return f"image too large: more than {limit:,} pixels, above the most faceprint reads; downscale it first"
+    return f"image too large: {width} x {height} = {width * height:,} pixels, above the limit of {limit:,}; downscale it first"
 
 
 def _orientation(im: Image.Image, *, header_only: bool) -> int:

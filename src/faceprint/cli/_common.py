@@ -14,14 +14,43 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
 
-from faceprint.errors import FaceprintError, ImageError, MissingExtra, NoFaceFound, UnknownModel, WeightsError
+from faceprint.errors import (
+    AlreadyEnrolled,
+    EmptyGallery,
+    FaceprintError,
+    GalleryError,
+    GalleryLocked,
+    ImageError,
+    InsufficientData,
+    InvalidName,
+    InvalidOption,
+    MissingExtra,
+    ModelMismatch,
+    ModelNotInGallery,
+    NoFaceFound,
+    NoImagesFound,
+    NotFittedError,
+    OutputError,
+    PairsFormatError,
+    RunConflict,
+    StaleClassifier,
+    StaleEmbeddings,
+    UnknownModel,
+    UnknownPerson,
+    VideoError,
+    WeightsError,
+)
 
 if TYPE_CHECKING:
     from faceprint.evaluate.labelled import LabelledEmbeddings
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Markup off: user data (names, file names, error messages) is printed as it is, never read as Rich markup; our own
+# styles go through `styled`. When stdout is not a terminal, lines never wrap (a pipe to grep sees whole names).
+console = Console(soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 100_000)
+err_console = Console(stderr=True, soft_wrap=True, markup=False, width=None if sys.stderr.isatty() else 100_000)
 
 
 class Exit(IntEnum):
@@ -30,28 +59,100 @@ class Exit(IntEnum):
     OK = 0
     DIFFERENT = 1
     BAD_INPUT = 2
-    """An image is unreadable or has no face, a pairs file is malformed: the message names the file."""
+    """An image is unreadable or has no face, a pairs file is malformed, a name is empty: the message says which."""
     USAGE = 3
-    """Unknown model or option value."""
+    """Unknown model or option value, an option out of range, options that conflict."""
     MISSING = 4
     """Weights or an optional dependency are missing."""
     ERROR = 5
+    """Any other failure (an operating-system error outside the checked paths)."""
+    GALLERY = 6
+    """The gallery is corrupt, unusable or cannot be opened or created."""
+    LOCKED = 7
+    EMPTY_GALLERY = 8
+    UNKNOWN_PERSON = 9
+    STALE_CLASSIFIER = 10
+    NO_IMAGES = 11
+    MODEL_NOT_IN_GALLERY = 12
+    RUN_CONFLICT = 13
+    """train: the run folder holds a run with other settings."""
+    OUTPUT = 14
+    """An output file or folder cannot be written."""
+
+
+EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
+    # Most specific first: the first class an error is an instance of gives its code.
+    (ImageError, Exit.BAD_INPUT),
+    (NoFaceFound, Exit.BAD_INPUT),
+    (PairsFormatError, Exit.BAD_INPUT),
+    (InsufficientData, Exit.BAD_INPUT),
+    (InvalidName, Exit.BAD_INPUT),
+    (UnknownModel, Exit.USAGE),
+    (InvalidOption, Exit.USAGE),
+    (ModelMismatch, Exit.USAGE),
+    (WeightsError, Exit.MISSING),
+    (MissingExtra, Exit.MISSING),
+    (VideoError, Exit.BAD_INPUT),
+    (GalleryLocked, Exit.LOCKED),
+    (StaleEmbeddings, Exit.MODEL_NOT_IN_GALLERY),
+    (ModelNotInGallery, Exit.MODEL_NOT_IN_GALLERY),
+    (EmptyGallery, Exit.EMPTY_GALLERY),
+    (UnknownPerson, Exit.UNKNOWN_PERSON),
+    (StaleClassifier, Exit.STALE_CLASSIFIER),
+    (AlreadyEnrolled, Exit.BAD_INPUT),
+    (GalleryError, Exit.GALLERY),
+    (NoImagesFound, Exit.NO_IMAGES),
+    (RunConflict, Exit.RUN_CONFLICT),
+    (OutputError, Exit.OUTPUT),
+    (NotFittedError, Exit.ERROR),
+    (FaceprintError, Exit.BAD_INPUT),
+)
+"""The one table from error classes to exit codes (the README lists the same)."""
 
 
 def exit_code_for(exc: FaceprintError) -> Exit:
-    if isinstance(exc, (ImageError, NoFaceFound)):
-        return Exit.BAD_INPUT
-    if isinstance(exc, UnknownModel):
-        return Exit.USAGE
-    if isinstance(exc, (WeightsError, MissingExtra)):
-        return Exit.MISSING
-    return getattr(exc, "exit_code", Exit.BAD_INPUT)
+    """The exit code of an error: the first row of EXIT_CODES whose class it is an instance of."""
+    return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+
+
+def styled(text: str, style: str) -> Text:
+    """`text` in a Rich style, never parsed as markup (so it may hold user data)."""
+    return Text(text, style=style)
+
+
+def print_error(message: str, console_: Console | None = None) -> None:
+    """One line `error: message` on stderr; the message is printed as it is."""
+    (console_ or err_console).print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
 
 
 def fail(exc: FaceprintError) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    print_error(str(exc))
     return typer.Exit(int(exit_code_for(exc)))
+
+
+def check_threshold(value: float | None) -> float | None:
+    """A distance threshold given on the command line must be a finite number above zero."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise InvalidOption(f"--threshold must be a number above 0, got {value}")
+    return value
+
+
+def distinct(a: float, b: float, digits: int = 4) -> tuple[str, str]:
+    """`a` and `b` printed with `digits` decimals, or with as many more as it takes to tell them apart."""
+    for d in range(digits, 17):
+        sa, sb = f"{a:.{d}f}", f"{b:.{d}f}"
+        if sa != sb or a == b:
+            return sa, sb
+    return repr(a), repr(b)
+
+
+def table(title: str, *columns: str, **kwargs: Any) -> Table:
+    """A Rich table whose cells never wrap (names stay whole in a pipe); `--json` is the machine form."""
+    t = Table(title=title, **kwargs)
+    for col in columns:
+        t.add_column(col, no_wrap=True)
+    return t
 
 
 def stored_model_name(name: str, known: bool = True) -> str:
@@ -87,11 +188,15 @@ def labelled_embeddings(
 
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn FaceprintError into a one-line message and its exit code."""
+    """Turn FaceprintError into a one-line message and its exit code; an OSError outside the checked paths too."""
     try:
         yield
     except FaceprintError as exc:
         raise fail(exc) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print_error(f"{where}{exc.strerror or exc}")
+        raise typer.Exit(int(Exit.ERROR)) from None
 
 
 def _clean(obj: Any) -> Any:

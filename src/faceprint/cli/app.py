@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from faceprint import __version__
+from faceprint.cli._common import Exit
 from faceprint.cli.calibrate import calibrate
 from faceprint.cli.detect import detect
 from faceprint.cli.evaluate import eval_app
@@ -23,8 +25,46 @@ from faceprint.cli.verify import verify
 from faceprint.cli.video import video
 from faceprint.cli.viz import viz_app
 
+VERBOSE_FLAGS = ("-v", "--verbose")
+UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+"""Click's UsageError as Typer bundles it (Typer exports only its subclass BadParameter)."""
+
+
+class _RootGroup(TyperGroup):
+    """The root command: usage errors (unknown option, bad value, missing argument) exit 3 as the README says,
+    not click's 2 (that is "bad input"); `-v` is accepted anywhere on the line, also after the subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in VERBOSE_FLAGS]
+        rest = [a for a in args[:end] if a not in VERBOSE_FLAGS]
+        return super().parse_args(ctx, flags[:1] + rest + args[end:])
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as exc:
+            exc.exit_code = int(Exit.USAGE)
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            exc.exit_code = int(Exit.USAGE)
+            raise
+
+
+def _flag_type(self: TyperOption, ctx: Any, _plain: Any = TyperOption.display_type_rich) -> str | None:
+    """Help shows no value type for flags (`--json`, not `--json <bool>`): a flag takes no value."""
+    return None if self.is_flag and not self.secondary_opts else _plain(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="faceprint",
+    cls=_RootGroup,
     help="Face recognition: detect, align, embed, verify and evaluate.",
     no_args_is_help=True,
     add_completion=False,
@@ -60,7 +100,7 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, print_json
+from rich.text import Text
+
+from faceprint.cli._common import Exit, console, fail, print_error, print_json
 from faceprint.errors import FaceprintError
 
 
@@ -22,11 +24,13 @@ def detect(
     from faceprint.image import load_image
     from faceprint.viz import draw_faces, save_image
 
+    from faceprint.output_paths import check_output_dir
+
     try:
+        if annotate is not None:
+            check_output_dir(annotate, "--annotate folder")
         det = create_detector(detector)
     except FaceprintError as exc:
-        from faceprint.cli._common import fail
-
         raise fail(exc) from None
     results: list[dict[str, object]] = []
     failed = 0
@@ -35,17 +39,20 @@ def detect(
             image = load_image(path)
         except FaceprintError as exc:
             failed += 1
-            err_console.print(f"[red]error:[/] {exc}", highlight=False)
+            print_error(str(exc))
             results.append({"image": str(path), "error": str(exc), "faces": []})
             continue
         faces = det.detect(image)
         entry: dict[str, object] = {"image": str(path), "width": image.shape[1], "height": image.shape[0], "faces": [f.to_dict() for f in faces]}
         if annotate is not None:
-            out = save_image(draw_faces(image, faces), annotate / f"{path.stem}_faces.jpg")
+            try:
+                out = save_image(draw_faces(image, faces), annotate / f"{path.stem}_faces.jpg")
+            except FaceprintError as exc:
+                raise fail(exc) from None
             entry["annotated"] = str(out)
         results.append(entry)
         if not as_json:
-            console.print(f"[bold]{path}[/]: {len(faces)} face(s)", highlight=False)
+            console.print(Text.assemble((str(path), "bold"), f": {len(faces)} face(s)"), highlight=False)
             for i, f in enumerate(faces):
                 x1, y1, x2, y2 = f.box
                 console.print(f"  #{i + 1} box=({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score={f.score:.3f}", highlight=False)

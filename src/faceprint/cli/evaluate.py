@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
-
-from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
+from faceprint.cli._common import check_threshold, console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
+from faceprint.cli._common import table as new_table
 from faceprint.models import DEFAULT_MODEL
+from faceprint.output_paths import PICTURE_SUFFIXES, check_output_dir, check_output_file
 
 if TYPE_CHECKING:
     from faceprint.evaluate.pairs_run import PairsEvaluation
@@ -49,8 +49,11 @@ def eval_pairs(
     from faceprint.models import get_model_spec
 
     with handle_errors():
+        if report is not None:
+            check_output_dir(report, "--report folder")
+        folds = protocol_folds(read_pairs(pairs_file))  # a file too small for the protocol fails before any embedding
         ev = embed_pairs(pairs_file, images, model, detector, cache)
-        metrics = verification_metrics(ev.distances, ev.same, protocol_folds(read_pairs(pairs_file)))
+        metrics = verification_metrics(ev.distances, ev.same, folds)
         written = None
         if report is not None:
             from faceprint.evaluate.report import write_pairs_report
@@ -63,17 +66,16 @@ def eval_pairs(
             out["report"] = str(written.html)
         print_json(out)
         return
-    table = Table(title=f"LFW pairs protocol: {pairs_file.name}, {ev.model}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    table = new_table(f"LFW pairs protocol: {pairs_file.name}, {ev.model}", "measure")
+    table.add_column("value", justify="right", no_wrap=True)
     table.add_row("pairs", str(r.n_pairs))
     table.add_row("images embedded", str(ev.n_images))
-    table.add_row("accuracy (10 folds)", f"{100 * r.accuracy_mean:.2f}% ± {100 * r.accuracy_std:.2f} (std), ± {100 * r.accuracy_sem:.2f} (s.e.)")
+    table.add_row(f"accuracy ({len(r.fold_accuracies)} folds)", f"{100 * r.accuracy_mean:.2f}% ± {100 * r.accuracy_std:.2f} (std), ± {100 * r.accuracy_sem:.2f} (s.e.)")
     table.add_row("AUC", f"{r.auc:.4f}")
     table.add_row("EER (all pairs)", f"{100 * metrics.eer:.2f}% at distance {metrics.eer_threshold:.4f}")
     for far, t in metrics.tar_at_far.items():
         flag = " *" if t.below_resolution else ""
-        table.add_row(f"TAR @ FAR {far:g} (10 folds)", f"{100 * t.tar_mean:.2f}% ± {100 * t.tar_std:.2f} (FAR {100 * t.far_mean:.2f}%){flag}")
+        table.add_row(f"TAR @ FAR {far:g} ({len(r.fold_accuracies)} folds)", f"{100 * t.tar_mean:.2f}% ± {100 * t.tar_std:.2f} (FAR {100 * t.far_mean:.2f}%){flag}")
     table.add_row("best threshold (all pairs)", f"{r.threshold:.4f} ({100 * r.accuracy_at_threshold:.2f}%)")
     table.add_row("fold thresholds", f"{min(r.fold_thresholds):.4f} .. {max(r.fold_thresholds):.4f}")
     table.add_row("images without a face", f"{len(ev.no_face)} (central region used instead)")
@@ -141,6 +143,9 @@ def eval_identify(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--sizes") from None
     with handle_errors():
+        check_threshold(threshold)
+        if confusion is not None:
+            check_output_file(confusion, "confusion picture", PICTURE_SUFFIXES)
         data = labelled_embeddings(folder, None, model, detector, cache)
         spec = get_model_spec(data.model)
         dist = model_impostors(data.model)
@@ -172,9 +177,8 @@ def eval_identify(
                     "expected_stranger_rate": dist.stranger_rate(thr, size) if dist is not None else None,
                     "gallery_sizes": [p.to_dict() for p in sweep], "report": str(written) if written else None})
         return
-    table = Table(title=f"identification: {folder.name}, {res.model}, {enroll} enrolled per person")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    table = new_table(f"identification: {folder.name}, {res.model}, {enroll} enrolled per person", "measure")
+    table.add_column("value", justify="right", no_wrap=True)
     table.add_row("people enrolled", f"{len(res.people)} ({res.n_enrolled} photos)")
     table.add_row("genuine queries", str(res.n_genuine))
     table.add_row("impostors", f"{len(res.impostor_people)} people, {res.n_impostor} queries")

@@ -10,6 +10,7 @@ import typer
 from faceprint.cli._common import console, handle_errors, labelled_embeddings
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
+from faceprint.output_paths import check_output_dir
 
 export_app = typer.Typer(help="Export embeddings for other tools.", no_args_is_help=True)
 
@@ -33,6 +34,7 @@ def export_projector(
         raise typer.BadParameter("give either DIR or --gallery, not both")
     gal = None if folder is not None else (gallery or default_gallery_path())
     with handle_errors():
+        check_output_dir(outdir, "projector folder")
         data = labelled_embeddings(folder, gal, model, detector, cache)
         thumbs = None
         if sprite:

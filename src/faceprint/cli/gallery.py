@@ -8,9 +8,20 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar, stored_model_name
+from faceprint.cli._common import (
+    Exit,
+    console,
+    err_console,
+    handle_errors,
+    print_error,
+    print_json,
+    progress_bar,
+    stored_model_name,
+    styled,
+    table,
+)
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.errors import NoImagesFound
 from faceprint.models import DEFAULT_MODEL
@@ -37,14 +48,19 @@ def enroll(
     """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.gallery import Gallery, enroll as run_enroll, identity_folders
+    from faceprint.gallery.store import check_name
     from faceprint.image import SUPPORTED_SUFFIXES
+    from faceprint.output_paths import check_output_file
 
     with handle_errors():
         model = stored_model_name(model)
+        if log_file is not None:
+            check_output_file(log_file, "--log file")
+        if person is not None:
+            check_name(person)
         if person is None:
             if len(paths) != 1:
-                err_console.print("[bold red]error:[/] give one directory of identity folders (DIR/<person>/<images>), "
-                                  "or images with --person NAME", highlight=False)
+                print_error("give one directory of identity folders (DIR/<person>/<images>), or images with --person NAME")
                 raise typer.Exit(int(Exit.USAGE))
             items = identity_folders(paths[0])
         else:
@@ -63,7 +79,7 @@ def enroll(
         logger = logging.getLogger("faceprint.gallery.enroll")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-        logger.propagate = False
+        logger.propagate = logging.getLogger().getEffectiveLevel() <= logging.INFO  # -v shows each skipped image
         try:
             analyzer = FaceAnalyzer(model=model, detector=detector)
             with progress_bar() as bar:
@@ -71,25 +87,31 @@ def enroll(
                 report = run_enroll(g, analyzer, items, several="largest" if largest else "skip", on_image=lambda _: bar.advance(task))
             logger.info("summary: %s", report.to_dict())
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]: every finished batch is saved; rerun the same command to continue.")
+            err_console.print(Text.assemble(styled("interrupted", "yellow"), ": every finished batch is saved; rerun the same command to continue."))
             raise typer.Exit(130) from None
         finally:
             logger.removeHandler(handler)
             handler.close()
             g.close()
+    # Nothing enrolled and something failed (no face, unreadable, ...): exit 2. A rerun that finds everything
+    # already enrolled succeeds.
+    failed = sum(len(v) for r, v in report.skipped.items() if r != "already enrolled")
+    code = Exit.BAD_INPUT if report.faces_enrolled == 0 and failed else Exit.OK
     if as_json:
         print_json({**report.to_dict(), "gallery": str(g.path), "model": model, "log": str(log_path)})
-        return
-    table = Table(title=f"enrolment into {g.path} ({model})")
-    table.add_column("")
-    table.add_column("count", justify="right")
-    table.add_row("people", str(len(report.enrolled)))
-    table.add_row("images", str(report.images))
-    table.add_row("faces enrolled", str(report.faces_enrolled))
+        raise typer.Exit(int(code))
+    out = table(f"enrolment into {g.path} ({model})", "")
+    out.add_column("count", justify="right", no_wrap=True)
+    out.add_row("people", str(len(report.enrolled)))
+    out.add_row("images", str(report.images))
+    out.add_row("faces enrolled", str(report.faces_enrolled))
     for reason, skipped in report.skipped.items():
-        table.add_row(f"skipped: {reason}", str(len(skipped)))
-    console.print(table)
+        out.add_row(f"skipped: {reason}", str(len(skipped)))
+    console.print(out)
     console.print(f"details: {log_path}", highlight=False)
+    if code != Exit.OK:
+        print_error(f"none of the {report.images} images was enrolled ({failed} skipped for a problem; see {log_path})")
+    raise typer.Exit(int(code))
 
 
 def _open(gallery: Path | None, wait: float = 10.0):
@@ -106,12 +128,10 @@ def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Optio
     if as_json:
         print_json([{"name": p.name, "faces": p.n_faces, "models": list(p.models)} for p in people])
         return
-    table = Table(title=f"{len(people)} people")
-    for col in ("name", "faces", "models"):
-        table.add_column(col)
+    out = table(f"{len(people)} people", "name", "faces", "models")
     for p in people:
-        table.add_row(p.name, str(p.n_faces), ", ".join(p.models))
-    console.print(table)
+        out.add_row(p.name, str(p.n_faces), ", ".join(p.models))
+    console.print(out)
 
 
 @people_app.command("show")
@@ -122,13 +142,11 @@ def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, 
     if as_json:
         print_json([{"id": f.id, "source": f.source, "sha256": f.sha256, "box": list(f.face.box) if f.face else None, "models": list(f.models)} for f in faces])
         return
-    table = Table(title=f"{name}: {len(faces)} faces")
-    for col in ("face id", "source", "box", "models"):
-        table.add_column(col)
+    out = table(f"{name}: {len(faces)} faces", "face id", "source", "box", "models")
     for f in faces:
         box = ", ".join(f"{v:.0f}" for v in f.face.box) if f.face else "-"
-        table.add_row(str(f.id), f.source, box, ", ".join(f.models))
-    console.print(table)
+        out.add_row(str(f.id), f.source, box, ", ".join(f.models))
+    console.print(out)
 
 
 @people_app.command("rename")

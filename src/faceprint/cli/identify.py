@@ -9,7 +9,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar, stored_model_name
+from rich.text import Text
+
+from faceprint.cli._common import (
+    Exit,
+    check_threshold,
+    console,
+    distinct,
+    err_console,
+    handle_errors,
+    print_error,
+    print_json,
+    progress_bar,
+    stored_model_name,
+    styled,
+)
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.models import DEFAULT_MODEL
@@ -42,7 +56,8 @@ def identify(
 ) -> None:
     """Name every face in every photo, or call it UNKNOWN and say whom it resembles."""
     from faceprint.api import Gallery
-    from faceprint.errors import UnknownModel
+    from faceprint.errors import InvalidOption, UnknownModel
+    from faceprint.output_paths import check_output_dir
     from faceprint.recognize import build_identifier, identify_images
     from faceprint.gallery.classifier_store import classifier_status, load_classifier
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS
@@ -61,6 +76,11 @@ def identify(
 
     with handle_errors():
         # Cheap checks first, so that bad input fails before the model is loaded.
+        if as_json and as_csv:
+            raise InvalidOption("give --json or --csv, not both")
+        check_threshold(threshold)
+        if annotate is not None:
+            check_output_dir(annotate, "--annotate folder")
         model = stored_model_name(model, known="@" not in model)  # a checkpoint's base@digest: by the gallery's record
         if index not in ("exact", "faiss"):
             raise UnknownModel("index", index, ["exact", "faiss"])
@@ -102,13 +122,15 @@ def identify(
     else:
         for r in results:
             if r.error:
-                err_console.print(f"[red]error:[/] {r.error}", highlight=False)
+                print_error(r.error)
             elif r.face is None:
                 console.print(f"{r.image}: no face found", highlight=False)
             else:
                 x1, y1, x2, y2 = (int(v) for v in r.face.box)
                 style = "red" if r.match.unknown else "green"
-                console.print(f"{r.image} [{x1},{y1},{x2},{y2}]: [{style}]{r.match.describe()}[/] (distance {r.match.distance:.3f})", highlight=False)
+                shown, _ = distinct(r.match.distance, ident.threshold, 3)  # never "0.526" against threshold "0.526"
+                console.print(Text.assemble(f"{r.image} [{x1},{y1},{x2},{y2}]: ", styled(r.match.describe(), style),
+                                            f" (distance {shown})"), highlight=False)
         how = f", classifier {classifier}" if classifier else ""
         how += f", {index} search" if index != "exact" else ""
         console.print(f"{point.describe()}, model {model}{how}", highlight=False, style="dim")

@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-
-from faceprint.cli._common import console, err_console, handle_errors, print_json
+from faceprint.cli._common import console, err_console, handle_errors, print_json, styled, table
 
 if TYPE_CHECKING:
     from faceprint.models import ModelSpec
@@ -62,22 +60,20 @@ def models_list(
     if as_json:
         print_json([_describe(get_model_spec(n)) for n in names])
         return
-    table = Table(title="faceprint models", caption="missing weights: faceprint models fetch NAME (OpenFace: set $FACEPRINT_OPENFACE_WEIGHTS)")
-    table.add_column("name", overflow="fold")
-    for col in ("input", "dim", "metric", "threshold", "weights", "LFW"):
-        table.add_column(col)
+    out = table("faceprint models", "name", "input", "dim", "metric", "threshold", "weights", "LFW",
+                caption="missing weights: faceprint models fetch NAME (OpenFace: set $FACEPRINT_OPENFACE_WEIGHTS)")
     for name in names:
         s = get_model_spec(name)
-        table.add_row(
+        out.add_row(
             s.name,
             f"{s.input_size}x{s.input_size}",
             str(s.embedding_dim),
             s.metric,
             f"{s.threshold:.3f}",
-            "[green]present[/]" if _present(name) else "[red]missing[/]",
+            styled("present", "green") if _present(name) else styled("missing", "red"),
             s.lfw_accuracy or "-",
         )
-    console.print(table)
+    console.print(out)
 
 
 @models_app.command("fetch")

@@ -7,12 +7,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar
+from rich.text import Text
+
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled
 from faceprint.cli._gallery_opts import GalleryOpt
 
 
 def _usage_error(exc: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    print_error(str(exc))
     return typer.Exit(int(Exit.USAGE))
 
 
@@ -26,7 +28,22 @@ def _resolved(name: str) -> str:
     return str(Path(name).resolve()) if Path(name).exists() else name
 
 
-def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> str:
+def _default_init(model: str) -> str:
+    """pretrained when the model's weights are here (or it is a checkpoint), else scratch, saying so."""
+    from faceprint.errors import FaceprintError
+    from faceprint.models import get_model_spec
+
+    try:
+        spec = get_model_spec(model)
+    except FaceprintError:
+        return "pretrained"  # an unknown name fails with its own message when the run is configured
+    if spec.weights is not None and not spec.weights.present():
+        err_console.print(f"note: no pretrained weights of {model} here; training from scratch (--init scratch)", highlight=False)
+        return "scratch"
+    return "pretrained"
+
+
+def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> Text:
     loss = f"loss {row['loss']:.4f}  active {_fmt_pct(row.get('active'))}  " if row.get("loss") is not None else "before training  "
     val = ""
     if row.get("val_auc") is not None:
@@ -34,15 +51,14 @@ def _epoch_line(row: dict[str, Any], epochs: int, best: bool) -> str:
             f"held-out AUC {row['val_auc']:.4f}  pair acc {_fmt_pct(row['val_accuracy'])}  "
             f"rank-1 {_fmt_pct(row['val_rank1'])}"
         )
-    mark = "  [green](best)[/]" if best else ""
-    return f"epoch {row['epoch']}/{epochs}  {loss}{val}{mark}"
+    return Text.assemble(f"epoch {row['epoch']}/{epochs}  {loss}{val}", styled("  (best)", "green") if best else "")
 
 
 def train(
     data_dir: Annotated[Path, typer.Argument(help="Identity folders DIR/<person>/<images> to train on.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model whose network is trained (openface-nn4.small2-v1, facenet-inception-resnet-v1, or a checkpoint).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory: checkpoints, metrics.jsonl, curves.png. Rerun into it to resume.")] = None,
-    init: Annotated[str, typer.Option(help="Start from: pretrained, scratch, or the path of a checkpoint.")] = "pretrained",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model whose network is trained (openface-nn4.small2-v1, facenet-inception-resnet-v1, or a checkpoint).")] = "openface-nn4.small2-v1",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (required, unless --export-faces): checkpoints, metrics.jsonl, curves.png. Rerun into it to resume.")] = None,
+    init: Annotated[Optional[str], typer.Option(help="Start from: pretrained, scratch, or the path of a checkpoint (default: pretrained when the model's weights are present, else scratch).")] = None,
     mining: Annotated[str, typer.Option(help="Triplet mining: random, semihard, hard (batch-hard) or all.")] = "semihard",
     margin: Annotated[float, typer.Option(help="Triplet loss margin on L2-normalised embeddings.")] = 0.2,
     persons: Annotated[int, typer.Option("--persons", "-P", help="People per batch.")] = 8,
@@ -76,6 +92,8 @@ def train(
 
     if out is None and export_faces is None:
         raise _usage_error(ValueError("give --out RUN_DIR (or --export-faces DIR to only prepare the crops)"))
+    if init is None:
+        init = _default_init(model)
     try:
         config = TrainConfig(
             data_dir=str(data_dir.resolve()),
@@ -105,6 +123,10 @@ def train(
         )
     except ValueError as exc:
         raise _usage_error(exc) from None
+    from faceprint.output_paths import check_output_dir
+
+    with handle_errors():
+        check_output_dir(export_faces if export_faces is not None else out, "run folder" if export_faces is None else "--export-faces folder")
     if export_faces is not None:
         _export(config, export_faces, as_json)
         return
@@ -156,9 +178,13 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
 
         def epoch_start(self, epoch: int, steps: int) -> None:
             self.task = self.bar.add_task(f"epoch {epoch}/{config.epochs}", total=steps)
+            self.losses: list[float] = []
 
         def step(self, epoch: int, step: int, loss: float) -> None:
-            self.bar.update(self.task, advance=1, description=f"epoch {epoch}/{config.epochs} loss {loss:.4f}")
+            # The epoch's mean loss so far: at the end it is the figure of the epoch's summary line.
+            self.losses.append(loss)
+            mean = sum(self.losses) / len(self.losses)
+            self.bar.update(self.task, advance=1, description=f"epoch {epoch}/{config.epochs} loss {mean:.4f}")
 
         def epoch_end(self, row: dict[str, Any], best: bool) -> None:
             self.bar.console.print(_epoch_line(row, config.epochs, best), highlight=False)
@@ -174,10 +200,9 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
                 if hooks.started:
                     hooks.bar.stop()
     except KeyboardInterrupt:
-        err_console.print(
-            f"[yellow]interrupted[/]: every finished epoch is saved in {out / 'last.pt'}; "
-            "rerun the same command to continue.", highlight=False
-        )
+        err_console.print(Text.assemble(
+            styled("interrupted", "yellow"), f": every finished epoch is saved in {out / 'last.pt'}; rerun the same command to continue."
+        ), highlight=False)
         raise typer.Exit(130) from None
     summary = {
         "run_dir": str(result.run_dir),

@@ -6,9 +6,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json
+from faceprint.cli._common import Exit, check_threshold, console, distinct, err_console, handle_errors, print_json, styled
 from faceprint.models import DEFAULT_MODEL
+
+COLLAPSED_THRESHOLD = 0.01
+"""A model whose calibrated threshold is below this has collapsed its embeddings (distances of unit vectors run
+from 0 to 2; trained models sit near 0.6-1.1): verdicts at such a threshold are noise."""
 
 
 def verify(
@@ -23,6 +28,7 @@ def verify(
     from faceprint.analyzer import FaceAnalyzer
 
     with handle_errors():
+        check_threshold(threshold)
         analyzer = FaceAnalyzer(model=model, detector=detector)
         a = analyzer.embed_one(image_a, select="largest")
         b = analyzer.embed_one(image_b, select="largest")
@@ -30,6 +36,9 @@ def verify(
     thr = analyzer.embedder.spec.threshold if threshold is None else threshold
     same = distance <= thr
     notes = [f"{fe.source}: {fe.n_faces} faces found, using the largest" for fe in (a, b) if fe.n_faces > 1]
+    if analyzer.embedder.spec.threshold < COLLAPSED_THRESHOLD:
+        notes.append(f"warning: {analyzer.model}'s distances have collapsed (its threshold is "
+                     f"{analyzer.embedder.spec.threshold:.2e}): a barely trained checkpoint tells few faces apart; train it longer")
     if as_json:
         print_json(
             {
@@ -43,8 +52,9 @@ def verify(
         )
     else:
         for note in notes:
-            err_console.print(f"note: {note}", highlight=False)
-        verdict = "[green]same person[/]" if same else "[red]different people[/]"
+            err_console.print(note if note.startswith("warning:") else f"note: {note}", highlight=False)
+        verdict = styled("same person", "green") if same else styled("different people", "red")
         op = "<=" if same else ">"
-        console.print(f"{verdict}: distance {distance:.4f} {op} threshold {thr:.4f} ({analyzer.model})", highlight=False)
+        d, t = distinct(distance, thr)
+        console.print(Text.assemble(verdict, f": distance {d} {op} threshold {t} ({analyzer.model})"), highlight=False)
     raise typer.Exit(int(Exit.OK if same else Exit.DIFFERENT))

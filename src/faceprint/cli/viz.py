@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, labelled_embeddings
+from faceprint.cli._common import check_threshold, console, handle_errors, labelled_embeddings
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
+from faceprint.output_paths import PICTURE_SUFFIXES, check_output_file
 
 viz_app = typer.Typer(help="Pictures: 2-D maps of embeddings, sample grids, hardest verification errors.", no_args_is_help=True)
 
@@ -45,6 +46,7 @@ def viz_tsne(
         raise typer.BadParameter(f"choose one of: {', '.join(METHODS)}", param_hint="--method")
     src, gal = _source(folder, gallery)
     with handle_errors():
+        check_output_file(out, "picture", PICTURE_SUFFIXES)
         data = labelled_embeddings(src, gal, model, detector, cache)
         try:
             points = project_2d(data.vectors, method, seed=seed, metric=data.metric)
@@ -69,6 +71,7 @@ def viz_grid(
     from faceprint.viz.grid import face_grid
 
     with handle_errors():
+        check_output_file(out, "picture", PICTURE_SUFFIXES)
         items = identity_folders(folder)
         picture = face_grid(items, per_person=per_person, max_people=people, thumb=thumb)
         path = save_image(picture, out)
@@ -94,6 +97,8 @@ def viz_errors(
     from faceprint.viz.errors import error_pairs_picture, hardest_pairs
 
     with handle_errors():
+        check_threshold(threshold)
+        check_output_file(out, "picture", PICTURE_SUFFIXES)
         ev = embed_pairs(pairs_file, images, model, detector, cache)
         thr = threshold if threshold is not None else ev.result.threshold
         pairs = [(p.left, p.right) for p in read_pairs(pairs_file).pairs]

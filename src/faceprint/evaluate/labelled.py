@@ -15,19 +15,13 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
-from faceprint.errors import FaceprintError, NoImagesFound
+from faceprint.errors import FaceprintError, InsufficientData, NoImagesFound
 from faceprint.gallery.enroll import identity_folders
 from faceprint.gallery.store import Gallery
 from faceprint.models import get_model_spec
 from faceprint.types import Face
 
 __all__ = ["InsufficientData", "LabelledEmbeddings", "embed_identity_folders", "gallery_labelled", "load_labelled"]
-
-
-class InsufficientData(FaceprintError):
-    """The labelled photos are too few for the protocol asked (too few people, photos or pairs); exit code 2."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.errors import PairsFormatError
+from faceprint.errors import InsufficientData, PairsFormatError
 from faceprint.evaluate.metrics import accuracy_at, best_threshold, eer, far_tar_at, roc_auc, roc_curve, threshold_at_far
 
 __all__ = [
@@ -113,6 +113,12 @@ def protocol_folds(pairs: PairsFile, n_folds: int = N_FOLDS) -> np.ndarray:
     if pairs.n_folds == n_folds:
         return np.array([p.fold for p in pairs.pairs])
     same = np.array([p.same for p in pairs.pairs])
+    n_same, n_diff = int(same.sum()), int((~same).sum())
+    if min(n_same, n_diff) < n_folds:
+        raise InsufficientData(
+            f"the {n_folds}-fold protocol needs at least {n_folds} matched and {n_folds} mismatched pairs "
+            f"(one of each per fold); this file has {n_same} matched and {n_diff} mismatched"
+        )
     folds = np.empty(len(same), dtype=int)
     for kind in (True, False):
         idx = np.flatnonzero(same == kind)

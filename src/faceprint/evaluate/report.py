@@ -11,6 +11,7 @@ from pathlib import Path
 
 from faceprint.evaluate.lfw import VerificationMetrics
 from faceprint.evaluate.pairs_run import PairsEvaluation
+from faceprint.output_paths import make_output_dir
 
 __all__ = ["PairsReport", "write_pairs_report"]
 
@@ -34,7 +35,7 @@ def _rows(ev: PairsEvaluation, m: VerificationMetrics, default_threshold: float 
     rows = [
         ("pairs", f"{r.n_pairs} ({int(ev.same.sum())} same, {int((~ev.same).sum())} different)"),
         ("images embedded", str(ev.n_images)),
-        ("accuracy (10 folds)", f"{100 * r.accuracy_mean:.2f}% ± {100 * r.accuracy_std:.2f} (std), ± {100 * r.accuracy_sem:.2f} (s.e.)"),
+        (f"accuracy ({len(r.fold_accuracies)} folds)", f"{100 * r.accuracy_mean:.2f}% ± {100 * r.accuracy_std:.2f} (std), ± {100 * r.accuracy_sem:.2f} (s.e.)"),
         ("AUC", f"{m.auc:.4f}"),
         ("EER (all pairs)", f"{100 * m.eer:.2f}% at distance {m.eer_threshold:.4f}"),
         ("EER (per fold)", f"{100 * m.eer_fold_mean:.2f}% ± {100 * m.eer_fold_std:.2f}"),
@@ -66,7 +67,7 @@ def write_pairs_report(
     from faceprint.viz.plots import distance_histogram, roc_plot, threshold_sweep_plot
 
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     name = Path(ev.pairs_file).name
     thr = ev.result.threshold
     points = {far: t.tar_mean for far, t in metrics.tar_at_far.items()}

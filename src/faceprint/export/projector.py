@@ -20,6 +20,7 @@ import numpy as np
 
 from faceprint.errors import FaceprintError
 from faceprint.image import load_image
+from faceprint.output_paths import make_output_dir
 from faceprint.types import Face
 from faceprint.viz._tiles import face_thumb
 from faceprint.viz.annotate import save_image
@@ -86,7 +87,7 @@ def write_projector(
     if files is not None and len(files) != len(v):
         raise ValueError(f"{len(files)} file names for {len(v)} vectors")
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     np.savetxt(out / VECS, v, fmt="%.9g", delimiter="\t")
     with open(out / META, "w", encoding="utf-8", newline="\n") as f:
         if files is None:  # one column: no header

@@ -14,7 +14,7 @@ import struct
 import time
 from typing import Any, Literal
 
-from faceprint.errors import GalleryError, UnknownModel
+from faceprint.errors import GalleryError, StaleClassifier, UnknownModel
 from faceprint.recognize.classifiers import CLASSIFIER_KINDS, EmbeddingClassifier, create_classifier
 
 __all__ = [
@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"FPCLF\x00"
 FORMAT_VERSION = 2
-
-
-class StaleClassifier(GalleryError):
-    """The stored classifier was fitted on an older state of the gallery (people or faces changed since)."""
-
-    exit_code = 10
 
 
 # -- the byte container ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer, select_face
-from faceprint.errors import FaceprintError, ImageError, NoImagesFound
+from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImagesFound
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
@@ -62,8 +62,10 @@ class EnrollReport:
 def identity_folders(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
     """(person, image) for the layout DIR/<person>/<images> used by LFW, Avengers and ORL."""
     root = Path(root)
+    if not root.exists():
+        raise ImageError(root, "directory not found")
     if not root.is_dir():
-        raise NoImagesFound(f"{root}: not a directory of identity folders")
+        raise ImageError(root, "not a directory of identity folders (DIR/<person>/<images>)")
     items = [(d.name, p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
     if not items:
         raise NoImagesFound(f"{root}: no images found in <person>/ sub-folders (expected DIR/<person>/<images>)")
@@ -121,10 +123,16 @@ def enroll(
         if not pending:
             return
         vectors = analyzer.embedder.embed(np.stack([p.crop for p in pending])).vectors
+        stored: list[_Pending] = []
         with gallery.transaction():
             for p, vec in zip(pending, vectors):
-                gallery.add_face(p.person, p.path, p.sha256, p.face, vec, model, identity)
-        for p in pending:
+                try:
+                    gallery.add_face(p.person, p.path, p.sha256, p.face, vec, model, identity)
+                except AlreadyEnrolled as exc:  # another process enrolled it since we looked
+                    report.skip("already enrolled", p.path, f"as {exc.person}")
+                else:
+                    stored.append(p)
+        for p in stored:
             report.enrolled[p.person] = report.enrolled.get(p.person, 0) + 1
             report.added.append((p.person, p.path))
         pending.clear()

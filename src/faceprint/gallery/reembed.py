@@ -67,7 +67,7 @@ def reembed(
         vectors = analyzer.embedder.embed(np.stack([crop for _, crop in pending])).vectors
         with gallery.transaction():
             for (rec, _), vec in zip(pending, vectors):
-                gallery._put_vector(rec.id, identity.name, vec, identity)
+                gallery.put_vector(rec.id, identity.name, vec, identity, replace=True)
         report.updated += len(pending)
         pending.clear()
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +22,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import platformdirs
 
-from faceprint.errors import EmptyGallery, GalleryError, GalleryLocked, ModelNotInGallery, StaleEmbeddings, UnknownPerson
+from faceprint.errors import (
+    AlreadyEnrolled,
+    EmptyGallery,
+    GalleryError,
+    GalleryLocked,
+    InvalidName,
+    ModelNotInGallery,
+    StaleEmbeddings,
+    UnknownPerson,
+)
 from faceprint.types import Face
 
 if TYPE_CHECKING:
@@ -28,7 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Gallery", "GalleryEmbeddings", "PersonInfo", "FaceRecord", "default_gallery_path", "SCHEMA_VERSION"]
 
+log = logging.getLogger(__name__)
+
 APPLICATION_ID = 0x46505254  # "FPRT": marks the SQLite file as a faceprint gallery
+DUPLICATE_MARK = "faceprint: image already enrolled with this model"
 
 # Migration i takes the schema from version i to i + 1. Never edit a released step; append a new one.
 MIGRATIONS: list[str] = [
@@ -72,7 +86,7 @@ MIGRATIONS: list[str] = [
     # 2: every vector records the identity of the pipeline that made it (faceprint.models.identity), and the
     # identity records themselves are kept, so a gallery knows when its vectors are stale and how to rebuild them.
     """
-    ALTER TABLE embeddings ADD COLUMN identity TEXT;  -- ModelIdentity.key; NULL: stored before identities were kept
+    ALTER TABLE embeddings ADD COLUMN identity TEXT;  -- ModelIdentity.key, NULL when stored before identities were kept
     CREATE TABLE models (
         identity TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -80,8 +94,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX models_name ON models(name);
     """,
+    # 3: an image (by content hash) holds at most one embedding per model, whoever it is enrolled as. Enforced by the
+    # database, so two processes enrolling the same photos at once cannot store them under two names.
+    f"""
+    CREATE TRIGGER embeddings_image_once_per_model BEFORE INSERT ON embeddings
+    WHEN EXISTS (
+        SELECT 1 FROM faces f JOIN embeddings e ON e.face_id = f.id
+        WHERE f.sha256 = (SELECT sha256 FROM faces WHERE id = NEW.face_id) AND f.id != NEW.face_id
+          AND e.model = NEW.model
+    )
+    BEGIN
+        SELECT RAISE(ABORT, '{DUPLICATE_MARK}');
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+READABLE_FROM = 2
+"""The oldest schema version a read-only gallery can be read at without migrating (later steps only add rules
+for writes; step 2 added the identity records that reads check)."""
+
+
+def check_name(name: str) -> str:
+    """A person's name must hold a visible character (an empty or blank name would print as nothing)."""
+    if not name.strip() or not name.isprintable():
+        raise InvalidName(f"a person's name must hold visible characters (and no control characters), got {name!r}")
+    return name
 
 
 def default_gallery_path() -> Path:
@@ -124,8 +161,25 @@ class GalleryEmbeddings:
         return [self.names[int(p)] for p in self.person_ids]
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one by one (a trigger's body stays whole)."""
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                yield current.strip()
+            current = ""
+
+
 def _translate(exc: sqlite3.Error, path: Path) -> GalleryError:
     msg = str(exc)
+    if "readonly" in msg or "read-only" in msg:
+        return GalleryError(f"{path}: the gallery is read-only (no write permission on the file or its folder); "
+                            "this command writes to it: use a copy you may write, or ask its owner")
+    if "unable to open database file" in msg:
+        return GalleryError(f"{path}: cannot open the gallery file ({msg}): check that its folder {path.parent} exists "
+                            "and that you may write in it")
     if "locked" in msg or "busy" in msg:
         return GalleryLocked(f"{path}: the gallery is locked by another process ({msg}); try again when it has finished")
     if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in msg or "malformed" in msg or "corrupt" in msg):
@@ -142,23 +196,59 @@ class Gallery:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, timeout: float = 10.0, create: bool = True) -> None:
         self.path = Path(path) if path is not None else default_gallery_path()
+        self.read_only = False
+        """True when the file or its folder may not be written: reads work, writes raise GalleryError."""
         if not self.path.exists():
             if not create:
                 raise GalleryError(f"{self.path}: no gallery here; enroll someone first (faceprint enroll)")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folder()
         elif self.path.is_dir():
             raise GalleryError(f"{self.path}: is a directory, not a gallery file")
+        else:
+            self.read_only = not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK))
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self._db = self._connect(timeout)
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-            self._db.execute("PRAGMA journal_mode = WAL")
+            if not self.read_only and self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
+        log.info("opened gallery %s%s", self.path, " (read-only)" if self.read_only else "")
+
+    def _make_folder(self) -> None:
+        """Create the gallery's folder, or say why it cannot be and what to do instead."""
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"{self.path}: cannot create the gallery's folder {folder} ({exc.strerror or exc}); "
+                               "choose another place with --gallery or $FACEPRINT_GALLERY") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise GalleryError(f"{self.path}: no permission to create a file in {folder}; "
+                               "choose another place with --gallery or $FACEPRINT_GALLERY")
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        """A connection; read-only (``mode=ro``, or ``immutable`` where SQLite cannot share the WAL index) when the
+        file or its folder may not be written."""
+        if not self.read_only:
+            return sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        for flags in ("?mode=ro", "?mode=ro&immutable=1"):
+            db = sqlite3.connect(uri + flags, uri=True, timeout=timeout, isolation_level=None)
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError:
+                db.close()
+                if flags.endswith("immutable=1"):
+                    raise
+        raise AssertionError("unreachable")
 
     # -- schema -----------------------------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
+    def _check_schema(self) -> int:
+        """The schema version, after checking that the file is a faceprint gallery this code can read."""
         db = self._db
         version = db.execute("PRAGMA user_version").fetchone()[0]
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
@@ -169,17 +259,35 @@ class Gallery:
             raise GalleryError(
                 f"{self.path}: gallery schema version {version} is newer than this faceprint knows ({SCHEMA_VERSION}); upgrade faceprint"
             )
-        for step in range(version, SCHEMA_VERSION):
-            # One script per step inside BEGIN ... COMMIT, so a failed step leaves the previous version intact.
-            try:
-                db.executescript(
-                    f"BEGIN IMMEDIATE;\n{MIGRATIONS[step]}\nPRAGMA application_id = {APPLICATION_ID};\n"
-                    f"PRAGMA user_version = {step + 1};\nCOMMIT;"
+        return int(version)
+
+    def _migrate(self) -> None:
+        db = self._db
+        version = self._check_schema()
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            if version < READABLE_FROM:
+                raise GalleryError(
+                    f"{self.path}: the gallery is read-only and empty or too old to read (schema {version}); "
+                    "open it once with write access to upgrade it"
                 )
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            return  # readable as it is; the steps since only add rules for writes
+        # All steps in one transaction that holds the write lock, with the version read again under it: a process
+        # that opens the same new gallery at the same moment waits, then finds it migrated.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._check_schema()
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[step]):
+                    db.execute(statement)
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     @property
     def schema_version(self) -> int:
@@ -229,8 +337,7 @@ class Gallery:
             return int(row[0][0])
         if not create:
             raise UnknownPerson(f"no person named {name!r} in {self.path}")
-        if not name.strip():
-            raise GalleryError("a person's name cannot be empty")
+        check_name(name)
         self._q("INSERT INTO people (name, created) VALUES (?, ?)", (name, time.time()))
         return int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
 
@@ -244,10 +351,12 @@ class Gallery:
         return [PersonInfo(int(i), n, int(c), tuple(sorted(m.split(","))) if m else ()) for i, n, c, m in rows]
 
     def rename_person(self, old: str, new: str) -> None:
-        pid = self.person_id(old)
-        if self._q("SELECT 1 FROM people WHERE name = ?", (new,)):
-            raise GalleryError(f"cannot rename {old!r}: {new!r} is already enrolled")
+        """Rename a person; InvalidName for an empty name or one already enrolled (checked under the write lock)."""
+        check_name(new)
         with self.transaction():
+            pid = self.person_id(old)
+            if self._q("SELECT 1 FROM people WHERE name = ?", (new,)):
+                raise InvalidName(f"cannot rename {old!r}: {new!r} is already enrolled (remove or rename them first)")
             self._q("UPDATE people SET name = ? WHERE id = ?", (new, pid))
 
     def remove_person(self, name: str) -> int:
@@ -309,10 +418,31 @@ class Gallery:
 
         `identity` is the record of the pipeline that made the vector (faceprint.models.identity.model_identity);
         the gallery keeps it so that it can tell stale vectors from current ones. The same image enrolled for the
-        same person again with another model gains that model's embedding.
+        same person again with another model gains that model's embedding. An image already enrolled with `model`
+        (as anyone, this person included) raises AlreadyEnrolled and stores nothing: the database enforces it, so it
+        holds when several processes enrol the same photos at once.
         """
         if identity is not None and identity.name != model:
             raise ValueError(f"identity {identity.name!r} is not of model {model!r}")
+        self._q("SAVEPOINT add_face")
+        try:
+            fid = self._add_face(person, source, sha256, face, vector, model, identity)
+        except sqlite3.IntegrityError as exc:
+            self._q("ROLLBACK TO add_face")
+            self._q("RELEASE add_face")
+            if DUPLICATE_MARK in str(exc) or "embeddings.face_id, embeddings.model" in str(exc):
+                raise AlreadyEnrolled(sha256, model, self.enrolled_as(sha256, model)) from None
+            raise _translate(exc, self.path) from None
+        except BaseException:
+            self._q("ROLLBACK TO add_face")
+            self._q("RELEASE add_face")
+            raise
+        self._q("RELEASE add_face")
+        return fid
+
+    def _add_face(
+        self, person: str, source: str, sha256: str, face: Face | None, vector: np.ndarray, model: str, identity: ModelIdentity | None
+    ) -> int:
         pid = self.person_id(person, create=True)
         row = self._q("SELECT id FROM faces WHERE person_id = ? AND sha256 = ?", (pid, sha256))
         if row:
@@ -326,22 +456,26 @@ class Gallery:
                 (pid, source, sha256, box, lms, face.score if face else None, time.time()),
             )
             fid = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
-        self._put_vector(fid, model, vector, identity)
+        self.put_vector(fid, model, vector, identity)
         return fid
 
-    def _put_vector(self, face_id: int, model: str, vector: np.ndarray, identity: ModelIdentity | None) -> None:
+    def put_vector(
+        self, face_id: int, model: str, vector: np.ndarray, identity: ModelIdentity | None, *, replace: bool = False
+    ) -> None:
+        """Store a face's vector of `model` made by `identity`'s pipeline (call inside `transaction()` to batch).
+
+        `replace` overwrites the face's existing vector of `model` (gallery reembed); without it a second vector
+        is refused by the database (sqlite3.IntegrityError, which add_face turns into AlreadyEnrolled).
+        """
         vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
         if identity is not None:
             self._q("INSERT OR IGNORE INTO models (identity, name, record) VALUES (?, ?, ?)", (identity.key, identity.name, identity.to_json()))
-        self._q(
-            "INSERT OR REPLACE INTO embeddings (face_id, model, dim, vector, identity) VALUES (?, ?, ?, ?, ?)",
-            (face_id, model, int(vec.size), vec.tobytes(), identity.key if identity is not None else None),
-        )
-
-    def replace_vector(self, face_id: int, vector: np.ndarray, identity: ModelIdentity) -> None:
-        """Replace a face's vector of `identity.name` with one made by `identity`'s pipeline (gallery reembed)."""
-        with self.transaction():
-            self._put_vector(face_id, identity.name, vector, identity)
+        sql = f"INSERT{' OR REPLACE' if replace else ''} INTO embeddings (face_id, model, dim, vector, identity) VALUES (?, ?, ?, ?, ?)"
+        params = (face_id, model, int(vec.size), vec.tobytes(), identity.key if identity is not None else None)
+        if replace:
+            self._q(sql, params)
+        else:
+            self._db.execute(sql, params)  # not _q: add_face tells the duplicate rule's IntegrityError from other errors
 
     def model_record(self, model: str) -> ModelIdentity | None:
         """The identity record the gallery keeps for a model name (the newest, when several pipelines of it stored

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceprint.errors import FaceprintError, NoImagesFound
+from faceprint.errors import NoImagesFound, RunConflict
+from faceprint.output_paths import make_output_dir
 from faceprint.gallery.enroll import identity_folders, split_per_person
 from faceprint.train.checkpoint import (
     load_checkpoint,
@@ -45,12 +46,6 @@ from faceprint.train.validate import ValidationResult, validate_embeddings
 __all__ = ["RunConflict", "TrainHooks", "TrainResult", "learning_rate", "train", "training_items"]
 
 log = logging.getLogger(__name__)
-
-
-class RunConflict(FaceprintError):
-    """RUN_DIR holds a run with other settings than the ones given."""
-
-    exit_code = 3
 
 
 class TrainHooks:
@@ -265,7 +260,8 @@ class _Run:
                 )
         if len(train_people) < cfg.persons:
             raise ValueError(
-                f"--persons {cfg.persons} is more than the {len(train_people)} people left for training; lower it"
+                f"--persons {cfg.persons} is more than the {len(train_people)} people left for training "
+                f"({len(val_people)} held out for validation): use --persons {len(train_people)} or fewer"
             )
         train_faces = faces.of_people(train_people)
         self.train_people, self.val_people = train_people, val_people
@@ -420,12 +416,18 @@ def train(config: TrainConfig, run_dir: str | Path, hooks: TrainHooks | None = N
     the epoch in progress: rerun with the same settings to continue.
     """
     run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
+    created = [p for p in (run, *run.parents) if not p.exists()]
+    make_output_dir(run, "run folder")
     threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
         return _train(config, run, hooks or TrainHooks())
+    except BaseException:
+        for folder in created:  # a run that failed before writing anything leaves no empty folders behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     finally:
         torch.set_num_threads(threads)
 

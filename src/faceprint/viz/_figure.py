@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from faceprint.errors import MissingExtra
+from faceprint.errors import MissingExtra, OutputError
+from faceprint.output_paths import PICTURE_SUFFIXES, check_output_file, make_output_dir
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,7 +37,11 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(path, "picture", PICTURE_SUFFIXES)
+    make_output_dir(path.parent)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI)
+    try:
+        fig.savefig(path, dpi=DPI, format=path.suffix.lower().lstrip(".").replace("jpg", "jpeg"))
+    except OSError as exc:
+        raise OutputError(f"{path}: could not write the picture: {exc.strerror or exc}") from None
     return path

@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceprint.errors import OutputError
+from faceprint.output_paths import PICTURE_SUFFIXES, check_output_file, make_output_dir
 from faceprint.types import Face
 
 __all__ = ["draw_faces", "save_image", "GREEN", "RED", "AMBER"]
@@ -54,7 +56,12 @@ def draw_faces(
 def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """Write an RGB uint8 image (format from the suffix), creating the folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    check_output_file(path, "picture", PICTURE_SUFFIXES)
+    make_output_dir(path.parent)
+    try:
+        written = cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    except cv2.error as exc:
+        raise OutputError(f"{path}: could not write the picture ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    if not written:
+        raise OutputError(f"{path}: could not write the picture")
     return path
