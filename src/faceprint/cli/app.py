@@ -9,6 +9,7 @@ import typer
 
 from faceprint import __version__
 from faceprint.cli.calibrate import calibrate
+from faceprint.cli.cluster import cluster, eval_cluster, list_clusters, merge_clusters, name_cluster, split_cluster
 from faceprint.cli.detect import detect
 from faceprint.cli.evaluate import eval_app
 from faceprint.cli.export import export_app
@@ -39,6 +40,12 @@ app.add_typer(models_app, name="models")
 app.command()(calibrate)
 app.add_typer(viz_app, name="viz")
 app.add_typer(export_app, name="export")
+app.command()(cluster)
+eval_app.command("cluster")(eval_cluster)
+people_app.command("clusters")(list_clusters)
+people_app.command("name-cluster")(name_cluster)
+people_app.command("merge-clusters")(merge_clusters)
+people_app.command("split-cluster")(split_cluster)
 
 
 def _version(value: bool) -> None:
