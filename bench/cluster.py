@@ -139,27 +139,29 @@ def one_synthetic(method: str, n: int) -> None:
     labels = cluster_vectors(x, method=method, threshold=default_threshold(method, MODEL), min_size=2)
     dt = time.perf_counter() - t0
     s = score_clustering(y, labels)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"method": method, "seconds": dt, "peak_mb": peak_mb, "bcubed_f": s.bcubed_f, "pairwise_f": s.pairwise_f,
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = use.ru_maxrss / 1024
+    print(json.dumps({"method": method, "seconds": dt, "cpu_seconds": use.ru_utime + use.ru_stime, "peak_mb": peak_mb, "bcubed_f": s.bcubed_f, "pairwise_f": s.pairwise_f,
                       "people": s.people, "clusters": s.clusters}))
 
 
 def synthetic_table(n: int, timeout: float) -> None:
-    print(f"{n} synthetic face-like vectors, each method in its own process ({os.cpu_count()} CPUs visible)")
-    print("| method | time s | peak memory MB | BCubed F | pairwise F | clusters / identities |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"{n} synthetic face-like vectors, each method in its own process ({os.cpu_count()} CPUs visible, "
+          f"load average {os.getloadavg()[0]:.1f} at the start)")
+    print("| method | wall s (clustering) | CPU s (whole process) | peak memory MB | BCubed F | pairwise F | clusters / identities |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for m in METHODS:
         try:
             out = subprocess.run([sys.executable, __file__, "--one", m, "--synthetic", str(n)], capture_output=True, text=True,
                                  timeout=timeout, check=True).stdout.strip().splitlines()[-1]
         except subprocess.TimeoutExpired:
-            print(f"| {m} | > {timeout:.0f} (stopped) | | | | |", flush=True)
+            print(f"| {m} | > {timeout:.0f} (stopped) | | | | | |", flush=True)
             continue
         except subprocess.CalledProcessError as exc:
-            print(f"| {m} | failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr else exc} | | | | |", flush=True)
+            print(f"| {m} | failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr else exc} | | | | | |", flush=True)
             continue
         r = json.loads(out)
-        print(f"| {m} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | {r['bcubed_f']:.4f} | {r['pairwise_f']:.4f} | "
+        print(f"| {m} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_mb']:.0f} | {r['bcubed_f']:.4f} | {r['pairwise_f']:.4f} | "
               f"{r['clusters']} / {r['people']} |", flush=True)
 
 

@@ -4,10 +4,11 @@ Stored as one of the gallery's blobs (key ``clusters:<model>``): the faces (phot
 as JSON and their embeddings as float32 bytes. Cluster ids start at 1 and never change while the cluster exists;
 new clusters get new ids. Faces left alone (no cluster) are kept too: new photos may give them company.
 
-Incremental rule (`SavedClusters.add`): a new face joins the cluster whose average distance to it (average
-linkage, the default method's own criterion) is smallest and at most the threshold, unless the cluster already
-holds a face of its photo. The faces that join nothing are clustered together with the faces left alone so far,
-with the stored method and settings, and become new clusters.
+Incremental rule (`SavedClusters.add`): only the neighbourhood of the new faces is clustered again: the stored
+faces in the connected components of the threshold graph (pairs at or below the threshold) that the new faces
+reach, whole clusters included, with the stored method and settings. Average linkage never joins faces of
+different components, so for the default method this gives the clusters a full recluster would give, and the
+rest of the collection is not touched. A cluster keeps its id when the new cluster holds most of its faces.
 """
 
 from __future__ import annotations
@@ -118,67 +119,83 @@ class SavedClusters:
         self.vectors = vecs if not self.vectors.size else np.concatenate([self.vectors, vecs]) if len(vecs) else self.vectors
 
     def add(self, faces: list[CollectedFace]) -> dict[str, int]:
-        """New faces join existing clusters or form new ones (see the module's rule); faces already stored are
-        skipped. Returns counts: ``joined``, ``new_clusters``, ``in_new_clusters``, ``alone``, ``known``."""
+        """New faces join the stored clusters (see the module's rule); faces already stored are skipped.
+
+        Returns counts: ``joined`` (new faces now in a cluster that existed), ``new_clusters``, ``in_new_clusters``
+        (new faces in them), ``alone`` (new faces left alone), ``known`` (faces skipped as already stored) and
+        ``reclustered`` (stored faces whose neighbourhood was clustered again).
+        """
         keys = {face_key(f.image, f.face) for f in self.faces}
-        fresh = []
+        fresh: list[CollectedFace] = []
         for f in faces:
             k = face_key(f.image, f.face)
             if k not in keys:
                 keys.add(k)
                 fresh.append(f)
-        report = {"known": len(faces) - len(fresh), "joined": 0, "new_clusters": 0, "in_new_clusters": 0, "alone": 0}
+        report = {"known": len(faces) - len(fresh), "joined": 0, "new_clusters": 0, "in_new_clusters": 0, "alone": 0, "reclustered": 0}
         if not fresh:
             return report
-        clusters = self.clusters()
-        ids = list(clusters)
-        assigned: list[int | None] = [None] * len(fresh)
-        if ids:
-            x = np.stack([f.vector for f in fresh]).astype(np.float32)
-            index = {f.id: i for i, f in enumerate(self.faces)}
-            avg = np.empty((len(fresh), len(ids)), np.float32)
-            for j, cid in enumerate(ids):
-                rows = [index[f.id] for f in clusters[cid]]
-                avg[:, j] = pairwise_distances(x, self.vectors[rows], self.metric).mean(axis=1)
-                photos = {str(Path(f.image).resolve()) for f in clusters[cid]}
-                for i, f in enumerate(fresh):  # cannot-link with the cluster's own photos
-                    if str(Path(f.image).resolve()) in photos:
-                        avg[i, j] = np.inf
-            best = np.argmin(avg, axis=1)
-            for i in range(len(fresh)):
-                if avg[i, best[i]] <= self.threshold:
-                    assigned[i] = ids[int(best[i])]
-            # cannot-link among the new faces: one face per photo per cluster, the nearest
-            taken: dict[tuple[str, int], int] = {}
-            for i in sorted(range(len(fresh)), key=lambda i: float(avg[i, best[i]]) if len(ids) else 0.0):
-                if assigned[i] is None:
-                    continue
-                k = (str(Path(fresh[i].image).resolve()), assigned[i])  # type: ignore[assignment]
-                if k in taken:
-                    assigned[i] = None
-                else:
-                    taken[k] = i
-        joined = [i for i, c in enumerate(assigned) if c is not None]
-        report["joined"] = len(joined)
-        self._append([fresh[i] for i in joined], [assigned[i] for i in joined])
-        # The rest, with the faces left alone so far, clustered among themselves.
-        rest = [fresh[i] for i, c in enumerate(assigned) if c is None]
-        old_alone = [i for i, f in enumerate(self.faces) if f.cluster is None]
-        pool_vecs = np.concatenate([self.vectors[old_alone], np.stack([f.vector for f in rest]).astype(np.float32)]) if rest else self.vectors[old_alone]
-        pool_imgs = [self.faces[i].image for i in old_alone] + [f.image for f in rest]
+        new_vecs = np.stack([f.vector for f in fresh]).astype(np.float32)
+        affected = self._touched(new_vecs)
+        report["reclustered"] = len(affected)
+        pool_vecs = np.concatenate([self.vectors[affected], new_vecs]) if affected else new_vecs
+        pool_imgs = [self.faces[i].image for i in affected] + [f.image for f in fresh]
         labels = cluster_vectors(pool_vecs, method=self.method, threshold=self.threshold, min_size=self.min_size,
-                                 metric=self.metric, groups=[str(Path(p).resolve()) for p in pool_imgs]) if len(pool_imgs) else np.zeros(0, np.int64)
-        new_ids = {int(l): self.next_cluster + int(l) for l in np.unique(labels[labels >= 0])}
-        self.next_cluster += len(new_ids)
-        report["new_clusters"] = len(new_ids)
-        report["in_new_clusters"] = int((labels >= 0).sum())
-        for pos, i in enumerate(old_alone):
-            if labels[pos] >= 0:
-                self.faces[i] = SavedFace(self.faces[i].id, self.faces[i].image, self.faces[i].face, new_ids[int(labels[pos])])
-        rest_labels = labels[len(old_alone):]
-        self._append(rest, [new_ids[int(l)] if l >= 0 else None for l in rest_labels])
-        report["alone"] = int((rest_labels < 0).sum())
+                                 metric=self.metric, groups=[str(Path(p).resolve()) for p in pool_imgs])
+        # Old ids go to the new clusters that keep most of their faces (largest overlaps first).
+        overlaps: list[tuple[int, int, int]] = []
+        for lab in np.unique(labels[labels >= 0]):
+            members = np.flatnonzero(labels == lab)
+            old = [self.faces[affected[m]].cluster for m in members if m < len(affected)]
+            for cid in set(c for c in old if c is not None):
+                overlaps.append((old.count(cid), int(lab), cid))
+        ids: dict[int, int] = {}
+        used: set[int] = set()
+        for _, lab, cid in sorted(overlaps, key=lambda t: (-t[0], t[1], t[2])):
+            if lab not in ids and cid not in used:
+                ids[lab], _ = cid, used.add(cid)
+        old_ids = set(ids.values())
+        for lab in np.unique(labels[labels >= 0]):
+            if int(lab) not in ids:
+                ids[int(lab)] = self.next_cluster
+                self.next_cluster += 1
+                report["new_clusters"] += 1
+        for pos, i in enumerate(affected):
+            f = self.faces[i]
+            self.faces[i] = SavedFace(f.id, f.image, f.face, ids[int(labels[pos])] if labels[pos] >= 0 else None)
+        new_labels = labels[len(affected):]
+        assigned = [ids[int(l)] if l >= 0 else None for l in new_labels]
+        report["joined"] = sum(1 for c in assigned if c is not None and c in old_ids)
+        report["in_new_clusters"] = sum(1 for c in assigned if c is not None and c not in old_ids)
+        report["alone"] = sum(1 for c in assigned if c is None)
+        self._append(fresh, assigned)
         return report
+
+    def _touched(self, new_vecs: np.ndarray, block: int = 1024) -> list[int]:
+        """Stored faces in the connected components (pairs at or below the threshold) that the new faces reach,
+        whole clusters included: the part of the collection that a full recluster could group differently."""
+        n = len(self.faces)
+        if n == 0:
+            return []
+        cluster_rows: dict[int, list[int]] = {}
+        for i, f in enumerate(self.faces):
+            if f.cluster is not None:
+                cluster_rows.setdefault(f.cluster, []).append(i)
+        inside = np.zeros(n, bool)
+        frontier = new_vecs
+        while len(frontier):
+            reached = np.zeros(n, bool)
+            for s in range(0, len(frontier), block):
+                reached |= (pairwise_distances(frontier[s : s + block], self.vectors, self.metric) <= self.threshold).any(axis=0)
+            added = reached & ~inside
+            for i in np.flatnonzero(added):
+                c = self.faces[i].cluster
+                if c is not None:
+                    added[cluster_rows[c]] = True
+            added &= ~inside
+            inside |= added
+            frontier = self.vectors[added]
+        return np.flatnonzero(inside).tolist()
 
     # -- editing --------------------------------------------------------------------------------------------
 
