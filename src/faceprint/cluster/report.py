@@ -19,21 +19,21 @@ __all__ = ["worst_merges", "worst_splits", "write_error_report"]
 
 def worst_merges(truth: list[str], labels: np.ndarray, n: int = 5) -> list[tuple[int, list[int]]]:
     """Clusters holding more than one person, most faces of other people than its main one first:
-    (cluster label, member indices sorted by person)."""
+    (cluster label, member indices, the people with fewest faces in it first)."""
     out = []
     for c in np.unique(labels[labels >= 0]):
         members = np.flatnonzero(labels == c)
         counts = Counter(truth[i] for i in members)
         if len(counts) > 1:
             wrong = len(members) - counts.most_common(1)[0][1]
-            out.append((wrong, int(c), sorted(members.tolist(), key=lambda i: (-counts[truth[i]], truth[i]))))
+            out.append((wrong, int(c), sorted(members.tolist(), key=lambda i: (counts[truth[i]], truth[i]))))
     out.sort(key=lambda t: (-t[0], t[1]))
     return [(c, m) for _, c, m in out[:n]]
 
 
 def worst_splits(truth: list[str], labels: np.ndarray, n: int = 5) -> list[tuple[str, list[int]]]:
     """People whose faces fall in more than one cluster (faces left alone count as clusters of their own), most
-    pieces first: (person, member indices sorted by cluster)."""
+    pieces first: (person, member indices, the smallest pieces first)."""
     full = singletons(labels)
     by: dict[str, list[int]] = {}
     for i, p in enumerate(truth):
@@ -42,7 +42,8 @@ def worst_splits(truth: list[str], labels: np.ndarray, n: int = 5) -> list[tuple
     for p, idx in by.items():
         pieces = len({int(full[i]) for i in idx})
         if pieces > 1:
-            out.append((pieces, p, sorted(idx, key=lambda i: int(full[i]))))
+            size = Counter(int(full[i]) for i in idx)
+            out.append((pieces, p, sorted(idx, key=lambda i: (size[int(full[i])], int(full[i])))))
     out.sort(key=lambda t: (-t[0], t[1]))
     return [(p, m) for _, p, m in out[:n]]
 
