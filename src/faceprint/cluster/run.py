@@ -9,7 +9,7 @@ import numpy as np
 
 from faceprint.cluster.collect import CollectedFace, Collection
 from faceprint.cluster.methods import METHODS, cluster_vectors
-from faceprint.cluster.saved import SavedClusters, SavedFace
+from faceprint.cluster.saved import SavedClusters
 from faceprint.errors import FaceprintError, UnknownModel
 from faceprint.recognize.identifier import Identifier
 from faceprint.types import Embeddings
@@ -143,8 +143,3 @@ def cluster_collection(
     clusters = SavedClusters.from_labels(rest, labels, model=model, metric=metric, method=method, threshold=thr, min_size=min_size)
     return ClusterOutcome(collection, clusters, named)
 
-
-def members(outcome: ClusterOutcome) -> list[tuple[int | None, SavedFace]]:
-    """(cluster id or None, face) for every clustered face, largest cluster first, faces left alone last."""
-    out: list[tuple[int | None, SavedFace]] = [(cid, f) for cid, fs in outcome.clusters.clusters().items() for f in fs]
-    return out + [(None, f) for f in outcome.clusters.alone()]

@@ -96,9 +96,6 @@ class SavedClusters:
         """The clusters as sets of face keys: what two clusterings of the same photos are compared by."""
         return {frozenset(face_key(f.image, f.face) for f in members) for members in self.clusters().values()}
 
-    def vector_of(self, face: SavedFace) -> np.ndarray:
-        return self.vectors[self.faces.index(face)]
-
     # -- building -------------------------------------------------------------------------------------------
 
     @classmethod
