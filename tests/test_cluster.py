@@ -74,6 +74,11 @@ def test_bad_options_are_refused() -> None:
     with pytest.raises(FaceprintError, match="min-size"):
         cluster_vectors(x, threshold=0.5, min_size=0)
     assert cluster_vectors(np.zeros((0, 4), np.float32), threshold=0.5).shape == (0,)
+    from faceprint.cluster.run import resolve_threshold
+
+    with pytest.raises(FaceprintError, match="no --threshold"):
+        resolve_threshold("hdbscan", 0.5, "dlib-resnet-v1")
+    assert resolve_threshold("agglomerative", None, "dlib-resnet-v1") == pytest.approx(0.84 * 0.608, abs=1e-4)
 
 
 def test_knn_matches_brute_force() -> None:

@@ -134,12 +134,13 @@ def eval_cluster(
 ) -> None:
     """Cluster labelled photos as if unlabelled and score the result: pairwise and BCubed precision / recall / F, NMI,
     clusters found against people."""
-    from faceprint.cluster import DEFAULT_METHOD, cluster_vectors, default_threshold, score_clustering
+    from faceprint.cluster import DEFAULT_METHOD, cluster_vectors, score_clustering
+    from faceprint.cluster.run import resolve_threshold
 
     with handle_errors():
         data = labelled_embeddings(folder, None, model, detector, cache)
         m = method or DEFAULT_METHOD
-        thr = threshold if threshold is not None else default_threshold(m, data.model)
+        thr = resolve_threshold(m, threshold, data.model)
         labels = cluster_vectors(data.vectors, method=m, threshold=thr, min_size=min_size, metric=data.metric, groups=data.sources)
         scores = score_clustering(data.labels, labels)
         written = []

@@ -21,12 +21,15 @@ def singletons(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _contingency(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+def _cells(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The non-empty cells of the person x cluster contingency table (sparse: 100k faces alone would make a
+    dense one of billions of cells): person index, cluster index and count of each cell, and the sizes of every
+    person and every cluster."""
     _, t = np.unique(truth, return_inverse=True)
     _, p = np.unique(pred, return_inverse=True)
-    table = np.zeros((t.max() + 1, p.max() + 1), np.int64)
-    np.add.at(table, (t, p), 1)
-    return table
+    width = int(p.max()) + 1
+    keys, counts = np.unique(t.astype(np.int64) * width + p, return_counts=True)
+    return keys // width, keys % width, counts.astype(np.float64), np.bincount(t).astype(np.float64), np.bincount(p).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -71,24 +74,20 @@ def score_clustering(truth: np.ndarray | list[object], labels: np.ndarray) -> Cl
     if n == 0:
         raise ValueError("no faces to score")
     pred = singletons(labels)
-    table = _contingency(truth_arr, pred)
-    pairs_both = float((table * (table - 1)).sum() / 2)
-    size_pred = table.sum(0)
-    size_true = table.sum(1)
+    t_cell, p_cell, cell, size_true, size_pred = _cells(truth_arr, pred)
+    pairs_both = float((cell * (cell - 1)).sum() / 2)
     pairs_pred = float((size_pred * (size_pred - 1)).sum() / 2)
     pairs_true = float((size_true * (size_true - 1)).sum() / 2)
     pp = pairs_both / pairs_pred if pairs_pred else 1.0
     pr = pairs_both / pairs_true if pairs_true else 1.0
-    # BCubed: for face i in true class t and cluster c, precision n_tc / |c|, recall n_tc / |t|; each cell holds
-    # n_tc faces that share those values.
-    cells = table.astype(np.float64)
-    bp = float((cells * cells / size_pred[None, :]).sum() / n)
-    br = float((cells * cells / size_true[:, None]).sum() / n)
+    # BCubed: each of the n_tc faces of a cell has precision n_tc / |cluster| and recall n_tc / |person|.
+    bp = float((cell * cell / size_pred[p_cell]).sum() / n)
+    br = float((cell * cell / size_true[t_cell]).sum() / n)
     from sklearn.metrics import normalized_mutual_info_score
 
     nmi = float(normalized_mutual_info_score(truth_arr, pred))
     return ClusterScores(
         pp, pr, _f(pp, pr), bp, br, _f(bp, br), nmi,
         clusters=int(len(np.unique(labels[labels >= 0]))), alone=int((labels < 0).sum()),
-        people=int(table.shape[0]), faces=n,
+        people=len(size_true), faces=n,
     )

@@ -14,7 +14,7 @@ from faceprint.errors import FaceprintError, UnknownModel
 from faceprint.recognize.identifier import Identifier
 from faceprint.types import Embeddings
 
-__all__ = ["DEFAULT_METHOD", "ClusterOutcome", "NamedFace", "THRESHOLD_SCALE", "cluster_collection", "default_threshold"]
+__all__ = ["DEFAULT_METHOD", "ClusterOutcome", "NamedFace", "THRESHOLD_SCALE", "cluster_collection", "default_threshold", "resolve_threshold"]
 
 DEFAULT_METHOD = "agglomerative"
 
@@ -37,6 +37,16 @@ def default_threshold(method: str, model: str) -> float:
     except UnknownModel:
         base = get_model_spec(model.split("@", 1)[0]).threshold
     return round(THRESHOLD_SCALE[method] * base, 4)
+
+
+def resolve_threshold(method: str, threshold: float | None, model: str) -> float:
+    """The threshold a run uses: the one given, else the method's default for the model. HDBSCAN takes none, so
+    giving one is refused rather than ignored."""
+    if threshold is None:
+        return default_threshold(method, model)
+    if method == "hdbscan":
+        raise FaceprintError("hdbscan finds its own density levels and takes no --threshold; leave it out or choose another --method")
+    return float(threshold)
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,7 @@ def cluster_collection(
         added = saved.add(rest)
         return ClusterOutcome(collection, saved, named, added)
     method = method or DEFAULT_METHOD
-    thr = default_threshold(method, model) if threshold is None else float(threshold)
+    thr = resolve_threshold(method, threshold, model)
     if rest:
         labels = cluster_vectors(np.stack([f.vector for f in rest]), method=method, threshold=thr, min_size=min_size,
                                  metric=metric, groups=[f.image for f in rest])
