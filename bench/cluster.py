@@ -4,6 +4,7 @@ memory on 100k synthetic face-like vectors.
     python bench/cluster.py                       # the quality table (embeddings from the cache, dlib-resnet-v1)
     python bench/cluster.py --sweep               # thresholds per method on the dev collection (how defaults were chosen)
     python bench/cluster.py --synthetic 100000    # time and peak memory per method, each in its own process
+    python bench/cluster.py --synthetic 100000 --knn-recall   # the kNN graph against brute force
 
 Collections, built from ../shared (one face per photo, the one nearest the centre, as `eval` embeds them):
 * dev: LFW View 1 people of pairsDevTrain.txt with at least 3 photos (up to 6 each) plus 400 of its people seen
@@ -165,16 +166,44 @@ def synthetic_table(n: int, timeout: float) -> None:
               f"{r['clusters']} / {r['people']} |", flush=True)
 
 
+def knn_recall(n: int, queries: int = 2000) -> None:
+    """How many of the exact neighbours within the default threshold the kNN graph finds (inverted-file index above
+    EXACT_KNN faces), on `queries` faces checked against brute force."""
+    from faceprint.cluster.methods import EXACT_KNN, knn
+    from faceprint.types import pairwise_distances
+
+    x, _ = synthetic(n)
+    thr = default_threshold("agglomerative", MODEL)
+    t0 = time.perf_counter()
+    dist, idx = knn(x, 50)
+    dt = time.perf_counter() - t0
+    q = np.random.default_rng(1).choice(n, size=queries, replace=False)
+    exact = pairwise_distances(x[q], x)
+    exact[np.arange(queries), q] = np.inf
+    want = found = 0
+    for row, i in enumerate(q):
+        near = np.argsort(exact[row])[:50]
+        truth = set(near[exact[row, near] <= thr].tolist())
+        want += len(truth)
+        found += len(truth & set(idx[i][dist[i] <= thr].tolist()))
+    kind = "exact" if n <= EXACT_KNN else "inverted-file"
+    print(f"kNN graph ({kind}) of {n} vectors: {dt:.1f} s; {100 * found / want:.2f}% of {want} exact neighbours within "
+          f"{thr} found ({queries} queries)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=MODEL)
     ap.add_argument("--sweep", action="store_true", help="thresholds per method on the dev collection")
     ap.add_argument("--synthetic", type=int, default=0, help="time and memory on this many synthetic vectors")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per method on synthetic vectors")
+    ap.add_argument("--knn-recall", action="store_true", help="with --synthetic: check the kNN graph against brute force")
     ap.add_argument("--one", choices=METHODS, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         one_synthetic(a.one, a.synthetic)
+    elif a.synthetic and a.knn_recall:
+        knn_recall(a.synthetic)
     elif a.synthetic:
         synthetic_table(a.synthetic, a.timeout)
     elif a.sweep:
