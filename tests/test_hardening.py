@@ -297,6 +297,21 @@ def test_exit_code_table_is_the_only_source() -> None:
     assert {c for c, _ in EXIT_CODES} == set(classes)
     assert not [c.__name__ for c in classes if "exit_code" in vars(c)]
     assert exit_code_for(errors.RunConflict("x")) != Exit.USAGE
+    # ... and every error class of the package is defined there (issue 10: one owner, errors.py).
+    import importlib
+    import pkgutil
+
+    import faceprint
+
+    for mod in pkgutil.walk_packages(faceprint.__path__, "faceprint."):
+        if mod.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(mod.name)
+        strays = [
+            name for name, obj in vars(module).items()
+            if isinstance(obj, type) and issubclass(obj, FaceprintError) and obj.__module__ == mod.name and mod.name != "faceprint.errors"
+        ]
+        assert not strays, f"{mod.name} defines error classes outside errors.py: {strays}"
     readme = (ROOT / "README.md").read_text()
     for code in sorted({int(c) for _, c in EXIT_CODES}):
         assert f"| {code} |" in readme, f"exit code {code} missing from the README's table"

@@ -21,21 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib import error, parse, request
 
-from faceprint.errors import FaceprintError
+from faceprint.errors import ApiError
 
 __all__ = ["Client", "ApiError"]
 
 Image = str | os.PathLike[str] | bytes
-
-
-class ApiError(FaceprintError):
-    """An error answer from the server."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-        """The answer's headers, names in lower case (``retry-after``)."""
-        super().__init__(f"HTTP {status} {code}: {message}")
 
 
 class Client:

@@ -26,6 +26,9 @@ __all__ = [
     "StaleEmbeddings",
     "NoImagesFound",
     "VideoError",
+    "ApiError",
+    "UnknownCluster",
+    "NoClusters",
     "AlreadyEnrolled",
     "InvalidName",
     "InvalidOption",
@@ -197,6 +200,24 @@ class RunConflict(FaceprintError):
 
 class StaleClassifier(GalleryError):
     """The stored classifier was fitted on an older state of the gallery (people or faces changed since)."""
+
+
+class UnknownCluster(UnknownPerson):
+    """No stored cluster (or clustered face) has this id (exit code 9, like an unknown person)."""
+
+
+class NoClusters(EmptyGallery):
+    """The gallery holds no clusters of this model: run `faceprint cluster DIR --gallery G` first (exit code 8)."""
+
+
+class ApiError(FaceprintError):
+    """An error answer from a faceprint server, as `faceprint.client.Client` raises it."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+        """The answer's headers, names in lower case (``retry-after``)."""
+        super().__init__(f"HTTP {status} {code}: {message}")
 
 
 class VideoError(FaceprintError):

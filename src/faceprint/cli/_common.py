@@ -19,6 +19,7 @@ from rich.text import Text
 
 from faceprint.errors import (
     AlreadyEnrolled,
+    ApiError,
     EmptyGallery,
     FaceprintError,
     GalleryError,
@@ -30,6 +31,7 @@ from faceprint.errors import (
     MissingExtra,
     ModelMismatch,
     ModelNotInGallery,
+    NoClusters,
     NoFaceFound,
     NoImagesFound,
     NotFittedError,
@@ -38,6 +40,7 @@ from faceprint.errors import (
     RunConflict,
     StaleClassifier,
     StaleEmbeddings,
+    UnknownCluster,
     UnknownModel,
     UnknownPerson,
     VideoError,
@@ -96,7 +99,9 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (GalleryLocked, Exit.LOCKED),
     (StaleEmbeddings, Exit.MODEL_NOT_IN_GALLERY),
     (ModelNotInGallery, Exit.MODEL_NOT_IN_GALLERY),
+    (NoClusters, Exit.EMPTY_GALLERY),
     (EmptyGallery, Exit.EMPTY_GALLERY),
+    (UnknownCluster, Exit.UNKNOWN_PERSON),
     (UnknownPerson, Exit.UNKNOWN_PERSON),
     (StaleClassifier, Exit.STALE_CLASSIFIER),
     (AlreadyEnrolled, Exit.BAD_INPUT),
@@ -105,6 +110,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (RunConflict, Exit.RUN_CONFLICT),
     (OutputError, Exit.OUTPUT),
     (NotFittedError, Exit.ERROR),
+    (ApiError, Exit.ERROR),
     (FaceprintError, Exit.BAD_INPUT),
 )
 """The one table from error classes to exit codes (the README lists the same)."""

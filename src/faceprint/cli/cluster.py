@@ -1,0 +1,259 @@
+"""`faceprint cluster`: group the faces of unlabelled photos by person; `faceprint eval cluster`: how well it does on
+labelled folders; `faceprint people clusters | name-cluster | merge-clusters | split-cluster`: work with stored
+clusters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, progress_bar, stored_model_name
+from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.models import DEFAULT_MODEL
+
+MethodOpt = Annotated[
+    Optional[str],
+    typer.Option("--method", help="agglomerative (default), chinese-whispers or hdbscan."),
+]
+ThresholdOpt = Annotated[
+    Optional[float],
+    typer.Option("--threshold", "-t", help="Distance at which faces are grouped (default: the method's, for the model)."),
+]
+MinSizeOpt = Annotated[int, typer.Option("--min-size", "-k", help="Smaller clusters leave their faces alone.")]
+
+
+def cluster(
+    paths: Annotated[list[Path], typer.Argument(help="Photos or folders of photos (searched recursively).")],
+    method: MethodOpt = None,
+    threshold: ThresholdOpt = None,
+    min_size: MinSizeOpt = 2,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a contact sheet per cluster (largest first), of faces left alone and of low-quality faces here.")] = None,
+    gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="Name faces of enrolled people first, store the clusters here (new photos then join them).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="With --gallery: recluster from scratch instead of joining the stored clusters.")] = False,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    min_face: Annotated[float, typer.Option(help="Faces with a shorter side (pixels) are kept out of clusters.")] = 40.0,
+    min_score: Annotated[float, typer.Option(help="Faces with a lower detector score are kept out.")] = 0.9,
+    min_sharpness: Annotated[float, typer.Option(help="Faces less sharp (variance of the Laplacian at 64x64) are kept out.")] = 20.0,
+    cache: Annotated[bool, typer.Option(help="Reuse faces cached by model, detector, path and file stamp.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: clusters, noise, people, low_quality.")] = False,
+) -> None:
+    """Find the people in a photo collection: detect and embed every face, group the faces by person.
+
+    Two faces of one photo never share a cluster. Tiny, blurred and doubtful faces are kept out and reported. With
+    --gallery, faces of enrolled people are named first, only the rest are clustered, and the clusters are stored
+    for `faceprint people name-cluster ID NAME`; a later run with new photos adds them to the stored clusters.
+    """
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.cluster import FaceCache, QualityRule, SavedClusters, cluster_collection, collect_faces
+    from faceprint.gallery import Gallery
+    from faceprint.recognize.images import build_identifier, expand_paths
+
+    with handle_errors():
+        model = stored_model_name(model)
+        images = expand_paths(paths)
+        analyzer = FaceAnalyzer(model=model, detector=detector)
+        rule = QualityRule(min_face, min_score, min_sharpness)
+        store = FaceCache() if cache else None
+        try:
+            with progress_bar() as bar:
+                task = bar.add_task("finding faces", total=len(images))
+                collection = collect_faces(images, analyzer, quality=rule, cache=store,
+                                           on_image=lambda done, total: bar.update(task, completed=done))
+        finally:
+            if store is not None:
+                store.close()
+        g = Gallery(gallery) if gallery is not None else None
+        try:
+            identifier = build_identifier(g, analyzer) if g is not None and g.models().get(model) else None
+            saved = None if g is None or fresh else SavedClusters.load(g, model)
+            outcome = cluster_collection(collection, method=method, threshold=threshold, min_size=min_size,
+                                         identifier=identifier, saved=saved)
+            if g is not None:
+                outcome.clusters.save(g)
+        finally:
+            if g is not None:
+                g.close()
+        sheets = []
+        if out is not None:
+            from faceprint.cluster.sheets import write_cluster_sheets
+
+            sheets = write_cluster_sheets(outcome, out)
+    doc = outcome.to_dict()
+    if as_json:
+        if out is not None:
+            doc["sheets"] = [str(p) for p in sheets]
+        print_json(doc)
+        return
+    _print_outcome(doc, gallery, sheets, out)
+
+
+def _print_outcome(doc: dict, gallery: Path | None, sheets: list[Path], out: Path | None) -> None:  # type: ignore[type-arg]
+    s = doc["summary"]
+    clusters = doc["clusters"]
+    if clusters:
+        table = Table(title=f"{len(clusters)} clusters ({doc['method']}, threshold {doc['threshold']}, model {doc['model']})")
+        table.add_column("id", justify="right")
+        table.add_column("faces", justify="right")
+        table.add_column("photos (first 3)")
+        for c in clusters:
+            table.add_row(str(c["id"]), str(c["size"]), ", ".join(Path(f["image"]).name for f in c["faces"][:3]))
+        console.print(table)
+    low = ", ".join(f"{n} {why}" for why, n in s["low_quality"].items()) or "none"
+    console.print(
+        f"{s['images']} photos, {s['faces']} faces: {s['clustered_faces'] - s['named'] - s['alone']} in {s['clusters']} "
+        f"clusters, {s['alone']} left alone, {s['named']} named as enrolled people; kept out for low quality: {low}; "
+        f"photos without a face: {s['images_without_face']}; unreadable: {s['unreadable']}",
+        highlight=False,
+    )
+    if "added" in doc:
+        a = doc["added"]
+        console.print(f"joined stored clusters: {a['joined']} faces; {a['new_clusters']} new clusters; {a['known']} faces were already stored",
+                      highlight=False)
+    if not clusters and not s["faces"]:
+        console.print("no faces found: nothing to cluster", highlight=False)
+    if out is not None:
+        console.print(f"{len(sheets)} contact sheets in {out}", highlight=False)
+    if gallery is not None and clusters:
+        console.print(f"name a cluster: faceprint people name-cluster ID NAME --gallery {gallery}", highlight=False)
+
+
+def eval_cluster(
+    folder: Annotated[Path, typer.Argument(help="Identity folders: DIR/<person>/<images> (one face per photo).")],
+    method: MethodOpt = None,
+    threshold: ThresholdOpt = None,
+    min_size: MinSizeOpt = 2,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write merges.jpg and splits.jpg (the worst mistakes) here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Cluster labelled photos as if unlabelled and score the result: pairwise and BCubed precision / recall / F, NMI,
+    clusters found against people."""
+    from faceprint.cluster import DEFAULT_METHOD, cluster_vectors, score_clustering
+    from faceprint.cluster.run import resolve_threshold
+
+    with handle_errors():
+        data = labelled_embeddings(folder, None, model, detector, cache)
+        m = method or DEFAULT_METHOD
+        thr = resolve_threshold(m, threshold, data.model)
+        labels = cluster_vectors(data.vectors, method=m, threshold=thr, min_size=min_size, metric=data.metric, groups=data.sources)
+        scores = score_clustering(data.labels, labels)
+        written = []
+        if report is not None:
+            from faceprint.cluster.report import write_error_report
+
+            written = write_error_report(data.labels, labels, data.sources, data.faces, report)
+    if as_json:
+        print_json({"model": data.model, "method": m, "threshold": thr, "min_size": min_size, **scores.to_dict(),
+                    "skipped": len(data.skipped), **({"report": [str(p) for p in written]} if report is not None else {})})
+        return
+    table = Table(title=f"clustering {folder.name}: {m}, threshold {thr}, model {data.model}")
+    table.add_column("measure")
+    table.add_column("precision", justify="right")
+    table.add_column("recall", justify="right")
+    table.add_column("F", justify="right")
+    table.add_row("pairwise", f"{scores.pairwise_precision:.4f}", f"{scores.pairwise_recall:.4f}", f"{scores.pairwise_f:.4f}")
+    table.add_row("BCubed", f"{scores.bcubed_precision:.4f}", f"{scores.bcubed_recall:.4f}", f"{scores.bcubed_f:.4f}")
+    console.print(table)
+    console.print(f"NMI {scores.nmi:.4f}; {scores.clusters} clusters and {scores.alone} faces left alone for {scores.people} "
+                  f"people ({scores.faces} faces; {len(data.skipped)} photos without a face skipped)", highlight=False)
+    if written:
+        console.print("report: " + ", ".join(str(p) for p in written), highlight=False)
+
+
+def _saved(gallery: Path | None, model: str):  # type: ignore[no-untyped-def]
+    from faceprint.cluster import SavedClusters
+    from faceprint.gallery import Gallery
+
+    g = Gallery(gallery, create=False)
+    return g, SavedClusters.require(g, stored_model_name(model, known=False))
+
+
+def list_clusters(
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the clusters as JSON.")] = False,
+) -> None:
+    """The clusters stored by `faceprint cluster --gallery`: id, size, face ids and photos."""
+    with handle_errors():
+        g, saved = _saved(gallery, model)
+        g.close()
+    clusters = saved.clusters()
+    if as_json:
+        print_json({"model": saved.model, "method": saved.method, "threshold": saved.threshold,
+                    "clusters": [{"id": cid, "size": len(fs), "faces": [{"id": f.id, "image": f.image, "box": list(f.face.box)} for f in fs]}
+                                 for cid, fs in clusters.items()],
+                    "alone": len(saved.alone())})
+        return
+    table = Table(title=f"{len(clusters)} clusters, {len(saved.alone())} faces alone ({saved.method}, threshold {saved.threshold})")
+    table.add_column("id", justify="right")
+    table.add_column("faces", justify="right")
+    table.add_column("face ids")
+    table.add_column("photos (first 3)")
+    for cid, fs in clusters.items():
+        table.add_row(str(cid), str(len(fs)), " ".join(str(f.id) for f in fs[:12]) + (" ..." if len(fs) > 12 else ""),
+                      ", ".join(Path(f.image).name for f in fs[:3]))
+    console.print(table)
+
+
+def name_cluster(
+    cluster_id: Annotated[int, typer.Argument(help="Cluster id (faceprint people clusters).")],
+    name: Annotated[str, typer.Argument(help="The person's name (an enrolled person gains these faces).")],
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+) -> None:
+    """Enrol a stored cluster's faces as a person; the cluster leaves the list."""
+    from faceprint.cluster.saved import photo_sha256
+    from faceprint.errors import GalleryError
+
+    with handle_errors():
+        if not name.strip():
+            raise GalleryError("a person's name cannot be empty")
+        g, saved = _saved(gallery, model)
+        try:
+            faces = saved.take(cluster_id)
+            with g.transaction():
+                for f, vec in faces:
+                    g.add_face(name, f.image, photo_sha256(f.image), f.face, vec, saved.model)
+            saved.save(g)
+        finally:
+            g.close()
+    console.print(f"cluster {cluster_id}: {len(faces)} faces enrolled as {name}", highlight=False)
+
+
+def merge_clusters(
+    cluster_ids: Annotated[list[int], typer.Argument(help="Two or more cluster ids; they become the first one.")],
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+) -> None:
+    """Merge stored clusters that are one person."""
+    with handle_errors():
+        g, saved = _saved(gallery, model)
+        try:
+            target = saved.merge(cluster_ids)
+            saved.save(g)
+        finally:
+            g.close()
+    console.print(f"clusters {', '.join(map(str, cluster_ids))} merged into {target} ({len(saved.cluster(target))} faces)", highlight=False)
+
+
+def split_cluster(
+    cluster_id: Annotated[int, typer.Argument(help="The cluster to split.")],
+    face_ids: Annotated[list[int], typer.Argument(help="Face ids (faceprint people clusters) that move to a new cluster.")],
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+) -> None:
+    """Move some faces of a stored cluster into a new cluster of their own."""
+    with handle_errors():
+        g, saved = _saved(gallery, model)
+        try:
+            new = saved.split(cluster_id, face_ids)
+            saved.save(g)
+        finally:
+            g.close()
+    console.print(f"cluster {cluster_id}: {len(face_ids)} faces moved to new cluster {new}", highlight=False)

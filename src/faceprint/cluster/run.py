@@ -1,0 +1,155 @@
+"""One clustering run over a collection: faces of enrolled people are named first, the rest are clustered (from
+scratch, or joining clusters stored earlier), and everything is reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faceprint.cluster.collect import CollectedFace, Collection
+from faceprint.cluster.methods import METHODS, cluster_vectors
+from faceprint.cluster.saved import SavedClusters
+from faceprint.errors import FaceprintError, UnknownModel
+from faceprint.recognize.identifier import Identifier
+from faceprint.types import Embeddings
+
+__all__ = ["DEFAULT_METHOD", "ClusterOutcome", "NamedFace", "THRESHOLD_SCALE", "cluster_collection", "default_threshold", "resolve_threshold"]
+
+DEFAULT_METHOD = "agglomerative"
+
+THRESHOLD_SCALE: dict[str, float] = {"agglomerative": 0.84, "chinese-whispers": 0.78, "hdbscan": 0.84}
+"""Each method's default threshold as a multiple of the model's verification threshold (0.608 for dlib-resnet-v1,
+so 0.5107 for agglomerative), chosen on the dev collection of `python bench/cluster.py --sweep` (LFW View 1
+DevTrain people plus the Avengers): agglomerative has BCubed F >= 0.95 from 0.84 to 0.86 and 0.84 is the stricter
+end (collections with more strangers want a lower threshold); Chinese Whispers peaks at 0.78. HDBSCAN does not
+use a threshold."""
+
+
+def default_threshold(method: str, model: str) -> float:
+    """The default distance threshold of `method` for `model`'s embeddings."""
+    from faceprint.models import get_model_spec
+
+    if method not in THRESHOLD_SCALE:
+        raise FaceprintError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
+    try:
+        base = get_model_spec(model).threshold
+    except UnknownModel:
+        base = get_model_spec(model.split("@", 1)[0]).threshold
+    return round(THRESHOLD_SCALE[method] * base, 4)
+
+
+def resolve_threshold(method: str, threshold: float | None, model: str) -> float:
+    """The threshold a run uses: the one given, else the method's default for the model. HDBSCAN takes none, so
+    giving one is refused rather than ignored."""
+    if threshold is None:
+        return default_threshold(method, model)
+    if method == "hdbscan":
+        raise FaceprintError("hdbscan finds its own density levels and takes no --threshold; leave it out or choose another --method")
+    return float(threshold)
+
+
+@dataclass(frozen=True)
+class NamedFace:
+    """A face that identification gave to an enrolled person instead of clustering it."""
+
+    face: CollectedFace
+    person: str
+    distance: float
+
+
+def _face_dict(image: str, face: object, fid: int | None = None) -> dict[str, object]:
+    out: dict[str, object] = {"image": image, "box": [round(float(v), 1) for v in face.box], "face_score": round(float(face.score), 4)}  # type: ignore[attr-defined]
+    if fid is not None:
+        out = {"id": fid, **out}
+    return out
+
+
+@dataclass(eq=False)
+class ClusterOutcome:
+    """What one run found: the clusters (all stored ones when joining a gallery's), faces named as enrolled
+    people, and the collection it ran on (with the faces kept out and photos without a face)."""
+
+    collection: Collection
+    clusters: SavedClusters
+    named: list[NamedFace] = field(default_factory=list)
+    added: dict[str, int] | None = None
+    """Counts of the incremental step when new photos joined stored clusters; None for a fresh clustering."""
+
+    def to_dict(self) -> dict[str, object]:
+        """The `--json` document: ``clusters: [{id, size, faces: [{id, image, box, face_score}]}]``, ``noise`` (faces
+        left alone), ``people`` (faces named by the gallery), ``low_quality`` (faces kept out, with the reason)."""
+        c = self.clusters
+        return {
+            "model": c.model,
+            "method": c.method,
+            "threshold": c.threshold,
+            "min_size": c.min_size,
+            "clusters": [
+                {"id": cid, "size": len(members), "faces": [_face_dict(f.image, f.face, f.id) for f in members]}
+                for cid, members in c.clusters().items()
+            ],
+            "noise": [_face_dict(f.image, f.face, f.id) for f in c.alone()],
+            "people": [dict(_face_dict(n.face.image, n.face.face), person=n.person, distance=round(n.distance, 4)) for n in self.named],
+            "low_quality": [dict(_face_dict(f.image, f.face), reason=f.rejected) for f in self.collection.rejected],
+            "images_without_face": self.collection.no_face,
+            "unreadable": [{"image": p, "reason": r} for p, r in self.collection.unreadable],
+            "summary": dict(self.collection.summary(), clusters=len(c.clusters()), alone=len(c.alone()), named=len(self.named)),
+            **({"added": self.added} if self.added is not None else {}),
+        }
+
+
+def _identify(faces: list[CollectedFace], identifier: Identifier, model: str, metric: str) -> tuple[list[NamedFace], list[CollectedFace]]:
+    if not faces:
+        return [], []
+    matches = identifier.identify(Embeddings(np.stack([f.vector for f in faces]), model, metric), top_k=1)
+    named = [NamedFace(f, m.person, float(m.distance)) for f, m in zip(faces, matches) if m.person is not None]
+    rest = [f for f, m in zip(faces, matches) if m.person is None]
+    return named, rest
+
+
+def cluster_collection(
+    collection: Collection,
+    *,
+    method: str | None = None,
+    threshold: float | None = None,
+    min_size: int = 2,
+    identifier: Identifier | None = None,
+    saved: SavedClusters | None = None,
+) -> ClusterOutcome:
+    """Cluster a collection's faces.
+
+    Args:
+        method, threshold: default `DEFAULT_METHOD` and `default_threshold(method, model)`.
+        min_size: clusters with fewer faces leave them alone.
+        identifier: faces it names (enrolled people within its threshold) are reported, not clustered.
+        saved: clusters stored earlier: the faces join them (their method and settings apply; giving other ones
+            is refused) instead of a fresh clustering.
+
+    >>> outcome = cluster_collection(collect_faces(paths, analyzer))          # doctest: +SKIP
+    >>> [len(f) for f in outcome.clusters.clusters().values()]                # doctest: +SKIP
+    """
+    model, metric = collection.model, collection.metric
+    named, rest = (_identify(collection.faces, identifier, model, metric) if identifier is not None else ([], collection.faces))
+    if saved is not None:
+        asked = {"method": method, "threshold": threshold}
+        stored = {"method": saved.method, "threshold": saved.threshold}
+        clash = [k for k in asked if asked[k] is not None and asked[k] != stored[k]]
+        if clash:
+            raise FaceprintError(
+                f"the stored clusters were made with method {saved.method}, threshold {saved.threshold}; new photos join "
+                f"them with those settings (leave out --{' and --'.join(clash)}, or pass --fresh to recluster)"
+            )
+        added = saved.add(rest)
+        return ClusterOutcome(collection, saved, named, added)
+    method = method or DEFAULT_METHOD
+    thr = resolve_threshold(method, threshold, model)
+    if rest:
+        labels = cluster_vectors(np.stack([f.vector for f in rest]), method=method, threshold=thr, min_size=min_size,
+                                 metric=metric, groups=[f.image for f in rest])
+    else:
+        cluster_vectors(np.zeros((0, 1), np.float32), method=method, threshold=thr, min_size=min_size)  # validates the options
+        labels = np.zeros(0, np.int64)
+    clusters = SavedClusters.from_labels(rest, labels, model=model, metric=metric, method=method, threshold=thr, min_size=min_size)
+    return ClusterOutcome(collection, clusters, named)
+

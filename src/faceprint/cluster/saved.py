@@ -1,0 +1,260 @@
+"""Clusters kept in a gallery so that people can name, merge and split them, and new photos can join them.
+
+Stored as one of the gallery's blobs (key ``clusters:<model>``): the faces (photo, box, score, landmarks, cluster id)
+as JSON and their embeddings as float32 bytes. Cluster ids start at 1 and never change while the cluster exists;
+new clusters get new ids. Faces left alone (no cluster) are kept too: new photos may give them company.
+
+Incremental rule (`SavedClusters.add`): only the neighbourhood of the new faces is clustered again: the stored
+faces in the connected components of the threshold graph (pairs at or below the threshold) that the new faces
+reach, whole clusters included, with the stored method and settings. Average linkage never joins faces of
+different components, so for the default method this gives the clusters a full recluster would give, and the
+rest of the collection is not touched. A cluster keeps its id when the new cluster holds most of its faces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.cluster.collect import CollectedFace, face_from_dict, face_to_dict
+from faceprint.cluster.methods import cluster_vectors
+from faceprint.errors import FaceprintError, GalleryError, NoClusters, UnknownCluster
+from faceprint.gallery.store import Gallery
+from faceprint.types import Face, pairwise_distances
+
+__all__ = ["NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+def face_key(image: str, face: Face) -> tuple[str, tuple[int, ...]]:
+    """What identifies a face across runs: its photo's absolute path and its box rounded to pixels."""
+    return (str(Path(image).resolve()), tuple(int(round(v)) for v in face.box))
+
+
+@dataclass(frozen=True)
+class SavedFace:
+    id: int
+    image: str
+    face: Face
+    cluster: int | None
+
+
+@dataclass(eq=False)
+class SavedClusters:
+    """A gallery's clusters of one model's faces, with the settings that made them."""
+
+    model: str
+    metric: str
+    method: str
+    threshold: float
+    min_size: int
+    faces: list[SavedFace] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    next_cluster: int = 1
+    next_face: int = 1
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def clusters(self) -> dict[int, list[SavedFace]]:
+        """Cluster id -> its faces, largest cluster first (ties: lower id first)."""
+        by: dict[int, list[SavedFace]] = {}
+        for f in self.faces:
+            if f.cluster is not None:
+                by.setdefault(f.cluster, []).append(f)
+        return dict(sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+    def alone(self) -> list[SavedFace]:
+        return [f for f in self.faces if f.cluster is None]
+
+    def cluster(self, cid: int) -> list[SavedFace]:
+        members = [f for f in self.faces if f.cluster == cid]
+        if not members:
+            known = ", ".join(str(c) for c in sorted(self.clusters())[:20]) or "none"
+            raise UnknownCluster(f"no cluster {cid} (clusters: {known})")
+        return members
+
+    def partition(self) -> set[frozenset[tuple[str, tuple[int, ...]]]]:
+        """The clusters as sets of face keys: what two clusterings of the same photos are compared by."""
+        return {frozenset(face_key(f.image, f.face) for f in members) for members in self.clusters().values()}
+
+    # -- building -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_labels(
+        cls, faces: list[CollectedFace], labels: np.ndarray, *, model: str, metric: str, method: str, threshold: float, min_size: int
+    ) -> SavedClusters:
+        """Clusters from one clustering run's labels (0, 1, ... largest first, -1 alone): ids 1, 2, ..."""
+        saved = cls(model, metric, method, float(threshold), int(min_size))
+        saved._append(faces, [int(l) + 1 if l >= 0 else None for l in labels])
+        saved.next_cluster = int(max((l for l in labels if l >= 0), default=-1)) + 2
+        return saved
+
+    def _append(self, faces: list[CollectedFace], clusters: list[int | None]) -> None:
+        new = [SavedFace(self.next_face + i, f.image, f.face, c) for i, (f, c) in enumerate(zip(faces, clusters))]
+        self.next_face += len(new)
+        self.faces += new
+        vecs = np.stack([f.vector for f in faces]).astype(np.float32) if faces else np.zeros((0, self.vectors.shape[1] if self.vectors.size else 0), np.float32)
+        self.vectors = vecs if not self.vectors.size else np.concatenate([self.vectors, vecs]) if len(vecs) else self.vectors
+
+    def add(self, faces: list[CollectedFace]) -> dict[str, int]:
+        """New faces join the stored clusters (see the module's rule); faces already stored are skipped.
+
+        Returns counts: ``joined`` (new faces now in a cluster that existed), ``new_clusters``, ``in_new_clusters``
+        (new faces in them), ``alone`` (new faces left alone), ``known`` (faces skipped as already stored) and
+        ``reclustered`` (stored faces whose neighbourhood was clustered again).
+        """
+        keys = {face_key(f.image, f.face) for f in self.faces}
+        fresh: list[CollectedFace] = []
+        for f in faces:
+            k = face_key(f.image, f.face)
+            if k not in keys:
+                keys.add(k)
+                fresh.append(f)
+        report = {"known": len(faces) - len(fresh), "joined": 0, "new_clusters": 0, "in_new_clusters": 0, "alone": 0, "reclustered": 0}
+        if not fresh:
+            return report
+        new_vecs = np.stack([f.vector for f in fresh]).astype(np.float32)
+        affected = self._touched(new_vecs)
+        report["reclustered"] = len(affected)
+        pool_vecs = np.concatenate([self.vectors[affected], new_vecs]) if affected else new_vecs
+        pool_imgs = [self.faces[i].image for i in affected] + [f.image for f in fresh]
+        labels = cluster_vectors(pool_vecs, method=self.method, threshold=self.threshold, min_size=self.min_size,
+                                 metric=self.metric, groups=[str(Path(p).resolve()) for p in pool_imgs])
+        # Old ids go to the new clusters that keep most of their faces (largest overlaps first).
+        overlaps: list[tuple[int, int, int]] = []
+        for lab in np.unique(labels[labels >= 0]):
+            members = np.flatnonzero(labels == lab)
+            old = [self.faces[affected[m]].cluster for m in members if m < len(affected)]
+            for cid in set(c for c in old if c is not None):
+                overlaps.append((old.count(cid), int(lab), cid))
+        ids: dict[int, int] = {}
+        used: set[int] = set()
+        for _, lab, cid in sorted(overlaps, key=lambda t: (-t[0], t[1], t[2])):
+            if lab not in ids and cid not in used:
+                ids[lab], _ = cid, used.add(cid)
+        old_ids = set(ids.values())
+        for lab in np.unique(labels[labels >= 0]):
+            if int(lab) not in ids:
+                ids[int(lab)] = self.next_cluster
+                self.next_cluster += 1
+                report["new_clusters"] += 1
+        for pos, i in enumerate(affected):
+            f = self.faces[i]
+            self.faces[i] = SavedFace(f.id, f.image, f.face, ids[int(labels[pos])] if labels[pos] >= 0 else None)
+        new_labels = labels[len(affected):]
+        assigned = [ids[int(l)] if l >= 0 else None for l in new_labels]
+        report["joined"] = sum(1 for c in assigned if c is not None and c in old_ids)
+        report["in_new_clusters"] = sum(1 for c in assigned if c is not None and c not in old_ids)
+        report["alone"] = sum(1 for c in assigned if c is None)
+        self._append(fresh, assigned)
+        return report
+
+    def _touched(self, new_vecs: np.ndarray, block: int = 1024) -> list[int]:
+        """Stored faces in the connected components (pairs at or below the threshold) that the new faces reach,
+        whole clusters included: the part of the collection that a full recluster could group differently."""
+        n = len(self.faces)
+        if n == 0:
+            return []
+        cluster_rows: dict[int, list[int]] = {}
+        for i, f in enumerate(self.faces):
+            if f.cluster is not None:
+                cluster_rows.setdefault(f.cluster, []).append(i)
+        inside = np.zeros(n, bool)
+        frontier = new_vecs
+        while len(frontier):
+            reached = np.zeros(n, bool)
+            for s in range(0, len(frontier), block):
+                reached |= (pairwise_distances(frontier[s : s + block], self.vectors, self.metric) <= self.threshold).any(axis=0)
+            added = reached & ~inside
+            for i in np.flatnonzero(added):
+                c = self.faces[i].cluster
+                if c is not None:
+                    added[cluster_rows[c]] = True
+            added &= ~inside
+            inside |= added
+            frontier = self.vectors[added]
+        return np.flatnonzero(inside).tolist()
+
+    # -- editing --------------------------------------------------------------------------------------------
+
+    def merge(self, ids: list[int]) -> int:
+        """Merge clusters into the first id given; returns it."""
+        if len(ids) < 2:
+            raise FaceprintError("merge needs at least two cluster ids")
+        for cid in ids:
+            self.cluster(cid)
+        target = ids[0]
+        self.faces = [SavedFace(f.id, f.image, f.face, target) if f.cluster in ids else f for f in self.faces]
+        return target
+
+    def split(self, cid: int, face_ids: list[int]) -> int:
+        """Move the given faces of cluster `cid` into a new cluster; returns its id."""
+        members = {f.id for f in self.cluster(cid)}
+        wrong = [i for i in face_ids if i not in members]
+        if wrong or not face_ids:
+            raise UnknownCluster(f"cluster {cid} holds faces {sorted(members)}; not {wrong or 'none given'}")
+        if len(set(face_ids)) == len(members):
+            raise FaceprintError(f"splitting every face out of cluster {cid} would leave it empty; name or merge it instead")
+        new = self.next_cluster
+        self.next_cluster += 1
+        self.faces = [SavedFace(f.id, f.image, f.face, new) if f.id in face_ids else f for f in self.faces]
+        return new
+
+    def take(self, cid: int) -> list[tuple[SavedFace, np.ndarray]]:
+        """Remove cluster `cid` and return its faces with their embeddings (for naming it)."""
+        members = self.cluster(cid)
+        keep = [i for i, f in enumerate(self.faces) if f.cluster != cid]
+        out = [(f, self.vectors[i]) for i, f in enumerate(self.faces) if f.cluster == cid]
+        self.faces = [self.faces[i] for i in keep]
+        self.vectors = self.vectors[keep]
+        assert len(out) == len(members)
+        return out
+
+    # -- storage --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def blob_key(model: str) -> str:
+        return f"clusters:{model}"
+
+    @classmethod
+    def load(cls, gallery: Gallery, model: str) -> SavedClusters | None:
+        """The stored clusters of `model`, or None."""
+        found = gallery.get_blob(cls.blob_key(model))
+        if found is None:
+            return None
+        meta, data = found
+        if meta.get("format") != FORMAT:
+            raise GalleryError(f"{gallery.path}: stored clusters have format {meta.get('format')}, this faceprint reads {FORMAT}")
+        faces = [SavedFace(int(d["id"]), d["image"], face_from_dict(d), d["cluster"]) for d in meta["faces"]]  # type: ignore[union-attr]
+        dim = int(meta["dim"])  # type: ignore[arg-type]
+        vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim).astype(np.float32) if faces else np.zeros((0, dim), np.float32)
+        return cls(model, str(meta["metric"]), str(meta["method"]), float(meta["threshold"]), int(meta["min_size"]),  # type: ignore[arg-type]
+                   faces, vecs, int(meta["next_cluster"]), int(meta["next_face"]))  # type: ignore[arg-type]
+
+    @classmethod
+    def require(cls, gallery: Gallery, model: str) -> SavedClusters:
+        saved = cls.load(gallery, model)
+        if saved is None:
+            raise NoClusters(f"{gallery.path}: no clusters of {model}; run `faceprint cluster DIR --gallery {gallery.path}` first")
+        return saved
+
+    def save(self, gallery: Gallery) -> None:
+        meta = {
+            "format": FORMAT, "model": self.model, "metric": self.metric, "method": self.method,
+            "threshold": self.threshold, "min_size": self.min_size, "next_cluster": self.next_cluster,
+            "next_face": self.next_face, "dim": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
+            "faces": [dict(face_to_dict(f.face), id=f.id, image=f.image, cluster=f.cluster) for f in self.faces],
+        }
+        gallery.put_blob(self.blob_key(self.model), meta, np.ascontiguousarray(self.vectors, "<f4").tobytes())
+
+
+def photo_sha256(path: str) -> str:
+    """The content hash a gallery records for a photo (sha256 of its bytes, as enrolment does)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
