@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def eval_pairs(
     pairs_file: Annotated[Path, typer.Argument(help="LFW pairs file (pairs.txt, pairsDevTest.txt, ...).")],
     images: Annotated[Path, typer.Option("--images", help="Folder with <Name>/<Name>_NNNN.jpg.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write report.md, report.html and PNG plots into this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -93,7 +94,7 @@ def eval_identify(
     folder: Annotated[Path, typer.Argument(help="Identity folders: DIR/<person>/<images>.")],
     enroll: Annotated[int, typer.Option("--enroll", "-k", min=1, help="Photos enrolled per person; the rest are queries.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     impostors: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of persons held out of the gallery as impostors (open set).")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the draw of impostors and enrolled photos.")] = 0,
     threshold: Annotated[Optional[float], typer.Option(help="Operating threshold to report DIR and FAR at (default: the model's).")] = None,
