@@ -90,7 +90,7 @@ def test_registry_lists_every_detector() -> None:
 def test_unknown_detector_lists_choices() -> None:
     with pytest.raises(UnknownModel) as err:
         create_detector("nope")
-    assert err.value.choices == ["mtcnn", "dlib-hog"]
+    assert err.value.choices == ["mtcnn", "dlib-hog", "yunet"]
     assert "nope" in str(err.value) and "mtcnn" in str(err.value) and "dlib-hog" in str(err.value)
     assert isinstance(err.value, KeyError)
 
