@@ -45,7 +45,7 @@ def _reference(weights: Path, image: np.ndarray, score: float) -> np.ndarray:
 
 def test_equals_opencv_facedetectoryn(weights: Path, photos: list[np.ndarray]) -> None:
     """Same faces, boxes (clipped to the image as ours are), landmarks and scores as cv2.FaceDetectorYN."""
-    det = YuNetDetector(score_threshold=0.5, weights=weights)
+    det = YuNetDetector(score_threshold=0.5, weights=weights, landmark_offsets=None)  # the network's own points
     n = 0
     for img in photos:
         ours = det.detect(img)
@@ -133,3 +133,19 @@ def test_cli_fetch_yunet(weights: Path, tmp_path: Path, monkeypatch: pytest.Monk
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already present" in again.output
     assert create_detector("yunet").detect(np.zeros((64, 64, 3), np.uint8)) == []
+
+
+def test_landmark_offsets_move_points_in_the_face_frame(weights: Path, photos: list[np.ndarray]) -> None:
+    """The default detector shifts the network's points by LANDMARK_OFFSETS, measured in the template's frame."""
+    from faceprint.align import get_template
+    from faceprint.align.affine import estimate_similarity
+    from faceprint.detect.yunet import FRAME_TEMPLATE, LANDMARK_OFFSETS
+
+    assert LANDMARK_OFFSETS is not None
+    raw = YuNetDetector(weights=weights, landmark_offsets=None).detect(photos[0])[0]
+    moved = YuNetDetector(weights=weights).detect(photos[0])[0]
+    assert raw.box == moved.box and raw.score == moved.score
+    m = estimate_similarity(raw.landmarks_array(), get_template(FRAME_TEMPLATE).points_array(150, 0.0))
+    to_frame = lambda p: p @ m[:, :2].T + m[:, 2]  # noqa: E731
+    shift = to_frame(moved.landmarks_array().astype(np.float64)) - to_frame(raw.landmarks_array().astype(np.float64))
+    np.testing.assert_allclose(shift, np.array(LANDMARK_OFFSETS), atol=1e-3)

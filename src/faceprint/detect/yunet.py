@@ -50,10 +50,19 @@ YUNET_WEIGHTS = WeightSpec(
 )
 
 STRIDES = (8, 16, 32)
-SCORE_THRESHOLD = 0.6
-"""Chosen on LFW View 1 pairsDevTrain.txt (see the README's YuNet section and bench/yunet_threshold.py): lower
-thresholds only add false faces off-centre; 0.9 (OpenCV's sample default) leaves faces unfound."""
+SCORE_THRESHOLD = 0.7
+"""Chosen on LFW View 1 pairsDevTrain.txt with dlib-resnet-v1 (`python bench/yunet_threshold.py`): from 0.3 to 0.8
+every one of the 3,443 images has a face and the 10-fold accuracy is the same (98.91% before LANDMARK_OFFSETS),
+while images with several faces fall from 866 to 479 (false or background faces, which make enrolment skip a
+photo); at 0.9 (OpenCV's sample default) 39 images lose their face and accuracy falls to 98.68%. 0.7 keeps a
+margin below that cliff, with 565 several-face images against MTCNN's 500."""
 NMS_THRESHOLD = 0.3
+FRAME_TEMPLATE = "dlib-chip-150"
+"""The face frame (a 150-pixel 5-point template) in which LANDMARK_OFFSETS are expressed."""
+LANDMARK_OFFSETS: tuple[tuple[float, float], ...] | None = ((0.56, 0.92), (-1.38, 0.01), (-0.37, 0.18), (-0.77, 3.3), (-0.32, 2.71))
+"""Mean MTCNN - YuNet position of each landmark in the FRAME_TEMPLATE frame, over LFW View 1 DevTrain faces
+(`python bench/yunet_landmarks.py`). Every alignment template was fitted to MTCNN's points, so YuNet's points are
+moved by these offsets before alignment (None: the network's points as they are)."""
 MIN_NET_FACE = 12.0
 """Smallest face side, in network pixels, that we count on YuNet finding (its finest stride is 8)."""
 
@@ -96,6 +105,20 @@ def decode_yunet(outputs: dict[str, np.ndarray], pad_h: int, pad_w: int, score_t
     return np.concatenate(boxes), np.concatenate(scores), np.concatenate(marks)
 
 
+def shift_landmarks(marks: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Move each face's (5, 2) points by `offsets` (5, 2) given in the FRAME_TEMPLATE frame: map the points into that
+    frame with their own least-squares similarity, add the offsets, map back."""
+    from faceprint.align import get_template
+    from faceprint.align.affine import estimate_similarity
+
+    frame = get_template(FRAME_TEMPLATE).points_array(150, 0.0)
+    out = np.empty_like(marks, dtype=np.float64)
+    for i, pts in enumerate(np.asarray(marks, np.float64)):
+        a = estimate_similarity(pts, frame)[:, :2]  # frame = a @ p + t, so a frame shift d is a^-1 d in the image
+        out[i] = pts + offsets @ np.linalg.inv(a).T
+    return out
+
+
 def _load_session(path: str, num_threads: int) -> ort.InferenceSession:
     """The YuNet graph with its input's height and width made symbolic, on the CPU."""
     import onnx
@@ -130,6 +153,8 @@ class YuNetDetector(Detector):
         num_threads: onnxruntime intra-op threads (default: 1, since callers that read many images run several
             detections at once; one 250x250 image takes a few milliseconds).
         weights: an ONNX file to use instead of the cached, sha256-checked one.
+        landmark_offsets: per-point shifts in the FRAME_TEMPLATE frame (default LANDMARK_OFFSETS), None for the
+            network's own points.
 
     The session is created on the first `detect` call; `InferenceSession.run` is thread-safe, so one detector
     serves several threads.
@@ -145,6 +170,7 @@ class YuNetDetector(Detector):
         min_face_size: float = 24.0,
         num_threads: int | None = None,
         weights: str | os.PathLike[str] | None = None,
+        landmark_offsets: tuple[tuple[float, float], ...] | None = LANDMARK_OFFSETS,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
@@ -160,6 +186,7 @@ class YuNetDetector(Detector):
         self.min_face_size = float(min_face_size)
         self.num_threads = int(num_threads) if num_threads else 1
         self.weights = weights
+        self.landmark_offsets = None if landmark_offsets is None else np.asarray(landmark_offsets, np.float64).reshape(5, 2)
         self._session: ort.InferenceSession | None = None
         self._lock = threading.Lock()
 
@@ -214,11 +241,14 @@ class YuNetDetector(Detector):
         keep = np.asarray(
             cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold), dtype=np.intp
         ).reshape(-1)
+        marks = marks[keep]
+        if self.landmark_offsets is not None and len(keep):
+            marks = shift_landmarks(marks, self.landmark_offsets)
         faces = []
-        for i in keep:
+        for j, i in enumerate(keep):
             x, y, bw, bh = (float(v) for v in boxes[i])
             x1, y1, x2, y2 = max(x, 0.0), max(y, 0.0), min(x + bw, float(w)), min(y + bh, float(h))
             if x2 > x1 and y2 > y1:
-                faces.append(Face.from_arrays(np.array([x1, y1, x2, y2]), float(scores[i]), marks[i]))
+                faces.append(Face.from_arrays(np.array([x1, y1, x2, y2]), float(scores[i]), marks[j]))
         log.debug("yunet: %d face(s) in %dx%d image", len(faces), w, h)
         return faces
