@@ -101,13 +101,14 @@ def test_scales_never_upsample() -> None:
     assert yunet_scales(6000, 4000, 640, 24) == pytest.approx([640 / 6000, 4 * 640 / 6000, 0.5])
 
 
-def test_bad_settings_and_missing_weights(tmp_path: Path) -> None:
+def test_bad_settings_and_missing_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "empty-home"))
     with pytest.raises(ValueError, match="score_threshold"):
         YuNetDetector(score_threshold=1.5)
     with pytest.raises(ValueError, match="min_face_size"):
         YuNetDetector(min_face_size=0)
     with pytest.raises(WeightsError, match="faceprint models fetch"):
-        YuNetDetector().detect(np.zeros((64, 64, 3), np.uint8))  # this test's cache is empty
+        YuNetDetector().detect(np.zeros((64, 64, 3), np.uint8))  # an empty cache
     assert detector_weights("yunet") is YUNET_WEIGHTS and detector_weights("mtcnn") is None
 
 
