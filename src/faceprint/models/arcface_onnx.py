@@ -16,8 +16,8 @@ face crop aligned to the ArcFace five-point template and returns (N, D) embeddin
   a retrained or replaced file apart from the old one.
 
 Its threshold is not known in advance: `faceprint calibrate DIR -m onnx:PATH` sets it on your labelled photos
-(stored in the gallery, used by `identify`), and `python bench/calibrate.py --model onnx:PATH` on LFW View 1
-DevTrain prints one. Until then verification uses UNCALIBRATED_THRESHOLD and logs a warning.
+(stored in the gallery, used by `identify`). Until then verification uses UNCALIBRATED_THRESHOLD and a warning
+says so.
 """
 
 from __future__ import annotations
