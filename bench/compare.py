@@ -2,13 +2,23 @@
 
     nice -n 10 python bench/compare.py                 # all 1,000 LFW View 1 DevTest pairs (1,549 images)
     python bench/compare.py --limit 20 --speed-images 20   # a quick run: 20 + 20 pairs
+    python bench/compare.py --json                     # one JSON object (speedup, accuracies, stages, memory)
 
-Both pipelines see the same images. Speed: images per second end to end (read the file, detect, align, embed),
-on the first --speed-images images, uncached, after a warm-up; model loading is timed apart. Accuracy: LFW View 1
-pairsDevTest.txt with the 10-fold protocol (each fold's threshold chosen on the other nine), and at each
-library's default threshold. Both use the face nearest the image centre and, where no face is found, the central
-region. faceprint's embeddings come from its on-disk cache when present (the speed pass never uses it);
-face_recognition has no cache and embeds every image.
+Both pipelines see the same images. Speed, on the first --speed-images images, uncached, each library in a fresh
+interpreter of its own (so start-up and peak memory are its own), the two run back to back --repeats times (the
+speedup is the median of the per-repeat ratios, since the machine is shared):
+  * start-up: from the start of the imports to the first image's embedding (models load on the way);
+  * ms per image for each stage, one image at a time after a 3-image warm-up: decode (read + decode the file),
+    detect, align (faceprint: the crop; face_recognition: its 5-point shape predictor), embed (faceprint: the model
+    with its test-time mirroring; face_recognition: chip extraction + ResNet), and their total;
+  * images/s end to end the way each library is used on many images: faceprint's overlapped pipeline
+    (FaceAnalyzer.analyze_many: decoding and detection in worker threads, faces batched into one embedding call),
+    face_recognition's documented calls in a loop (it has no batch API);
+  * peak resident memory of that process.
+Accuracy: LFW View 1 pairsDevTest.txt with the 10-fold protocol (each fold's threshold chosen on the other nine),
+and at each library's default threshold. Both use the face nearest the image centre and, where no face is found,
+the central region. faceprint's embeddings come from its on-disk cache when present (the speed pass never uses
+it); face_recognition has no cache and embeds every image.
 
 face_recognition installs without its dlib source dependency (dlib comes from dlib-bin):
     .venv/bin/pip install --no-deps face_recognition
@@ -16,26 +26,28 @@ face_recognition installs without its dlib source dependency (dlib comes from dl
 
 from __future__ import annotations
 
-import argparse
-import importlib.metadata
-import importlib.util
-import os
-import sys
-import tempfile
 import time
-import types
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-from rich.progress import Progress
+T_START = time.perf_counter()  # speed workers count start-up from here: imports included
 
-from faceprint import __version__
-from faceprint.analyzer import FaceAnalyzer
-from faceprint.cache import EmbeddingCache
-from faceprint.evaluate.lfw import PairsFile, evaluate_pairs, protocol_folds, read_pairs
-from faceprint.evaluate.metrics import accuracy_at
-from faceprint.evaluate.pairs_run import run_pairs
+import argparse  # noqa: E402
+import importlib.metadata  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import types  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+if TYPE_CHECKING:
+    from faceprint.evaluate.lfw import PairsFile
 
 FR_TOLERANCE = 0.6
 """face_recognition.compare_faces' default tolerance: the threshold its users get."""
@@ -83,34 +95,115 @@ class FaceRecognitionPipeline:
         return np.asarray(self.fr.face_encodings(img, known_face_locations=[loc])[0], np.float32), found
 
 
-@dataclass
-class Speed:
-    images: int
-    wall_s: float
-    cpu_s: float
-
-    @property
-    def per_s(self) -> float:
-        return self.images / self.wall_s
-
-    @property
-    def cpu_ms(self) -> float:
-        return 1000 * self.cpu_s / self.images
+STAGES = ("decode", "detect", "align", "embed")
 
 
-def timed(fn, paths: list[Path], bar: Progress, label: str) -> Speed:
-    for p in paths[:3]:  # warm-up: first-call allocations, lazy initialisation
-        fn(p)
-    task = bar.add_task(f"speed: {label}", total=len(paths))
+def _rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _centre_box(boxes: list[tuple[int, int, int, int]], h: int, w: int) -> tuple[int, int, int, int]:
+    return min(boxes, key=lambda b: ((b[1] + b[3]) / 2 - w / 2) ** 2 + ((b[0] + b[2]) / 2 - h / 2) ** 2)
+
+
+def speed_faceprint(paths: list[Path], model: str, detector: str, t_start: float) -> dict[str, object]:
+    """Start-up (import to first result), per-stage ms one image at a time, then the overlapped pipeline's rate."""
+    from faceprint.analyzer import FaceAnalyzer, select_face
+    from faceprint.image import load_image
+
+    analyzer = FaceAnalyzer(model=model, detector=detector)
+    analyzer.embed_one(paths[0], select="center", fallback_center=True)
+    startup = time.perf_counter() - t_start
+    for p in paths[:3]:
+        analyzer.embed_one(p, select="center", fallback_center=True)
+    stage, stage_cpu = dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0.0)
+    for p in paths:  # one image at a time, each stage timed apart
+        clock = _Clock()
+        img = load_image(p)
+        clock.lap()
+        faces = analyzer.detector.detect(img)
+        clock.lap()
+        crop = analyzer.embedder.align(img, select_face(faces, img.shape, "center")) if faces else analyzer.embedder.center_crop(img)
+        clock.lap()
+        analyzer.embedder.embed(crop[None])
+        clock.lap()
+        clock.add_to(stage, stage_cpu)
     w0, c0 = time.perf_counter(), time.process_time()
+    n = sum(1 for _ in analyzer.analyze_many(paths, select="center", fallback_center=True))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return _speed_record(stage, stage_cpu, len(paths), n / wall, cpu, startup)
+
+
+def speed_face_recognition(paths: list[Path], t_start: float) -> dict[str, object]:
+    """The same for face_recognition's documented calls (align = its 5-point shape predictor; embed = chip + ResNet)."""
+    fr = FaceRecognitionPipeline()
+    fr.embed(paths[0])
+    startup = time.perf_counter() - t_start
+    api = fr.fr.api
+    for p in paths[:3]:
+        fr.embed(p)
+    stage, stage_cpu = dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0.0)
     for p in paths:
-        fn(p)
-        bar.advance(task)
-    return Speed(len(paths), time.perf_counter() - w0, time.process_time() - c0)
+        clock = _Clock()
+        img = fr.fr.load_image_file(str(p))
+        clock.lap()
+        h, w = img.shape[:2]
+        locs = fr.fr.face_locations(img)
+        clock.lap()
+        loc = _centre_box(locs, h, w) if locs else (h // 4, 3 * w // 4, 3 * h // 4, w // 4)
+        landmarks = api._raw_face_landmarks(img, [loc], "small")
+        clock.lap()
+        api.face_encoder.compute_face_descriptor(img, landmarks[0], 1)
+        clock.lap()
+        clock.add_to(stage, stage_cpu)
+    w0, c0 = time.perf_counter(), time.process_time()
+    for p in paths:  # face_recognition has no batch API: its users loop
+        fr.embed(p)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    rec = _speed_record(stage, stage_cpu, len(paths), len(paths) / wall, cpu, startup)
+    rec["version"] = fr.version
+    return rec
+
+
+class _Clock:
+    """Wall and process CPU time (all threads) of consecutive stages of one image."""
+
+    def __init__(self) -> None:
+        self.marks = [(time.perf_counter(), time.process_time())]
+
+    def lap(self) -> None:
+        self.marks.append((time.perf_counter(), time.process_time()))
+
+    def add_to(self, wall: dict[str, float], cpu: dict[str, float]) -> None:
+        for k, (w0, c0), (w1, c1) in zip(STAGES, self.marks, self.marks[1:]):
+            wall[k] += w1 - w0
+            cpu[k] += c1 - c0
+
+
+def _speed_record(stage: dict[str, float], stage_cpu: dict[str, float], n: int, per_s: float, cpu_s: float, startup: float) -> dict[str, object]:
+    ms = {k: 1000 * v / n for k, v in stage.items()}
+    ms["total"] = sum(ms.values())
+    cpu_ms = {k: 1000 * v / n for k, v in stage_cpu.items()}
+    cpu_ms["total"] = sum(cpu_ms.values())
+    return {
+        "images_per_s": per_s, "cpu_ms_per_image": 1000 * cpu_s / n, "stage_ms": ms, "stage_cpu_ms": cpu_ms,
+        "startup_s": startup, "peak_rss_mb": _rss_mb(),
+    }  # fmt: skip
+
+
+def run_speed_worker(lib: str, paths: list[Path], model: str, detector: str) -> dict[str, object]:
+    """Run one library's speed pass in a fresh interpreter, so start-up and peak memory are its own."""
+    cmd = [sys.executable, __file__, "--speed-worker", lib, "--model", model, "--detector", detector, *map(str, paths)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"speed pass of {lib} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def subset(pairs: PairsFile, limit: int | None) -> PairsFile:
     """The first `limit` matched and the first `limit` mismatched pairs (View 1 order), as one block."""
+    from faceprint.evaluate.lfw import PairsFile
     if limit is None:
         return pairs
     same = [p for p in pairs.pairs if p.same][:limit]
@@ -134,14 +227,40 @@ def write_pairs(pairs: PairsFile, path: Path) -> None:
 
 
 def main() -> None:
+    from faceprint.detect import DEFAULT_DETECTOR
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[2] / "shared")))
     ap.add_argument("--limit", type=int, default=None, help="use only the first N matched and N mismatched pairs (N >= 10)")
     ap.add_argument("--speed-images", type=int, default=100, help="images timed end to end per library")
+    ap.add_argument("--repeats", type=int, default=2, help="speed passes per library, run alternately")
     ap.add_argument("--model", default="dlib-resnet-v1")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR)
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument("--speed-worker", choices=["faceprint", "face_recognition"], help=argparse.SUPPRESS)
+    ap.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.speed_worker == "faceprint":
+        print(json.dumps(speed_faceprint(args.paths, args.model, args.detector, T_START)))
+        return
+    if args.speed_worker == "face_recognition":
+        print(json.dumps(speed_face_recognition(args.paths, T_START)))
+        return
     if args.limit is not None and args.limit < 10:
         ap.error("--limit must be at least 10 (one pair of each kind per fold)")
+    if args.repeats < 1 or args.speed_images < 4:
+        ap.error("--repeats must be at least 1 and --speed-images at least 4")
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from faceprint import __version__
+    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.cache import EmbeddingCache
+    from faceprint.evaluate.lfw import evaluate_pairs, protocol_folds, read_pairs
+    from faceprint.evaluate.metrics import accuracy_at
+    from faceprint.evaluate.pairs_run import run_pairs
+
     view1 = args.shared / "data" / "lfw-view1"
     root = view1 / "images"
     pairs = subset(read_pairs(view1 / "pairsDevTest.txt"), args.limit)
@@ -153,16 +272,20 @@ def main() -> None:
     left = np.array([index[p.left] for p in pairs.pairs])
     right = np.array([index[p.right] for p in pairs.pairs])
 
-    t = time.perf_counter()
-    analyzer = FaceAnalyzer(model=args.model)
-    analyzer.embed_one(root / images[0], select="center", fallback_center=True)  # builds every network
-    fp_load = time.perf_counter() - t
-    fr = FaceRecognitionPipeline()
+    runs: list[tuple[dict, dict]] = []
+    with Progress(console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"speed: {args.repeats} x ({len(speed_paths)} images x 2 libraries)", total=2 * args.repeats)
+        for _ in range(args.repeats):
+            fp_run = run_speed_worker("faceprint", speed_paths, args.model, args.detector)
+            bar.advance(task)
+            fr_run = run_speed_worker("face_recognition", speed_paths, args.model, args.detector)
+            bar.advance(task)
+            runs.append((fp_run, fr_run))
+        ratios = [fp["images_per_s"] / fr["images_per_s"] for fp, fr in runs]
+        mid = sorted(range(len(runs)), key=lambda i: ratios[i])[(len(runs) - 1) // 2]  # the median repeat's figures
+        fp_speed, fr_speed = runs[mid]
 
-    with Progress() as bar:
-        fp_speed = timed(lambda p: analyzer.embed_one(p, select="center", fallback_center=True), speed_paths, bar, "faceprint")
-        fr_speed = timed(fr.embed, speed_paths, bar, f"face_recognition {fr.version}")
-
+        fr = FaceRecognitionPipeline()
         task = bar.add_task("accuracy: face_recognition (uncached)", total=len(images))
         fr_vecs, fr_found = [], []
         for p in images:
@@ -171,6 +294,7 @@ def main() -> None:
             fr_found.append(ok)
             bar.advance(task)
         task = bar.add_task("accuracy: faceprint (cached)", total=len(images))
+        analyzer = FaceAnalyzer(model=args.model, detector=args.detector)
         with tempfile.TemporaryDirectory() as tmp, EmbeddingCache() as cache:
             pairs_path = view1 / "pairsDevTest.txt"
             if args.limit is not None:
@@ -183,16 +307,50 @@ def main() -> None:
     fr_res = evaluate_pairs(fr_d, same, folds)
     fp_res = ev.result
     fp_thr = analyzer.embedder.spec.threshold
+    n_pairs = len(pairs.pairs)
+    if args.json:
+        print(json.dumps({
+            "faceprint_images_per_s": fp_speed["images_per_s"],
+            "face_recognition_images_per_s": fr_speed["images_per_s"],
+            "speedup": statistics.median(ratios),
+            "speedups": ratios,
+            "cpu_speedup": fr_speed["cpu_ms_per_image"] / fp_speed["cpu_ms_per_image"],
+            "faceprint_accuracy": fp_res.accuracy_mean,
+            "face_recognition_accuracy": fr_res.accuracy_mean,
+            "faceprint_stage_ms": fp_speed["stage_ms"],
+            "face_recognition_stage_ms": fr_speed["stage_ms"],
+            "faceprint_stage_cpu_ms": fp_speed["stage_cpu_ms"],
+            "face_recognition_stage_cpu_ms": fr_speed["stage_cpu_ms"],
+            "faceprint_startup_s": fp_speed["startup_s"],
+            "face_recognition_startup_s": fr_speed["startup_s"],
+            "faceprint_peak_rss_mb": fp_speed["peak_rss_mb"],
+            "face_recognition_peak_rss_mb": fr_speed["peak_rss_mb"],
+            "faceprint_cpu_ms_per_image": fp_speed["cpu_ms_per_image"],
+            "face_recognition_cpu_ms_per_image": fr_speed["cpu_ms_per_image"],
+            "pairs": n_pairs,
+            "speed_images": len(speed_paths),
+            "cpu_cores": os.cpu_count(),
+            "model": args.model,
+            "detector": args.detector,
+            "faceprint_version": __version__,
+            "face_recognition_version": fr.version,
+        }, indent=2))
+        return
 
     def acc(r) -> str:
         return f"{100 * r.accuracy_mean:.2f}% ± {100 * r.accuracy_std:.2f}"
 
-    n_pairs = len(pairs.pairs)
     rows = [
-        ("pipeline", "HOG detector, 5-point landmarks, dlib ResNet (dlib-bin)", f"MTCNN, 5-point alignment, {args.model} (ONNX on onnxruntime)"),
-        (f"images/s end to end ({len(speed_paths)} images, wall clock)", f"{fr_speed.per_s:.2f}", f"{fp_speed.per_s:.2f}"),
-        ("CPU time per image", f"{fr_speed.cpu_ms:.0f} ms", f"{fp_speed.cpu_ms:.0f} ms"),
-        ("model loading", f"{fr.load_s:.1f} s (at import)", f"{fp_load:.1f} s (first image)"),
+        ("pipeline", "HOG detector, 5-point landmarks, dlib ResNet (dlib-bin)", f"{args.detector}, 5-point alignment, {args.model} (onnxruntime), overlapped pipeline"),
+        (f"images/s end to end ({len(speed_paths)} images, wall clock)", f"{fr_speed['images_per_s']:.2f}", f"{fp_speed['images_per_s']:.2f}"),
+        ("speedup (median of the per-repeat ratios)", "1", f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"),
+        ("CPU time per image (end to end)", f"{fr_speed['cpu_ms_per_image']:.0f} ms",
+         f"{fp_speed['cpu_ms_per_image']:.0f} ms ({fr_speed['cpu_ms_per_image'] / fp_speed['cpu_ms_per_image']:.1f}x less)"),
+        *[(f"ms per image: {k} (one image at a time; wall / CPU)",
+           f"{fr_speed['stage_ms'][k]:.1f} / {fr_speed['stage_cpu_ms'][k]:.1f}",
+           f"{fp_speed['stage_ms'][k]:.1f} / {fp_speed['stage_cpu_ms'][k]:.1f}") for k in (*STAGES, "total")],
+        ("start-up (import to first result)", f"{fr_speed['startup_s']:.2f} s", f"{fp_speed['startup_s']:.2f} s"),
+        ("peak memory (speed pass process)", f"{fr_speed['peak_rss_mb']:.0f} MiB", f"{fp_speed['peak_rss_mb']:.0f} MiB"),
         (f"LFW View 1 DevTest accuracy, 10 folds ({n_pairs} pairs)", acc(fr_res), acc(fp_res)),
         ("accuracy at the library's default threshold",
          f"{100 * accuracy_at(fr_d, same, FR_TOLERANCE):.2f}% (tolerance {FR_TOLERANCE})",

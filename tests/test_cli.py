@@ -62,7 +62,7 @@ def test_verify_several_faces_uses_largest(photos, tmp_path) -> None:
     r = run("verify", photos["blair1"], group, "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["faces"] == [1, 2] and "using the largest" in out["notes"][0]
+    assert out["faces"][1] == 2 and any("using the largest" in n for n in out["notes"])
 
 
 def test_unknown_model_is_a_usage_error(photos) -> None:
@@ -88,7 +88,7 @@ def test_detect_reports_bad_files_and_goes_on(photos, tmp_path) -> None:
     txt.write_text("not an image")
     r = run("detect", txt, photos["blair1"])
     assert r.exit_code == 2
-    assert "notes.txt" in r.stderr and "1 face" in r.stdout
+    assert "notes.txt" in r.stderr and "Tony_Blair_0001.jpg: " in r.stdout and "#1 box=" in r.stdout
 
 
 def _pairs_fixture(lfw_subset: Path, tmp_path: Path) -> tuple[Path, Path]:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from faceprint.detect import (
+    DEFAULT_DETECTOR,
     Detector,
     DlibHOGDetector,
     MTCNNDetector,
@@ -78,9 +79,10 @@ def _central(faces: list[Face], radius: float = 40.0) -> list[Face]:
 # registry and input validation
 
 
-def test_registry_lists_both_detectors() -> None:
-    assert list_detectors() == ["mtcnn", "dlib-hog"]
-    assert isinstance(create_detector(), MTCNNDetector)
+def test_registry_lists_every_detector() -> None:
+    assert list_detectors() == ["mtcnn", "dlib-hog", "yunet"]
+    assert type(create_detector()).name == DEFAULT_DETECTOR
+    assert isinstance(create_detector("mtcnn"), MTCNNDetector)
     assert isinstance(create_detector("dlib-hog", upsample=0), DlibHOGDetector)
     assert create_detector("mtcnn", min_face_size=40).min_face_size == 40
 
@@ -88,7 +90,7 @@ def test_registry_lists_both_detectors() -> None:
 def test_unknown_detector_lists_choices() -> None:
     with pytest.raises(UnknownModel) as err:
         create_detector("nope")
-    assert err.value.choices == ["mtcnn", "dlib-hog"]
+    assert err.value.choices == ["mtcnn", "dlib-hog", "yunet"]
     assert "nope" in str(err.value) and "mtcnn" in str(err.value) and "dlib-hog" in str(err.value)
     assert isinstance(err.value, KeyError)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 
@@ -16,11 +17,15 @@ from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, Embedder, create_embedder
 from faceprint.types import Embeddings, Face, FaceEmbedding
 
+if TYPE_CHECKING:  # pragma: no cover
+    from faceprint.pipeline import ImageResult, Select
+
 __all__ = ["FaceAnalyzer", "SelectedFace", "select_face"]
 
 log = logging.getLogger(__name__)
 
 Selection = Literal["largest", "center"]
+T = TypeVar("T")
 
 
 def select_face(faces: list[Face], image_shape: tuple[int, ...], how: Selection = "largest") -> Face:
@@ -102,6 +107,26 @@ class FaceAnalyzer:
         """Align and embed the given faces of an already loaded image in one batch."""
         crops = [self.embedder.align(image, f) for f in faces]
         return self.embedder.embed(np.stack(crops) if crops else np.zeros((0,) + (self.embedder.spec.input_size,) * 2 + (3,), np.uint8))
+
+    def analyze_many(
+        self,
+        sources: Iterable[T],
+        select: Select = "all",
+        fallback_center: bool = False,
+        load: Callable[[T], np.ndarray] | None = None,
+        keep_images: bool = False,
+        workers: int | None = None,
+        batch_faces: int = 32,
+    ) -> Iterator[ImageResult[T]]:
+        """Faces and embeddings of many images, in input order, through the overlapped pipeline (faceprint.pipeline):
+        decoding and detection in `workers` threads while the faces of several images are embedded in one call.
+
+        Unreadable images give a result with `error` set instead of raising, so one bad file does not stop a folder.
+        """
+        from faceprint.pipeline import FacePipeline
+
+        pipe = FacePipeline(self, workers=workers, batch_faces=batch_faces)
+        return pipe.run(sources, load=load, select=select, fallback_center=fallback_center, keep_images=keep_images)
 
     def embed_one(
         self,

@@ -9,6 +9,7 @@ import typer
 
 from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 
 
@@ -23,7 +24,7 @@ def calibrate(
     far: Annotated[float, typer.Option("--far", callback=_far, help="Target false-accept rate over different-person pairs.")] = 1e-3,
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the threshold without storing it.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

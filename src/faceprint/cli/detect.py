@@ -10,13 +10,14 @@ import typer
 from rich.text import Text
 
 from faceprint.cli._common import Exit, console, fail, print_error, print_json
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import FaceprintError
 
 
 def detect(
     images: Annotated[list[Path], typer.Argument(help="Photos to search for faces.")],
     annotate: Annotated[Optional[Path], typer.Option(help="Write a copy of each photo with the faces drawn into this folder.")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
 ) -> None:
     """Find faces: box (x1 y1 x2 y2 pixels), confidence and five landmarks per face. Exit 2 if any image failed."""

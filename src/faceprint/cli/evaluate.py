@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from faceprint.cli._common import check_threshold, console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
 from faceprint.cli._common import table as new_table
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 from faceprint.output_paths import PICTURE_SUFFIXES, check_output_dir, check_output_file
 
@@ -39,7 +40,7 @@ def eval_pairs(
     pairs_file: Annotated[Path, typer.Argument(help="LFW pairs file (pairs.txt, pairsDevTest.txt, ...).")],
     images: Annotated[Path, typer.Option("--images", help="Folder with <Name>/<Name>_NNNN.jpg.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write report.md, report.html and PNG plots into this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -90,12 +91,12 @@ def eval_pairs(
         console.print(f"report: {written.html} (and {written.markdown.name}, {', '.join(f.name for f in written.figures)})", highlight=False)
 
 
-def sweep_table(sweep: list, derived: bool) -> Table:
+def sweep_table(sweep: list, derived: bool) -> Any:
     """The gallery-size sweep of `eval identify` as a table."""
     fpirs = list(sweep[0].fnir_at_fpir)
-    t = Table(title="by gallery size: FNIR @ FPIR x = enrolled people missed when a share x of strangers is named")
+    t = new_table("by gallery size: FNIR @ FPIR x = enrolled people missed when a share x of strangers is named")
     for name in ["people", "rank-1", *[f"FNIR@{100 * x:g}%" for x in fpirs], "threshold", "strangers named exp./meas.", "named right"]:
-        t.add_column(name, justify="right")
+        t.add_column(name, justify="right", no_wrap=True)
     for p in sweep:
         exp = "n/a" if p.expected_stranger_rate is None else f"{100 * p.expected_stranger_rate:.2f}%"
         t.add_row(
@@ -114,7 +115,7 @@ def eval_identify(
     folder: Annotated[Path, typer.Argument(help="Identity folders: DIR/<person>/<images>.")],
     enroll: Annotated[int, typer.Option("--enroll", "-k", min=1, help="Photos enrolled per person; the rest are queries.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     impostors: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of persons held out of the gallery as impostors (open set).")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the draw of impostors and enrolled photos.")] = 0,
     threshold: Annotated[Optional[float], typer.Option(help="Operating threshold to report DIR and FAR at (default: the one --far gives for the gallery's size).")] = None,

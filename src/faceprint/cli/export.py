@@ -9,6 +9,7 @@ import typer
 
 from faceprint.cli._common import console, handle_errors, labelled_embeddings
 from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 from faceprint.output_paths import check_output_dir
 
@@ -23,7 +24,7 @@ def export_projector(
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     thumb: Annotated[int, typer.Option("--thumb", min=8, max=256, help="Sprite tile side in pixels (shrunk to keep the sprite <= 8192 px).")] = 64,
     sprite: Annotated[bool, typer.Option(help="Write the sprite of face crops.")] = True,
-    detector: Annotated[str, typer.Option(help="Face detector for DIR: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector for DIR: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
 ) -> None:
     """Files for the TensorBoard embedding projector: `tensorboard --logdir OUTDIR`, then the Projector tab."""

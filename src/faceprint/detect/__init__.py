@@ -1,6 +1,6 @@
 """Face detection: pick a detector by name and get `Face` records (box, score, five landmarks).
 
->>> detector = create_detector("mtcnn")
+>>> detector = create_detector("yunet")
 >>> faces = detector.detect(rgb_uint8_image)   # largest face first
 """
 
@@ -11,13 +11,18 @@ from typing import Any
 from faceprint.detect.base import Detector, check_image, largest_face
 from faceprint.detect.dlib_hog import DlibHOGDetector
 from faceprint.detect.mtcnn import MTCNNDetector
+from faceprint.detect.yunet import YUNET_WEIGHTS, YuNetDetector
 from faceprint.errors import UnknownModel
+from faceprint.models._weights import WeightSpec
 
 __all__ = [
     "DEFAULT_DETECTOR",
     "Detector",
     "MTCNNDetector",
     "DlibHOGDetector",
+    "YuNetDetector",
+    "DEFAULT_DETECTOR",
+    "detector_weights",
     "create_detector",
     "list_detectors",
     "largest_face",
@@ -30,7 +35,20 @@ DEFAULT_DETECTOR = "mtcnn"
 _DETECTORS: dict[str, type[Detector]] = {
     MTCNNDetector.name: MTCNNDetector,
     DlibHOGDetector.name: DlibHOGDetector,
+    YuNetDetector.name: YuNetDetector,
 }
+
+
+DEFAULT_DETECTOR = "mtcnn"
+"""The detector used when none is named (chosen on LFW View 1 DevTrain; see the README's detector section)."""
+
+_WEIGHTS = {YuNetDetector.name: YUNET_WEIGHTS}
+"""Detectors whose weights `faceprint models fetch NAME` downloads (the others ship in installed packages)."""
+
+
+def detector_weights(name: str) -> WeightSpec | None:
+    """The weight file a detector fetches into the model cache, or None when it needs no download."""
+    return _WEIGHTS.get(name)
 
 
 def list_detectors() -> list[str]:
@@ -39,7 +57,7 @@ def list_detectors() -> list[str]:
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, **kwargs: Any) -> Detector:
-    """A new detector by name ('mtcnn' or 'dlib-hog'); keyword arguments go to its constructor.
+    """A new detector by name ('yunet', 'mtcnn' or 'dlib-hog'); keyword arguments go to its constructor.
 
     Raises UnknownModel (listing the valid names) for any other name. Models load lazily, on the
     first `detect` call.

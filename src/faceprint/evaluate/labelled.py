@@ -64,33 +64,57 @@ def embed_identity_folders(
     Raises NoImagesFound when the folder has no identity sub-folders with images, or no photo had a face.
     """
     items = identity_folders(root)
+    found: dict[int, tuple[np.ndarray, Face | None]] = {}
+    errors: dict[int, str] = {}
+    todo: list[int] = []
+    for i, (_, path) in enumerate(items):
+        hit = None
+        if cache is not None:
+            try:
+                hit = cache.get(analyzer.model, path, detector=analyzer.detector.name)
+            except OSError as exc:
+                errors[i] = f"unreadable: {exc.strerror or exc}"
+                continue
+        if hit is None:
+            todo.append(i)
+        else:
+            found[i] = (hit.vector, hit.face)
+    done = len(items) - len(todo)
+    if on_image is not None and done:
+        on_image(done, len(items))
+    results = analyzer.analyze_many(
+        ((i, items[i][1]) for i in todo), select="center", fallback_center=True, load=lambda t: analyzer.load(t[1])
+    )
+    for r in results:
+        i, path = r.item
+        if r.error is not None:
+            errors[i] = f"unreadable: {getattr(r.error, 'reason', r.error)}"
+        else:
+            assert r.embeddings is not None
+            face = r.chosen[0] if r.chosen else None
+            found[i] = (r.embeddings.vectors[0], face)
+            if cache is not None:
+                cache.put(analyzer.model, path, found[i][0], face, len(r.faces), detector=analyzer.detector.name)
+        done += 1
+        if on_image is not None:
+            on_image(done, len(items))
     vectors: list[np.ndarray] = []
     labels: list[str] = []
     sources: list[str] = []
     faces: list[Face | None] = []
     skipped: list[tuple[str, str]] = []
     for i, (person, path) in enumerate(items):
-        try:
-            hit = cache.get(analyzer.model, path, detector=analyzer.detector.name) if cache is not None else None
-            if hit is None:
-                fe = analyzer.embed_one(path, select="center", fallback_center=True)
-                vec, face = fe.embedding.vectors[0], fe.face
-                if cache is not None:
-                    cache.put(analyzer.model, path, vec, face, fe.n_faces, detector=analyzer.detector.name)
-            else:
-                vec, face = hit.vector, hit.face
-        except FaceprintError as exc:
-            skipped.append((str(path), f"unreadable: {getattr(exc, 'reason', exc)}"))
+        if i in errors:
+            skipped.append((str(path), errors[i]))
+            continue
+        vec, face = found[i]
+        if face is None:  # the cache also holds central-region fallbacks made for LFW pairs
+            skipped.append((str(path), "no face"))
         else:
-            if face is None:  # the cache also holds central-region fallbacks made for LFW pairs
-                skipped.append((str(path), "no face"))
-            else:
-                vectors.append(vec)
-                labels.append(person)
-                sources.append(str(path))
-                faces.append(face)
-        if on_image is not None:
-            on_image(i + 1, len(items))
+            vectors.append(vec)
+            labels.append(person)
+            sources.append(str(path))
+            faces.append(face)
     if not vectors:
         raise NoImagesFound(f"{root}: no face found in any of its {len(items)} photos")
     spec = analyzer.embedder.spec

@@ -13,7 +13,7 @@ from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
 from faceprint.errors import ImageError
 from faceprint.evaluate.lfw import PairsResult, evaluate_pairs, protocol_folds, read_pairs
-from faceprint.types import paired_distances
+from faceprint.types import Face, paired_distances
 
 __all__ = ["PairsEvaluation", "run_pairs"]
 
@@ -71,27 +71,38 @@ def run_pairs(
     root = Path(images_dir)
     names = pairs.images()
     index = {n: i for i, n in enumerate(names)}
-    vectors: list[np.ndarray] = []
-    no_face: list[str] = []
-    several = 0
+    vectors: list[np.ndarray | None] = [None] * len(names)
+    faces: list[Face | None] = [None] * len(names)
+    counts = [0] * len(names)
+    todo: list[int] = []
     for i, name in enumerate(names):
         path = root / name
         if not path.is_file():
             raise ImageError(path, f"image named by {Path(pairs_path).name} not found under {root}")
         hit = cache.get(analyzer.model, path, detector=analyzer.detector.name) if cache is not None else None
         if hit is None:
-            fe = analyzer.embed_one(path, select="center", fallback_center=True)
-            vec, face, n_faces = fe.embedding.vectors[0], fe.face, fe.n_faces
-            if cache is not None:
-                cache.put(analyzer.model, path, vec, face, n_faces, detector=analyzer.detector.name)
+            todo.append(i)
         else:
-            vec, face, n_faces = hit.vector, hit.face, hit.n_faces
-        vectors.append(vec)
-        if face is None:
-            no_face.append(name)
-        several += n_faces > 1
+            vectors[i], faces[i], counts[i] = hit.vector, hit.face, hit.n_faces
+    done = len(names) - len(todo)
+    if on_image is not None and done:
+        on_image(done, len(names))
+    results = analyzer.analyze_many(
+        ((i, root / names[i]) for i in todo), select="center", fallback_center=True, load=lambda t: analyzer.load(t[1])
+    )
+    for r in results:
+        if r.error is not None:
+            raise r.error
+        i, path = r.item
+        assert r.embeddings is not None
+        vectors[i], faces[i], counts[i] = r.embeddings.vectors[0], (r.chosen[0] if r.chosen else None), len(r.faces)
+        if cache is not None:
+            cache.put(analyzer.model, path, vectors[i], faces[i], counts[i], detector=analyzer.detector.name)
+        done += 1
         if on_image is not None:
-            on_image(i + 1, len(names))
+            on_image(done, len(names))
+    no_face = [n for n, f in zip(names, faces) if f is None]
+    several = sum(c > 1 for c in counts)
     emb = np.stack(vectors)
     left = emb[[index[p.left] for p in pairs.pairs]]
     right = emb[[index[p.right] for p in pairs.pairs]]

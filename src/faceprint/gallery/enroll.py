@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from faceprint.analyzer import FaceAnalyzer, select_face
+from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImagesFound
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
@@ -87,13 +87,15 @@ def split_per_person(
     return train, test
 
 
-@dataclass
-class _Pending:
+@dataclass(frozen=True)
+class _Read:
+    """One photo read (and hashed) by the calling thread, on its way to the decode/detect workers."""
+
     person: str
     path: str
     sha256: str
-    face: Face | None
-    crop: np.ndarray
+    data: bytes | np.ndarray
+    """The file's bytes, or the pixels of an in-memory image."""
 
 
 def enroll(
@@ -109,73 +111,87 @@ def enroll(
     An image is a path or anything `faceprint.image.load_image` takes (bytes, a file object, a PIL image, an RGB
     array); in-memory images are recorded as ``<bytes>``/``<array>`` with the content hash that identifies them.
 
-    An image already enrolled with this model (same bytes) is skipped, so a rerun after an interruption picks
-    up where it stopped. Images with no face, or with several faces (unless `several="largest"`), are skipped
-    and reported, as are unreadable ones: nothing already enrolled is touched.
+    An image already enrolled with this model (same bytes) is skipped before it is decoded, so a rerun after an
+    interruption picks up where it stopped; the gallery itself refuses an image that another process enrolled in
+    the meantime (reported as already enrolled). Images with no face, or with several faces (unless
+    `several="largest"`), are skipped and reported, as are unreadable ones: nothing already enrolled is touched.
+    Photos stream through the overlapped pipeline (faceprint.pipeline): decoding and detection of the next photos
+    run while a batch is embedded.
     """
     report = EnrollReport()
     model = analyzer.model
     identity = model_identity(analyzer.embedder.spec)
-    pending: list[_Pending] = []
-    seen: dict[str, str] = {}  # sha256 -> person, for images earlier in this run
+    seen: dict[str, str] = {}  # sha256 -> person, for images enrolled earlier in this run
+
+    def readable() -> Iterator[_Read]:
+        """Read and hash each photo here (the gallery's SQLite connection belongs to this thread); skip the rest."""
+        for person, source in items:
+            path_s = source_label(source)
+            report.images += 1
+            report.enrolled.setdefault(person, 0)
+            try:
+                data, sha = _read_source(source, path_s)
+            except OSError as exc:
+                report.skip("unreadable", path_s, exc.strerror or str(exc))
+                _tick(on_image, path_s)
+                continue
+            except FaceprintError as exc:
+                report.skip("unreadable", path_s, getattr(exc, "reason", str(exc)))
+                _tick(on_image, path_s)
+                continue
+            already = gallery.enrolled_as(sha, model) or seen.get(sha)
+            if already is not None:
+                report.skip("already enrolled", path_s, f"as {already}")
+                _tick(on_image, path_s)
+                continue
+            yield _Read(person, path_s, sha, data)
+
+    rows: list[tuple[_Read, Face, np.ndarray]] = []
 
     def flush() -> None:
-        if not pending:
+        if not rows:
             return
-        vectors = analyzer.embedder.embed(np.stack([p.crop for p in pending])).vectors
-        stored: list[_Pending] = []
+        stored: list[_Read] = []
         with gallery.transaction():
-            for p, vec in zip(pending, vectors):
+            for r, face, vec in rows:
                 try:
-                    gallery.add_face(p.person, p.path, p.sha256, p.face, vec, model, identity)
+                    gallery.add_face(r.person, r.path, r.sha256, face, vec, model, identity)
                 except AlreadyEnrolled as exc:  # another process enrolled it since we looked
-                    report.skip("already enrolled", p.path, f"as {exc.person}")
+                    report.skip("already enrolled", r.path, f"as {exc.person}")
                 else:
-                    stored.append(p)
-        for p in stored:
-            report.enrolled[p.person] = report.enrolled.get(p.person, 0) + 1
-            report.added.append((p.person, p.path))
-        pending.clear()
+                    stored.append(r)
+        for r in stored:
+            report.enrolled[r.person] = report.enrolled.get(r.person, 0) + 1
+            report.added.append((r.person, r.path))
+        rows.clear()
 
-    for person, source in items:
-        path_s = source_label(source)
-        report.images += 1
-        report.enrolled.setdefault(person, 0)
-        try:
-            data, sha = _read_source(source, path_s)
-        except OSError as exc:
-            report.skip("unreadable", path_s, exc.strerror or str(exc))
-            _tick(on_image, path_s)
-            continue
-        except FaceprintError as exc:
-            report.skip("unreadable", path_s, getattr(exc, "reason", str(exc)))
-            _tick(on_image, path_s)
-            continue
-        already = gallery.enrolled_as(sha, model) or seen.get(sha)
-        if already is not None:
-            report.skip("already enrolled", path_s, f"as {already}")
-            _tick(on_image, path_s)
-            continue
-        try:
-            image = analyzer.load(data, name=path_s)
-        except FaceprintError as exc:
-            report.skip("unreadable", path_s, getattr(exc, "reason", str(exc)))
-            _tick(on_image, path_s)
-            continue
-        faces = analyzer.detector.detect(image)
-        if not faces:
-            report.skip("no face", path_s)
-        elif len(faces) > 1 and several == "skip":
-            report.skip("several faces", path_s, f"{len(faces)} faces; crop the photo or use --largest")
+    results = analyzer.analyze_many(
+        readable(), select="largest", load=lambda r: analyzer.load(r.data, name=r.path), batch_faces=batch_size
+    )
+    for res in results:
+        r = res.item
+        if res.error is not None:
+            report.skip("unreadable", r.path, getattr(res.error, "reason", str(res.error)))
+        elif not res.faces:
+            report.skip("no face", r.path)
+        elif len(res.faces) > 1 and several == "skip":
+            report.skip("several faces", r.path, f"{len(res.faces)} faces; crop the photo or use --largest")
+        elif r.sha256 in seen:  # the same bytes twice in this run, both in flight at once
+            report.skip("already enrolled", r.path, f"as {seen[r.sha256]}")
         else:
-            face = select_face(faces, image.shape, "largest")
-            pending.append(_Pending(person, path_s, sha, face, analyzer.embedder.align(image, face)))
-            seen[sha] = person
-            if len(pending) >= batch_size:
+            assert res.embeddings is not None
+            rows.append((r, res.chosen[0], res.embeddings.vectors[0]))
+            seen[r.sha256] = r.person
+            if len(rows) >= batch_size:
                 flush()
-        _tick(on_image, path_s)
+        _tick(on_image, r.path)
     flush()
     return report
+
+
+def _tick(cb: Callable[[str], None] | None, path: str) -> None:
+    if cb is not None:
+        cb(path)
 
 
 def source_label(source: ImageSource) -> str:
@@ -208,8 +224,3 @@ def _read_source(source: ImageSource, label: str) -> tuple[bytes | np.ndarray, s
     h = hashlib.sha256(repr(pixels.shape).encode())
     h.update(pixels.tobytes())
     return pixels, h.hexdigest()
-
-
-def _tick(cb: Callable[[str], None] | None, path: str) -> None:
-    if cb is not None:
-        cb(path)

@@ -144,7 +144,7 @@ def _load_builtin_models() -> None:
         importlib.import_module(module)
 
 
-_RESOLVER_MODULES: tuple[str, ...] = ("faceprint.models.checkpoint_model",)
+_RESOLVER_MODULES: tuple[str, ...] = ("faceprint.models.arcface_onnx", "faceprint.models.checkpoint_model")
 
 
 def _resolve(name: str) -> ModelSpec | None:

@@ -225,18 +225,22 @@ class DlibOnnxRunner:
     """Runs the converted network with onnxruntime on the CPU: (N,150,150,3) uint8 RGB chips -> (N,128) float32.
 
     Chips must be cropped the way dlib.get_face_chip(img, shape, 150, 0.25) does. `threads` sets onnxruntime's
-    intra-op thread count (default: onnxruntime's choice, one per physical core); operators run sequentially.
+    intra-op thread count (default: the cores this process may use); operators run sequentially. Idle worker
+    threads sleep instead of spinning: in faceprint's pipeline the decoding/detection threads need those cores
+    between embedding calls.
     """
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        from faceprint.pipeline import available_cores
+
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.inter_op_num_threads = 1
-        if threads is not None:
-            opts.intra_op_num_threads = int(threads)
+        opts.intra_op_num_threads = int(threads) if threads is not None else available_cores()
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:

@@ -235,6 +235,7 @@ class TorchEmbedder(Embedder):
             threads = self._torch.get_num_threads()
             if threads > 0:
                 opts.intra_op_num_threads = threads  # follow torch.set_num_threads, so both backends share a budget
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave idle cores to the pipeline
             try:
                 self._session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
             except Exception as e:

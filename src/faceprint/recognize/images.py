@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
-from faceprint.errors import FaceprintError, NoImagesFound
+from faceprint.errors import NoImagesFound
 from faceprint.image import ImageSource, list_images
 from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
@@ -183,23 +183,18 @@ def identify_images(
     `on_image(path, image, results)` is called after each photo (for progress and annotation).
     """
     out: list[FaceResult] = []
-    for path in expand_paths(paths):
-        label = str(path)
-        try:
-            image = analyzer.load(Path(path))
-        except FaceprintError as exc:
-            res = [FaceResult(label, None, None, str(exc))]
-            out += res
-            if on_image:
-                on_image(label, None, res)
-            continue
-        faces = analyzer.detector.detect(image)
-        if not faces:
+    results = analyzer.analyze_many(expand_paths(paths), select="all", load=lambda p: analyzer.load(Path(p)), keep_images=on_image is not None)
+    for r in results:
+        label = str(r.item)
+        if r.error is not None:
+            res = [FaceResult(label, None, None, str(r.error))]
+        elif not r.faces:
             res = [FaceResult(label, None, None)]
         else:
-            matches = identifier.identify(analyzer.embed_faces(image, faces), top_k=top_k)
-            res = [FaceResult(label, f, m) for f, m in zip(faces, matches)]
+            assert r.embeddings is not None
+            matches = identifier.identify(r.embeddings, top_k=top_k)
+            res = [FaceResult(label, f, m) for f, m in zip(r.chosen, matches)]
         out += res
         if on_image:
-            on_image(label, image, res)
+            on_image(label, r.image, res)
     return out
