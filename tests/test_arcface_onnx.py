@@ -161,3 +161,26 @@ def test_calibrate_stores_a_threshold(models: dict[str, tuple[Path, TinyResNet]]
         rows = dict(db.execute("SELECT key, value FROM settings").fetchall())
     assert json.loads(res.stdout)["setting"] == f"threshold:{model_identity(name).key}"
     assert 0.0 < float(rows[f"threshold:{model_identity(name).key}"]) < 2.0
+
+
+def test_gallery_of_a_brought_model_reopens_in_a_new_process_by_name(
+    models: dict[str, tuple[Path, TinyResNet]], lfw_subset: Path, tmp_path: Path
+) -> None:
+    """The stored name `onnx:<stem>@<sha12>` is enough for another process: the gallery kept the file's path."""
+    import os
+    import subprocess
+    import sys
+
+    import faceprint
+
+    path = models["plain"][0]
+    photos = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))[:2]
+    gallery = tmp_path / "g.sqlite"
+    with faceprint.Gallery(gallery, model=f"onnx:{path}") as g:
+        assert g.enroll("Tony", photos).faces_enrolled == 2
+        name = g.model
+    script = f"import faceprint\nprint(faceprint.Gallery({str(gallery)!r}, model={name!r}, create=False).identify({str(photos[0])!r}, threshold=0.01)[0].person)\n"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Tony"

@@ -272,12 +272,16 @@ class Gallery(GalleryStore):
             if record is None or record.weights_path is None:
                 raise
         base = self._model.split("@", 1)[0]
-        if get_model_spec(base, record.weights_path).name != self._model:
+        if base.startswith("onnx:"):  # a model file the user brought: its path is the model
+            base, weights = f"onnx:{record.weights_path}", None
+        else:
+            weights = record.weights_path
+        if get_model_spec(base, weights).name != self._model:
             raise WeightsError(
                 f"{record.weights_path}: the checkpoint enrolled as {self._model} has been rewritten since; "
                 "give the weights it was enrolled with (weights=PATH)"
             )
-        return base, record.weights_path
+        return base, weights
 
     @property
     def analyzer(self) -> FaceAnalyzer:
