@@ -191,7 +191,7 @@ def test_eval_identify_sweep_and_report(lfw_subset: Path, tmp_path: Path) -> Non
         assert im.size == RELIABILITY_SIZE
     assert "FNIR @ FPIR 1%" in (tmp_path / "rep" / "report.md").read_text()
     r = runner.invoke(app, ["eval", "identify", str(lfw_subset), "--enroll", "3", "--sizes", "ten"])
-    assert r.exit_code == 2 and "--sizes" in r.output
+    assert r.exit_code == 3 and "--sizes" in r.output  # usage: exit 3
 
 
 @pytest.mark.slow
@@ -223,4 +223,4 @@ def test_identify_far_moves_the_threshold_with_the_gallery(lfw_subset: Path, tmp
     r = runner.invoke(app, ["identify", query, "--gallery", str(path)])
     assert r.exit_code == 0 and "expected stranger rate 1%" in r.stdout and "12 enrolled faces" in r.stdout
     r = runner.invoke(app, ["identify", query, "--gallery", str(path), "--far", "1"])
-    assert r.exit_code == 2 and "--far" in r.output
+    assert r.exit_code == 3 and "--far" in r.output  # usage: exit 3

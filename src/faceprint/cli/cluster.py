@@ -209,21 +209,28 @@ def name_cluster(
 ) -> None:
     """Enrol a stored cluster's faces as a person; the cluster leaves the list."""
     from faceprint.cluster.saved import photo_sha256
-    from faceprint.errors import GalleryError
+    from faceprint.errors import AlreadyEnrolled
+    from faceprint.gallery.store import check_name
+    from faceprint.models.identity import model_identity
 
     with handle_errors():
-        if not name.strip():
-            raise GalleryError("a person's name cannot be empty")
+        check_name(name)
         g, saved = _saved(gallery, model)
         try:
+            identity = model_identity(saved.model)  # the clusters' vectors were made by the model's current pipeline
             faces = saved.take(cluster_id)
+            enrolled = 0
             with g.transaction():
                 for f, vec in faces:
-                    g.add_face(name, f.image, photo_sha256(f.image), f.face, vec, saved.model)
+                    try:
+                        g.add_face(name, f.image, photo_sha256(f.image), f.face, vec, saved.model, identity)
+                        enrolled += 1
+                    except AlreadyEnrolled:  # enrolled since it was clustered: it keeps its person
+                        pass
             saved.save(g)
         finally:
             g.close()
-    console.print(f"cluster {cluster_id}: {len(faces)} faces enrolled as {name}", highlight=False)
+    console.print(f"cluster {cluster_id}: {enrolled} faces enrolled as {name}", highlight=False)
 
 
 def merge_clusters(
