@@ -68,7 +68,9 @@ def test_several_galleries_without_keys(server: Server, folder: Path, photos: di
     assert [p["name"] for p in c.gallery("a").people()] == ["Tony"]
     assert [p["name"] for p in c.gallery("b").people()] == ["Colin"]
     in_a = c.gallery("a").identify(photos["Tony_Blair"][4])["faces"][0]
-    in_b = c.gallery("b").identify(photos["Tony_Blair"][4])["faces"][0]
+    # A fixed threshold: at the default 1% of strangers named, a one-person gallery's threshold (0.586 for two
+    # photos) is looser than this Tony-Colin pair (0.584); what is tested here is that the galleries are apart.
+    in_b = c.gallery("b").identify(photos["Tony_Blair"][4], threshold=0.5)["faces"][0]
     assert in_a["person"] == "Tony" and in_b["person"] is None and in_b["closest"] == "Colin"
     face = c.gallery("a").person("Tony")["faces"][0]
     assert face["image"] == f"/v1/galleries/a/faces/{face['id']}/image"
