@@ -55,7 +55,11 @@ def build_identifier(
     classifier: str | None = None,
     index: str = "exact",
 ) -> Identifier:
-    """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none)."""
+    """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none).
+
+    index: "exact", "faiss" (a file beside the gallery), "milvus" (a milvus-lite file beside it) or
+    "milvus://HOST:PORT" (a Milvus server); a Milvus index holds a connection, closed by `identifier.index.close()`.
+    """
     spec = analyzer.embedder.spec
     emb = gallery.embeddings(spec.name)
     thr = threshold if threshold is not None else threshold_for(gallery, spec.name, spec.open_set_threshold)
@@ -69,8 +73,12 @@ def build_identifier(
         from faceprint.gallery.faiss_index import load_or_build_index
 
         idx = load_or_build_index(gallery, spec.name)
+    elif index == "milvus" or index.startswith("milvus://"):
+        from faceprint.gallery.milvus_index import load_or_build_milvus
+
+        idx = load_or_build_milvus(gallery, spec.name, index)  # the caller closes it: identifier.index.close()
     elif index != "exact":
-        raise ValueError(f"unknown index {index!r}; choose exact or faiss")
+        raise ValueError(f"unknown index {index!r}; choose exact, faiss, milvus or milvus://HOST:PORT")
     return Identifier(emb, spec.metric, thr, spec.confidence_slope, classifier=clf, index=idx)
 
 
