@@ -34,13 +34,23 @@ MODEL = "test-model"
 
 
 def _listening_ports() -> dict[int, str]:
-    """port -> local address of every listening TCP socket of this machine (IPv4)."""
+    """port -> local address of every listening TCP socket of this machine (IPv4, and IPv6 as ::ffff:a.b.c.d or ::)."""
     out = {}
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        if state == "0A":
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state != "0A":
+                continue
             addr, port = local.split(":")
-            out[int(port, 16)] = socket.inet_ntoa(bytes.fromhex(addr)[::-1])
+            raw = bytes.fromhex(addr)
+            if len(raw) == 4:
+                out[int(port, 16)] = socket.inet_ntoa(raw[::-1])
+            else:  # four little-endian 32-bit words
+                ip6 = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                text = socket.inet_ntop(socket.AF_INET6, ip6)
+                out[int(port, 16)] = text.removeprefix("::ffff:")
     return out
 
 

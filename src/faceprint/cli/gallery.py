@@ -12,7 +12,7 @@ from rich.table import Table
 
 from faceprint.cli._common import Exit, console, err_console, handle_errors, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
-from faceprint.errors import NoImagesFound
+from faceprint.errors import NoImagesFound, UnknownModel
 from faceprint.models import DEFAULT_MODEL
 
 people_app = typer.Typer(help="List, show, rename and remove enrolled people and faces.", no_args_is_help=True)
@@ -32,6 +32,8 @@ def enroll(
     largest: Annotated[bool, typer.Option("--largest", help="Enrol the largest face of photos with several faces instead of skipping them.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to write the per-image log (default: beside the gallery).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    engine: Annotated[str, typer.Option(help="local, or ray: detection and embedding on Ray actors (pip install faceprint[ray]).")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="With --engine ray: a running Ray cluster (auto, or ray://HOST:PORT); default: start a local one.")] = None,
     wait: WaitOpt = 10.0,
 ) -> None:
     """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
@@ -41,6 +43,11 @@ def enroll(
 
     with handle_errors():
         model = stored_model_name(model)
+        if engine not in ("local", "ray"):
+            raise UnknownModel("engine", engine, ["local", "ray"])
+        if address is not None and engine != "ray":
+            err_console.print("[bold red]error:[/] --address is for --engine ray", highlight=False)
+            raise typer.Exit(int(Exit.USAGE))
         if person is None:
             if len(paths) != 1:
                 err_console.print("[bold red]error:[/] give one directory of identity folders (DIR/<person>/<images>), "
@@ -65,10 +72,18 @@ def enroll(
         logger.setLevel(logging.INFO)
         logger.propagate = False
         try:
-            analyzer = FaceAnalyzer(model=model, detector=detector)
+            several = "largest" if largest else "skip"
             with progress_bar() as bar:
                 task = bar.add_task("enrolling", total=len(items))
-                report = run_enroll(g, analyzer, items, several="largest" if largest else "skip", on_image=lambda _: bar.advance(task))
+                if engine == "ray":
+                    from faceprint.gallery.ray_enroll import enroll_ray
+
+                    FaceAnalyzer(model=model, detector=detector)  # a bad model or detector fails here, not on an actor
+                    report = enroll_ray(g, items, model, detector, several=several, address=address,
+                                        on_image=lambda _: bar.advance(task))
+                else:
+                    analyzer = FaceAnalyzer(model=model, detector=detector)
+                    report = run_enroll(g, analyzer, items, several=several, on_image=lambda _: bar.advance(task))
             logger.info("summary: %s", report.to_dict())
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: every finished batch is saved; rerun the same command to continue.")
