@@ -254,7 +254,7 @@ def test_identify_index_milvus_equals_exact_on_lfw_subset(lfw_subset, tmp_path) 
     exact = _identify(photos, gallery, "exact")
     milvus = _identify(photos, gallery, "milvus")
     _assert_same_answers(exact, milvus)
-    assert sum(o["person"] == Path(o["image"]).parent.name for o in exact) >= 0.8 * len(exact)
+    assert sum(o["person"] == Path(o["image"]).parent.name for o in exact) >= 0.8 * len(photos)  # + background faces
     # People removed with the CLI disappear from milvus results too.
     r = runner.invoke(app, ["people", "remove", people[0], "--gallery", str(gallery)])
     assert r.exit_code == 0, r.output

@@ -314,6 +314,10 @@ def _insert(client: Any, name: str, ids: np.ndarray, sums: np.ndarray, x: np.nda
     for s in range(0, len(ids), _BATCH):
         rows = zip(ids[s : s + _BATCH].tolist(), sums[s : s + _BATCH].tolist(), x[s : s + _BATCH])
         client.insert(name, [{_PK: i, _SUM: c, _VEC: v.tolist()} for i, c, v in rows])
+    if len(ids):
+        # Seal what was inserted so that it is searched through the index: milvus-lite otherwise scans unsealed
+        # rows one query at a time (measured: 2 s instead of 0.1 s per query at 20,000 rows).
+        client.flush(name)
 
 
 def _count(client: Any, name: str) -> int:
