@@ -4,6 +4,7 @@ search, deletions reach it, and a stale, damaged or deleted index is brought bac
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -33,15 +34,44 @@ runner = CliRunner()
 MODEL = "test-model"
 
 
-def _listening_ports() -> dict[int, str]:
-    """port -> local address of every listening TCP socket of this machine (IPv4, and IPv6 as ::ffff:a.b.c.d or ::)."""
+def _descendants(pid: int) -> set[int]:
+    """pid and every process below it."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        out.add(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _listening_ports(owner: int | None = None) -> dict[int, str]:
+    """port -> local address of the listening TCP sockets (IPv4; IPv6 shown as a.b.c.d or ::) of process `owner`
+    and its descendants (default: this test process), so other people's servers on a shared machine do not count."""
+    inodes: set[str] = set()
+    for pid in _descendants(owner or os.getpid()):
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            continue
     out = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         if not Path(table).exists():
             continue
         for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            if state != "0A":
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state != "0A" or fields[9] not in inodes:
                 continue
             addr, port = local.split(":")
             raw = bytes.fromhex(addr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,30 +53,35 @@ def test_ray_enrolment_equals_local_and_resumes(lfw_subset, tmp_path, monkeypatc
     folder = _folder(lfw_subset, tmp_path / "photos", people)
     local = _enroll(folder, tmp_path / "local.sqlite")
 
-    # An "interrupted" Ray run (only the first two people), then the whole folder: it resumes where it stopped.
-    half = tmp_path / "half"
-    half.mkdir()
-    for name in people[:2]:
-        (half / name).symlink_to(folder / name)
+    # A Ray run interrupted (Ctrl-C) after two batches were written, then rerun: it resumes where it stopped.
     ports: list[dict[int, str]] = []
     before = _listening_ports()
     from faceprint.gallery import ray_enroll
 
     real_write = ray_enroll._write
 
-    def spy(*args, **kwargs):  # while Ray runs: which ports are open, and on which address
+    def interrupted(*args, **kwargs):  # also notes, while Ray runs, which ports are open and on which address
         ports.append(_listening_ports())
+        if len(ports) > 2:
+            raise KeyboardInterrupt
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(ray_enroll, "_write", spy)
-    first = _enroll(half, tmp_path / "ray.sqlite", "--engine", "ray")
-    assert first["faces_enrolled"] > 0 and set(first["enrolled"]) == set(people[:2])
+    monkeypatch.setattr(ray_enroll, "_write", interrupted)
+    r = runner.invoke(app, ["enroll", str(folder), "--gallery", str(tmp_path / "ray.sqlite"), "--engine", "ray"])
+    assert r.exit_code == 130 and "rerun the same command" in r.stderr, r.output
     opened = {p: a for snap in ports for p, a in snap.items() if p not in before}
     assert opened and set(opened.values()) == {"127.0.0.1"}, opened
+    deadline = time.monotonic() + 30
+    while set(opened) & set(_listening_ports()) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert not set(opened) & set(_listening_ports())  # the local Ray was stopped
+    with Gallery(tmp_path / "ray.sqlite") as g:
+        written = len(g.faces())
+    assert 0 < written < local["faces_enrolled"]
 
+    monkeypatch.setattr(ray_enroll, "_write", real_write)
     second = _enroll(folder, tmp_path / "ray.sqlite", "--engine", "ray")
-    assert second["skipped"]["already enrolled"] == first["faces_enrolled"] + 1  # + the duplicate photo
+    assert second["skipped"]["already enrolled"] == written + 1  # + the duplicate photo
     for reason in ("no face", "several faces", "unreadable"):  # skipped photos are looked at again by a rerun
         assert second["skipped"][reason] == local["skipped"][reason], reason
     assert local["skipped"]["unreadable"] == 1 and local["skipped"]["already enrolled"] == 1
@@ -93,4 +99,4 @@ def test_engine_options_are_checked(tmp_path, lfw_subset) -> None:
     r = runner.invoke(app, ["enroll", str(lfw_subset), "--gallery", str(tmp_path / "g.sqlite"), "--engine", "spark"])
     assert r.exit_code == 3 and "local, ray" in r.stderr
     r = runner.invoke(app, ["enroll", str(lfw_subset), "--gallery", str(tmp_path / "g.sqlite"), "--address", "auto"])
-    assert r.exit_code == 2 and "--engine ray" in r.stderr
+    assert r.exit_code == 3 and "--engine ray" in r.stderr

@@ -155,11 +155,15 @@ def enroll_ray(
         logging.getLogger(name).setLevel(logging.WARNING)
     started = False
     if not ray.is_initialized():
-        if address is None:
-            _init_local(ray)
-        else:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                     configure_logging=False)
+        try:
+            if address is None:
+                _init_local(ray)
+            else:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+                         configure_logging=False)
+        except Exception as exc:  # Ray raises bare Exceptions (e.g. a raylet that did not start within 30 s)
+            where = "start a local Ray" if address is None else f"join the Ray cluster at {address}"
+            raise FaceprintError(f"could not {where}: {exc}") from None
         started = True
     try:
         ctx = ray.data.DataContext.get_current()
