@@ -187,8 +187,11 @@ def test_bad_milvus_addresses(tmp_path) -> None:
             milvus_target(tmp_path / "g.sqlite", "ab", MODEL, spec)
     t = milvus_target(tmp_path / "g.sqlite", "ab", "facenet@1", "milvus://127.0.0.1:19530?index=IVF_PQ")
     assert (t.uri, t.collection, t.kind, t.lite) == ("http://127.0.0.1:19530", "faceprint_ab_facenet_1", "IVF_PQ", False)
-    with _gallery(tmp_path / "g.sqlite", 2, 2) as g, pytest.raises(FaceprintError, match="cannot connect to Milvus"):
-        load_or_build_milvus(g, MODEL, f"milvus://127.0.0.1:{_free_port()}")  # nothing listens there
+    with _gallery(tmp_path / "g.sqlite", 2, 2) as g:
+        with pytest.raises(FaceprintError, match="cannot connect to Milvus"):
+            load_or_build_milvus(g, MODEL, f"milvus://127.0.0.1:{_free_port()}")  # nothing listens there
+        with pytest.raises(FaceprintError, match="milvus-lite does not implement IVF_PQ"):
+            load_or_build_milvus(g, MODEL, kind="IVF_PQ")
 
 
 def _free_port() -> int:

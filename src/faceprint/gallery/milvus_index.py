@@ -137,6 +137,12 @@ def _resolve_kind(kind: str, n: int) -> str:
     return kind
 
 
+def _check_kind(target: MilvusTarget, kind: str) -> None:
+    if target.lite and kind == "IVF_PQ":  # milvus-lite accepts it, fails building it, and scans: refuse up front
+        raise FaceprintError("milvus-lite does not implement IVF_PQ; use HNSW or IVF_FLAT, or a Milvus server "
+                             "(milvus://HOST:PORT?index=IVF_PQ)")
+
+
 def _nlist(n: int) -> int:
     return int(max(1, min(65536, 2 ** round(math.log2(max(4 * math.sqrt(n), 1))), n // 39 or 1)))
 
@@ -261,6 +267,7 @@ class MilvusIndex:
         if metric not in ("euclidean", "cosine"):
             raise ValueError(f"unknown metric {metric!r}; choose euclidean or cosine")
         kind = _resolve_kind(kind, len(x))
+        _check_kind(target, kind)
         client = client if client is not None else _connect(target)
         build_p, search_p = index_params(kind, len(x), x.shape[1])
         t0 = time.perf_counter()
@@ -405,14 +412,17 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
     ids = emb.face_ids
     n, dim = emb.vectors.shape
     want_kind = _resolve_kind(kind or target.kind, n)
+    _check_kind(target, want_kind)
     want = {_P + "format": FORMAT, _P + "gallery": uid, _P + "model": model, _P + "metric": metric,
             _P + "kind": want_kind, _P + "dim": str(dim)}
     client = _connect(target)
     try:
         with _quiet():
             index = _sync(client, target, want, version, ids, emb.vectors, metric, want_kind)
-    except BaseException:
+    except BaseException as exc:
         _close(client, target)
+        if isinstance(exc, _pymilvus().MilvusException):  # e.g. an index type this server does not implement
+            raise FaceprintError(f"Milvus at {target.uri} refused to index {target.collection}: {exc}") from None
         raise
     return index
 
