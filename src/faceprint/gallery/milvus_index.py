@@ -53,6 +53,7 @@ __all__ = [
     "MilvusTarget",
     "is_milvus_spec",
     "load_or_build_milvus",
+    "index_key",
     "milvus_target",
 ]
 
@@ -98,14 +99,25 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
-def milvus_target(gallery_path: str | os.PathLike[str], gallery_uid: str, model: str, spec: str = "milvus") -> MilvusTarget:
-    """The one place that names a gallery's Milvus index (change keys here only).
+def index_key(gallery: Any, model: str) -> str:
+    """The key that names `model`'s Milvus index of `gallery` (file name, collection name, recorded property).
 
-    ``milvus``: a milvus-lite file beside the gallery, ``<gallery>.<model>.milvus.db``, collection ``faces``.
-    ``milvus://HOST:PORT[?index=KIND]``: a server; the collection is ``faceprint_<gallery uid>_<model>`` (a gallery's
+    Today the model's name. Where galleries key what they derive on the model's identity (name, weights, pipeline
+    settings), this returns that key instead (``gallery.data_key("index", model)``), so an index of an older
+    pipeline's vectors is never used for new ones: this one line is the place to change.
+    """
+    return model
+
+
+def milvus_target(gallery_path: str | os.PathLike[str], gallery_uid: str, key: str, spec: str = "milvus") -> MilvusTarget:
+    """The one place that names a gallery's Milvus index (`key` from `index_key`).
+
+    ``milvus``: a milvus-lite file beside the gallery, ``<gallery>.<key>.milvus.db``, collection ``faces``.
+    ``milvus://HOST:PORT[?index=KIND]``: a server; the collection is ``faceprint_<gallery uid>_<key>`` (a gallery's
     uid is random and kept inside the gallery file, so galleries never share a collection and a moved file keeps
     its index).
     """
+    model = key
     if spec == "milvus":
         p = Path(gallery_path)
         return MilvusTarget(str(p.with_name(f"{p.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', model)}.milvus.db")), "faces")
@@ -401,7 +413,8 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
     uid = gallery.get_setting("gallery_uid")
     if uid is None:
         raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
-    target = milvus_target(gallery.path, uid, model, spec)
+    key = index_key(gallery, model)
+    target = milvus_target(gallery.path, uid, key, spec)
     for _ in range(3):  # read a consistent snapshot: the version must not move while the vectors are read
         version = gallery.vectors_version(model)
         emb = gallery.embeddings(model)
@@ -413,7 +426,7 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
     n, dim = emb.vectors.shape
     want_kind = _resolve_kind(kind or target.kind, n)
     _check_kind(target, want_kind)
-    want = {_P + "format": FORMAT, _P + "gallery": uid, _P + "model": model, _P + "metric": metric,
+    want = {_P + "format": FORMAT, _P + "gallery": uid, _P + "model": key, _P + "metric": metric,
             _P + "kind": want_kind, _P + "dim": str(dim)}
     client = _connect(target)
     try:
