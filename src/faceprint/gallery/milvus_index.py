@@ -117,10 +117,9 @@ def milvus_target(gallery_path: str | os.PathLike[str], gallery_uid: str, key: s
     uid is random and kept inside the gallery file, so galleries never share a collection and a moved file keeps
     its index).
     """
-    model = key
     if spec == "milvus":
         p = Path(gallery_path)
-        return MilvusTarget(str(p.with_name(f"{p.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', model)}.milvus.db")), "faces")
+        return MilvusTarget(str(p.with_name(f"{p.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', key)}.milvus.db")), "faces")
     if not spec.startswith("milvus://"):
         raise FaceprintError(f"not a Milvus index: {spec!r}; use milvus or milvus://HOST:PORT")
     parts = urlsplit(spec)
@@ -133,7 +132,7 @@ def milvus_target(gallery_path: str | os.PathLike[str], gallery_uid: str, key: s
     kind = parse_qs(parts.query).get("index", ["auto"])[-1]
     if kind not in MILVUS_KINDS:
         raise FaceprintError(f"unknown Milvus index type {kind!r}; choose one of: {', '.join(MILVUS_KINDS)}")
-    name = f"faceprint_{_safe(gallery_uid)}_{_safe(model)}"
+    name = f"faceprint_{_safe(gallery_uid)}_{_safe(key)}"
     if len(name) > 255:  # Milvus's limit on collection names
         import hashlib
 
