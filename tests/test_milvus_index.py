@@ -257,12 +257,13 @@ def _assert_same_answers(exact: list[dict], other: list[dict]) -> None:
 
 
 @pytest.mark.slow
-def test_identify_index_milvus_equals_exact_on_avengers(shared_dir, tmp_path_factory, tmp_path) -> None:
+def test_identify_index_milvus_equals_exact_on_avengers(shared_dir, tmp_path_factory, tmp_path, milvus_server) -> None:
     split = avengers_split(tmp_path_factory.getbasetemp(), shared_dir)
     gallery = copy_gallery(split["gallery"], tmp_path / "g.sqlite")
     photos = [str(p) for p in split["paths"][::3]]
     exact = _identify(photos, gallery, "exact")
     _assert_same_answers(exact, _identify(photos, gallery, "milvus"))
+    _assert_same_answers(exact, _identify(photos, gallery, f"milvus://127.0.0.1:{milvus_server}"))
     assert sum(o["person"] is not None for o in exact) >= 0.9 * len(photos)
     assert (tmp_path / "g.sqlite.dlib-resnet-v1.milvus.db").is_dir()
     r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "annoy"])
