@@ -17,7 +17,7 @@ pytest.importorskip("ray", reason="the ray extra is not installed (pip install f
 
 from faceprint.cli.app import app  # noqa: E402
 from faceprint.gallery import Gallery  # noqa: E402
-from test_milvus_index import _listening_ports  # noqa: E402
+from listening import listening_ports as _listening_ports  # noqa: E402
 
 runner = CliRunner()
 
