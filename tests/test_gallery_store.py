@@ -138,7 +138,9 @@ def test_vectors_version_counts_every_change_of_a_models_embeddings(gallery, tmp
     """The counter a derived index (Milvus) checks: inserts, in-place replacements, removals and cascades."""
     v = gallery.vectors_version("m1")
     assert v == 3 and gallery.vectors_version("m2") == 0
-    gallery.add_face("ann", "a1.jpg", "sha-a1", None, _vec(9), "m1")  # the same image again: vector replaced
+    a1 = next(f.id for f in gallery.faces("ann") if f.sha256 == "sha-a1")
+    with gallery.transaction():
+        gallery.put_vector(a1, "m1", _vec(9), None, replace=True)  # its vector replaced in place (gallery reembed)
     gallery.add_face("ann", "a1.jpg", "sha-a1", None, _vec(9), "m2")  # another model's embedding of it
     assert (gallery.vectors_version("m1"), gallery.vectors_version("m2")) == (v + 1, 1)
     gallery.rename_person("bob", "rob")  # no vector changed

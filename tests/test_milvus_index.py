@@ -24,6 +24,7 @@ from faceprint.errors import FaceprintError  # noqa: E402
 from faceprint.gallery import ExactIndex, Gallery  # noqa: E402
 from faceprint.gallery.milvus_index import (  # noqa: E402
     MilvusIndex,
+    index_key,
     load_or_build_milvus,
     milvus_target,
 )
@@ -56,6 +57,7 @@ def test_lite_equals_exact_and_follows_the_gallery(tmp_path) -> None:
     queries = clustered(40, 2, dim=32, seed=3)[0]
     target = milvus_target(g.path, g.get_setting("gallery_uid"), MODEL)
     assert target.uri == str(tmp_path / "g.sqlite.test-model.milvus.db") and target.lite
+    assert index_key(g, MODEL) == "index:test-model"  # keyed by identity (a model faceprint cannot build: its name)
     before = _listening_ports()
     with load_or_build_milvus(g, MODEL) as index:
         assert index.kind == "FLAT" and len(index) == 1000
@@ -78,7 +80,8 @@ def test_lite_equals_exact_and_follows_the_gallery(tmp_path) -> None:
     # A new face, and a face whose vector is replaced in place (same face id, new vector): both found.
     q = queries[5]
     first = g.faces()[0]
-    g.add_face(first.person, first.source, first.sha256, None, queries[7], MODEL)
+    with g.transaction():
+        g.put_vector(first.id, MODEL, queries[7], None, replace=True)
     g.add_face("newcomer", "new.jpg", "sha-new", None, q, MODEL)
     with load_or_build_milvus(g, MODEL) as index:
         emb = g.embeddings(MODEL)
@@ -215,7 +218,8 @@ def test_identify_index_milvus_equals_exact_on_avengers(shared_dir, tmp_path_fac
     _assert_same_answers(exact, _identify(photos, gallery, "milvus"))
     _assert_same_answers(exact, _identify(photos, gallery, f"milvus://127.0.0.1:{milvus_server}"))
     assert sum(o["person"] is not None for o in exact) >= 0.9 * len(photos)
-    assert (tmp_path / "g.sqlite.dlib-resnet-v1.milvus.db").is_dir()
+    with Gallery(gallery) as g:  # beside the gallery, named by the model's identity
+        assert Path(milvus_target(g.path, g.get_setting("gallery_uid"), index_key(g, "dlib-resnet-v1")).uri).is_dir()
     r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "annoy"])
     assert r.exit_code == 3 and "milvus://HOST:PORT" in r.stderr
     r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "milvus://nowhere"])
