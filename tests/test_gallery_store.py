@@ -132,3 +132,37 @@ def test_split_per_person() -> None:
     train, test = split_per_person(items, 0.6)
     assert sum(p == "a" for p, _ in train) == 6 and sum(p == "b" for p, _ in train) == 3
     assert not set(train) & set(test) and len(train) + len(test) == 15
+
+
+def test_vectors_version_counts_every_change_of_a_models_embeddings(gallery, tmp_path) -> None:
+    """The counter a derived index (Milvus) checks: inserts, in-place replacements, removals and cascades."""
+    v = gallery.vectors_version("m1")
+    assert v == 3 and gallery.vectors_version("m2") == 0
+    a1 = next(f.id for f in gallery.faces("ann") if f.sha256 == "sha-a1")
+    with gallery.transaction():
+        gallery.put_vector(a1, "m1", _vec(9), None, replace=True)  # its vector replaced in place (gallery reembed)
+    gallery.add_face("ann", "a1.jpg", "sha-a1", None, _vec(9), "m2")  # another model's embedding of it
+    assert (gallery.vectors_version("m1"), gallery.vectors_version("m2")) == (v + 1, 1)
+    gallery.rename_person("bob", "rob")  # no vector changed
+    assert gallery.vectors_version("m1") == v + 1
+    gallery.remove_person("ann")  # cascades to 2 faces and 3 embeddings
+    assert (gallery.vectors_version("m1"), gallery.vectors_version("m2")) == (v + 3, 2)
+    gallery.remove_face(gallery.faces("rob")[0].id)
+    assert gallery.vectors_version("m1") == v + 4
+    uid = gallery.get_setting("gallery_uid")
+    assert uid and len(uid) == 16
+    with Gallery(tmp_path / "other.sqlite") as other:
+        assert other.get_setting("gallery_uid") not in (None, uid)
+
+
+def test_a_schema_1_gallery_gains_the_counter_and_an_id(tmp_path) -> None:
+    from faceprint.gallery.store import APPLICATION_ID, MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0] + f"\nPRAGMA application_id = {APPLICATION_ID};\nPRAGMA user_version = 1;")
+    with Gallery(path) as g:
+        assert g.schema_version == SCHEMA_VERSION and g.get_setting("gallery_uid")
+        assert g.vectors_version("m1") == 0
+        g.add_face("ann", "a1.jpg", "sha-a1", None, _vec(1), "m1")
+        assert g.vectors_version("m1") == 1

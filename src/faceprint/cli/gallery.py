@@ -24,7 +24,7 @@ from faceprint.cli._common import (
 )
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
-from faceprint.errors import NoImagesFound
+from faceprint.errors import InvalidOption, NoImagesFound, UnknownModel
 from faceprint.models import DEFAULT_MODEL
 
 people_app = typer.Typer(help="List, show, rename and remove enrolled people and faces.", no_args_is_help=True)
@@ -44,6 +44,8 @@ def enroll(
     largest: Annotated[bool, typer.Option("--largest", help="Enrol the largest face of photos with several faces instead of skipping them.")] = False,
     log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to write the per-image log (default: beside the gallery).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    engine: Annotated[str, typer.Option(help="local, or ray: detection and embedding on Ray actors (pip install faceprint[ray]).")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="With --engine ray: a running Ray cluster (auto, or ray://HOST:PORT); default: start a local one.")] = None,
     wait: WaitOpt = 10.0,
 ) -> None:
     """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
@@ -59,6 +61,10 @@ def enroll(
             check_output_file(log_file, "--log file")
         if person is not None:
             check_name(person)
+        if engine not in ("local", "ray"):
+            raise UnknownModel("engine", engine, ["local", "ray"])
+        if address is not None and engine != "ray":
+            raise InvalidOption("--address is for --engine ray")
         if person is None:
             if len(paths) != 1:
                 print_error("give one directory of identity folders (DIR/<person>/<images>), or images with --person NAME")
@@ -82,10 +88,18 @@ def enroll(
         logger.setLevel(logging.INFO)
         logger.propagate = logging.getLogger().getEffectiveLevel() <= logging.INFO  # -v shows each skipped image
         try:
-            analyzer = FaceAnalyzer(model=model, detector=detector)
+            several = "largest" if largest else "skip"
             with progress_bar() as bar:
                 task = bar.add_task("enrolling", total=len(items))
-                report = run_enroll(g, analyzer, items, several="largest" if largest else "skip", on_image=lambda _: bar.advance(task))
+                if engine == "ray":
+                    from faceprint.gallery.ray_enroll import enroll_ray
+
+                    FaceAnalyzer(model=model, detector=detector)  # a bad model or detector fails here, not on an actor
+                    report = enroll_ray(g, items, model, detector, several=several, address=address,
+                                        on_image=lambda _: bar.advance(task))
+                else:
+                    analyzer = FaceAnalyzer(model=model, detector=detector)
+                    report = run_enroll(g, analyzer, items, several=several, on_image=lambda _: bar.advance(task))
             logger.info("summary: %s", report.to_dict())
         except KeyboardInterrupt:
             err_console.print(Text.assemble(styled("interrupted", "yellow"), ": every finished batch is saved; rerun the same command to continue."))

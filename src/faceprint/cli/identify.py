@@ -48,7 +48,7 @@ def identify(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many candidate people to list per face.")] = 3,
     classifier: Annotated[Optional[str], typer.Option(help="Use a fitted classifier: knn, svm or linear (see fit-classifier).")] = None,
     stale: Annotated[str, typer.Option(help="A classifier fitted before the gallery last changed: refit (and store) it, or refuse (exit 10).")] = "refit",
-    index: Annotated[str, typer.Option(help="Search: exact, or faiss (approximate above 50,000 faces; the index is stored beside the gallery).")] = "exact",
+    index: Annotated[str, typer.Option(help="Search: exact; faiss (approximate above 50,000 faces; the index is stored beside the gallery); milvus (a milvus-lite file beside the gallery, approximate above 100,000 faces); or milvus://HOST:PORT (a Milvus server; pip install faceprint[milvus]).")] = "exact",
     annotate: Annotated[Optional[Path], typer.Option(help="Write annotated copies into this folder.")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per face.")] = False,
@@ -59,6 +59,7 @@ def identify(
     from faceprint.api import Gallery
     from faceprint.errors import InvalidOption, UnknownModel
     from faceprint.output_paths import check_output_dir
+    from faceprint.gallery.milvus_index import is_milvus_spec
     from faceprint.recognize import build_identifier, identify_images
     from faceprint.gallery.classifier_store import classifier_status, load_classifier
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS
@@ -83,8 +84,8 @@ def identify(
         if annotate is not None:
             check_output_dir(annotate, "--annotate folder")
         model = stored_model_name(model, known="@" not in model)  # a checkpoint's base@digest: by the gallery's record
-        if index not in ("exact", "faiss"):
-            raise UnknownModel("index", index, ["exact", "faiss"])
+        if index not in ("exact", "faiss") and not is_milvus_spec(index):
+            raise UnknownModel("index", index, ["exact", "faiss", "milvus", "milvus://HOST:PORT"])
         if stale not in ("refit", "refuse"):
             raise UnknownModel("--stale value", stale, ["refit", "refuse"])
         if classifier is not None and classifier not in CLASSIFIER_KINDS:
@@ -103,9 +104,13 @@ def identify(
                                       "refitting it and storing the new one", highlight=False)
             analyzer = g.analyzer
             ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index, far=far)
-            with progress_bar() as bar:
-                task = bar.add_task("identifying", total=len(files))
-                results = identify_images(files, analyzer, ident, top_k=top_k, on_image=annotate_one)
+            try:
+                with progress_bar() as bar:
+                    task = bar.add_task("identifying", total=len(files))
+                    results = identify_images(files, analyzer, ident, top_k=top_k, on_image=annotate_one)
+            finally:
+                if hasattr(ident.index, "close"):
+                    ident.index.close()  # a Milvus connection (and milvus-lite's server on 127.0.0.1)
             if annotate is not None:
                 from faceprint.viz.sheet import write_contact_sheets
 

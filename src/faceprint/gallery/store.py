@@ -107,6 +107,26 @@ MIGRATIONS: list[str] = [
         SELECT RAISE(ABORT, '{DUPLICATE_MARK}');
     END;
     """,
+    # 4: a per-model version counter that every change of that model's embeddings bumps (also cascaded deletes of
+    # people and faces), so a derived vector index (gallery/milvus_index.py) knows cheaply whether it is in step;
+    # and a random id that tells galleries apart when their indexes share one Milvus server.
+    """
+    CREATE TRIGGER embeddings_version_insert AFTER INSERT ON embeddings BEGIN
+        INSERT INTO settings (key, value) VALUES ('vectors_version:' || NEW.model, '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;
+    CREATE TRIGGER embeddings_version_delete AFTER DELETE ON embeddings BEGIN
+        INSERT INTO settings (key, value) VALUES ('vectors_version:' || OLD.model, '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;
+    CREATE TRIGGER embeddings_version_update AFTER UPDATE ON embeddings BEGIN
+        INSERT INTO settings (key, value) VALUES ('vectors_version:' || OLD.model, '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+        INSERT INTO settings (key, value) VALUES ('vectors_version:' || NEW.model, '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;
+    INSERT OR IGNORE INTO settings (key, value) VALUES ('gallery_uid', lower(hex(randomblob(8))));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 2
@@ -549,6 +569,11 @@ class Gallery:
         ):
             h.update(repr(row).encode())
         return h.hexdigest()[:16]
+
+    def vectors_version(self, model: str) -> int:
+        """A counter that every insert, replacement or deletion of `model`'s embeddings raises (0: never any)."""
+        value = self.get_setting(f"vectors_version:{model}")
+        return int(value) if value is not None else 0
 
     # -- settings and stored objects --------------------------------------------------------------------------
 

@@ -126,6 +126,8 @@ def build_identifier(
 
     Its threshold names a share `far` of strangers at the gallery's current size (see gallery_threshold), unless
     `threshold` is given.
+    index: "exact", "faiss" (a file beside the gallery), "milvus" (a milvus-lite file beside it) or
+    "milvus://HOST:PORT" (a Milvus server); a Milvus index holds a connection, closed by `identifier.index.close()`.
     """
     spec = analyzer.embedder.spec
     emb = gallery.embeddings(spec.name, model_identity(spec))
@@ -142,8 +144,12 @@ def build_identifier(
         from faceprint.gallery.faiss_index import load_or_build_index
 
         idx = load_or_build_index(gallery, spec.name)
+    elif index == "milvus" or index.startswith("milvus://"):
+        from faceprint.gallery.milvus_index import load_or_build_milvus
+
+        idx = load_or_build_milvus(gallery, spec.name, index)  # the caller closes it: identifier.index.close()
     elif index != "exact":
-        raise ValueError(f"unknown index {index!r}; choose exact or faiss")
+        raise ValueError(f"unknown index {index!r}; choose exact, faiss, milvus or milvus://HOST:PORT")
     return Identifier(emb, spec.metric, thr, spec.confidence_slope, classifier=clf, index=idx, operating_point=point)
 
 

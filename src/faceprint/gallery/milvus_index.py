@@ -1,0 +1,484 @@
+"""Vector search on Milvus (optional extra ``milvus``): an embedded milvus-lite file or a Milvus server/cluster.
+
+Same contract as :class:`faceprint.gallery.index.ExactIndex`: ``search(queries, k)`` returns (distances, indices),
+each (Q, k), nearest first, indices being rows of ``gallery.embeddings(model)``, with true euclidean distances, or
+cosine distances 1 - cos.
+
+The SQLite gallery stays the source of truth; the Milvus collection is derived from it. Each row is a gallery face
+id, a 64-bit checksum of its vector and the vector; the collection properties record which gallery
+(``gallery_uid``), model, metric, index type and *vectors version* it holds. The gallery raises that version on
+every insert, replacement or deletion of the model's embeddings (store.py, schema step 2), so one settings read
+tells whether the index is in step. When it is not (new faces, ``people remove``, a crash between the two writes)
+the index is brought in step by difference: (id, checksum) pairs that left the gallery are deleted from Milvus,
+new ones inserted (the checksum catches a face id SQLite reused, or a vector replaced in place); a collection that
+is missing, of another gallery or of other settings, or whose row count disagrees with the gallery after syncing,
+is dropped and rebuilt from the gallery.
+
+Index type per size (``kind="auto"``; figures in docs/scale.md, measured by ``python bench/scale.py``):
+
+- under 100,000 vectors: ``FLAT``, exact search (what the tests compare against the exact index);
+- 100,000 and more: ``HNSW`` (M=16, efConstruction=200, ef=max(128, 2k) at search time): the best recall at low
+  latency while the vectors fit in memory (dim * 4 bytes plus about M * 8 bytes of graph per vector);
+- ``IVF_FLAT`` (nlist about 4 sqrt(N), nprobe 32) and ``IVF_PQ`` (dim/2 sub-quantisers of 8 bits: 64 bytes per
+  128-d vector instead of 512) are there to choose by hand (``kind=``, or ``milvus://HOST:PORT?index=IVF_PQ``): IVF_PQ
+  for a cluster whose memory, not latency, is the limit (the 1B-face arithmetic in docs/scale.md). milvus-lite
+  implements FLAT, HNSW, IVF_FLAT and IVF_SQ8 but not IVF_PQ; a Milvus server implements all.
+
+When the caller passes the gallery's vectors (the identifier does), the candidates Milvus returns are re-ranked with
+exact distances computed the way ExactIndex computes them, so results and distances equal exact search whenever the
+true neighbours are among the candidates (always, for FLAT).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from faceprint.errors import FaceprintError, MissingExtra
+
+__all__ = [
+    "MILVUS_KINDS",
+    "MilvusIndex",
+    "MilvusTarget",
+    "is_milvus_spec",
+    "load_or_build_milvus",
+    "index_key",
+    "milvus_target",
+]
+
+log = logging.getLogger(__name__)
+
+MILVUS_KINDS = ("auto", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ")
+EXACT_BELOW = 100_000
+"""With kind="auto", galleries smaller than this get an exact FLAT index."""
+FORMAT = "1"
+_PK, _SUM, _VEC = "id", "checksum", "vec"
+_BATCH = 10_000  # rows per insert/delete call (well under gRPC's 64 MB message limit for 128-d float32)
+_P = "faceprint."  # prefix of the collection properties this module owns
+
+
+def _pymilvus() -> Any:
+    try:
+        import pymilvus
+    except ImportError:
+        raise MissingExtra("pymilvus", "milvus") from None
+    return pymilvus
+
+
+def is_milvus_spec(index: str) -> bool:
+    """Whether an ``--index`` value names Milvus: ``milvus`` (milvus-lite) or ``milvus://HOST:PORT``."""
+    return index == "milvus" or index.startswith("milvus://")
+
+
+@dataclass(frozen=True)
+class MilvusTarget:
+    """Where one model's index of one gallery lives: a pymilvus uri (a ``.db`` path means milvus-lite) and a
+    collection name; ``kind`` is the index type asked for in the spec (``?index=``), else "auto"."""
+
+    uri: str
+    collection: str
+    kind: str = "auto"
+
+    @property
+    def lite(self) -> bool:
+        return not self.uri.startswith(("http://", "https://", "tcp://"))
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def index_key(gallery: Any, model: str) -> str:
+    """The key that names `model`'s Milvus index of `gallery` (file name, collection name, recorded property): keyed
+    by the model's identity (Gallery.data_key), so an index of an older pipeline's vectors is never used for new ones."""
+    return gallery.data_key("index", model)
+
+
+def milvus_target(gallery_path: str | os.PathLike[str], gallery_uid: str, key: str, spec: str = "milvus") -> MilvusTarget:
+    """The one place that names a gallery's Milvus index (`key` from `index_key`).
+
+    ``milvus``: a milvus-lite file beside the gallery, ``<gallery>.<key>.milvus.db``, collection ``faces``.
+    ``milvus://HOST:PORT[?index=KIND]``: a server; the collection is ``faceprint_<gallery uid>_<key>`` (a gallery's
+    uid is random and kept inside the gallery file, so galleries never share a collection and a moved file keeps
+    its index).
+    """
+    if spec == "milvus":
+        p = Path(gallery_path)
+        return MilvusTarget(str(p.with_name(f"{p.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', key)}.milvus.db")), "faces")
+    if not spec.startswith("milvus://"):
+        raise FaceprintError(f"not a Milvus index: {spec!r}; use milvus or milvus://HOST:PORT")
+    parts = urlsplit(spec)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port or parts.path not in ("", "/"):
+        raise FaceprintError(f"bad Milvus address {spec!r}; expected milvus://HOST:PORT (e.g. milvus://127.0.0.1:19530)")
+    kind = parse_qs(parts.query).get("index", ["auto"])[-1]
+    if kind not in MILVUS_KINDS:
+        raise FaceprintError(f"unknown Milvus index type {kind!r}; choose one of: {', '.join(MILVUS_KINDS)}")
+    name = f"faceprint_{_safe(gallery_uid)}_{_safe(key)}"
+    if len(name) > 255:  # Milvus's limit on collection names
+        import hashlib
+
+        name = name[:230] + "_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return MilvusTarget(f"http://{host}:{port}", name, kind)
+
+
+def _resolve_kind(kind: str, n: int) -> str:
+    if kind not in MILVUS_KINDS:
+        raise FaceprintError(f"unknown Milvus index type {kind!r}; choose one of: {', '.join(MILVUS_KINDS)}")
+    if kind == "auto":
+        return "FLAT" if n < EXACT_BELOW else "HNSW"
+    return kind
+
+
+def _check_kind(target: MilvusTarget, kind: str) -> None:
+    if target.lite and kind == "IVF_PQ":  # milvus-lite accepts it, fails building it, and scans: refuse up front
+        raise FaceprintError("milvus-lite does not implement IVF_PQ; use HNSW or IVF_FLAT, or a Milvus server "
+                             "(milvus://HOST:PORT?index=IVF_PQ)")
+
+
+def _nlist(n: int) -> int:
+    return int(max(1, min(65536, 2 ** round(math.log2(max(4 * math.sqrt(n), 1))), n // 39 or 1)))
+
+
+def index_params(kind: str, n: int, dim: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(build params, search params) of an index type for n vectors of dim (written down here, once)."""
+    if kind == "FLAT":
+        return {}, {}
+    if kind == "HNSW":
+        return {"M": 16, "efConstruction": 200}, {"ef": 128}
+    if kind == "IVF_FLAT":
+        return {"nlist": _nlist(n)}, {"nprobe": 32}
+    if kind == "IVF_PQ":
+        m = dim // 2 if dim % 2 == 0 else dim
+        return {"nlist": _nlist(n), "m": m, "nbits": 8}, {"nprobe": 32}
+    raise FaceprintError(f"unknown Milvus index type {kind!r}; choose one of: {', '.join(MILVUS_KINDS)}")
+
+
+def checksums(vectors: np.ndarray) -> np.ndarray:
+    """A 64-bit checksum of each float32 row (a fixed random odd multiplier per 32-bit word, summed mod 2^64)."""
+    words = np.ascontiguousarray(vectors, dtype="<f4").view("<u4").astype(np.uint64)
+    mult = np.random.default_rng(0x46505254).integers(1, 2**63, words.shape[1], dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        return (words * mult).sum(1, dtype=np.uint64).view(np.int64)
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12), dtype=np.float32)
+
+
+class MilvusIndex:
+    """A search handle on one Milvus collection; get one with `load_or_build_milvus` (or `MilvusIndex.build`).
+
+    Close it (or use it as a context manager): for milvus-lite that stops the embedded server on 127.0.0.1.
+    """
+
+    def __init__(self, client: Any, target: MilvusTarget, ids: np.ndarray, metric: str, kind: str, dim: int,
+                 vectors: np.ndarray | None = None, search_params: dict[str, Any] | None = None) -> None:
+        self.client = client
+        self.target = target
+        self.metric = metric
+        self.kind = kind
+        self.dim = int(dim)
+        self.search_params = dict(search_params or {})
+        ids = np.asarray(ids, np.int64)
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted_ids = ids[self._order]
+        self.vectors = None
+        self._sqnorms = None
+        if vectors is not None:
+            v = np.ascontiguousarray(vectors, dtype=np.float32)
+            self.vectors = _normalize(v) if metric == "cosine" else v
+            self._sqnorms = (self.vectors * self.vectors).sum(1)
+
+    def __len__(self) -> int:
+        return int(len(self._sorted_ids))
+
+    def __repr__(self) -> str:
+        return (f"MilvusIndex(uri={self.target.uri!r}, collection={self.target.collection!r}, kind={self.kind!r}, "
+                f"metric={self.metric!r}, n={len(self)}, dim={self.dim})")
+
+    def __enter__(self) -> MilvusIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; for milvus-lite also stop its embedded server."""
+        _close(self.client, self.target)
+
+    # -- searching --------------------------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, k: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest gallery rows per query: (distances, indices), each (Q, k), nearest first; -1 / inf where
+        fewer than k were found."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if self.metric == "cosine":
+            q = _normalize(q)
+        k = min(int(k), len(self))
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        params = dict(self.search_params)
+        if "ef" in params:
+            params["ef"] = max(int(params["ef"]), 2 * k)
+        out_d = np.full((len(q), k), np.inf, np.float32)
+        out_i = np.full((len(q), k), -1, np.int64)
+        for s in range(0, len(q), chunk):
+            qq = q[s : s + chunk]
+            hits = self.client.search(self.target.collection, data=[v.tolist() for v in qq], limit=k,
+                                      anns_field=_VEC, output_fields=[], search_params={"metric_type": "L2", "params": params})
+            for r, row in enumerate(hits):
+                ids = np.array([h["id"] for h in row], np.int64)
+                d2 = np.array([h["distance"] for h in row], np.float32)
+                rows = self._rows(ids)
+                keep = rows >= 0  # an id the gallery no longer has (an edit since this handle was made)
+                rows, d2 = rows[keep], d2[keep]
+                if self.vectors is not None and len(rows):
+                    x = self.vectors[rows]
+                    d2 = np.maximum(self._sqnorms[rows] + float(qq[r] @ qq[r]) - 2.0 * (x @ qq[r]), 0.0).astype(np.float32)
+                order = np.lexsort((rows, d2))[:k]
+                out_d[s + r, : len(order)] = d2[order]
+                out_i[s + r, : len(order)] = rows[order]
+        dist = np.sqrt(out_d) if self.metric == "euclidean" else out_d / 2.0  # |a-b|^2 = 2 - 2 cos on unit vectors
+        return dist.astype(np.float32, copy=False), out_i
+
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self._sorted_ids, ids)
+        pos = np.minimum(pos, len(self._sorted_ids) - 1)
+        found = self._sorted_ids[pos] == ids
+        return np.where(found, self._order[pos], -1)
+
+    # -- building ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, target: MilvusTarget, ids: np.ndarray, vectors: np.ndarray, metric: str = "euclidean",
+              kind: str = "auto", properties: dict[str, str] | None = None, client: Any = None) -> MilvusIndex:
+        """(Re)create the collection of `target` from scratch with these ids and vectors."""
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        if x.ndim != 2 or len(x) == 0:
+            raise ValueError(f"expected a non-empty 2-D array of vectors, got shape {x.shape}")
+        if metric not in ("euclidean", "cosine"):
+            raise ValueError(f"unknown metric {metric!r}; choose euclidean or cosine")
+        kind = _resolve_kind(kind, len(x))
+        _check_kind(target, kind)
+        client = client if client is not None else _connect(target)
+        build_p, search_p = index_params(kind, len(x), x.shape[1])
+        t0 = time.perf_counter()
+        with _quiet():
+            _create(client, target.collection, x.shape[1], kind, build_p,
+                    {**(properties or {}), _P + "metric": metric, _P + "kind": kind, _P + "dim": str(x.shape[1])})
+            xs = _normalize(x) if metric == "cosine" else x
+            _insert(client, target.collection, np.asarray(ids, np.int64), checksums(x), xs)
+        log.info("built Milvus %s over %d vectors in %s (%s) in %.1f s", kind, len(x), target.collection, target.uri,
+                 time.perf_counter() - t0)
+        return cls(client, target, ids, metric, kind, x.shape[1], x, search_p)
+
+
+def _connect(target: MilvusTarget) -> Any:
+    pymilvus = _pymilvus()
+    if target.lite:
+        Path(target.uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return pymilvus.MilvusClient(uri=target.uri)
+    except Exception as exc:  # pymilvus raises its own MilvusException for refused connections, bad files...
+        raise FaceprintError(f"cannot connect to Milvus at {target.uri}: {exc}") from None
+
+
+def _close(client: Any, target: MilvusTarget) -> None:
+    try:
+        client.close()
+    finally:
+        if target.lite:
+            try:
+                from milvus_lite.server_manager import server_manager_instance
+            except ImportError:  # an older milvus-lite manages its own process
+                return
+            server_manager_instance.release_server(target.uri)
+
+
+def _create(client: Any, name: str, dim: int, kind: str, build_params: dict[str, Any], properties: dict[str, str]) -> None:
+    from pymilvus import DataType
+
+    if client.has_collection(name):
+        client.drop_collection(name)
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field(_PK, DataType.INT64, is_primary=True)
+    schema.add_field(_SUM, DataType.INT64)
+    schema.add_field(_VEC, DataType.FLOAT_VECTOR, dim=int(dim))
+    ip = client.prepare_index_params()
+    ip.add_index(_VEC, index_type=kind, metric_type="L2", params=build_params)
+    client.create_collection(name, schema=schema, index_params=ip, consistency_level="Strong", properties=properties)
+
+
+def _insert(client: Any, name: str, ids: np.ndarray, sums: np.ndarray, x: np.ndarray) -> None:
+    for s in range(0, len(ids), _BATCH):
+        rows = zip(ids[s : s + _BATCH].tolist(), sums[s : s + _BATCH].tolist(), x[s : s + _BATCH])
+        client.insert(name, [{_PK: i, _SUM: c, _VEC: v.tolist()} for i, c, v in rows])
+    if len(ids):
+        # Seal what was inserted and wait for its index, so that it is searched through the index: milvus-lite
+        # otherwise scans unindexed rows by brute force (measured: 2 s instead of 0.1 s per query at 20,000 rows,
+        # and a (queries x rows x dim) temporary array: 4.8 GB for 100 queries over 100,000 rows).
+        client.flush(name)
+        _wait_indexed(client, name)
+
+
+def _wait_indexed(client: Any, name: str, timeout: float = 3600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = client.describe_index(name, _VEC)
+        if int(info.get("pending_index_rows", 0) or 0) == 0 and str(info.get("state", "Finished")) == "Finished":
+            return
+        if time.monotonic() > deadline:
+            raise FaceprintError(f"Milvus has not finished indexing {name} after {timeout:.0f} s: {info}")
+        time.sleep(0.5)
+
+
+def _count(client: Any, name: str) -> int:
+    res = client.query(name, filter="", output_fields=["count(*)"])
+    return int(res[0]["count(*)"])
+
+
+class _Quiet(logging.Filter):
+    """Drops milvus-lite's report that it lacks the AllocTimestamp call (pymilvus then uses a client-side one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return "mvccTs" not in msg and "Method not implemented" not in msg
+
+
+_NOISY = ("grpc._server", "pymilvus.client.iterator.query_iterator")
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    quiet = _Quiet()
+    for name in _NOISY:
+        logging.getLogger(name).addFilter(quiet)
+    try:
+        yield
+    finally:
+        for name in _NOISY:
+            logging.getLogger(name).removeFilter(quiet)
+
+
+def _all_rows(client: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every (id, checksum) pair in the collection."""
+    ids: list[int] = []
+    sums: list[int] = []
+    it = client.query_iterator(name, batch_size=16384, filter="", output_fields=[_PK, _SUM])
+    try:
+        while batch := it.next():
+            ids += [int(r[_PK]) for r in batch]
+            sums += [int(r[_SUM]) for r in batch]
+    finally:
+        it.close()
+    return np.array(ids, np.int64), np.array(sums, np.int64)
+
+
+def _same_rows(ids: np.ndarray, sums: np.ndarray, ref_ids: np.ndarray, ref_sums: np.ndarray) -> np.ndarray:
+    """For each (id, checksum) row, whether the reference rows hold the same id with the same checksum."""
+    if len(ref_ids) == 0:
+        return np.zeros(len(ids), bool)
+    order = np.argsort(ref_ids)
+    pos = np.minimum(np.searchsorted(ref_ids[order], ids), len(ref_ids) - 1)
+    j = order[pos]
+    return (ref_ids[j] == ids) & (ref_sums[j] == sums)
+
+
+def _model_metric(model: str) -> str:
+    from faceprint.models import get_model_spec
+
+    try:
+        return get_model_spec(model).metric
+    except FaceprintError:  # a name no registry knows (e.g. embeddings written through the API)
+        return "euclidean"
+
+
+def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric: str | None = None,
+                         kind: str | None = None) -> MilvusIndex:
+    """The Milvus index of `model`'s gallery embeddings, brought in step with the gallery first.
+
+    Fresh (same gallery, model, metric, index type and vectors version, and as many rows): used as it is. Behind
+    (the version differs): ids that left the gallery are deleted, new ones inserted. Missing, foreign, of other
+    settings, or still disagreeing after that: rebuilt from the gallery. The returned handle must be closed.
+    """
+    _pymilvus()
+    metric = metric or _model_metric(model)
+    uid = gallery.get_setting("gallery_uid")
+    if uid is None:
+        raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
+    key = index_key(gallery, model)
+    target = milvus_target(gallery.path, uid, key, spec)
+    for _ in range(3):  # read a consistent snapshot: the version must not move while the vectors are read
+        version = gallery.vectors_version(model)
+        emb = gallery.embeddings(model)
+        if gallery.vectors_version(model) == version:
+            break
+    else:
+        raise FaceprintError(f"{gallery.path}: the gallery keeps changing while its vectors are read; try again")
+    ids = emb.face_ids
+    n, dim = emb.vectors.shape
+    want_kind = _resolve_kind(kind or target.kind, n)
+    _check_kind(target, want_kind)
+    want = {_P + "format": FORMAT, _P + "gallery": uid, _P + "model": key, _P + "metric": metric,
+            _P + "kind": want_kind, _P + "dim": str(dim)}
+    client = _connect(target)
+    try:
+        with _quiet():
+            index = _sync(client, target, want, version, ids, emb.vectors, metric, want_kind)
+    except BaseException as exc:
+        _close(client, target)
+        if isinstance(exc, _pymilvus().MilvusException):  # e.g. an index type this server does not implement
+            raise FaceprintError(f"Milvus at {target.uri} refused to index {target.collection}: {exc}") from None
+        raise
+    return index
+
+
+def _sync(client: Any, target: MilvusTarget, want: dict[str, str], version: int, ids: np.ndarray,
+          vectors: np.ndarray, metric: str, kind: str) -> MilvusIndex:
+    name = target.collection
+    n, dim = vectors.shape
+    props: dict[str, str] = {}
+    if client.has_collection(name):
+        props = {k: str(v) for k, v in (client.describe_collection(name).get("properties") or {}).items()}
+        if props:
+            client.load_collection(name)  # a reopened collection starts released
+    same = bool(props) and all(props.get(k) == v for k, v in want.items())
+    if same and props.get(_P + "version") == str(version) and _count(client, name) == n:
+        log.info("Milvus index %s (%s) is in step with the gallery (version %d)", name, target.uri, version)
+        return MilvusIndex(client, target, ids, metric, kind, dim, vectors, index_params(kind, n, dim)[1])
+    if same:
+        have, have_sums = _all_rows(client, name)
+        sums = checksums(vectors)
+        keep = _same_rows(have, have_sums, ids, sums)  # Milvus rows that the gallery still has, unchanged
+        gone = have[~keep]
+        new = ~_same_rows(ids, sums, have[keep], have_sums[keep])
+        for s in range(0, len(gone), _BATCH):
+            client.delete(name, ids=gone[s : s + _BATCH].tolist())
+        xs = _normalize(vectors[new]) if metric == "cosine" else vectors[new]
+        _insert(client, name, ids[new], sums[new], xs)
+        if _count(client, name) == n:
+            client.alter_collection_properties(name, properties={_P + "version": str(version)})
+            log.info("Milvus index %s synced to version %d: %d deleted, %d inserted", name, version, len(gone), int(new.sum()))
+            return MilvusIndex(client, target, ids, metric, kind, dim, vectors, index_params(kind, n, dim)[1])
+        log.warning("Milvus index %s still disagrees with the gallery after syncing; rebuilding it", name)
+    elif props:
+        log.info("Milvus index %s holds another gallery's or other settings' vectors; rebuilding it", name)
+    index = MilvusIndex.build(target, ids, vectors, metric, kind, {**want, _P + "version": str(version)}, client=client)
+    if _count(client, name) != n:
+        raise FaceprintError(f"Milvus at {target.uri} holds {_count(client, name)} rows of {name} after a rebuild of {n}")
+    return index

@@ -1,0 +1,253 @@
+"""The Milvus index (milvus-lite, embedded, and a milvus-lite gRPC server on 127.0.0.1): results equal exact
+search, deletions reach it, and a stale, damaged or deleted index is brought back in step with the gallery."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip install faceprint[milvus])")
+pytest.importorskip("milvus_lite", reason="the milvus extra is not installed (pip install faceprint[milvus])")
+
+from faceprint.cli.app import app  # noqa: E402
+from faceprint.errors import FaceprintError  # noqa: E402
+from faceprint.gallery import ExactIndex, Gallery  # noqa: E402
+from faceprint.gallery.milvus_index import (  # noqa: E402
+    MilvusIndex,
+    index_key,
+    load_or_build_milvus,
+    milvus_target,
+)
+from listening import listening_ports as _listening_ports  # noqa: E402
+from test_classifiers import avengers_split, clustered, copy_gallery  # noqa: E402
+
+runner = CliRunner()
+MODEL = "test-model"
+
+
+def _gallery(path: Path, n_people: int = 40, per_person: int = 25) -> Gallery:
+    x, names = clustered(n_people, per_person, dim=32)
+    g = Gallery(path)
+    with g.transaction():
+        for i, (v, name) in enumerate(zip(x, names)):
+            g.add_face(name, f"{name}_{i}.jpg", f"sha{i}", None, v, MODEL)
+    return g
+
+
+def _assert_same_as_exact(index: MilvusIndex, g: Gallery, queries: np.ndarray, k: int = 10) -> None:
+    emb = g.embeddings(MODEL)
+    d, i = index.search(queries, k)
+    ed, ei = ExactIndex(emb.vectors, index.metric).search(queries, k)
+    np.testing.assert_array_equal(i, ei)
+    np.testing.assert_allclose(d, ed, rtol=1e-5, atol=1e-5)
+
+
+def test_lite_equals_exact_and_follows_the_gallery(tmp_path) -> None:
+    g = _gallery(tmp_path / "g.sqlite")
+    queries = clustered(40, 2, dim=32, seed=3)[0]
+    target = milvus_target(g.path, g.get_setting("gallery_uid"), MODEL)
+    assert target.uri == str(tmp_path / "g.sqlite.test-model.milvus.db") and target.lite
+    assert index_key(g, MODEL) == "index:test-model"  # keyed by identity (a model faceprint cannot build: its name)
+    before = _listening_ports()
+    with load_or_build_milvus(g, MODEL) as index:
+        assert index.kind == "FLAT" and len(index) == 1000
+        _assert_same_as_exact(index, g, queries)
+        # The embedded server listens on 127.0.0.1 only, and is stopped on close.
+        opened = {p: a for p, a in _listening_ports().items() if p not in before}
+        assert set(opened.values()) <= {"127.0.0.1"}
+    assert not set(opened) & set(_listening_ports())
+
+    # A person removed from the gallery disappears from the results.
+    gone = g.embeddings(MODEL).labels()[ExactIndex(g.embeddings(MODEL).vectors).search(queries[:1], 1)[1][0, 0]]
+    g.remove_person(gone)
+    with load_or_build_milvus(g, MODEL) as index:
+        assert len(index) == 975
+        emb = g.embeddings(MODEL)
+        _, i = index.search(queries, 10)
+        assert gone not in {emb.labels()[j] for j in i.ravel()}
+        _assert_same_as_exact(index, g, queries)
+
+    # A new face, and a face whose vector is replaced in place (same face id, new vector): both found.
+    q = queries[5]
+    first = g.faces()[0]
+    with g.transaction():
+        g.put_vector(first.id, MODEL, queries[7], None, replace=True)
+    g.add_face("newcomer", "new.jpg", "sha-new", None, q, MODEL)
+    with load_or_build_milvus(g, MODEL) as index:
+        emb = g.embeddings(MODEL)
+        d, i = index.search(np.stack([q, queries[7]]), 1)
+        assert d[0, 0] < 1e-3 and emb.labels()[i[0, 0]] == "newcomer"
+        assert d[1, 0] < 1e-3 and emb.face_ids[i[1, 0]] == first.id
+        _assert_same_as_exact(index, g, queries)
+    g.close()
+
+
+def test_deleted_or_damaged_index_is_rebuilt(tmp_path, caplog) -> None:
+    g = _gallery(tmp_path / "g.sqlite", 10, 10)
+    queries = clustered(10, 2, dim=32, seed=4)[0]
+    with load_or_build_milvus(g, MODEL) as index:
+        uri = index.target.uri
+        # A crash after Milvus lost rows but before anything was recorded: the row count disagrees.
+        index.client.delete(index.target.collection, ids=[int(i) for i in g.embeddings(MODEL).face_ids[:5]])
+    with load_or_build_milvus(g, MODEL) as index:
+        assert len(index) == 100
+        _assert_same_as_exact(index, g, queries)
+    # A stale file put back (an old copy) is brought in step; a deleted one is rebuilt.
+    shutil.copytree(uri, tmp_path / "old.db")
+    g.remove_person(g.people()[0].name)
+    with load_or_build_milvus(g, MODEL) as index:
+        _assert_same_as_exact(index, g, queries)
+    shutil.rmtree(uri)
+    shutil.copytree(tmp_path / "old.db", uri)
+    with load_or_build_milvus(g, MODEL) as index:
+        assert len(index) == 90
+        _assert_same_as_exact(index, g, queries)
+    shutil.rmtree(uri)
+    with load_or_build_milvus(g, MODEL) as index:
+        assert len(index) == 90
+        _assert_same_as_exact(index, g, queries)
+    # Another metric is another index: rebuilt, cosine distances equal exact cosine search.
+    with load_or_build_milvus(g, MODEL, metric="cosine") as index:
+        assert index.metric == "cosine"
+        _assert_same_as_exact(index, g, queries)
+    g.close()
+
+
+def test_hnsw_finds_the_exact_nearest_face(tmp_path) -> None:
+    g = _gallery(tmp_path / "g.sqlite")
+    queries = clustered(40, 5, dim=32, seed=5)[0]
+    with load_or_build_milvus(g, MODEL, kind="HNSW") as index:
+        assert index.kind == "HNSW"
+        d, i = index.search(queries, 1)
+        ed, ei = ExactIndex(g.embeddings(MODEL).vectors).search(queries, 1)
+        assert np.mean(i[:, 0] == ei[:, 0]) >= 0.99
+    g.close()
+
+
+def test_bad_milvus_addresses(tmp_path) -> None:
+    for spec in ("milvus://", "milvus://host", "milvus://host:port", "milvus://h:1/x", "milvus://h:1?index=ANNOY"):
+        with pytest.raises(FaceprintError, match="Milvus"):
+            milvus_target(tmp_path / "g.sqlite", "ab", MODEL, spec)
+    t = milvus_target(tmp_path / "g.sqlite", "ab", "facenet@1", "milvus://127.0.0.1:19530?index=IVF_PQ")
+    assert (t.uri, t.collection, t.kind, t.lite) == ("http://127.0.0.1:19530", "faceprint_ab_facenet_1", "IVF_PQ", False)
+    with _gallery(tmp_path / "g.sqlite", 2, 2) as g:
+        with pytest.raises(FaceprintError, match="cannot connect to Milvus"):
+            load_or_build_milvus(g, MODEL, f"milvus://127.0.0.1:{_free_port()}")  # nothing listens there
+        with pytest.raises(FaceprintError, match="milvus-lite does not implement IVF_PQ"):
+            load_or_build_milvus(g, MODEL, kind="IVF_PQ")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def milvus_server(tmp_path) -> Iterator[int]:
+    """A milvus-lite gRPC server on 127.0.0.1 in a child process, stopped at the end."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "server.db"), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _listening_ports().get(port) != "127.0.0.1":
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"milvus-lite server did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert port not in _listening_ports()
+
+
+@pytest.mark.slow
+def test_server_equals_exact_and_keeps_galleries_apart(tmp_path, milvus_server) -> None:
+    spec = f"milvus://127.0.0.1:{milvus_server}"
+    a = _gallery(tmp_path / "a.sqlite", 10, 10)
+    b = _gallery(tmp_path / "b.sqlite", 12, 5)
+    queries = clustered(10, 2, dim=32, seed=6)[0]
+    with load_or_build_milvus(a, MODEL, spec) as ia, load_or_build_milvus(b, MODEL, spec) as ib:
+        assert ia.target.collection != ib.target.collection and (len(ia), len(ib)) == (100, 60)
+        _assert_same_as_exact(ia, a, queries)
+        _assert_same_as_exact(ib, b, queries)
+    a.remove_person(a.people()[0].name)
+    with load_or_build_milvus(a, MODEL, spec) as ia:
+        assert len(ia) == 90
+        _assert_same_as_exact(ia, a, queries)
+    a.close()
+    b.close()
+
+
+# -- `faceprint identify --index milvus` on real galleries ---------------------------------------------------------
+
+
+def _identify(photos: list[str], gallery: Path, index: str) -> list[dict]:
+    r = runner.invoke(app, ["identify", *photos, "--gallery", str(gallery), "--index", index, "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def _assert_same_answers(exact: list[dict], other: list[dict]) -> None:
+    assert [o["person"] for o in other] == [o["person"] for o in exact]
+    assert [o["closest"] for o in other] == [o["closest"] for o in exact]
+    assert [[c["person"] for c in o["candidates"]] for o in other] == [[c["person"] for c in o["candidates"]] for o in exact]
+    np.testing.assert_allclose([o["distance"] for o in other], [o["distance"] for o in exact], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_identify_index_milvus_equals_exact_on_avengers(shared_dir, tmp_path_factory, tmp_path, milvus_server) -> None:
+    split = avengers_split(tmp_path_factory.getbasetemp(), shared_dir)
+    gallery = copy_gallery(split["gallery"], tmp_path / "g.sqlite")
+    photos = [str(p) for p in split["paths"][::3]]
+    exact = _identify(photos, gallery, "exact")
+    _assert_same_answers(exact, _identify(photos, gallery, "milvus"))
+    _assert_same_answers(exact, _identify(photos, gallery, f"milvus://127.0.0.1:{milvus_server}"))
+    assert sum(o["person"] is not None for o in exact) >= 0.9 * len(photos)
+    with Gallery(gallery) as g:  # beside the gallery, named by the model's identity
+        assert Path(milvus_target(g.path, g.get_setting("gallery_uid"), index_key(g, "dlib-resnet-v1")).uri).is_dir()
+    r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "annoy"])
+    assert r.exit_code == 3 and "milvus://HOST:PORT" in r.stderr
+    r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "milvus://nowhere"])
+    assert r.exit_code != 0 and "milvus://HOST:PORT" in r.stderr and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_identify_index_milvus_equals_exact_on_lfw_subset(lfw_subset, tmp_path) -> None:
+    gallery = tmp_path / "lfw.sqlite"
+    people = sorted(p.name for p in lfw_subset.iterdir())
+    enrol = tmp_path / "enrol"
+    photos = []
+    for name in people:  # the first 6 photos of each person enrolled, the other 4 identified
+        (enrol / name).mkdir(parents=True)
+        for i, p in enumerate(sorted((lfw_subset / name).iterdir())):
+            if i < 6:
+                (enrol / name / p.name).symlink_to(p)
+            else:
+                photos.append(str(p))
+    r = runner.invoke(app, ["enroll", str(enrol), "--gallery", str(gallery)])
+    assert r.exit_code == 0, r.output
+    exact = _identify(photos, gallery, "exact")
+    milvus = _identify(photos, gallery, "milvus")
+    _assert_same_answers(exact, milvus)
+    assert sum(o["person"] == Path(o["image"]).parent.name for o in exact) >= 0.8 * len(photos)  # + background faces
+    # People removed with the CLI disappear from milvus results too.
+    r = runner.invoke(app, ["people", "remove", people[0], "--gallery", str(gallery)])
+    assert r.exit_code == 0, r.output
+    exact2, milvus2 = _identify(photos, gallery, "exact"), _identify(photos, gallery, "milvus")
+    _assert_same_answers(exact2, milvus2)
+    assert people[0] not in {c["person"] for o in milvus2 for c in o["candidates"]}
