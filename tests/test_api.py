@@ -143,3 +143,19 @@ def test_gallery_sees_another_connections_enrolment(photos, tmp_path: Path) -> N
         assert reader.identify(ariel[5])[0].person == "Ariel"
         writer.enroll("Colin", photos["Colin_Powell"][:3])
         assert reader.identify(photos["Colin_Powell"][5])[0].person == "Colin"
+
+
+def test_identify_takes_the_share_of_strangers_named(photos, tmp_path: Path) -> None:
+    """far= sets the threshold for the gallery's size: a looser share gives a looser threshold."""
+    from faceprint.recognize import build_identifier
+
+    with faceprint.Gallery(tmp_path / "g.sqlite") as g:
+        g.enroll("Ariel", photos["Ariel_Sharon"][:3])
+        strict = build_identifier(g, g.analyzer, far=0.001).threshold
+        loose = build_identifier(g, g.analyzer, far=0.2).threshold
+        assert strict < loose
+        probe = photos["Colin_Powell"][0]
+        d = g.identify(probe)[0].distance
+        assert g.identify(probe, far=0.001)[0].distance == d  # the same distance, judged at another threshold
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            g.identify(probe, far=1.0)

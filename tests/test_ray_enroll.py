@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install faceprint[ray])")
 
+from faceprint.models.identity import model_identity
 from faceprint.cli.app import app  # noqa: E402
 from faceprint.gallery import Gallery  # noqa: E402
 from listening import listening_ports as _listening_ports  # noqa: E402
@@ -90,7 +91,9 @@ def test_ray_enrolment_equals_local_and_resumes(lfw_subset, tmp_path, monkeypatc
     a, b = _rows(tmp_path / "local.sqlite"), _rows(tmp_path / "ray.sqlite")
     assert a == b and len(a) == local["faces_enrolled"]
     with Gallery(tmp_path / "local.sqlite") as ga, Gallery(tmp_path / "ray.sqlite") as gb:
-        ea, eb = ga.embeddings("dlib-resnet-v1"), gb.embeddings("dlib-resnet-v1")
+        # Both record the pipeline's identity (a gallery without it would refuse identify as stale).
+        current = model_identity("dlib-resnet-v1")
+        ea, eb = ga.embeddings("dlib-resnet-v1", current), gb.embeddings("dlib-resnet-v1", current)
         np.testing.assert_array_equal(ea.face_ids, eb.face_ids)
         np.testing.assert_allclose(ea.vectors, eb.vectors, atol=1e-5)
 

@@ -29,6 +29,7 @@ from faceprint.gallery.store import Gallery as GalleryStore
 from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
+from faceprint.recognize.open_set import DEFAULT_FAR
 from faceprint.recognize.images import FaceResult, build_identifier, expand_paths, identify_images
 from faceprint.types import Face, FaceEmbedding
 
@@ -325,36 +326,40 @@ class Gallery(GalleryStore):
         return report
 
     def identify(
-        self, image: ImageSource, *, threshold: float | None = None, top_k: int = 3, bgr: bool = False
+        self,
+        image: ImageSource,
+        *,
+        far: float = DEFAULT_FAR,
+        threshold: float | None = None,
+        top_k: int = 3,
+        bgr: bool = False,
     ) -> list[FaceResult]:
         """Every face in one image, largest first, named or UNKNOWN.
 
         Each result has ``box``, ``person`` (None when unknown), ``unknown``, ``closest`` (whom it resembles most),
         ``distance``, ``confidence`` and ``candidates``. A face is named only when the closest enrolled person is
-        within the threshold (default: calibrated for this gallery, else the model's open-set threshold).
+        within the threshold, which is set so that a share `far` (default 1%) of strangers, people who are not
+        enrolled, would be named as someone at this gallery's current size (faceprint.recognize.open_set: from the
+        model's impostor distribution, or the one `faceprint calibrate` stored); `threshold` overrides it.
 
         Raises:
             EmptyGallery / ModelNotInGallery: nobody is enrolled with this gallery's model.
         """
         check_threshold(threshold)
-        a = self.analyzer
-        img = a.load(image, bgr=bgr)
-        faces = a.detector.detect(img)
-        ident = self._identifier_for(threshold)
-        if not faces:
-            return []
-        label = _label(image, "<image>")
-        matches = ident.identify(a.embed_faces(img, faces), top_k=top_k)
-        return [FaceResult(label, f, m) for f, m in zip(faces, matches)]
+        img = self.analyzer.load(image, bgr=bgr)
+        faces = self.analyzer.detector.detect(img)
+        return self.identify_faces(img, faces, far=far, threshold=threshold, top_k=top_k, label=_label(image, "<image>"))
 
     def identify_faces(
         self,
         image: ImageSource,
         faces: Iterable[Face],
         *,
+        far: float = DEFAULT_FAR,
         threshold: float | None = None,
         top_k: int = 3,
         bgr: bool = False,
+        label: str | None = None,
     ) -> list[FaceResult]:
         """Name faces already found in an image (by `detect`, a tracker, an earlier frame), without detecting again.
 
@@ -372,21 +377,25 @@ class Gallery(GalleryStore):
         a = self.analyzer
         img = a.load(image, bgr=bgr)
         faces = list(faces)
-        ident = self._identifier_for(threshold)
+        ident = self._identifier_for(threshold, far)  # before the early return: an empty gallery says so
         if not faces:
             return []
-        label = _label(image, "<image>")
         matches = ident.identify(a.embed_faces(img, faces), top_k=top_k)
-        return [FaceResult(label, f, m) for f, m in zip(faces, matches)]
+        return [FaceResult(label or _label(image, "<image>"), f, m) for f, m in zip(faces, matches)]
 
     def identify_many(
-        self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, threshold: float | None = None, top_k: int = 3
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        far: float = DEFAULT_FAR,
+        threshold: float | None = None,
+        top_k: int = 3,
     ) -> list[FaceResult]:
         """Every face in every photo of `paths` (files or folders): one result per face, and one per photo with no
         face (``box`` None) or that cannot be read (``error`` says why)."""
         check_threshold(threshold)
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        return identify_images(items, self.analyzer, self._identifier_for(threshold), top_k=top_k)
+        return identify_images(items, self.analyzer, self._identifier_for(threshold, far), top_k=top_k)
 
     def rename(self, old: str, new: str) -> None:
         """Rename a person (GalleryError if `new` is empty or already taken, UnknownPerson if `old` is not there)."""
@@ -411,11 +420,14 @@ class Gallery(GalleryStore):
             self._q("DELETE FROM blobs WHERE key = ?", (key,))
         return found
 
-    def _identifier_for(self, threshold: float | None) -> Identifier:
-        # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version).
-        key = (self.model, threshold, self._q("PRAGMA data_version")[0][0], self._db.total_changes)
+    def _identifier_for(self, threshold: float | None, far: float = DEFAULT_FAR) -> Identifier:
+        # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version), so
+        # the threshold follows the gallery's size as people are enrolled or removed.
+        if not 0.0 < far < 1.0:
+            raise ValueError(f"far (the share of strangers named) must lie strictly between 0 and 1, got {far!r}")
+        key = (self.model, threshold, far, self._q("PRAGMA data_version")[0][0], self._db.total_changes)
         if self._identifier is None or self._identifier[0] != key:
-            self._identifier = (key, build_identifier(self, self.analyzer, threshold))
+            self._identifier = (key, build_identifier(self, self.analyzer, threshold, far=far))
         return self._identifier[1]
 
     def __repr__(self) -> str:

@@ -22,9 +22,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from faceprint.errors import FaceprintError, MissingExtra
+from faceprint.errors import AlreadyEnrolled, FaceprintError, MissingExtra
 from faceprint.gallery.enroll import EnrollReport
 from faceprint.gallery.store import Gallery
+from faceprint.models.identity import model_identity
 from faceprint.types import Face
 
 __all__ = ["enroll_ray", "FaceEmbedActor"]
@@ -217,6 +218,7 @@ def _init_local(ray: Any) -> None:
 def _write(gallery: Gallery, model: str, batch: dict[str, np.ndarray], meta: dict[int, tuple[str, str, str]],
            report: EnrollReport, on_image: Callable[[str], None] | None) -> None:
     """One transaction per batch, in input order; skips reported as the local engine reports them."""
+    identity = model_identity(model)
     done = []
     with gallery.transaction():
         for r, i in enumerate(batch["i"]):
@@ -228,10 +230,15 @@ def _write(gallery: Gallery, model: str, batch: dict[str, np.ndarray], meta: dic
             lm = batch["landmarks"][r]
             face = Face(tuple(float(v) for v in batch["box"][r]), float(batch["score"][r]),
                         tuple((float(lm[2 * j]), float(lm[2 * j + 1])) for j in range(5)))
-            gallery.add_face(person, path, sha, face, batch["vector"][r], model)
-            done.append(person)
-    for person in done:
+            try:
+                gallery.add_face(person, path, sha, face, batch["vector"][r], model, identity)
+            except AlreadyEnrolled as exc:  # another process enrolled it since the driver looked
+                report.skip("already enrolled", path, f"as {exc.person}")
+                continue
+            done.append((person, path))
+    for person, path in done:
         report.enrolled[person] = report.enrolled.get(person, 0) + 1
+        report.added.append((person, path))
     for i in batch["i"]:
         _tick(on_image, meta[int(i)][1])
 
