@@ -100,7 +100,8 @@ def recognition(analyzer: FaceAnalyzer, avengers: Path, lfw: Path, out: Path) ->
         style = "red" if r.match.unknown else "green"
         console.print(f"{Path(r.image).name:28s} [{style}]{r.match.describe()}[/]  (truth: {want}){'' if ok else '  [bold red]WRONG[/]'}")
     n = len(results)
-    console.print(f"\n{n - errors}/{n} faces right (threshold {ident.threshold:.2f}); annotated photos in {out / 'identified'}")
+    point = ident.operating_point.describe() if ident.operating_point is not None else f"threshold {ident.threshold:.3f}"
+    console.print(f"\n{n - errors}/{n} faces right ({point}); annotated photos in {out / 'identified'}", highlight=False)
     grid = _grid([t for person in tiles for t in tiles[person][:2]][:12])
     console.print(f"contact sheet: {save_image(grid, out / 'identified_sheet.jpg')}")
     return errors
