@@ -372,7 +372,7 @@ def run_campaign(
 
 
 def print_summary(s: Summary, seed: int) -> None:
-    print(f"| mutation | cases | loaded | with a face | clean errors | uncaught | hangs |")
+    print("| mutation | cases | loaded | with a face | clean errors | uncaught | hangs |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for kind, t in s.tallies.items():
         print(f"| {kind} | {t.cases} | {t.loaded} | {t.faces} | {t.clean_errors} | {t.uncaught} | {t.hangs} |")

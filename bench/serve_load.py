@@ -31,6 +31,7 @@ import numpy as np
 
 import faceprint
 from faceprint.client import ApiError, Client
+from faceprint.models.identity import model_identity
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 MODEL = "dlib-resnet-v1"
@@ -77,10 +78,11 @@ def synthetic_gallery(path: Path, size: int, seed: int = 0) -> None:
             n = min(5000, size - start)
             v = rng.standard_normal((n, dim)).astype(np.float32)
             v /= np.linalg.norm(v, axis=1, keepdims=True)
+            identity = model_identity(MODEL)  # identify refuses vectors without the pipeline's identity
             with g.transaction():
                 for i in range(n):
                     k = start + i
-                    g.add_face(f"synthetic-{k // 10:06d}", f"synthetic:{k}", f"{k:064x}", None, v[i], MODEL)
+                    g.add_face(f"synthetic-{k // 10:06d}", f"synthetic:{k}", f"{k:064x}", None, v[i], MODEL, identity)
 
 
 def run_clients(clients: int, requests: int, seconds: float, work) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -166,3 +166,18 @@ def test_a_schema_1_gallery_gains_the_counter_and_an_id(tmp_path) -> None:
         assert g.vectors_version("m1") == 0
         g.add_face("ann", "a1.jpg", "sha-a1", None, _vec(1), "m1")
         assert g.vectors_version("m1") == 1
+
+
+def test_a_faces_stored_image_goes_with_it(gallery) -> None:
+    """Face ids can be reused by SQLite: a removed face's crop must not be served for a later face."""
+    from faceprint.gallery.store import face_image_key
+
+    ann = [f.id for f in gallery.faces("ann")]
+    bob = gallery.faces("bob")[0].id
+    for fid in ann + [bob]:
+        gallery.put_blob(face_image_key(fid), {"content_type": "image/jpeg"}, b"\xff\xd8crop")
+    gallery.remove_face(bob)
+    assert gallery.get_blob(face_image_key(bob)) is None
+    assert gallery.remove_person("ann") == 2
+    assert all(gallery.get_blob(face_image_key(fid)) is None for fid in ann)
+    assert gallery.remove_blob("nothing-here") is False

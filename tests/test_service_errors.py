@@ -17,7 +17,7 @@ from faceprint.errors import (
     UnknownPerson,
     VideoError,
 )
-from faceprint.service.errors import ERROR_CODES, ApiError, api_error_for, envelope
+from faceprint.service.errors import ERROR_CODES, HttpError, api_error_for, envelope
 
 
 @pytest.mark.parametrize(
@@ -50,4 +50,4 @@ def test_codes_and_envelope() -> None:
     assert {s for s, _ in ERROR_CODES.values()} >= {400, 401, 403, 404, 409, 413, 415, 422, 429, 503}
     assert envelope("busy", "later") == {"error": {"code": "busy", "message": "later"}}
     with pytest.raises(ValueError):
-        ApiError("no_such_code", "x")
+        HttpError("no_such_code", "x")

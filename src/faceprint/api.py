@@ -412,14 +412,6 @@ class Gallery(GalleryStore):
         self._identifier = None
         return n
 
-    def remove_blob(self, key: str) -> bool:
-        """Delete a stored object (see ``put_blob``); returns whether there was one. The service keeps each enrolled
-        face's crop as a blob and removes it with the face."""
-        with self.transaction():
-            found = bool(self._q("SELECT 1 FROM blobs WHERE key = ?", (key,)))
-            self._q("DELETE FROM blobs WHERE key = ?", (key,))
-        return found
-
     def _identifier_for(self, threshold: float | None, far: float = DEFAULT_FAR) -> Identifier:
         # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version), so
         # the threshold follows the gallery's size as people are enrolled or removed.

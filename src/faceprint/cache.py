@@ -11,7 +11,6 @@ an interrupted run keeps everything it finished.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3

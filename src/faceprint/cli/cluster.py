@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
@@ -34,7 +35,7 @@ def cluster(
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="Name faces of enrolled people first, store the clusters here (new photos then join them).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="With --gallery: recluster from scratch instead of joining the stored clusters.")] = False,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     min_face: Annotated[float, typer.Option(help="Faces with a shorter side (pixels) are kept out of clusters.")] = 40.0,
     min_score: Annotated[float, typer.Option(help="Faces with a lower detector score are kept out.")] = 0.9,
     min_sharpness: Annotated[float, typer.Option(help="Faces less sharp (variance of the Laplacian at 64x64) are kept out.")] = 20.0,
@@ -127,7 +128,7 @@ def eval_cluster(
     threshold: ThresholdOpt = None,
     min_size: MinSizeOpt = 2,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write merges.jpg and splits.jpg (the worst mistakes) here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -209,7 +210,7 @@ def name_cluster(
 ) -> None:
     """Enrol a stored cluster's faces as a person; the cluster leaves the list."""
     from faceprint.cluster.saved import photo_sha256
-    from faceprint.errors import AlreadyEnrolled
+    from faceprint.errors import AlreadyEnrolled, UnknownModel
     from faceprint.gallery.store import check_name
     from faceprint.models.identity import model_identity
 
@@ -217,7 +218,12 @@ def name_cluster(
         check_name(name)
         g, saved = _saved(gallery, model)
         try:
-            identity = model_identity(saved.model)  # the clusters' vectors were made by the model's current pipeline
+            # The clusters were stored under the model's current identity (Gallery.data_key), so their vectors are
+            # the current pipeline's; a name this process cannot build takes the gallery's record.
+            try:
+                identity = model_identity(saved.model)
+            except UnknownModel:
+                identity = g.model_record(saved.model)
             faces = saved.take(cluster_id)
             enrolled = 0
             with g.transaction():

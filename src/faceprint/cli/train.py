@@ -9,6 +9,7 @@ import typer
 
 from rich.text import Text
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled
 from faceprint.cli._gallery_opts import GalleryOpt
 
@@ -68,7 +69,7 @@ def train(
     weight_decay: Annotated[float, typer.Option(help="Adam weight decay.")] = 1e-4,
     warmup_epochs: Annotated[float, typer.Option(help="Linear learning-rate warm-up, in epochs.")] = 1.0,
     cropped: Annotated[bool, typer.Option("--cropped", help="Each file is already one face crop: no detection.")] = False,
-    detector: Annotated[str, typer.Option(help="Face detector when not --cropped: yunet, mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector when not --cropped: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     val_people: Annotated[float, typer.Option(help="People held out for validation: a share (< 1) or a count; 0 for none.")] = 0.2,
     val_dir: Annotated[Optional[Path], typer.Option(help="Validate on the people of this folder instead (all of DIR trains).")] = None,
     holdout_photos: Annotated[float, typer.Option(help="Share of each person's photos never trained on (as train-head --holdout holds them out).")] = 0.0,
@@ -237,7 +238,7 @@ def train_head(
     gallery: GalleryOpt = None,
     holdout: Annotated[float, typer.Option(help="Share of each person's photos held out to measure accuracy (0: none).")] = 0.4,
     cropped: Annotated[bool, typer.Option("--cropped", help="Each file is already one face crop: no detection.")] = False,
-    detector: Annotated[str, typer.Option(help="Face detector when not --cropped: yunet, mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector when not --cropped: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     steps: Annotated[int, typer.Option(help="Training steps of the linear layer (Adam, cross-entropy).")] = 300,
     lr: Annotated[float, typer.Option(help="Learning rate of the linear layer.")] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

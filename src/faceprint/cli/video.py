@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.cli._common import Exit, console, err_console, fail, handle_errors, print_json, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.cli.gallery import WaitOpt
@@ -24,7 +25,7 @@ def video(
     recheck_every: Annotated[float, typer.Option("--recheck-every", min=0.01, help="Seconds between re-checks of an UNKNOWN track.")] = 2.0,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, help="Distance above which a face is UNKNOWN (default: calibrated or the model's).")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or dlib-hog.")] = "mtcnn",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     min_face: Annotated[int, typer.Option("--min-face", min=12, help="Smallest face MTCNN looks for, in pixels of the detection copy.")] = 40,
     detect_width: Annotated[int, typer.Option("--detect-width", min=0, help="Scale wider frames down to this width for detection (0: full size).")] = 640,
     live: Annotated[Optional[bool], typer.Option("--live/--file", help="Read as a live source (newest frame only) or as a file (every frame); default: cameras and URLs are live.")] = None,

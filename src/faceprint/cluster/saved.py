@@ -220,13 +220,14 @@ class SavedClusters:
     # -- storage --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def blob_key(model: str) -> str:
-        return f"clusters:{model}"
+    def blob_key(gallery: Gallery, model: str) -> str:
+        """Keyed by the model's identity (Gallery.data_key): clusters of an older pipeline's vectors are not loaded."""
+        return gallery.data_key("clusters", model)
 
     @classmethod
     def load(cls, gallery: Gallery, model: str) -> SavedClusters | None:
         """The stored clusters of `model`, or None."""
-        found = gallery.get_blob(cls.blob_key(model))
+        found = gallery.get_blob(cls.blob_key(gallery, model))
         if found is None:
             return None
         meta, data = found
@@ -252,7 +253,7 @@ class SavedClusters:
             "next_face": self.next_face, "dim": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
             "faces": [dict(face_to_dict(f.face), id=f.id, image=f.image, cluster=f.cluster) for f in self.faces],
         }
-        gallery.put_blob(self.blob_key(self.model), meta, np.ascontiguousarray(self.vectors, "<f4").tobytes())
+        gallery.put_blob(self.blob_key(gallery, self.model), meta, np.ascontiguousarray(self.vectors, "<f4").tobytes())
 
 
 def photo_sha256(path: str) -> str:

@@ -21,16 +21,12 @@ __all__ = [
     "MTCNNDetector",
     "DlibHOGDetector",
     "YuNetDetector",
-    "DEFAULT_DETECTOR",
     "detector_weights",
     "create_detector",
     "list_detectors",
     "largest_face",
     "check_image",
 ]
-
-DEFAULT_DETECTOR = "mtcnn"
-"""The detector used when none is named."""
 
 _DETECTORS: dict[str, type[Detector]] = {
     MTCNNDetector.name: MTCNNDetector,

@@ -31,7 +31,7 @@ __all__ = [
     "gallery_population",
     "impostor_distribution",
     "measure_photo_exponent",
-    "stranger_table",
+    
 ]
 
 EXPONENT_FARS: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)

@@ -15,7 +15,7 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
-from faceprint.errors import FaceprintError, InsufficientData, NoImagesFound
+from faceprint.errors import InsufficientData, NoImagesFound
 from faceprint.gallery.enroll import identity_folders
 from faceprint.gallery.store import Gallery
 from faceprint.models import get_model_spec

@@ -86,6 +86,18 @@ def classifier_key(gallery: Any, model: str, kind: str) -> str:
     return gallery.data_key(f"classifier:{kind}", model)
 
 
+def _identity(gallery: Any, model: str) -> Any:
+    """The model's current identity, so stale vectors raise StaleEmbeddings rather than train a classifier; a name
+    this process cannot build (another process's checkpoint) takes the gallery's record, and none checks nothing."""
+    from faceprint.errors import UnknownModel
+    from faceprint.models.identity import model_identity
+
+    try:
+        return model_identity(model)
+    except UnknownModel:
+        return gallery.model_record(model)
+
+
 def fit_from_gallery(gallery: Any, model: str, kind: str, **params: Any) -> EmbeddingClassifier:
     """Fit a `kind` classifier on every embedding of `model` in the gallery (labels: person names).
 
@@ -94,7 +106,7 @@ def fit_from_gallery(gallery: Any, model: str, kind: str, **params: Any) -> Embe
     """
     clf = create_classifier(kind, **params)
     state = gallery.state(model)
-    emb = gallery.embeddings(model)
+    emb = gallery.embeddings(model, _identity(gallery, model))
     people = sorted(set(emb.labels()))
     if len(people) < 2:
         raise GalleryError(

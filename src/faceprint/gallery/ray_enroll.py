@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import AlreadyEnrolled, FaceprintError, MissingExtra
 from faceprint.gallery.enroll import EnrollReport
 from faceprint.gallery.store import Gallery
@@ -102,7 +103,7 @@ def enroll_ray(
     gallery: Gallery,
     items: Iterable[tuple[str, str | os.PathLike[str]]],
     model: str,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
     several: Literal["skip", "largest"] = "skip",
     batch_size: int = 16,
     address: str | None = None,

@@ -141,6 +141,11 @@ def check_name(name: str) -> str:
     return name
 
 
+def face_image_key(face_id: int) -> str:
+    """The blob key of an enrolled face's crop (kept by the HTTP service); removed with the face."""
+    return f"face-image:{face_id}"
+
+
 def default_gallery_path() -> Path:
     """$FACEPRINT_GALLERY, else gallery.sqlite in the user's data directory."""
     env = os.environ.get("FACEPRINT_GALLERY")
@@ -383,9 +388,11 @@ class Gallery:
         """Remove a person with all their faces and embeddings; returns how many faces went."""
         pid = self.person_id(name)
         with self.transaction():
-            n = self._q("SELECT count(*) FROM faces WHERE person_id = ?", (pid,))[0][0]
+            ids = [int(r[0]) for r in self._q("SELECT id FROM faces WHERE person_id = ?", (pid,))]
             self._q("DELETE FROM people WHERE id = ?", (pid,))
-        return int(n)
+            for fid in ids:  # a face id SQLite reuses later must not show this person's crop
+                self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(fid),))
+        return len(ids)
 
     # -- faces ------------------------------------------------------------------------------------------------
 
@@ -414,6 +421,7 @@ class Gallery:
             raise UnknownPerson(f"no face with id {face_id} in {self.path}")
         with self.transaction():
             self._q("DELETE FROM faces WHERE id = ?", (face_id,))
+            self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(face_id),))
 
     def enrolled_as(self, sha256: str, model: str) -> str | None:
         """Name of the person this image (by content hash) is already enrolled as with `model`, if any."""
@@ -602,6 +610,13 @@ class Gallery:
     def put_blob(self, key: str, meta: dict[str, object], data: bytes) -> None:
         with self.transaction():
             self._q("INSERT OR REPLACE INTO blobs (key, meta, data) VALUES (?, ?, ?)", (key, json.dumps(meta), data))
+
+    def remove_blob(self, key: str) -> bool:
+        """Delete a stored object (see ``put_blob``); returns whether there was one."""
+        with self.transaction():
+            found = bool(self._q("SELECT 1 FROM blobs WHERE key = ?", (key,)))
+            self._q("DELETE FROM blobs WHERE key = ?", (key,))
+        return found
 
     def get_blob(self, key: str) -> tuple[dict[str, object], bytes] | None:
         row = self._q("SELECT meta, data FROM blobs WHERE key = ?", (key,))

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from faceprint.gallery.index import ExactIndex, person_min_distances
+from faceprint.gallery.index import person_min_distances
 from faceprint.gallery.store import GalleryEmbeddings
 from faceprint.recognize.confidence import distance_to_confidence
 from faceprint.recognize.open_set import OpenSetThreshold

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faceprint import __version__
 from faceprint.errors import FaceprintError
 from faceprint.service.config import ServiceConfig
-from faceprint.service.errors import ERROR_CODES, ApiError, api_error_for, envelope
+from faceprint.service.errors import ERROR_CODES, HttpError, api_error_for, envelope
 from faceprint.service.middleware import BodyLimitMiddleware
 from faceprint.service.routes import admin_router, gallery_router, inference_router
 from faceprint.service.schemas import ErrorOut
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 STATIC = resources.files("faceprint.service") / "static"
 
 
-def _error(err: ApiError) -> JSONResponse:
+def _error(err: HttpError) -> JSONResponse:
     return JSONResponse(envelope(err.code, err.message), status_code=err.status, headers=err.headers)
 
 
@@ -69,8 +69,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app.state.fp = state
     app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body, max_video=config.limits.max_video)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(HttpError)
+    async def _api_error(request: Request, exc: HttpError) -> JSONResponse:
         return _error(exc)
 
     @app.exception_handler(FaceprintError)
@@ -91,12 +91,12 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
-        return _error(ApiError("invalid_parameter", "; ".join(parts) or "invalid request"))
+        return _error(HttpError("invalid_parameter", "; ".join(parts) or "invalid request"))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
-        return _error(ApiError("internal_error", "internal error; the server log has the details"))
+        return _error(HttpError("internal_error", "internal error; the server log has the details"))
 
     @app.get("/health", tags=["status"])
     async def health() -> dict[str, Any]:
@@ -108,7 +108,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         """200 once the models are loaded; 503 not_ready before (or when loading failed, with the reason)."""
         if not state.ready.is_set():
             msg = f"loading the models failed: {state.load_error}" if state.load_error else "the models are still loading"
-            return _error(ApiError("not_ready", msg, {"Retry-After": "2"}))
+            return _error(HttpError("not_ready", msg, {"Retry-After": "2"}))
         a = state.analyzer
         return JSONResponse({"status": "ready", "model": a.model, "detector": a.detector.name, "multi": config.multi})  # type: ignore[union-attr]
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from faceprint.service.errors import ApiError
+from faceprint.service.errors import HttpError
 from faceprint.service.keys import SCOPES, ApiKey
 
 __all__ = ["require", "presented_key"]
@@ -33,24 +33,24 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey | None]]:
         if await run_in_threadpool(state.keys.any):
             key = presented_key(request)
             if key is None:
-                raise ApiError("unauthorized", "this server needs an API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+                raise HttpError("unauthorized", "this server needs an API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
             rec = await run_in_threadpool(state.keys.lookup, key)
             if rec is None:
-                raise ApiError("unauthorized", "unknown or revoked API key")
+                raise HttpError("unauthorized", "unknown or revoked API key")
             wait = state.limiter.take(rec.id)
             if wait > 0:
-                raise ApiError(
+                raise HttpError(
                     "rate_limited", f"key {rec.id} is over {state.limiter.per_minute:g} requests per minute",
                     {"Retry-After": state.limiter.retry_after(wait)},
                 )
             if not rec.allows(scope):
-                raise ApiError("forbidden", f"key {rec.id} has scope {rec.scope!r}; this route needs {scope!r}")
+                raise HttpError("forbidden", f"key {rec.id} has scope {rec.scope!r}; this route needs {scope!r}")
             gallery = request.path_params.get("gallery")
             if rec.gallery is not None and gallery is not None and gallery != rec.gallery:
-                raise ApiError("forbidden", f"key {rec.id} opens gallery {rec.gallery!r} only")
+                raise HttpError("forbidden", f"key {rec.id} opens gallery {rec.gallery!r} only")
         if not state.ready.is_set():
             msg = f"loading the models failed: {state.load_error}" if state.load_error else "the models are still loading"
-            raise ApiError("not_ready", msg, {"Retry-After": "2"})
+            raise HttpError("not_ready", msg, {"Retry-After": "2"})
         return rec
 
     return check

@@ -20,7 +20,7 @@ from faceprint.errors import (
     VideoError,
 )
 
-__all__ = ["ApiError", "ERROR_CODES", "api_error_for", "envelope"]
+__all__ = ["HttpError", "ERROR_CODES", "api_error_for", "envelope"]
 
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "bad_request": (400, "the body is not valid JSON, multipart or base64"),
@@ -56,8 +56,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 """code -> (HTTP status, when it is sent)."""
 
 
-class ApiError(Exception):
-    """An answer with an error status: raised anywhere in the service, turned into the envelope by the app."""
+class HttpError(Exception):
+    """An answer with an error status: raised anywhere in the service, turned into the envelope by the app.
+
+    Not a library error (those live in faceprint.errors and reach here through api_error_for): it is the service's
+    own control flow, as FastAPI's HTTPException is."""
 
     def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         if code not in ERROR_CODES:
@@ -70,30 +73,30 @@ class ApiError(Exception):
         return ERROR_CODES[self.code][0]
 
 
-def api_error_for(exc: FaceprintError) -> ApiError:
+def api_error_for(exc: FaceprintError) -> HttpError:
     """The HTTP answer to a library error: the one place that maps faceprint's errors to codes."""
     msg = str(exc)
     if isinstance(exc, NoFaceFound):
-        return ApiError("no_face", msg)
+        return HttpError("no_face", msg)
     if isinstance(exc, ImageError):
-        return ApiError("invalid_image", msg)
+        return HttpError("invalid_image", msg)
     if isinstance(exc, VideoError):
-        return ApiError("invalid_video", f"{exc.reason}{'' if exc.frame is None else f' at frame {exc.frame}'}")
+        return HttpError("invalid_video", f"{exc.reason}{'' if exc.frame is None else f' at frame {exc.frame}'}")
     if isinstance(exc, MissingExtra) and exc.extra == "video":
-        return ApiError("video_unavailable", msg)
+        return HttpError("video_unavailable", msg)
     if isinstance(exc, UnknownModel):
-        return ApiError("invalid_parameter", msg)
+        return HttpError("invalid_parameter", msg)
     if isinstance(exc, UnknownPerson):
-        return ApiError("unknown_person", msg)
+        return HttpError("unknown_person", msg)
     if isinstance(exc, GalleryLocked):
-        return ApiError("gallery_locked", msg, {"Retry-After": "1"})
+        return HttpError("gallery_locked", msg, {"Retry-After": "1"})
     if isinstance(exc, ModelNotInGallery):
-        return ApiError("model_not_in_gallery", msg)
+        return HttpError("model_not_in_gallery", msg)
     if isinstance(exc, EmptyGallery):
-        return ApiError("model_not_in_gallery", msg)
+        return HttpError("model_not_in_gallery", msg)
     if isinstance(exc, GalleryError):
-        return ApiError("internal_error", "the gallery database failed; see the server log")
-    return ApiError("internal_error", "internal error; the server log has the details")
+        return HttpError("internal_error", "the gallery database failed; see the server log")
+    return HttpError("internal_error", "internal error; the server log has the details")
 
 
 def envelope(code: str, message: str) -> dict[str, dict[str, str]]:

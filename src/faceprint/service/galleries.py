@@ -15,7 +15,7 @@ from pathlib import Path
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.api import Gallery
 from faceprint.service.config import ServiceConfig
-from faceprint.service.errors import ApiError
+from faceprint.service.errors import HttpError
 from faceprint.service.keys import GALLERY_NAME
 
 __all__ = ["GalleryHub"]
@@ -33,7 +33,7 @@ class GalleryHub:
         if not self.config.multi:
             return self.config.gallery  # type: ignore[return-value]
         if name is None or not GALLERY_NAME.match(name):
-            raise ApiError("unknown_gallery", f"invalid gallery name {name!r}: letters, digits, '_' and '-', up to 64")
+            raise HttpError("unknown_gallery", f"invalid gallery name {name!r}: letters, digits, '_' and '-', up to 64")
         return self.config.galleries / f"{name}.sqlite"  # type: ignore[operator]
 
     def names(self) -> list[str]:
@@ -50,7 +50,7 @@ class GalleryHub:
         if g is None:
             if not path.exists() and not create:
                 if self.config.multi:
-                    raise ApiError("unknown_gallery", f"no gallery named {name!r}; enrol someone into it to create it")
+                    raise HttpError("unknown_gallery", f"no gallery named {name!r}; enrol someone into it to create it")
             path.parent.mkdir(parents=True, exist_ok=True)
             g = cache[path] = Gallery(path, analyzer=self.analyzer, timeout=self.config.limits.lock_wait)
         return g

@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from faceprint.errors import FaceprintError
 from faceprint.image import image_size
-from faceprint.service.errors import ApiError
+from faceprint.service.errors import HttpError
 
 __all__ = ["Upload", "RequestData", "read_request", "check_pixels"]
 
@@ -62,9 +62,9 @@ class RequestData:
         found = self.files.get(name, [])
         if not found:
             json_name = name.replace("file", "image")
-            raise ApiError("missing_field", f"send the image as multipart field {name!r} or JSON field {json_name!r}")
+            raise HttpError("missing_field", f"send the image as multipart field {name!r} or JSON field {json_name!r}")
         if len(found) > 1:
-            raise ApiError("invalid_parameter", f"field {name!r} takes one image, got {len(found)}")
+            raise HttpError("invalid_parameter", f"field {name!r} takes one image, got {len(found)}")
         return found[0]
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -75,7 +75,7 @@ class RequestData:
             return v
         if not self.is_json and isinstance(v, str) and v.lower() in ("true", "1", "false", "0"):
             return v.lower() in ("true", "1")
-        raise ApiError("invalid_parameter", f"{name} must be true or false, got {v!r}")
+        raise HttpError("invalid_parameter", f"{name} must be true or false, got {v!r}")
 
     def number(self, name: str, default: float | None = None, minimum: float = 0.0) -> float | None:
         v = self.values.get(name)
@@ -86,9 +86,9 @@ class RequestData:
                 raise ValueError
             x = float(v)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise ApiError("invalid_parameter", f"{name} must be a number, got {v!r}") from None
+            raise HttpError("invalid_parameter", f"{name} must be a number, got {v!r}") from None
         if not math.isfinite(x) or x < minimum:
-            raise ApiError("invalid_parameter", f"{name} must be a finite number >= {minimum:g}, got {v!r}")
+            raise HttpError("invalid_parameter", f"{name} must be a finite number >= {minimum:g}, got {v!r}")
         return x
 
     def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -96,21 +96,21 @@ class RequestData:
         if v is None or v == "":
             return default
         if isinstance(v, bool) or (self.is_json and not isinstance(v, int)):
-            raise ApiError("invalid_parameter", f"{name} must be an integer, got {v!r}")
+            raise HttpError("invalid_parameter", f"{name} must be an integer, got {v!r}")
         try:
             x = int(v)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise ApiError("invalid_parameter", f"{name} must be an integer, got {v!r}") from None
+            raise HttpError("invalid_parameter", f"{name} must be an integer, got {v!r}") from None
         if not minimum <= x <= maximum:
-            raise ApiError("invalid_parameter", f"{name} must be between {minimum} and {maximum}, got {x}")
+            raise HttpError("invalid_parameter", f"{name} must be between {minimum} and {maximum}, got {x}")
         return x
 
     def text(self, name: str) -> str:
         v = self.values.get(name)
         if v is None:
-            raise ApiError("missing_field", f"the field {name!r} is required")
+            raise HttpError("missing_field", f"the field {name!r} is required")
         if not isinstance(v, str) or not v.strip():
-            raise ApiError("invalid_parameter", f"{name} must be a non-empty string, got {v!r}")
+            raise HttpError("invalid_parameter", f"{name} must be a non-empty string, got {v!r}")
         return v
 
 
@@ -124,7 +124,7 @@ async def read_request(request: Request, max_files: int) -> RequestData:
         return await _read_form(request, max_files)
     if ctype == "application/json" or (ctype == "" and not await request.body()):
         return _read_json(await request.body(), max_files)
-    raise ApiError("unsupported_media_type", f"content type {ctype or 'none'!r}: send multipart/form-data or application/json")
+    raise HttpError("unsupported_media_type", f"content type {ctype or 'none'!r}: send multipart/form-data or application/json")
 
 
 async def _read_form(request: Request, max_files: int) -> RequestData:
@@ -136,18 +136,18 @@ async def _read_form(request: Request, max_files: int) -> RequestData:
     except (MultiPartException, HTTPException) as exc:  # Starlette reports multipart errors as a 400 HTTPException
         message = str(getattr(exc, "message", None) or getattr(exc, "detail", exc))
         if "too many files" in message.lower():
-            raise ApiError("too_many_files", f"more than {max_files} files in one request") from None
-        raise ApiError("bad_request", f"malformed multipart body: {message}") from None
+            raise HttpError("too_many_files", f"more than {max_files} files in one request") from None
+        raise HttpError("bad_request", f"malformed multipart body: {message}") from None
     data = RequestData()
     seen: set[str] = set()
     for key, value in form.multi_items():
         if isinstance(value, str):
             if key in _FILE_FIELDS:
-                raise ApiError("bad_request", f"field {key!r} must be a file upload")
+                raise HttpError("bad_request", f"field {key!r} must be a file upload")
             data.values[key] = value
             continue
         if key not in _FILE_FIELDS:
-            raise ApiError("invalid_parameter", f"unexpected file field {key!r}; use {', '.join(_FILE_FIELDS)}")
+            raise HttpError("invalid_parameter", f"unexpected file field {key!r}; use {', '.join(_FILE_FIELDS)}")
         name = (value.filename or key).replace("\\", "/").rsplit("/", 1)[-1] or key  # a name, not a path
         base, i = name, 1
         while name in seen:  # gallery sources and skip reports name each upload; keep the names apart
@@ -163,9 +163,9 @@ def _read_json(body: bytes, max_files: int) -> RequestData:
     try:
         obj = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError("bad_request", f"the body is not valid JSON: {exc}") from None
+        raise HttpError("bad_request", f"the body is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
-        raise ApiError("bad_request", "the JSON body must be an object")
+        raise HttpError("bad_request", "the JSON body must be an object")
     data = RequestData(is_json=True)
     n = 0
     for key, value in obj.items():
@@ -174,10 +174,10 @@ def _read_json(body: bytes, max_files: int) -> RequestData:
             continue
         items = value if key == "images" else [value]
         if not isinstance(items, list):
-            raise ApiError("invalid_parameter", "images must be a list of base64 strings")
+            raise HttpError("invalid_parameter", "images must be a list of base64 strings")
         n += len(items)
         if n > max_files:
-            raise ApiError("too_many_files", f"more than {max_files} images in one request")
+            raise HttpError("too_many_files", f"more than {max_files} images in one request")
         field_name = next(f for f, j in _FILE_FIELDS.items() if j == key)
         for i, item in enumerate(items):
             label = f"{key}[{i}]" if key == "images" else key
@@ -187,13 +187,13 @@ def _read_json(body: bytes, max_files: int) -> RequestData:
 
 def _b64(value: object, label: str) -> bytes:
     if not isinstance(value, str):
-        raise ApiError("invalid_parameter", f"{label} must be a base64 string")
+        raise HttpError("invalid_parameter", f"{label} must be a base64 string")
     if value.startswith("data:"):
         value = value.partition(",")[2]
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError("bad_request", f"{label} is not valid base64") from None
+        raise HttpError("bad_request", f"{label} is not valid base64") from None
 
 
 def check_pixels(upload: Upload, max_pixels: int, unreadable_ok: bool = False) -> None:
@@ -204,6 +204,6 @@ def check_pixels(upload: Upload, max_pixels: int, unreadable_ok: bool = False) -
     except FaceprintError as exc:
         if unreadable_ok:
             return
-        raise ApiError("invalid_image", f"{upload.name}: {getattr(exc, 'reason', exc)}") from None
+        raise HttpError("invalid_image", f"{upload.name}: {getattr(exc, 'reason', exc)}") from None
     if w * h > max_pixels:
-        raise ApiError("image_too_large", f"{upload.name}: {w} x {h} = {w * h:,} pixels, above this server's limit of {max_pixels:,}")
+        raise HttpError("image_too_large", f"{upload.name}: {w} x {h} = {w * h:,} pixels, above this server's limit of {max_pixels:,}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from faceprint.service.errors import ApiError, envelope
+from faceprint.service.errors import HttpError, envelope
 
 __all__ = ["BodyLimitMiddleware"]
 
@@ -50,7 +50,7 @@ class BodyLimitMiddleware:
             msg = await receive()
             seen += len(msg.get("body", b""))
             if seen > limit:
-                raise ApiError(code, self._message(seen, limit))
+                raise HttpError(code, self._message(seen, limit))
             return msg
 
         await self.app(scope, counted, send)

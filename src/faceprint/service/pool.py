@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from faceprint.service.errors import ApiError
+from faceprint.service.errors import HttpError
 
 __all__ = ["InferencePool"]
 
@@ -35,7 +35,7 @@ class InferencePool:
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         with self._lock:
             if self._pending >= self.workers + self.queue:
-                raise ApiError(
+                raise HttpError(
                     "busy", f"the server is busy ({self._pending} requests running or queued); try again shortly",
                     {"Retry-After": "1"},
                 )
@@ -45,7 +45,7 @@ class InferencePool:
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
         except (asyncio.TimeoutError, TimeoutError):
-            raise ApiError("timeout", f"the request took longer than {self.timeout:g} s", {"Retry-After": "1"}) from None
+            raise HttpError("timeout", f"the request took longer than {self.timeout:g} s", {"Retry-After": "1"}) from None
 
     def _done(self, _: object) -> None:
         with self._lock:

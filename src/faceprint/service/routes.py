@@ -20,13 +20,15 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 import faceprint
+from faceprint.gallery.store import face_image_key
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import EmptyGallery, FaceprintError, ModelNotInGallery, UnknownPerson, VideoError
 from faceprint.image import image_size
 from faceprint.models import list_models
 from faceprint.service import schemas
 from faceprint.service.auth import require
 from faceprint.service.config import Limits
-from faceprint.service.errors import ApiError
+from faceprint.service.errors import HttpError
 from faceprint.service.inputs import RequestData, Upload, check_pixels, read_request
 from faceprint.service.keys import SCOPES, ApiKey
 from faceprint.service.state import ServiceState
@@ -207,7 +209,7 @@ async def video(request: Request, key: ApiKey | None = Depends(require("read")))
     st = _state(request)
     data = await read_request(request, 1)
     if data.is_json:
-        raise ApiError("unsupported_media_type", "send the clip as multipart/form-data field 'file'")
+        raise HttpError("unsupported_media_type", "send the clip as multipart/form-data field 'file'")
     up = data.one("file")
     detect_every = data.integer("detect_every", 5, 1, 100)
     recheck_every = data.number("recheck_every", 2.0, minimum=0.01)
@@ -215,7 +217,7 @@ async def video(request: Request, key: ApiKey | None = Depends(require("read")))
     name, limits = _gallery(request), st.config.limits
     try:  # a still photo opens as a one-frame "video"; say what it is instead
         image_size(up.data)
-        raise ApiError("invalid_video", f"{up.name}: a still image, not a video (send photos to /identify)")
+        raise HttpError("invalid_video", f"{up.name}: a still image, not a video (send photos to /identify)")
     except FaceprintError:
         pass
 
@@ -232,29 +234,29 @@ async def video(request: Request, key: ApiKey | None = Depends(require("read")))
             try:
                 src = FileSource(path)
             except VideoError as exc:
-                raise ApiError("invalid_video", f"{up.name}: {exc.reason}") from None
+                raise HttpError("invalid_video", f"{up.name}: {exc.reason}") from None
             with src:
                 _check_clip(up.name, src, limits)
                 det = getattr(_video_detectors, "detector", None)
                 if det is None:
-                    det = _video_detectors.detector = video_detector(st.config.detector or "mtcnn")
+                    det = _video_detectors.detector = video_detector(st.config.detector or DEFAULT_DETECTOR)
                 try:
                     rec = VideoRecognizer(st.hub.open(name), src.fps, detect_every=detect_every,  # type: ignore[union-attr]
                                           recheck_every_s=recheck_every, threshold=thr, detector=det)
                 except EmptyGallery:  # (the library's message names the gallery's path on the server)
-                    raise ApiError("model_not_in_gallery", "the gallery is empty: enrol people before sending clips") from None
+                    raise HttpError("model_not_in_gallery", "the gallery is empty: enrol people before sending clips") from None
                 last = None
                 try:
                     for frame in src:
                         if frame.index >= limits.max_video_frames:
-                            raise ApiError("video_too_large", f"{up.name}: more than {limits.max_video_frames:,} frames, "
+                            raise HttpError("video_too_large", f"{up.name}: more than {limits.max_video_frames:,} frames, "
                                                               "this server's limit")
                         if time.monotonic() > deadline:  # the client has had its 503 timeout: stop the work too
-                            raise ApiError("timeout", f"the request took longer than {limits.timeout:g} s", {"Retry-After": "1"})
+                            raise HttpError("timeout", f"the request took longer than {limits.timeout:g} s", {"Retry-After": "1"})
                         rec.process(frame)
                         last = frame
                 except VideoError as exc:
-                    raise ApiError("invalid_video", f"{up.name}: {exc.reason} at frame {exc.frame}") from None
+                    raise HttpError("invalid_video", f"{up.name}: {exc.reason} at frame {exc.frame}") from None
                 rec.finish(last)
                 tracks = sorted(rec.tracks, key=lambda t: (t.first_frame, t.track_id))
                 return {
@@ -269,10 +271,10 @@ async def video(request: Request, key: ApiKey | None = Depends(require("read")))
 def _check_clip(label: str, src: FileSource, limits: Limits) -> None:
     """413 video_too_large when the clip's header declares more frames, or larger frames, than the server takes."""
     if src.width * src.height > limits.max_pixels:
-        raise ApiError("video_too_large", f"{label}: {src.width} x {src.height} frames, above this server's limit of "
+        raise HttpError("video_too_large", f"{label}: {src.width} x {src.height} frames, above this server's limit of "
                                           f"{limits.max_pixels:,} pixels")
     if src.frame_count is not None and src.frame_count > limits.max_video_frames:
-        raise ApiError("video_too_large", f"{label}: {src.frame_count:,} frames, above this server's limit of "
+        raise HttpError("video_too_large", f"{label}: {src.frame_count:,} frames, above this server's limit of "
                                           f"{limits.max_video_frames:,}")
 
 
@@ -324,9 +326,9 @@ async def enroll(request: Request, name: str, key: ApiKey | None = Depends(requi
     data = await _read(request, unreadable_ok=True)
     uploads = data.images("files", "file")
     if not uploads:
-        raise ApiError("missing_field", "send the photos as multipart field 'files' (or 'file'), or JSON 'images' (or 'image')")
+        raise HttpError("missing_field", "send the photos as multipart field 'files' (or 'file'), or JSON 'images' (or 'image')")
     if not name.strip():
-        raise ApiError("invalid_parameter", "a person's name cannot be empty")
+        raise HttpError("invalid_parameter", "a person's name cannot be empty")
     several = "largest" if data.boolean("largest", False) else "skip"
 
     def run() -> dict[str, Any]:
@@ -339,7 +341,7 @@ async def enroll(request: Request, name: str, key: ApiKey | None = Depends(requi
                 u = by_name[label]
                 rec = records[hashlib.sha256(u.data).hexdigest()]
                 box = rec.face.box if rec.face else None
-                g.put_blob(f"face-image:{rec.id}", {"person": name, "content_type": "image/jpeg"}, _crop_jpeg(u, box))
+                g.put_blob(face_image_key(rec.id), {"person": name, "content_type": "image/jpeg"}, _crop_jpeg(u, box))
                 enrolled.append({"id": rec.id, "source": label, "box": [round(v, 1) for v in box] if box else None,
                                  "image": _image_url(request, rec.id)})
         skipped = [{"source": src, "reason": reason, "detail": detail}
@@ -360,7 +362,7 @@ async def rename(request: Request, name: str, key: ApiKey | None = Depends(requi
         with st.hub.writing(gname) as g:  # type: ignore[union-attr]
             g.person_id(name)  # 404 first
             if any(p.name == new for p in g.people()):
-                raise ApiError("conflict", f"cannot rename {name!r}: {new!r} is already enrolled")
+                raise HttpError("conflict", f"cannot rename {name!r}: {new!r} is already enrolled")
             g.rename(name, new)
 
     await run_in_threadpool(run)
@@ -373,11 +375,7 @@ async def remove_person(request: Request, name: str, key: ApiKey | None = Depend
 
     def run() -> int:
         with st.hub.writing(gname) as g:  # type: ignore[union-attr]
-            ids = [f.id for f in g.faces(name)]
-            n = g.remove(name)
-            for i in ids:
-                g.remove_blob(f"face-image:{i}")
-            return n
+            return g.remove(name)  # the store removes the faces' stored images with them
 
     return {"removed": name, "faces": await run_in_threadpool(run)}
 
@@ -391,8 +389,7 @@ async def remove_face(request: Request, face_id: FaceId, key: ApiKey | None = De
             try:
                 g.remove_face(face_id)
             except UnknownPerson:
-                raise ApiError("unknown_face", f"no face with id {face_id}") from None
-            g.remove_blob(f"face-image:{face_id}")
+                raise HttpError("unknown_face", f"no face with id {face_id}") from None
 
     await run_in_threadpool(run)
     return {"removed": face_id, "faces": 1}
@@ -405,20 +402,20 @@ async def face_image(request: Request, face_id: FaceId, key: ApiKey | None = Dep
 
     def run() -> bytes:
         g = st.hub.open(gname)  # type: ignore[union-attr]
-        blob = g.get_blob(f"face-image:{face_id}")
+        blob = g.get_blob(face_image_key(face_id))
         if blob is not None:
             return blob[1]
         rec = next((f for f in g.faces() if f.id == face_id), None)
         if rec is None:
-            raise ApiError("unknown_face", f"no face with id {face_id}")
+            raise HttpError("unknown_face", f"no face with id {face_id}")
         if rec.source.startswith("upload:"):  # an upload whose crop was not stored (the server died in between)
-            raise ApiError("no_image", f"face {face_id} has no stored image")
+            raise HttpError("no_image", f"face {face_id} has no stored image")
         try:
             with open(rec.source, "rb") as fp:
                 data = fp.read()
             return _crop_jpeg(Upload(rec.source, data), rec.face.box if rec.face else None)
         except (OSError, faceprint.FaceprintError):
-            raise ApiError("no_image", f"face {face_id} has no stored image and its source {rec.source!r} cannot be read") from None
+            raise HttpError("no_image", f"face {face_id} has no stored image and its source {rec.source!r} cannot be read") from None
 
     return Response(await run_in_threadpool(run), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
@@ -433,7 +430,7 @@ async def galleries(request: Request, key: ApiKey | None = Depends(require("read
     """The galleries of this server's folder (--galleries); a key bound to one gallery sees that one."""
     st = _state(request)
     if not st.config.multi:
-        raise ApiError("not_found", "this server holds one gallery; its routes are /v1/people, /v1/identify, ...")
+        raise HttpError("not_found", "this server holds one gallery; its routes are /v1/people, /v1/identify, ...")
     names = st.hub.names()  # type: ignore[union-attr]
     return {"galleries": [n for n in names if key is None or key.gallery in (None, n)]}
 
@@ -452,21 +449,21 @@ async def create_key(request: Request, key: ApiKey | None = Depends(require("adm
     data = await read_request(request, 0)
     scope = data.text("scope")
     if scope not in SCOPES:
-        raise ApiError("invalid_parameter", f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+        raise HttpError("invalid_parameter", f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     gallery = data.values.get("gallery")
     if gallery is not None and (not isinstance(gallery, str) or not st.config.multi):
-        raise ApiError("invalid_parameter", "gallery binds a key to one gallery of a --galleries server")
+        raise HttpError("invalid_parameter", "gallery binds a key to one gallery of a --galleries server")
     if key is not None and key.gallery is not None:
         if gallery not in (None, key.gallery):
-            raise ApiError("forbidden", f"key {key.id} opens gallery {key.gallery!r} only")
+            raise HttpError("forbidden", f"key {key.id} opens gallery {key.gallery!r} only")
         gallery = key.gallery
     label = data.values.get("label", "")
     if not isinstance(label, str):
-        raise ApiError("invalid_parameter", "label must be a string")
+        raise HttpError("invalid_parameter", "label must be a string")
     try:
         secret, rec = await run_in_threadpool(st.keys.create, scope, gallery, label)
     except faceprint.FaceprintError as exc:
-        raise ApiError("invalid_parameter", str(exc)) from None
+        raise HttpError("invalid_parameter", str(exc)) from None
     return {"key": secret, "id": rec.id, "scope": rec.scope, "gallery": rec.gallery}
 
 
@@ -476,5 +473,5 @@ async def revoke_key(request: Request, key_id: str, key: ApiKey | None = Depends
     st = _state(request)
     found = {k.id: k for k in await run_in_threadpool(st.keys.list)}
     if key_id not in found or (key is not None and key.gallery not in (None, found[key_id].gallery)):
-        raise ApiError("unknown_key", f"no key with id {key_id!r}")
+        raise HttpError("unknown_key", f"no key with id {key_id!r}")
     return (await run_in_threadpool(st.keys.revoke, key_id)).to_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.train.augment import Augmentation
 
 __all__ = ["INIT_CHOICES", "MINING_CHOICES", "TrainConfig"]
@@ -68,7 +69,7 @@ class TrainConfig:
     people_from: str | None = None
     min_images: int = 2
     cropped: bool = False
-    detector: str = "mtcnn"
+    detector: str = DEFAULT_DETECTOR
     augment: bool = True
     augmentation: dict[str, float] = field(default_factory=lambda: Augmentation().to_dict())
     amp: bool | None = None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint._files import atomic_write
 from faceprint.errors import FaceprintError, NoImagesFound
 from faceprint.image import load_image
@@ -154,7 +155,7 @@ def _alignment_key(embedder: Embedder, cropped: bool, detector: str) -> dict[str
     }
 
 
-def face_cache_path(items: Items, embedder: Embedder, cropped: bool, detector: str = "mtcnn") -> Path:
+def face_cache_path(items: Items, embedder: Embedder, cropped: bool, detector: str = DEFAULT_DETECTOR) -> Path:
     """Where the crops of these files, made this way for this model's alignment, are cached."""
     h = hashlib.sha256(json.dumps(_alignment_key(embedder, cropped, detector), sort_keys=True).encode())
     for person, path in items:
@@ -216,7 +217,7 @@ def prepare_faces(
     items: Items,
     embedder: Embedder,
     cropped: bool = False,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
     use_cache: bool = True,
     on_image: Callable[[str], None] | None = None,
 ) -> FaceSet:

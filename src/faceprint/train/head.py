@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import NoImagesFound
 from faceprint.gallery.classifier_store import fit_from_gallery, save_classifier
 from faceprint.gallery.enroll import split_per_person
@@ -82,7 +83,7 @@ def train_head(
     items: Sequence[tuple[str, Path]],
     holdout: float = 0.4,
     cropped: bool = False,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
     params: dict[str, Any] | None = None,
     on_image: Callable[[str], None] | None = None,
 ) -> tuple[HeadReport, EmbeddingClassifier]:

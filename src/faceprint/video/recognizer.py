@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.api import Gallery
 from faceprint.detect import Detector, create_detector
 from faceprint.errors import VideoError
@@ -42,7 +43,7 @@ DEFAULT_MIN_FACE = 40
 """MTCNN's smallest face, in pixels of the detection copy: 20 (the photo default) costs ~5x more per frame."""
 
 
-def video_detector(name: str = "mtcnn", min_face: int = DEFAULT_MIN_FACE) -> Detector:
+def video_detector(name: str = DEFAULT_DETECTOR, min_face: int = DEFAULT_MIN_FACE) -> Detector:
     """The detector for video frames: MTCNN with a larger smallest face than for photos (speed), or dlib-hog."""
     return create_detector(name, min_face_size=min_face) if name == "mtcnn" else create_detector(name)
 
