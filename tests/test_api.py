@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import faceprint
+from faceprint.errors import InvalidName
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +128,9 @@ def test_gallery_enrol_identify_rename_remove(photos, tmp_path: Path) -> None:
 
         g.rename("Arnold", "Arnie")
         assert g.identify(arnold[5])[0].person == "Arnie"  # the identifier follows the change
-        with pytest.raises(faceprint.GalleryError, match="empty"):
+        with pytest.raises(InvalidName, match="visible"):
             g.rename("Arnie", "   ")
-        with pytest.raises(faceprint.GalleryError, match="empty"):
+        with pytest.raises(InvalidName, match="visible"):
             g.enroll("", arnold[6])
         assert g.remove("Arnie") == 4
         assert g.identify(arnold[5])[0].person is None

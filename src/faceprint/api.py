@@ -26,6 +26,7 @@ from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
 from faceprint.gallery.store import Gallery as GalleryStore
+from faceprint.gallery.store import check_name
 from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
@@ -314,12 +315,9 @@ class Gallery(GalleryStore):
         (``report.added``) and what was skipped with the reason (``report.skipped``).
 
         Raises:
-            GalleryError: the name is empty. NoImagesFound: a folder holds no images.
+            InvalidName: the name is blank. NoImagesFound: a folder holds no images.
         """
-        if not isinstance(name, str) or not name.strip():
-            from faceprint.errors import GalleryError
-
-            raise GalleryError("a person's name cannot be empty")
+        check_name(name)
         sources = _sources(images)
         report = _enroll_items(self, self.analyzer, [(name, s) for s in sources], several=several)
         self._identifier = None
@@ -398,11 +396,7 @@ class Gallery(GalleryStore):
         return identify_images(items, self.analyzer, self._identifier_for(threshold, far), top_k=top_k)
 
     def rename(self, old: str, new: str) -> None:
-        """Rename a person (GalleryError if `new` is empty or already taken, UnknownPerson if `old` is not there)."""
-        if not isinstance(new, str) or not new.strip():
-            from faceprint.errors import GalleryError
-
-            raise GalleryError("a person's name cannot be empty")
+        """Rename a person (InvalidName if `new` is blank or already taken, UnknownPerson if `old` is not there)."""
         self.rename_person(old, new)
         self._identifier = None
 
