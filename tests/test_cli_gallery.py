@@ -46,12 +46,19 @@ def counts(path: Path) -> tuple[int, int]:
 
 def synthetic(path: Path, model: str = MODEL, people: tuple[str, ...] = ("ada", "grace", "alan"), per: int = 4) -> Path:
     """A gallery written through the Gallery API: random unit vectors standing in for embeddings of `model`."""
+    from faceprint.errors import UnknownModel
+    from faceprint.models.identity import model_identity
+
     rng = np.random.default_rng(0)
+    try:
+        identity = model_identity(model)  # as enrolment records it, so commands take these vectors as current
+    except UnknownModel:  # a model faceprint cannot build: stored without one, as a foreign tool would
+        identity = None
     with Gallery(path) as g, g.transaction():
         for name in people:
             for j in range(per):
                 v = rng.standard_normal(128).astype(np.float32)
-                g.add_face(name, f"{name}/{j}.jpg", f"{name}-{j}", None, v / np.linalg.norm(v), model)
+                g.add_face(name, f"{name}/{j}.jpg", f"{name}-{j}", None, v / np.linalg.norm(v), model, identity)
     return path
 
 
