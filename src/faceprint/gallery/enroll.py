@@ -19,7 +19,7 @@ from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
 from faceprint.types import Face
 
-__all__ = ["EnrollReport", "enroll", "identity_folders", "source_label", "split_per_person", "SKIP_REASONS"]
+__all__ = ["EnrollReport", "enroll", "identity_folders", "new_images", "source_label", "split_per_person", "SKIP_REASONS"]
 
 log = logging.getLogger(__name__)
 
@@ -123,29 +123,6 @@ def enroll(
     identity = model_identity(analyzer.embedder.spec)
     seen: dict[str, str] = {}  # sha256 -> person, for images enrolled earlier in this run
 
-    def readable() -> Iterator[_Read]:
-        """Read and hash each photo here (the gallery's SQLite connection belongs to this thread); skip the rest."""
-        for person, source in items:
-            path_s = source_label(source)
-            report.images += 1
-            report.enrolled.setdefault(person, 0)
-            try:
-                data, sha = _read_source(source, path_s)
-            except OSError as exc:
-                report.skip("unreadable", path_s, exc.strerror or str(exc))
-                _tick(on_image, path_s)
-                continue
-            except FaceprintError as exc:
-                report.skip("unreadable", path_s, getattr(exc, "reason", str(exc)))
-                _tick(on_image, path_s)
-                continue
-            already = gallery.enrolled_as(sha, model) or seen.get(sha)
-            if already is not None:
-                report.skip("already enrolled", path_s, f"as {already}")
-                _tick(on_image, path_s)
-                continue
-            yield _Read(person, path_s, sha, data)
-
     rows: list[tuple[_Read, Face, np.ndarray]] = []
 
     def flush() -> None:
@@ -166,7 +143,7 @@ def enroll(
         rows.clear()
 
     results = analyzer.analyze_many(
-        readable(), select="largest", load=lambda r: analyzer.load(r.data, name=r.path), batch_faces=batch_size
+        new_images(gallery, model, items, report, seen, on_image), select="largest", load=lambda r: analyzer.load(r.data, name=r.path), batch_faces=batch_size
     )
     for res in results:
         r = res.item
@@ -192,6 +169,39 @@ def enroll(
 def _tick(cb: Callable[[str], None] | None, path: str) -> None:
     if cb is not None:
         cb(path)
+
+
+def new_images(
+    gallery: Gallery,
+    model: str,
+    items: Iterable[tuple[str, ImageSource]],
+    report: EnrollReport,
+    seen: dict[str, str],
+    on_image: Callable[[str], None] | None = None,
+) -> Iterator[_Read]:
+    """Read and hash each (person, image) in the caller's thread (it owns the gallery's SQLite connection), counting
+    it in `report`; unreadable images and those already enrolled with `model` (in the gallery, or earlier in this run:
+    `seen`, sha256 -> person) are reported as skipped, the rest are yielded. Both enrolment engines start here."""
+    for person, source in items:
+        path_s = source_label(source)
+        report.images += 1
+        report.enrolled.setdefault(person, 0)
+        try:
+            data, sha = _read_source(source, path_s)
+        except OSError as exc:
+            report.skip("unreadable", path_s, exc.strerror or str(exc))
+            _tick(on_image, path_s)
+            continue
+        except FaceprintError as exc:
+            report.skip("unreadable", path_s, getattr(exc, "reason", str(exc)))
+            _tick(on_image, path_s)
+            continue
+        already = gallery.enrolled_as(sha, model) or seen.get(sha)
+        if already is not None:
+            report.skip("already enrolled", path_s, f"as {already}")
+            _tick(on_image, path_s)
+            continue
+        yield _Read(person, path_s, sha, data)
 
 
 def source_label(source: ImageSource) -> str:

@@ -13,7 +13,6 @@ With no address, a local Ray is started for the run (bound to 127.0.0.1, no dash
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -24,7 +23,7 @@ import numpy as np
 
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import AlreadyEnrolled, FaceprintError, MissingExtra
-from faceprint.gallery.enroll import EnrollReport
+from faceprint.gallery.enroll import EnrollReport, new_images
 from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
 from faceprint.types import Face
@@ -131,24 +130,10 @@ def enroll_ray(
     seen: dict[str, str] = {}
     todo: list[dict[str, Any]] = []
     meta: dict[int, tuple[str, str, str]] = {}
-    for person, path in items:
-        path_s = str(path)
-        report.images += 1
-        report.enrolled.setdefault(person, 0)
-        try:
-            sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        except OSError as exc:
-            report.skip("unreadable", path_s, exc.strerror or str(exc))
-            _tick(on_image, path_s)
-            continue
-        already = gallery.enrolled_as(sha, model) or seen.get(sha)
-        if already is not None:
-            report.skip("already enrolled", path_s, f"as {already}")
-            _tick(on_image, path_s)
-            continue
-        seen[sha] = person
-        meta[len(todo)] = (person, path_s, sha)
-        todo.append({"i": len(todo), "path": str(Path(path).resolve())})
+    for r in new_images(gallery, model, items, report, seen, on_image):  # the actors read the file again
+        seen[r.sha256] = r.person
+        meta[len(todo)] = (r.person, r.path, r.sha256)
+        todo.append({"i": len(todo), "path": str(Path(r.path).resolve())})
     if not todo:
         return report
 
@@ -240,10 +225,6 @@ def _write(gallery: Gallery, model: str, batch: dict[str, np.ndarray], meta: dic
     for person, path in done:
         report.enrolled[person] = report.enrolled.get(person, 0) + 1
         report.added.append((person, path))
-    for i in batch["i"]:
-        _tick(on_image, meta[int(i)][1])
-
-
-def _tick(cb: Callable[[str], None] | None, path: str) -> None:
-    if cb is not None:
-        cb(path)
+    if on_image is not None:
+        for i in batch["i"]:
+            on_image(meta[int(i)][1])
