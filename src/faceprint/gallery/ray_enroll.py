@@ -191,8 +191,16 @@ def _init_local(ray: Any) -> None:
     os.environ[_LOCAL_ONLY] = "0"  # for the processes ray.init starts
     ray_constants.ENABLE_RAY_CLUSTER = False  # for this process, where ray was imported before
     try:
-        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING, configure_logging=False)
+        for attempt in (1, 2):
+            try:
+                ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING, configure_logging=False)
+                break
+            except Exception as exc:  # Ray gives its raylet a fixed 30 s to register; a busy 2-core machine can miss it
+                if attempt == 2 or "timed out during startup" not in str(exc):
+                    raise
+                log.warning("the local Ray did not start within its 30 s; trying once more")
+                ray.shutdown()
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = before_flag
         if before_env is None:
