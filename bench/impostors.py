@@ -10,9 +10,12 @@ measures on every pair of different people among them:
 * the size exponents: for galleries of N faces drawn from the other people's DevTrain photos, the exact share of
   strangers named at a threshold, averaged over every DevTrain photo as the stranger (faceprint.evaluate.impostors);
 * the photo exponent g: K enrolled photos of one person count as K ** g faces (measured on DevTrain people with
-  2 and 4 photos, at per-comparison rates 1e-3 and 1e-4).
+  2 and 4 photos, at per-comparison rates 1e-3 and 1e-4);
+* the score law (faceprint.recognize.score_law): for galleries of 2 to ~1,700 DevTrain people, the thresholds of
+  the score d1 / d2 ** lam for each share of strangers named, the lam that names the most enrolled people at 1%,
+  and the confidence's fit (faceprint.evaluate.impostors.measure_score_law).
 
-Prints both tables and the tail-extrapolation check (the tail fitted on a 1% sample of the pairs against the
+Prints the tables and the tail-extrapolation check (the tail fitted on a 1% sample of the pairs against the
 measured distances), and with --write stores src/faceprint/recognize/data/<model>.json.
 """
 
@@ -30,7 +33,7 @@ from rich.progress import Progress
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
-from faceprint.evaluate.impostors import impostor_distribution, measure_photo_exponent
+from faceprint.evaluate.impostors import impostor_distribution, measure_photo_exponent, measure_score_law
 from faceprint.evaluate.labelled import embed_identity_folders
 from faceprint.evaluate.lfw import read_pairs
 from faceprint.recognize.open_set import fit_impostor_distribution, impostor_data_file
@@ -56,8 +59,12 @@ def main() -> None:
     source = f"LFW View 1 DevTrain ({int(rows.sum())} photos of {len(set(labels))} people)"
     dist, table = impostor_distribution(data.vectors[rows], labels, data.metric, data.model, source)
     vec = data.vectors[rows]
-    g = measure_photo_exponent(pairwise_distances(vec, vec, data.metric), labels, dist)
-    dist = dataclasses.replace(dist, photo_exponent=round(g, 3))
+    d_all = pairwise_distances(vec, vec, data.metric)
+    g = measure_photo_exponent(d_all, labels, dist)
+    with Progress() as bar:
+        task = bar.add_task("score law: gallery sizes", total=None)
+        found = measure_score_law(d_all, labels, dist.tail_b, source, on_size=lambda n: bar.update(task, advance=1, description=f"score law: {n} people"))
+    dist = dataclasses.replace(dist, photo_exponent=round(g, 3), score_law=found.law)
     neg = table.different_person_distances()
     print(f"model {data.model}: {source}, {len(neg)} different-person pairs, {len(data.skipped)} View 1 photos without a face")
     print(f"tail: log10 F = {dist.tail_a:.3f} + {dist.tail_b:.3f} log10 d, fitted on log10 rates {dist.tail_fit_range[0]:.2f} .. {dist.tail_fit_range[1]:.2f}")
@@ -79,6 +86,18 @@ def main() -> None:
         print(f"| {far:g} | " + " | ".join(cells) + " |")
     print(f"\nphoto exponent g = {dist.photo_exponent:.3f}: K photos of one person count as K ** g faces")
     print("threshold for 1% strangers named: " + ", ".join(f"N={n}: {dist.threshold_for(0.01, n):.4f}" for n in (10, 100, 1000, 5000, 100000)))
+    law = found.law
+    print("\nscore d1 / d2 ** lam: share of enrolled people's queries named right at 1% of strangers named, per lam "
+          "(DevTrain draws; * = chosen), and the chosen lam's threshold at 1% / 10%:")
+    print("| people (stranger / genuine queries) | " + " | ".join(f"lam {v:g}" for v in law.lambdas) + " | threshold 1% / 10% |")
+    print("| --- " * (len(law.lambdas) + 2) + "|")
+    f1 = int(np.argmin(np.abs(law.log10_far + 2.0)))
+    f10 = int(np.argmin(np.abs(law.log10_far + 1.0)))
+    for j, n in enumerate(found.sizes):
+        c = int(law.chosen[j])
+        cells = [f"{100 * found.dir_at[li, f1, j]:.1f}%" + ("*" if li == c else "") for li in range(len(law.lambdas))]
+        s, q = found.queries[j]
+        print(f"| {n} ({s} / {q}) | " + " | ".join(cells) + f" | {math.exp(law.log_threshold[c, f1, j]):.4f} / {math.exp(law.log_threshold[c, f10, j]):.4f} |")
     if args.write:
         DATA.mkdir(parents=True, exist_ok=True)
         out = DATA / impostor_data_file(data.model)

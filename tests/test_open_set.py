@@ -105,7 +105,22 @@ def test_shipped_devtrain_distributions() -> None:
 
 
 def test_open_set_threshold_choices() -> None:
-    dist = model_impostors("dlib-resnet-v1")
+    from dataclasses import replace
+
+    shipped = model_impostors("dlib-resnet-v1")
+    assert shipped is not None and shipped.score_law is not None
+    law = shipped.score_law
+    scored = open_set_threshold([1] * 100, 0.01, shipped)  # the shipped law: the score of score_law
+    assert scored.score_lambda == law.weight(100) > 0 and scored.threshold == pytest.approx(law.threshold_for(0.01, 100))
+    assert scored.stranger_rate == pytest.approx(0.01, rel=1e-6) and scored.comparison_rate is None
+    assert "second person" in scored.describe() and scored.to_dict()["score"] == scored.score_name()
+    assert open_set_threshold([1] * 5, 0.01, shipped).score_lambda == 0.0  # small galleries: the distance wins on DevTrain
+    # four people with 30 photos each: few competitors decide on the distance, at the size strangers meet (4 x 30 ** g)
+    avengers = open_set_threshold([30] * 4, 0.01, shipped)
+    assert avengers.score_lambda == 0.0 and avengers.people == 4 and avengers.effective_faces > 30
+    assert avengers.threshold == pytest.approx(law.threshold_for(0.01, 4, avengers.effective_faces))
+    assert avengers.threshold < open_set_threshold([1] * 4, 0.01, shipped).threshold
+    dist = replace(shipped, score_law=None)  # the nearest-face law, as a gallery's own calibration has it
     point = open_set_threshold([1] * 100, 0.01, dist)
     assert point.stranger_rate == pytest.approx(0.01, rel=1e-3) and point.far == 0.01 and point.n_faces == 100
     # the same 100 faces as 20 people with 5 photos each: fewer chances for a stranger, a looser threshold
@@ -164,7 +179,7 @@ def test_sweep_measures_what_the_threshold_promises() -> None:
         assert p.expected_stranger_rate == pytest.approx(0.1, rel=1e-3)
         assert 0.05 <= p.measured_stranger_rate <= 0.2, p
         assert 0.0 <= p.fnir_at_fpir[0.01] <= 1.0 and len(p.det[0]) == len(p.det[1]) > 2
-        assert 0.0 <= p.confidence_ece <= 1.0 and p.reliability[2].sum() == p.genuine + p.impostor
+        assert 0.0 <= p.confidence_ece <= 1.0 and p.reliability[2].sum() == pytest.approx(p.draws)  # half and half per draw
     assert sweep[0].threshold > sweep[1].threshold > sweep[2].threshold
     # a model without a distribution: one fixed threshold, its stranger rate measured but not expected
     fixed = sweep_gallery_sizes(data, split, None, None, (10, None), fixed_threshold=sweep[2].threshold)
@@ -181,7 +196,8 @@ def test_eval_identify_sweep_and_report(lfw_subset: Path, tmp_path: Path) -> Non
     out = json.loads(r.stdout)
     assert [s["people"] for s in out["gallery_sizes"]] == [3, 8]
     dist = model_impostors("dlib-resnet-v1")
-    assert out["threshold"] == pytest.approx(dist.threshold_for(0.01, dist.gallery_size([3] * 8)))  # 8 people x 3 photos
+    assert out["threshold"] == pytest.approx(open_set_threshold([3] * 8, 0.01, dist).threshold)  # 8 people x 3 photos
+    assert out["score"] == "distance"  # 8 x 3 photos count as about 17 people: the distance's size on DevTrain
     assert out["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3)
     for s in out["gallery_sizes"]:
         assert set(s["fnir_at_fpir"]) == {"0.003", "0.01", "0.1"} and 0.0 <= s["measured_stranger_rate"] <= 1.0
@@ -214,8 +230,8 @@ def test_identify_far_moves_the_threshold_with_the_gallery(lfw_subset: Path, tmp
         points.append(row["threshold"])
         assert row["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3)
     # 6 people with 2 photos each (the first 2 people hold 2 photos now too): size 6 * 2 ** g, not 2 faces
-    assert points[0] == pytest.approx(dist.threshold_for(0.01, 2.0), rel=1e-6)
-    assert points[1] == pytest.approx(dist.threshold_for(0.01, dist.gallery_size([2] * 6)), rel=1e-6)
+    assert points[0] == pytest.approx(open_set_threshold([1, 1], 0.01, dist).threshold, rel=1e-6)
+    assert points[1] == pytest.approx(open_set_threshold([2] * 6, 0.01, dist).threshold, rel=1e-6)
     assert points[1] < points[0]
     r = runner.invoke(app, ["identify", query, "--gallery", str(path), "--far", "0.2", "--threshold", "0.5", "--json"])
     row = json.loads(r.stdout)[0]
@@ -224,3 +240,76 @@ def test_identify_far_moves_the_threshold_with_the_gallery(lfw_subset: Path, tmp
     assert r.exit_code == 0 and "expected stranger rate 1%" in r.stdout and "12 enrolled faces" in r.stdout
     r = runner.invoke(app, ["identify", query, "--gallery", str(path), "--far", "1"])
     assert r.exit_code == 3 and "--far" in r.output  # usage: exit 3
+
+
+def _law_and_split(people: int = 500, per_person: int = 3, seed: int = 3):
+    """A score law measured on one half of synthetic people, and an identification split of the other half."""
+    from faceprint.evaluate.impostors import measure_score_law
+
+    x, labels = _clusters(people, per_person, seed=seed)
+    half = len(labels) // 2
+    d = np.linalg.norm(x[:half, None] - x[None, :half], axis=2)
+    found = measure_score_law(d, labels[:half], tail_b=8.0, source="toy", sizes=(2, 10, 30, 100))
+    return found, x[half:], labels[half:]
+
+
+def test_score_law_tables_inverse_and_extrapolation() -> None:
+    from faceprint.recognize.score_law import ScoreLaw, open_set_scores
+
+    found, _, _ = _law_and_split()
+    law = found.law
+    assert found.sizes == [2, 10, 30, 100, 200] and found.law.log_threshold.shape == (5, 6, 5)
+    assert all(s > 0 and g > 0 for s, g in found.queries)
+    for people in (2, 10, 50, 200, 5000):
+        t1, t10 = law.threshold_for(0.01, people), law.threshold_for(0.1, people)
+        assert t1 < t10 and law.stranger_rate(t1, people) == pytest.approx(0.01, rel=1e-6)
+        p = law.confidence(np.array([t1 / 2, t1, t10 * 2]), people)
+        assert 0.0 < p[2] < p[1] < p[0] < 1.0  # a lower score is more likely the nearest person
+    # beyond the largest measured size the threshold follows the power-law slope (1 - lam) / tail_b
+    lam = law.weight(200)
+    assert law.weight(20000) == lam
+    ratio = law.threshold_for(0.01, 20000) / law.threshold_for(0.01, 200)
+    assert ratio == pytest.approx(100.0 ** (-(1.0 - lam) / 8.0), rel=1e-9)
+    again = ScoreLaw.from_dict(json.loads(json.dumps(law.to_dict())))
+    assert again.threshold_for(0.01, 77) == pytest.approx(law.threshold_for(0.01, 77), rel=1e-5)
+    # scores: the nearest person's is d1 / d2 ** lam, everyone else's is theirs over d1 ** lam
+    s = open_set_scores(np.array([[0.5, 0.4, 1.0], [0.3, 0.9, 0.6]]), 0.5)
+    assert s[0].tolist() == pytest.approx([0.5 / 0.4**0.5, 0.4 / 0.5**0.5, 1.0 / 0.4**0.5])
+    assert s[1].min() == s[1, 0] == pytest.approx(0.3 / 0.6**0.5)
+    assert open_set_scores(np.array([[0.7]]), 1.0).tolist() == [[0.7]]  # one person: the distance
+
+
+def test_score_law_holds_on_people_it_never_saw() -> None:
+    found, x, labels = _law_and_split()
+    dist = fit_impostor_distribution(np.linspace(0.2, 3.0, 1000), "toy", "toy")
+    from dataclasses import replace
+
+    dist = replace(dist, score_law=found.law)
+    data = LabelledEmbeddings("toy", "euclidean", x, labels, [""] * len(labels), [None] * len(labels))
+    split = split_identification(labels, 1, 0.3, seed=0)
+    sweep = sweep_gallery_sizes(data, split, dist, 0.1, (10, 50, None), slope=10.0)
+    for p in sweep:
+        assert p.expected_stranger_rate == pytest.approx(0.1, rel=1e-3)
+        assert 0.05 <= p.measured_stranger_rate <= 0.2, p  # the rate asked for, on other people
+        assert 0.0 <= p.confidence_ece <= 0.15, p
+    point = open_set_threshold([1] * 50, 0.1, dist)
+    assert point.score_law is found.law and point.score_lambda == found.law.weight(50)
+    assert open_set_threshold([4], 0.1, dist).score_lambda == 0.0  # one person: no second to divide by
+    assert open_set_threshold([1] * 50, 0.1, dist, fixed=0.5).score_lambda == 0.0  # a given threshold is a distance
+
+
+def test_identifier_decides_on_the_score() -> None:
+    from faceprint.gallery.store import GalleryEmbeddings
+    from faceprint.recognize.identifier import Identifier
+    from faceprint.recognize.open_set import OpenSetThreshold
+    from faceprint.types import Embeddings
+
+    # two enrolled people; the query is 0.3 from A and 0.4 from B: close to both, so the ratio 0.75 is not distinctive
+    g = GalleryEmbeddings("toy", np.array([[0.0, 0.0], [0.7, 0.0]], np.float32), np.array([1, 2]), np.array([1, 2]), {1: "A", 2: "B"})
+    q = Embeddings(np.array([[0.3, 0.0], [-0.1, 0.0]], np.float32), "toy")
+    ratio = OpenSetThreshold(0.6, "test", 2, 2.0, score_lambda=1.0)
+    m = Identifier(g, "euclidean", 0.6, 10.0, operating_point=ratio).identify(q)
+    assert m[0].person is None and m[0].closest == "A" and m[0].score == pytest.approx(0.75)
+    assert m[1].person == "A" and m[1].score == pytest.approx(0.1 / 0.8)  # 0.1 from A, 0.8 from B
+    plain = Identifier(g, "euclidean", 0.6, 10.0).identify(q)  # on the distance: both within 0.6 of A
+    assert [x.person for x in plain] == ["A", "A"] and plain[0].score is None

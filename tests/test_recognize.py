@@ -66,8 +66,12 @@ def test_identifies_held_out_photos(avengers) -> None:
     assert acc >= 0.95
     for m in matches:
         assert 0.0 <= m.confidence <= 1.0
-        assert (m.confidence > 0.5) == (not m.unknown)
         assert [c.distance for c in m.candidates] == sorted(c.distance for c in m.candidates)
+    # the confidence is calibrated, not pinned to the verdict, but it ranks faces as the verdict does: every named
+    # face is at least as likely its person as any UNKNOWN face is its nearest one
+    named = [m.confidence for m in matches if not m.unknown]
+    unknown = [m.confidence for m in matches if m.unknown]
+    assert named and unknown and min(named) >= max(unknown)
 
 
 @pytest.mark.parametrize("removed_person", ["chris_evans", "chris_hemsworth", "mark_ruffalo", "robert_downey_jr", "scarlett_johansson"])

@@ -133,10 +133,12 @@ def eval_identify(
     rank-1 correct and at or below it, FNIR = 1 - DIR (NIST FRVT's terms, FPIR = FAR). The sweep draws galleries
     of each size and checks that the threshold for --far names that share of strangers.
     """
+    from collections import Counter
+
     from faceprint.evaluate.identification import evaluate_identification, split_identification
     from faceprint.evaluate.open_set import parse_sizes, sweep_gallery_sizes
     from faceprint.models import get_model_spec
-    from faceprint.recognize.open_set import model_impostors
+    from faceprint.recognize.open_set import model_impostors, open_set_threshold
     from faceprint.viz.plots import CONFUSION_MAX_PEOPLE
 
     try:
@@ -151,14 +153,11 @@ def eval_identify(
         spec = get_model_spec(data.model)
         dist = model_impostors(data.model)
         split = split_identification(data.labels, enroll, impostors, seed)
-        size = dist.gallery_size([enroll] * (len(split.enrol) // enroll)) if dist is not None else len(split.enrol)
-        if threshold is not None:
-            thr = threshold
-        elif dist is not None:
-            thr = dist.threshold_for(far, size)
-        else:
-            thr = spec.open_set_threshold
-        res = evaluate_identification(data, enroll, thr, spec.confidence_slope, impostors, seed=seed, split=split)
+        photos = list(Counter(data.labels[int(i)] for i in split.enrol).values())  # the gallery's make-up
+        point = open_set_threshold(photos, far, dist, fixed=threshold, fallback=spec.open_set_threshold)
+        thr = point.threshold
+        res = evaluate_identification(data, enroll, thr, spec.confidence_slope, impostors, seed=seed, split=split,
+                                      score_lambda=point.score_lambda)
         fixed = thr if threshold is not None or dist is None else None  # None: each gallery size gets its own
         sweep = sweep_gallery_sizes(data, split, dist, far, size_list, fixed_threshold=fixed, seed=seed, slope=spec.confidence_slope)
         written = None
@@ -175,7 +174,7 @@ def eval_identify(
         err_console.print(f"confusion matrix not drawn: {len(res.people)} people enrolled (limit {CONFUSION_MAX_PEOPLE})", highlight=False)
     if as_json:
         print_json({**res.to_dict(), "confusion_image": str(drawn) if drawn else None, "far": far if fixed is None else None,
-                    "expected_stranger_rate": dist.stranger_rate(thr, size) if dist is not None else None,
+                    "expected_stranger_rate": point.stranger_rate, "score": point.score_name(),
                     "gallery_sizes": [p.to_dict() for p in sweep], "report": str(written) if written else None})
         return
     table = new_table(f"identification: {folder.name}, {res.model}, {enroll} enrolled per person", "measure")
@@ -192,8 +191,9 @@ def eval_identify(
         table.add_row(f"DIR @ FAR {far:g}", f"{100 * p.dir:.2f}% (threshold {p.threshold:.4f}){flag}")
     far_text = f", FAR {100 * res.far_at_threshold:.2f}%" if res.n_impostor else ""
     how = f"for {100 * far:g}% strangers named" if fixed is None else "fixed"
-    expected = f" (expected {100 * dist.stranger_rate(thr, size):.2f}%)" if dist is not None and res.n_impostor else ""
+    expected = f" (expected {100 * point.stranger_rate:.2f}%)" if point.stranger_rate is not None and res.n_impostor else ""
     table.add_row(f"at threshold {res.threshold:.4f} ({how})", f"DIR {100 * res.dir_at_threshold:.2f}%{far_text}{expected}")
+    table.add_row("open-set score", point.score_name())
     table.add_row("photos without a face", str(len(res.skipped)))
     console.print(table)
     if sweep:

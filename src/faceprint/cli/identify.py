@@ -30,7 +30,7 @@ from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 from faceprint.recognize.open_set import DEFAULT_FAR
 
-CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "confidence", "error"]
+CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "score", "confidence", "error"]
 
 
 def _share(value: float) -> float:
@@ -134,9 +134,12 @@ def identify(
             else:
                 x1, y1, x2, y2 = (int(v) for v in r.face.box)
                 style = "red" if r.match.unknown else "green"
-                shown, _ = distinct(r.match.distance, ident.threshold, 3)  # never "0.526" against threshold "0.526"
-                console.print(Text.assemble(f"{r.image} [{x1},{y1},{x2},{y2}]: ", styled(r.match.describe(), style),
-                                            f" (distance {shown})"), highlight=False)
+                m = r.match
+                decided = m.score if m.score is not None else m.distance  # what the threshold applies to
+                shown, _ = distinct(decided, ident.threshold, 3)  # never "0.526" against threshold "0.526"
+                values = f"distance {shown}" if m.score is None else f"distance {m.distance:.3f}, score {shown}"
+                console.print(Text.assemble(f"{r.image} [{x1},{y1},{x2},{y2}]: ", styled(m.describe(), style),
+                                            f" ({values})"), highlight=False)
         how = f", classifier {classifier}" if classifier else ""
         how += f", {index} search" if index != "exact" else ""
         console.print(f"{point.describe()}, model {model}{how}", highlight=False, style="dim")

@@ -25,6 +25,7 @@ from faceprint.evaluate.labelled import InsufficientData, LabelledEmbeddings
 from faceprint.evaluate.metrics import threshold_at_far
 from faceprint.gallery.store import GalleryEmbeddings
 from faceprint.recognize.identifier import Identifier
+from faceprint.recognize.score_law import open_set_scores
 
 __all__ = [
     "DEFAULT_DIR_FARS",
@@ -214,10 +215,13 @@ def evaluate_identification(
     fars: tuple[float, ...] = DEFAULT_DIR_FARS,
     seed: int = 0,
     split: IdentificationSplit | None = None,
+    score_lambda: float = 0.0,
 ) -> IdentificationResult:
     """Run the protocol of this module's docstring with faceprint's Identifier as the search.
 
-    `split` replaces the seeded draw (enroll_k, impostor_share and seed are then only recorded).
+    `split` replaces the seeded draw (enroll_k, impostor_share and seed are then only recorded). `score_lambda`:
+    the open-set score that DIR, FAR and `threshold` apply to is d1 / d2 ** score_lambda (0: the distance d1;
+    faceprint.recognize.score_law), as the operating point of `identify` for this gallery says.
     """
     if split is None:
         split = split_identification(data.labels, enroll_k, impostor_share, seed)
@@ -234,14 +238,14 @@ def evaluate_identification(
     column = {int(p): j for j, p in enumerate(pids)}
     truth = np.array([column[int(p)] for p in ids[split.genuine]], dtype=np.int64)
     ranks = true_ranks(g_dist, truth)
-    g_best = g_dist.min(axis=1)
+    g_best = open_set_scores(g_dist, score_lambda).min(axis=1)  # the nearest person's score is the row's smallest
     g_ok = ranks == 1
     points: dict[float, DirAtFar] = {}
     far_thr = float("nan")
     dir_thr = float((g_ok & (g_best <= threshold)).mean())
     if len(split.impostor):
         i_dist, _ = ident.person_distances(data.vectors[split.impostor])
-        i_best = i_dist.min(axis=1)
+        i_best = open_set_scores(i_dist, score_lambda).min(axis=1)
         far_thr = float((i_best <= threshold).mean())
         for x in fars:
             rate, thr, got = dir_at_far(g_best, g_ok, i_best, x)

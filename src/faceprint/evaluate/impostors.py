@@ -14,13 +14,14 @@ Two measurements on photos of many people:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from faceprint.evaluate.labelled import InsufficientData, LabelledEmbeddings
 from faceprint.recognize.open_set import ImpostorDistribution, fit_impostor_distribution, model_impostors
+from faceprint.recognize.score_law import ScoreLaw
 from faceprint.types import pairwise_distances
 
 __all__ = [
@@ -30,8 +31,11 @@ __all__ = [
     "fit_size_exponents",
     "gallery_population",
     "impostor_distribution",
+    "SCORE_LAMBDAS",
+    "SCORE_SIZES",
+    "ScoreLawMeasurement",
     "measure_photo_exponent",
-    
+    "measure_score_law",
 ]
 
 EXPONENT_FARS: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
@@ -190,3 +194,120 @@ def gallery_population(data: LabelledEmbeddings, source: str) -> ImpostorDistrib
         return dist
     return replace(dist, exponent_log10_far=shipped.exponent_log10_far, exponent_log10_n=shipped.exponent_log10_n,
                    exponent=shipped.exponent)
+
+
+SCORE_LAMBDAS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+SCORE_SIZES: tuple[int, ...] = (2, 3, 5, 10, 30, 100, 300, 1000)
+"""Gallery sizes (people) the score law is measured at, plus the largest the photos allow (80% of their people)."""
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, iters: int = 50) -> tuple[float, float]:
+    """Weighted maximum-likelihood (a, b) of p = 1 / (1 + exp(-(a + b x))), Newton's method with a small ridge."""
+    a = b = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a + b * x, -60, 60)))
+        g = np.array([np.sum(w * (y - p)), np.sum(w * (y - p) * x)]) - 1e-6 * np.array([a, b])
+        h = w * p * (1 - p)
+        hess = np.array([[h.sum(), (h * x).sum()], [(h * x).sum(), (h * x * x).sum()]]) + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hess, g)
+        a, b = a + float(step[0]), b + float(step[1])
+        if np.abs(step).max() < 1e-9:
+            break
+    return a, b
+
+
+@dataclass(frozen=True)
+class ScoreLawMeasurement:
+    """What measure_score_law found, for the bench's tables: DIR at each rate per size and weight."""
+
+    law: ScoreLaw
+    sizes: list[int]
+    dir_at: np.ndarray
+    """(lambdas, fars, sizes): share of enrolled people's queries named right at each threshold."""
+    queries: list[tuple[int, int]]
+    """Per size: (stranger queries, genuine queries) over all draws."""
+
+
+def measure_score_law(
+    distances: np.ndarray,
+    labels: Sequence[object],
+    tail_b: float,
+    source: str,
+    fars: Sequence[float] = EXPONENT_FARS,
+    sizes: Sequence[int] = SCORE_SIZES,
+    lambdas: Sequence[float] = SCORE_LAMBDAS,
+    choose_at: float = 0.01,
+    seed: int = 0,
+    on_size: Callable[[int], None] | None = None,
+) -> ScoreLawMeasurement:
+    """Measure the score law (faceprint.recognize.score_law) by drawing galleries from labelled photos.
+
+    For each size N (people), seeded draws: N people at random, one random photo each enrolled; the strangers
+    are the photos of the people left out (at least 20% of the people are always left out), the genuine queries
+    the other photos of the N. Per weight lam, the score thresholds are the strangers' score quantiles at each
+    rate; the weight chosen for N names the most genuine queries right at `choose_at` (ties: the smaller lam);
+    the confidence is a logistic fit of "the nearest person is right" on ln(score), strangers and genuine queries
+    weighted equally.
+    """
+    lab = np.asarray(labels, dtype=object)
+    d = np.asarray(distances, np.float64)
+    _, inv = np.unique(lab, return_inverse=True)
+    n_people = int(inv.max()) + 1
+    photos = [np.flatnonzero(inv == p) for p in range(n_people)]
+    top = int(0.8 * n_people)
+    sizes = sorted({n for n in sizes if 2 <= n < top} | ({top} if top >= 2 else set()))
+    if not sizes or n_people < 10:
+        raise InsufficientData("measuring the score law needs photos of at least ten people")
+    rng = np.random.default_rng(seed)
+    lams = np.asarray(lambdas, np.float64)
+    log_thr = np.zeros((len(lams), len(fars), len(sizes)))
+    dir_at = np.zeros_like(log_thr)
+    conf = np.zeros((2, len(lams), len(sizes)))
+    chosen = np.zeros(len(sizes), np.int64)
+    queries: list[tuple[int, int]] = []
+    for j, n in enumerate(sizes):
+        draws = max(1, min(300, 20000 // n))
+        s_d: list[np.ndarray] = []
+        g_d: list[np.ndarray] = []
+        g_ok: list[np.ndarray] = []
+        for _ in range(draws):
+            perm = rng.permutation(n_people)
+            members = perm[:n]
+            enrolled = np.array([rng.choice(photos[p]) for p in members])
+            strangers = np.concatenate([photos[p] for p in perm[n:]])
+            if len(strangers) > 2000:
+                strangers = rng.choice(strangers, 2000, replace=False)
+            s_d.append(np.sort(d[np.ix_(strangers, enrolled)], axis=1)[:, :2])
+            taken = set(enrolled.tolist())
+            genuine = np.array([i for p in members for i in photos[p] if i not in taken], dtype=np.int64)
+            if len(genuine):
+                dg = d[np.ix_(genuine, enrolled)]
+                order = np.argsort(dg, axis=1)[:, :2]
+                rows = np.arange(len(genuine))
+                g_d.append(np.stack([dg[rows, order[:, 0]], dg[rows, order[:, 1]]], axis=1))
+                g_ok.append(members[order[:, 0]] == inv[genuine])
+        st, gt = np.concatenate(s_d), np.concatenate(g_d) if g_d else np.zeros((0, 2))
+        ok = np.concatenate(g_ok) if g_ok else np.zeros(0, bool)
+        queries.append((len(st), len(gt)))
+        best = (-1.0, 0)
+        for li, lam in enumerate(lams):
+            s = np.log(st[:, 0]) - lam * np.log(st[:, 1])
+            g = np.log(gt[:, 0]) - lam * np.log(gt[:, 1])
+            for fi, far in enumerate(fars):
+                t = float(np.quantile(s, far))
+                log_thr[li, fi, j] = t
+                dir_at[li, fi, j] = float(np.mean(ok & (g <= t))) if len(g) else 0.0
+            x = np.concatenate([s, g])
+            y = np.concatenate([np.zeros(len(s)), ok.astype(np.float64)])
+            w = np.concatenate([np.full(len(s), 0.5 / len(s)), np.full(len(g), 0.5 / max(len(g), 1))])
+            conf[:, li, j] = _logistic_fit(x, y, w * len(x))
+            score = float(np.interp(math.log10(choose_at), np.log10(fars), dir_at[li, :, j]))
+            if score > best[0] + 1e-9:
+                best = (score, li)
+        chosen[j] = best[1]
+        if on_size is not None:
+            on_size(n)
+    log_thr = np.maximum.accumulate(log_thr, axis=1)  # quantiles of one sample ascend; keep it exact for the law
+    law = ScoreLaw(source, lams, np.log10(np.asarray(fars, np.float64)), np.log10(np.asarray(sizes, np.float64)),
+                   log_thr, chosen, conf[0], conf[1], float(tail_b))
+    return ScoreLawMeasurement(law, sizes, dir_at, queries)

@@ -22,7 +22,8 @@ import numpy as np
 from faceprint.evaluate.identification import IdentificationSplit, dir_at_far
 from faceprint.evaluate.labelled import LabelledEmbeddings
 from faceprint.gallery.index import person_min_distances
-from faceprint.recognize.open_set import ImpostorDistribution
+from faceprint.recognize.open_set import DEFAULT_FAR, ImpostorDistribution, open_set_threshold
+from faceprint.recognize.score_law import open_set_scores
 from faceprint.types import pairwise_distances
 
 __all__ = ["DEFAULT_FPIRS", "DEFAULT_SIZES", "GallerySize", "det_curve", "parse_sizes", "reliability", "sweep_gallery_sizes"]
@@ -62,20 +63,24 @@ def det_curve(genuine_best: np.ndarray, genuine_ok: np.ndarray, impostor_best: n
     return fpir, fnir
 
 
-def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Reliability of a confidence: per equal-width bin the mean confidence, the share correct and the count, and
-    the expected calibration error (the count-weighted mean gap).
+def reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Reliability of a confidence: per equal-width bin the mean confidence, the share correct and the count (the
+    summed weight), and the expected calibration error (the count-weighted mean gap). `weights` per query, e.g.
+    to give strangers and enrolled people the prior a confidence is defined for (default: one each).
 
     >>> round(reliability(np.array([0.05, 0.15, 0.95, 0.95]), np.array([0, 0, 1, 0]), bins=2)[3], 6)
     0.275
     """
     c = np.asarray(confidence, np.float64)
     y = np.asarray(correct, np.float64)
+    w = np.ones_like(c) if weights is None else np.asarray(weights, np.float64)
     which = np.minimum((c * bins).astype(np.int64), bins - 1)
-    count = np.bincount(which, minlength=bins).astype(np.float64)
+    count = np.bincount(which, w, bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_c = np.bincount(which, c, bins) / count
-        share = np.bincount(which, y, bins) / count
+        mean_c = np.bincount(which, c * w, bins) / count
+        share = np.bincount(which, y * w, bins) / count
     used = count > 0
     ece = float(np.sum(count[used] * np.abs(mean_c[used] - share[used])) / max(count.sum(), 1.0))
     return mean_c, share, count, ece
@@ -105,7 +110,10 @@ class GallerySize:
     """Expected calibration error of the printed confidence (that the face is its nearest person) over every
     genuine and stranger query of every draw, at the operating threshold."""
     reliability: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0), np.zeros(0))
-    """Per confidence bin: mean confidence, share of queries that are the nearest person, count."""
+    """Per confidence bin: mean confidence, share of queries that are the nearest person, weight (strangers and
+    enrolled weighted equally)."""
+    score_lambda: float = 0.0
+    """The weight of the second person in the score the threshold applied to (0: the distance; mean over draws)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -118,6 +126,7 @@ class GallerySize:
             "fnir_at_fpir": {repr(k): v for k, v in self.fnir_at_fpir.items()},
             "far": self.far,
             "threshold": self.threshold,
+            "score_lambda": self.score_lambda,
             "expected_stranger_rate": self.expected_stranger_rate,
             "measured_stranger_rate": self.measured_stranger_rate,
             "named_right": self.named_right,
@@ -145,11 +154,12 @@ def sweep_gallery_sizes(
 ) -> list[GallerySize]:
     """Open-set figures for galleries of each size drawn from `split`'s enrolled people (see the module docstring).
 
-    The operating threshold is `fixed_threshold` when given, else `impostors.threshold_for(far, size)` for the
-    drawn gallery's size (`impostors.gallery_size` of its photos per person).
-    Sizes above the number of enrolled people are dropped; None stands for all of them. With the model's
-    confidence `slope`, the reliability of identify's confidence is measured too (genuine and stranger queries
-    in the proportion of the split).
+    Each drawn gallery runs at the operating point `identify` would choose for it (open_set_threshold: the score
+    and threshold for `far` at its size and make-up), or at `fixed_threshold` on the distance when given. FNIR at
+    FPIR and the DET curve are over that gallery's score. Sizes above the number of enrolled people are dropped;
+    None stands for all of them. The reliability of identify's confidence (its score law's, else the distance
+    logistic with the model's `slope`) is measured with genuine and stranger queries weighted equally in each
+    draw: the prior the confidence is defined for.
     """
     from faceprint.recognize.confidence import distance_to_confidence
 
@@ -169,11 +179,12 @@ def sweep_gallery_sizes(
         if size is not None and size > len(people):
             continue
         draws = _draws(n, len(people))
-        acc: dict[str, list[float]] = {k: [] for k in ("faces", "rank1", "thr", "exp", "meas", "right", "gen", "imp")}
+        acc: dict[str, list[float]] = {k: [] for k in ("faces", "rank1", "thr", "exp", "meas", "right", "gen", "imp", "lam")}
         fnirs: dict[float, list[float]] = {x: [] for x in fpirs}
         det: tuple[np.ndarray, np.ndarray] | None = None
         conf: list[np.ndarray] = []
         right: list[np.ndarray] = []
+        weight: list[np.ndarray] = []
         for _ in range(draws):
             chosen = people if n == len(people) else np.sort(rng.choice(people, n, replace=False))
             cols = np.isin(enrol_ids, chosen)
@@ -186,18 +197,16 @@ def sweep_gallery_sizes(
             truth = np.array([col[int(p)] for p in g_ids[rows]])
             nearest = np.argmin(g_d, axis=1)
             ok = nearest == truth
-            g_best, i_best = g_d.min(axis=1), i_d.min(axis=1) if len(i_d) else np.zeros(0)
-            faces = int(cols.sum())
-            size = impostors.gallery_size(np.unique(enrol_ids[cols], return_counts=True)[1]) if impostors is not None else faces
-            if fixed_threshold is not None:
-                thr = float(fixed_threshold)
-            else:
-                assert impostors is not None and far is not None
-                thr = impostors.threshold_for(far, size)
-            acc["faces"].append(faces)
+            photos = np.unique(enrol_ids[cols], return_counts=True)[1]
+            point = open_set_threshold(photos, far if far is not None else DEFAULT_FAR, impostors, fixed=fixed_threshold)
+            thr, lam = point.threshold, point.score_lambda
+            g_best = open_set_scores(g_d, lam).min(axis=1)
+            i_best = open_set_scores(i_d, lam).min(axis=1) if len(i_d) else np.zeros(0)
+            acc["faces"].append(int(cols.sum()))
             acc["rank1"].append(float(ok.mean()))
             acc["thr"].append(thr)
-            acc["exp"].append(impostors.stranger_rate(thr, size) if impostors is not None else float("nan"))
+            acc["lam"].append(lam)
+            acc["exp"].append(point.stranger_rate if point.stranger_rate is not None else float("nan"))
             acc["meas"].append(float((i_best <= thr).mean()) if len(i_best) else float("nan"))
             acc["right"].append(float((ok & (g_best <= thr)).mean()))
             acc["gen"].append(int(rows.sum()))
@@ -207,13 +216,18 @@ def sweep_gallery_sizes(
                     fnirs[x].append(1.0 - dir_at_far(g_best, ok, i_best, x)[0])
             if det is None and len(i_best):
                 det = det_curve(g_best, ok, i_best)
-            if slope is not None:
-                conf.append(distance_to_confidence(np.concatenate([g_best, i_best]), thr, slope))
+            calibrated = point.confidence(np.concatenate([g_best, i_best]))
+            if calibrated is None and slope is not None:
+                g_dist, i_dist = g_d.min(axis=1), i_d.min(axis=1) if len(i_d) else np.zeros(0)
+                calibrated = distance_to_confidence(np.concatenate([g_dist, i_dist]), thr, slope)
+            if calibrated is not None and len(i_best):
+                conf.append(calibrated)
                 right.append(np.concatenate([ok, np.zeros(len(i_best), bool)]))
+                weight.append(np.concatenate([np.full(len(ok), 0.5 / len(ok)), np.full(len(i_best), 0.5 / len(i_best))]))
         if not acc["rank1"]:
             continue
         exp = float(np.mean(acc["exp"]))
-        rel = reliability(np.concatenate(conf), np.concatenate(right)) if conf else None
+        rel = reliability(np.concatenate(conf), np.concatenate(right), weights=np.concatenate(weight)) if conf else None
         out.append(
             GallerySize(
                 people=n,
@@ -231,6 +245,7 @@ def sweep_gallery_sizes(
                 det=det if det is not None else (np.zeros(0), np.zeros(0)),
                 confidence_ece=rel[3] if rel is not None else float("nan"),
                 reliability=rel[:3] if rel is not None else (np.zeros(0), np.zeros(0), np.zeros(0)),
+                score_lambda=float(np.mean(acc["lam"])),
             )
         )
     return out

@@ -1,10 +1,11 @@
 """Open-set identification: match faces against a gallery, name them or call them UNKNOWN.
 
 Nearest neighbour over every enrolled face, aggregated per person (a person's distance is that of their
-closest enrolled face). Below the threshold the face gets that person's name; otherwise it is UNKNOWN, and we
-still say who it resembles most. A fitted classifier may re-rank the enrolled people, but it never overrides
-the open-set rule: a face farther than the threshold from every enrolled face is UNKNOWN however sure the
-classifier is.
+closest enrolled face). The nearest person is named when their open-set score is within the threshold: the
+distance itself, or with the operating point of a score law (faceprint.recognize.score_law) the distance
+divided by a power of the second-nearest person's; otherwise the face is UNKNOWN, and we still say who it
+resembles most. A fitted classifier may re-rank the enrolled people, but it never overrides the open-set rule:
+the person it names must have a score within the threshold however sure the classifier is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from faceprint.gallery.index import person_min_distances
 from faceprint.gallery.store import GalleryEmbeddings
 from faceprint.recognize.confidence import distance_to_confidence
 from faceprint.recognize.open_set import OpenSetThreshold
+from faceprint.recognize.score_law import open_set_scores
 from faceprint.types import Embeddings, pairwise_distances
 
 __all__ = ["Candidate", "Match", "Identifier", "ProbabilisticClassifier"]
@@ -47,9 +49,11 @@ class Match:
     distance: float
     """Distance to the closest person's nearest enrolled face."""
     confidence: float
-    """Probability in [0, 1] that the face is `closest` (see faceprint.recognize.confidence)."""
+    """Probability in [0, 1] that the face is `closest` (faceprint.recognize.score_law, else .confidence)."""
     candidates: list[Candidate] = field(default_factory=list)
     """The top-k people, nearest first."""
+    score: float | None = None
+    """The open-set score compared with the threshold (None: the distance was)."""
 
     @property
     def unknown(self) -> bool:
@@ -88,7 +92,9 @@ class Identifier:
         self.classifier = classifier
         self.index = index
         self.operating_point = operating_point
-        """How the threshold was chosen and the share of strangers it is expected to name (None: not known)."""
+        """How the threshold was chosen, what it applies to and the share of strangers it is expected to name
+        (None: a distance threshold, stranger rate not known)."""
+        self.score_lambda = operating_point.score_lambda if operating_point is not None else 0.0
 
     def person_distances(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Q, P) distance of each query to each person's nearest enrolled face, and the person ids."""
@@ -120,29 +126,41 @@ class Identifier:
         if len(queries) == 0:
             return []
         pdist, pids = self.person_distances(queries.vectors)
+        scores = open_set_scores(pdist, self.score_lambda)
         names = [self.gallery.names[int(p)] for p in pids]
         probs = None
         if self.classifier is not None:
             probs = self.classifier.predict_proba(queries.vectors)
+        by_score = self.score_lambda != 0.0
         matches = []
         for q in range(len(queries)):
             order = np.argsort(pdist[q], kind="stable")[: max(top_k, 1)]
-            conf = distance_to_confidence(pdist[q, order], self.threshold, self.slope)
+            conf = self._confidence(pdist[q, order], scores[q, order])
             cands = [Candidate(names[j], float(pdist[q, j]), float(c)) for j, c in zip(order, conf)]
             nearest = cands[0]
+            s_near = float(scores[q, order[0]])
+            shown = s_near if by_score else None
             if probs is None:
-                person = nearest.person if nearest.distance <= self.threshold else None
-                matches.append(Match(person, nearest.person, nearest.distance, nearest.confidence, cands))
+                person = nearest.person if s_near <= self.threshold else None
+                matches.append(Match(person, nearest.person, nearest.distance, nearest.confidence, cands, shown))
                 continue
             # Classifier decides among the enrolled; the open-set rule still applies to its choice.
             best = int(np.argmax(probs[q]))
             chosen = self.classifier.classes_[best]
-            chosen_d = float(pdist[q, names.index(chosen)]) if chosen in names else float("inf")
+            col = names.index(chosen) if chosen in names else None
+            chosen_s = float(scores[q, col]) if col is not None else float("inf")
             p = float(probs[q, best])
-            # The person the classifier names must themselves have an enrolled face within the threshold; a
-            # look-alike within it does not lend them its closeness.
-            if chosen_d > self.threshold:
-                matches.append(Match(None, nearest.person, nearest.distance, nearest.confidence, cands))
+            # The person the classifier names must themselves score within the threshold; a look-alike within it
+            # does not lend them its closeness.
+            if chosen_s > self.threshold:
+                matches.append(Match(None, nearest.person, nearest.distance, nearest.confidence, cands, shown))
             else:
-                matches.append(Match(chosen, chosen, chosen_d, p, cands))
+                matches.append(Match(chosen, chosen, float(pdist[q, col]), p, cands, chosen_s if by_score else None))
         return matches
+
+    def _confidence(self, distances: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Confidence of each candidate: calibrated by the score law when there is one, else the distance logistic."""
+        calibrated = self.operating_point.confidence(scores) if self.operating_point is not None else None
+        if calibrated is not None:
+            return calibrated
+        return distance_to_confidence(distances, self.threshold, self.slope)

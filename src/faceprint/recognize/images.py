@@ -78,6 +78,7 @@ class FaceResult:
             "unknown": m.unknown if m else None,
             "closest": m.closest if m else None,
             "distance": round(m.distance, 4) if m else None,
+            "score": round(m.score, 4) if m and m.score is not None else None,
             "confidence": round(m.confidence, 4) if m else None,
             "candidates": [{"person": c.person, "distance": round(c.distance, 4), "confidence": round(c.confidence, 4)} for c in m.candidates] if m else [],
             "error": self.error,

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from faceprint.recognize.score_law import ScoreLaw
+
 if TYPE_CHECKING:
     from faceprint.gallery.store import Gallery
 
@@ -89,6 +91,9 @@ class ImpostorDistribution:
     photo_exponent: float = 1.0
     """A person's K enrolled photos count as K ** photo_exponent faces: a stranger close to one photo of someone
     tends to be close to their others, so more photos of one person add less risk than more people (1.0: as many)."""
+    score_law: ScoreLaw | None = None
+    """How the score identify decides on (nearest / second-nearest person, faceprint.recognize.score_law) names
+    strangers at each gallery size; None: decide on the nearest-face distance with the law above."""
 
     def __post_init__(self) -> None:
         if len(self.log10_rate) != len(self.distance) or len(self.distance) < 2:
@@ -173,6 +178,7 @@ class ImpostorDistribution:
                 "exponent": [[round(float(v), 4) for v in row] for row in self.exponent],
             },
             "photo_exponent": self.photo_exponent,
+            **({"score_law": self.score_law.to_dict()} if self.score_law is not None else {}),
         }
 
     @classmethod
@@ -190,6 +196,7 @@ class ImpostorDistribution:
             tail_fit_range=(float(tail["fit_log10_rates"][0]), float(tail["fit_log10_rates"][1])),
             **_exponent_fields(d.get("size_exponent")),
             photo_exponent=float(d.get("photo_exponent", 1.0)),  # type: ignore[arg-type]
+            score_law=ScoreLaw.from_dict(d["score_law"]) if isinstance(d.get("score_law"), dict) else None,  # type: ignore[arg-type]
         )
 
 
@@ -266,7 +273,7 @@ def model_impostors(model: str) -> ImpostorDistribution | None:
 
 @dataclass(frozen=True)
 class OpenSetThreshold:
-    """The threshold an identification runs at, and what it means for strangers."""
+    """The threshold an identification runs at, what it applies to, and what it means for strangers."""
 
     threshold: float
     source: str
@@ -281,12 +288,19 @@ class OpenSetThreshold:
     stranger_rate: float | None = None
     """The expected share of strangers named at `threshold` in this gallery (None without a distribution)."""
     comparison_rate: float | None = None
-    """The per-comparison false-accept rate at `threshold`."""
+    """The per-comparison false-accept rate at `threshold` (for a distance threshold)."""
+    score_lambda: float = 0.0
+    """The threshold applies to d1 / d2 ** score_lambda (faceprint.recognize.score_law); 0: to the distance d1."""
+    score_law: ScoreLaw | None = field(default=None, compare=False, repr=False)
+    """The law the threshold came from, which also calibrates the confidence (None: the model's distance logistic)."""
+    people: int = 0
+    """Enrolled people."""
 
     def to_dict(self) -> dict[str, object]:
         return {
             "threshold": self.threshold,
             "threshold_source": self.source,
+            "score": self.score_name(),
             "enrolled_faces": self.n_faces,
             "effective_faces": self.effective_faces,
             "far": self.far,
@@ -294,9 +308,24 @@ class OpenSetThreshold:
             "comparison_rate": self.comparison_rate,
         }
 
+    def score_name(self) -> str:
+        """What the threshold applies to, in words short enough for a table."""
+        if self.score_lambda == 0.0:
+            return "distance"
+        if self.score_lambda == 1.0:
+            return "distance / second person's distance"
+        return f"distance / second person's distance ** {self.score_lambda:g}"
+
+    def confidence(self, scores: np.ndarray) -> np.ndarray | None:
+        """The calibrated probability for these scores (None when the threshold did not come from a score law)."""
+        if self.score_law is None:
+            return None
+        return self.score_law.confidence(scores, self.people, self.effective_faces)
+
     def describe(self) -> str:
         """One line for people: the threshold and the share of strangers it names."""
-        text = f"threshold {self.threshold:.3f} ({self.source})"
+        what = "" if self.score_lambda == 0.0 else f" on {self.score_name()}"
+        text = f"threshold {self.threshold:.3f}{what} ({self.source})"
         if self.stranger_rate is not None:
             text += f", expected stranger rate {100 * self.stranger_rate:.2g}% with {self.n_faces} enrolled faces"
         else:
@@ -322,6 +351,10 @@ def open_set_threshold(
         fallback: the fixed threshold to use when there is no distribution (a calibrated or the model's default).
         fallback_source: how to describe `fallback`.
 
+    With a distribution that carries a score law (the shipped ones) and at least two people enrolled, the
+    threshold applies to the score of faceprint.recognize.score_law; a fixed threshold, a gallery's own
+    calibration and a single enrolled person use the nearest-face distance.
+
     >>> open_set_threshold([1] * 10, fixed=0.5).threshold
     0.5
     """
@@ -339,6 +372,13 @@ def open_set_threshold(
         log.warning("no impostor distribution for this model: using the fixed threshold %.4f; the share of strangers "
                     "it names is not known and grows with the gallery", fallback)
         return OpenSetThreshold(float(fallback), fallback_source, n_faces, size)
+    law = impostors.score_law
+    people = int(np.count_nonzero(np.asarray(photos_per_person)))
+    if law is not None and people >= 2:
+        thr = law.threshold_for(far, people, size)
+        lam = law.weight(people)
+        return OpenSetThreshold(thr, impostors.source, n_faces, size, far, law.stranger_rate(thr, people, size),
+                                impostors.comparison_rate(thr) if lam == 0.0 else None, lam, law, people)
     thr = impostors.threshold_for(far, size)
     return OpenSetThreshold(thr, impostors.source, n_faces, size, far, impostors.stranger_rate(thr, size), impostors.comparison_rate(thr))
 
