@@ -129,9 +129,10 @@ def eval_identify(
     """Closed-set rank-1/rank-5, open-set DIR at FAR 0.1/0.01 and FNIR at FPIR 0.3/1/10% over gallery sizes.
 
     A share of the persons is kept out of the gallery; their photos are impostor (stranger) queries. The threshold
-    at FAR x lets at most x of the impostors' best distances through; DIR is the share of genuine queries that are
-    rank-1 correct and at or below it, FNIR = 1 - DIR (NIST FRVT's terms, FPIR = FAR). The sweep draws galleries
-    of each size and checks that the threshold for --far names that share of strangers.
+    at FAR x lets at most x of the impostors' best scores through (the open-set score identify uses at this
+    gallery's size); DIR is the share of genuine queries that are rank-1 correct and at or below it, FNIR = 1 - DIR
+    (NIST FRVT's terms, FPIR = FAR). The sweep draws galleries of each size and checks that the threshold for --far
+    names that share of strangers.
     """
     from collections import Counter
 

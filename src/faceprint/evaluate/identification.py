@@ -9,9 +9,11 @@ Protocol (`evaluate_identification`):
 3. Every query is searched against the enrolled faces with faceprint's own identifier (a person's distance is that
    of their nearest enrolled face).
 4. Closed set: rank-k accuracy is the share of genuine queries whose true person is among the k nearest people.
-5. Open set: for a FAR x, the threshold is the largest distance at which at most a share x of the impostor
-   queries' best (smallest) distances fall (`threshold_at_far`). DIR(x) is the share of genuine queries that are
-   rank-1 correct AND whose best distance is at or below that threshold. With N impostor queries a FAR below 1/N
+5. Open set: for a FAR x, the threshold is the largest score at which at most a share x of the impostor
+   queries' best (smallest) scores fall (`threshold_at_far`). DIR(x) is the share of genuine queries that are
+   rank-1 correct AND whose best score is at or below that threshold. The score is the nearest person's distance
+   divided by the second-nearest person's ** `score_lambda` (0, the default: the distance itself; `eval identify`
+   passes the weight identify uses at the gallery's size, faceprint.recognize.score_law). With N impostor queries a FAR below 1/N
    cannot be resolved: the threshold then lets no impostor through and the result is flagged.
 """
 

@@ -3,13 +3,14 @@
 NIST FRVT 1:N's terms: FPIR (false positive identification rate) is the share of strangers (people not
 enrolled) that are named as someone; FNIR (false negative identification rate) the share of enrolled people's
 queries that are not named right (wrong person, or UNKNOWN). FNIR at FPIR x = 1 - DIR at FAR x, with the threshold
-set on the strangers' best distances as in faceprint.evaluate.identification.
+set on the strangers' best open-set scores (faceprint.recognize.score_law) as in faceprint.evaluate.identification.
 
 `sweep_gallery_sizes` draws galleries of 10, 100, 1,000 ... enrolled people from one identification split
 (seeded; several draws for the small sizes, whose figures are averaged), keeps the genuine queries of the people
-drawn and every stranger query, and reports for each size the FNIR at each FPIR, the threshold `identify` would
-use for the requested stranger rate (from the impostor distribution, for that gallery's number of faces), and the
-share of strangers it actually names there: the check that the rate asked for is the rate delivered.
+drawn and every stranger query, and reports for each size the FNIR at each FPIR, the score and threshold
+`identify` would use for the requested stranger rate (open_set_threshold, for that gallery's people and faces), the
+share of strangers it actually names there (the check that the rate asked for is the rate delivered) and the
+calibration of the confidence identify prints.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
-"""From a distance to a confidence in [0, 1], the number printed beside every identification.
+"""From a distance to a confidence in [0, 1]: the fallback for identifications without a score law.
 
 confidence(d) = 1 / (1 + exp(slope * (d - threshold)))
 
 is the logistic probability that two faces at distance d show the same person. The slope of each model was
 fitted by logistic regression on the distances of the LFW View 1 pairsDevTrain.txt pairs (balanced: 1,100 same,
-1,100 different), with the curve pinned to 0.5 at the model's threshold so that the verdict and the confidence
-never disagree: a match is always above 50%, an UNKNOWN always below. When a user sets another threshold, the
-curve moves with it.
+1,100 different), with the curve pinned to 0.5 at the threshold in use so that the verdict and the confidence
+never disagree. Identifications whose threshold comes from a score law (the shipped models at a requested share
+of strangers) print that law's calibrated confidence instead (faceprint.recognize.score_law), which this curve is
+not: pinned at a threshold that moves with the gallery's size, it is well calibrated around 100 people only.
+Verification and models without a shipped law use this one.
 """
 
 from __future__ import annotations
