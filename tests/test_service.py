@@ -163,6 +163,17 @@ def test_gallery_lifecycle(server: Server, client: Client, photos: dict[str, lis
     chavez = client.identify(photos["Hugo_Chavez"][0], threshold=0.3)["faces"][0]
     assert chavez["person"] is None and chavez["unknown"] is True and chavez["closest"] in ("Tony Blair", "Colin Powell")
     assert client.identify(blair[5], threshold=0.0)["faces"][0]["unknown"] is True
+    # the share of strangers the caller accepts sets the threshold, and the answer says what it means
+    strict, loose = client.identify(blair[5]), client.identify(blair[5], far=0.3)
+    with faceprint.Gallery(server.gallery_path) as g:  # type: ignore[attr-defined]
+        want = g.operating_point(far=0.3)
+    assert strict["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3) and strict["score"] == "distance"
+    assert loose["threshold"] == pytest.approx(want.threshold) and loose["threshold"] > strict["threshold"]
+    assert loose["expected_stranger_rate"] == pytest.approx(0.3, rel=1e-3)
+    for bad in (0, 1, 1.5):
+        with pytest.raises(ApiError) as exc:
+            client.identify(blair[5], far=bad)
+        assert _err(exc) == (422, "invalid_parameter")
 
     assert client.rename("Tony Blair", "Blair") == {"name": "Blair", "previous": "Tony Blair"}
     with pytest.raises(ApiError) as exc:

@@ -30,7 +30,7 @@ from faceprint.gallery.store import check_name
 from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
-from faceprint.recognize.open_set import DEFAULT_FAR
+from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold
 from faceprint.recognize.images import FaceResult, build_identifier, expand_paths, identify_images
 from faceprint.types import Face, FaceEmbedding
 
@@ -405,6 +405,18 @@ class Gallery(GalleryStore):
         n = self.remove_person(name)
         self._identifier = None
         return n
+
+    def operating_point(self, *, far: float = DEFAULT_FAR, threshold: float | None = None) -> OpenSetThreshold:
+        """The threshold `identify` uses now, what it applies to (distance or score) and the share of strangers it
+        is expected to name at this gallery's current size (see faceprint.recognize.open_set).
+
+        Raises:
+            EmptyGallery / ModelNotInGallery: nobody is enrolled with this gallery's model.
+        """
+        check_threshold(threshold)
+        point = self._identifier_for(threshold, far).operating_point
+        assert point is not None  # build_identifier always says how it chose the threshold
+        return point
 
     def _identifier_for(self, threshold: float | None, far: float = DEFAULT_FAR) -> Identifier:
         # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version), so

@@ -90,10 +90,12 @@ class Client:
     def verify(self, image1: Image, image2: Image, *, threshold: float | None = None) -> dict[str, Any]:
         return self.request("POST", "/v1/verify", files=[("file1", image1), ("file2", image2)], fields=_opts(threshold=threshold))
 
-    def identify(self, image: Image, *, threshold: float | None = None, top_k: int | None = None,
+    def identify(self, image: Image, *, far: float | None = None, threshold: float | None = None, top_k: int | None = None,
                  largest: bool | None = None) -> dict[str, Any]:
+        """Every face of one image (``{"faces": [...], "threshold", "score", "expected_stranger_rate", "model"}``);
+        `far`: the share of strangers the server may name (default 1%), `threshold` overrides it."""
         return self.request("POST", self._g("/identify"), files=[("file", image)],
-                            fields=_opts(threshold=threshold, top_k=top_k, largest=largest))
+                            fields=_opts(far=far, threshold=threshold, top_k=top_k, largest=largest))
 
     def video(self, clip: Image, *, detect_every: int | None = None, recheck_every: float | None = None,
               threshold: float | None = None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import EmptyGallery, FaceprintError, ModelNotInGallery, UnknownPerson, VideoError
 from faceprint.image import image_size
 from faceprint.models import list_models
+from faceprint.recognize.open_set import DEFAULT_FAR
 from faceprint.service import schemas
 from faceprint.service.auth import require
 from faceprint.service.config import Limits
@@ -49,11 +50,11 @@ _IMAGE_BODY = {
                 "file": {"type": "string", "format": "binary"}, "file1": {"type": "string", "format": "binary"},
                 "file2": {"type": "string", "format": "binary"},
                 "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                "threshold": {"type": "number"}, "top_k": {"type": "integer"}, "largest": {"type": "boolean"}}}},
+                "threshold": {"type": "number"}, "far": {"type": "number"}, "top_k": {"type": "integer"}, "largest": {"type": "boolean"}}}},
             "application/json": {"schema": {"type": "object", "properties": {
                 "image": {"type": "string", "description": "base64"}, "image1": {"type": "string"},
                 "image2": {"type": "string"}, "images": {"type": "array", "items": {"type": "string"}},
-                "threshold": {"type": "number"}, "top_k": {"type": "integer"}, "largest": {"type": "boolean"}}}},
+                "threshold": {"type": "number"}, "far": {"type": "number"}, "top_k": {"type": "integer"}, "largest": {"type": "boolean"}}}},
         }
     }
 }
@@ -169,33 +170,40 @@ def _image_url(request: Request, face_id: int) -> str:
 
 
 async def identify(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:
-    """Every face in `file`, largest first: `person` (null when UNKNOWN), `unknown`, `closest`, `distance`,
-    `confidence` and the `top_k` nearest `candidates`, by the same open-set rule as `faceprint identify`."""
+    """Every face in `file`, largest first: `person` (null when UNKNOWN), `unknown`, `closest`, `distance`, `score`,
+    `confidence` and the `top_k` nearest `candidates`, by the same open-set rule as `faceprint identify`: the
+    threshold names a share `far` (default 1%) of strangers at the gallery's size, unless `threshold` is given; the
+    response says which threshold, on which score, and the share of strangers it is expected to name."""
     st = _state(request)
     data = await _read(request)
     up = data.one("file")
     thr = data.number("threshold")
+    far = data.number("far", DEFAULT_FAR)
+    if far is None or not 0.0 < far < 1.0:
+        raise HttpError("invalid_parameter", f"far (the share of strangers named) must lie strictly between 0 and 1, got {far!r}")
     top_k = data.integer("top_k", 3, 1, st.config.limits.max_top_k)
     largest = data.boolean("largest", False)
     name = _gallery(request)
 
-    def run() -> list[dict[str, Any]]:
+    def run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         g = st.hub.open(name)  # type: ignore[union-attr]
         try:
-            results = g.identify(up.file(), threshold=thr, top_k=top_k)
-            return [{k: v for k, v in r.to_dict().items() if k not in ("image", "error")} for r in results]
+            results = g.identify(up.file(), far=far, threshold=thr, top_k=top_k)
+            point = g.operating_point(far=far, threshold=thr)
+            said = {"threshold": point.threshold, "score": point.score_name(), "expected_stranger_rate": point.stranger_rate}
+            return [{k: v for k, v in r.to_dict().items() if k not in ("image", "error")} for r in results], said
         except ModelNotInGallery:
             raise
         except EmptyGallery:  # nobody enrolled yet: every face is UNKNOWN, and resembles nobody
             faces = faceprint.detect(up.file(), analyzer=st.analyzer)
             return [
                 {"box": [round(v, 1) for v in f.box], "person": None, "unknown": True, "closest": None,
-                 "distance": None, "confidence": None, "candidates": []}
+                 "distance": None, "score": None, "confidence": None, "candidates": []}
                 for f in faces
-            ]
+            ], {"threshold": None, "score": None, "expected_stranger_rate": None}
 
-    faces = await st.pool.run(run)
-    return {"faces": faces[: 1 if largest else None], "model": st.analyzer.model}  # type: ignore[union-attr]
+    faces, said = await st.pool.run(run)
+    return {"faces": faces[: 1 if largest else None], "model": st.analyzer.model, **said}  # type: ignore[union-attr]
 
 
 _video_detectors = threading.local()

@@ -68,6 +68,8 @@ class IdentifiedFaceOut(BaseModel):
     closest: Optional[str]
     """Whom the face resembles most (None when nobody is enrolled)."""
     distance: Optional[float]
+    score: Optional[float] = None
+    """What the threshold applied to when it is not the distance (nearest / second-nearest person ** lam)."""
     confidence: Optional[float]
     candidates: list[CandidateOut]
 
@@ -75,6 +77,12 @@ class IdentifiedFaceOut(BaseModel):
 class IdentifyOut(BaseModel):
     faces: list[IdentifiedFaceOut]
     model: str
+    threshold: Optional[float] = None
+    """The threshold the faces were decided at (None when nobody is enrolled)."""
+    score: Optional[str] = None
+    """What it applies to: "distance", or the distance over the second-nearest person's ** lam."""
+    expected_stranger_rate: Optional[float] = None
+    """The share of strangers it is expected to name at the gallery's size (None when not known)."""
 
 
 class TrackOut(BaseModel):
