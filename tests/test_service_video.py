@@ -122,6 +122,7 @@ def test_not_a_video_corrupt_and_bad_options(server: Server, clips: dict[str, Pa
     assert (status, code) == (400, "invalid_video") and "still image" in msg
     assert _err(lambda: client.request("POST", "/v1/video", files=[]))[:2] == (422, "missing_field")
     assert _err(lambda: client.video(clips["pair"], detect_every=0))[:2] == (422, "invalid_parameter")
+    assert _err(lambda: client.video(clips["pair"], far=1.0))[:2] == (422, "invalid_parameter")  # a share of strangers
     assert _err(lambda: client.request("POST", "/v1/video", files=[("file", clips["pair"])],
                                        fields={"recheck_every": "soon"}))[:2] == (422, "invalid_parameter")
     status, code, _ = _err(lambda: client.request("POST", "/v1/video", json_body={"image": "AAAA"}))

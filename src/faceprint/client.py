@@ -98,10 +98,10 @@ class Client:
                             fields=_opts(far=far, threshold=threshold, top_k=top_k, largest=largest))
 
     def video(self, clip: Image, *, detect_every: int | None = None, recheck_every: float | None = None,
-              threshold: float | None = None) -> dict[str, Any]:
+              far: float | None = None, threshold: float | None = None) -> dict[str, Any]:
         """The face tracks of a video clip (a path or bytes): ``{"tracks": [...], "frames", "fps", ...}``."""
         return self.request("POST", self._g("/video"), files=[("file", clip)],
-                            fields=_opts(detect_every=detect_every, recheck_every=recheck_every, threshold=threshold))
+                            fields=_opts(detect_every=detect_every, recheck_every=recheck_every, far=far, threshold=threshold))
 
     def people(self) -> list[dict[str, Any]]:
         return self.request("GET", self._g("/people"))["people"]

@@ -24,7 +24,7 @@ from faceprint.cli._common import (
     stored_model_name,
     styled,
 )
-from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.cli._gallery_opts import FarOpt, GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -33,17 +33,11 @@ from faceprint.recognize.open_set import DEFAULT_FAR
 CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "score", "confidence", "error"]
 
 
-def _share(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise typer.BadParameter("the share of strangers named must lie strictly between 0 and 1, e.g. 0.01")
-    return value
-
-
 def identify(
     paths: Annotated[list[Path], typer.Argument(help="Photos or folders of photos.")],
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
-    far: Annotated[float, typer.Option("--far", callback=_share, help="Share of strangers (people not enrolled) that may be named as someone; the threshold follows from it and the gallery's size.")] = DEFAULT_FAR,
+    far: FarOpt = DEFAULT_FAR,
     threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN; overrides --far.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many candidate people to list per face.")] = 3,
     classifier: Annotated[Optional[str], typer.Option(help="Use a fitted classifier: knn, svm or linear (see fit-classifier).")] = None,

@@ -10,9 +10,10 @@ import typer
 
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.cli._common import Exit, console, err_console, fail, handle_errors, print_json, stored_model_name
-from faceprint.cli._gallery_opts import GalleryOpt
+from faceprint.cli._gallery_opts import FarOpt, GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.models import DEFAULT_MODEL
+from faceprint.recognize.open_set import DEFAULT_FAR
 
 
 def video(
@@ -24,7 +25,8 @@ def video(
     detect_every: Annotated[int, typer.Option("--detect-every", min=1, help="Detect faces on one frame in N; the tracker carries them in between.")] = 5,
     recheck_every: Annotated[float, typer.Option("--recheck-every", min=0.01, help="Seconds between re-checks of an UNKNOWN track.")] = 2.0,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, help="Distance above which a face is UNKNOWN (default: calibrated or the model's).")] = None,
+    far: FarOpt = DEFAULT_FAR,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, help="Distance above which a face is UNKNOWN; overrides --far.")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     min_face: Annotated[int, typer.Option("--min-face", min=12, help="Smallest face MTCNN looks for, in pixels of the detection copy.")] = 40,
     detect_width: Annotated[int, typer.Option("--detect-width", min=0, help="Scale wider frames down to this width for detection (0: full size).")] = 640,
@@ -57,7 +59,7 @@ def video(
             ended = []
             try:
                 rec = VideoRecognizer(g, src.fps, detect_every=detect_every, recheck_every_s=recheck_every,
-                                      threshold=threshold, detector=video_detector(detector, min_face),
+                                      far=far, threshold=threshold, detector=video_detector(detector, min_face),
                                       detect_width=detect_width or None)
                 writer = AnnotatedVideoWriter(out, getattr(src, "rate", src.fps), src.width, src.height) if out else None
                 tracks_out = TracksWriter(tracks) if tracks else None

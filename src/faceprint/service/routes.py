@@ -66,7 +66,7 @@ _VIDEO_BODY = {
             "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "format": "binary", "description": "a video clip (MP4, MKV, WebM, AVI...)"},
                 "detect_every": {"type": "integer", "minimum": 1, "maximum": 100},
-                "recheck_every": {"type": "number", "description": "seconds"}, "threshold": {"type": "number"}}}},
+                "recheck_every": {"type": "number", "description": "seconds"}, "far": {"type": "number"}, "threshold": {"type": "number"}}}},
         }
     }
 }
@@ -169,6 +169,14 @@ def _image_url(request: Request, face_id: int) -> str:
     return f"/v1/galleries/{g}/faces/{face_id}/image" if g is not None else f"/v1/faces/{face_id}/image"
 
 
+def _far(data: RequestData) -> float:
+    """The `far` option: the share of strangers the caller accepts being named (default 1%)."""
+    far = data.number("far", DEFAULT_FAR)
+    if far is None or not 0.0 < far < 1.0:
+        raise HttpError("invalid_parameter", f"far (the share of strangers named) must lie strictly between 0 and 1, got {far!r}")
+    return far
+
+
 async def identify(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:
     """Every face in `file`, largest first: `person` (null when UNKNOWN), `unknown`, `closest`, `distance`, `score`,
     `confidence` and the `top_k` nearest `candidates`, by the same open-set rule as `faceprint identify`: the
@@ -178,9 +186,7 @@ async def identify(request: Request, key: ApiKey | None = Depends(require("read"
     data = await _read(request)
     up = data.one("file")
     thr = data.number("threshold")
-    far = data.number("far", DEFAULT_FAR)
-    if far is None or not 0.0 < far < 1.0:
-        raise HttpError("invalid_parameter", f"far (the share of strangers named) must lie strictly between 0 and 1, got {far!r}")
+    far = _far(data)
     top_k = data.integer("top_k", 3, 1, st.config.limits.max_top_k)
     largest = data.boolean("largest", False)
     name = _gallery(request)
@@ -213,7 +219,8 @@ _video_detectors = threading.local()
 async def video(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:
     """The face tracks of the clip in multipart `file`, each recognised once as `faceprint video` does:
     `track_id`, `person` (null when UNKNOWN), `unknown`, `confidence`, `first_s`, `last_s`, `frames`, `best_frame`
-    and the rest of a tracks.jsonl line. Options: `detect_every` (frames), `recheck_every` (seconds), `threshold`."""
+    and the rest of a tracks.jsonl line. Options: `detect_every` (frames), `recheck_every` (seconds), `far` (the share
+    of strangers that may be named, default 1%) or `threshold`."""
     st = _state(request)
     data = await read_request(request, 1)
     if data.is_json:
@@ -222,6 +229,7 @@ async def video(request: Request, key: ApiKey | None = Depends(require("read")))
     detect_every = data.integer("detect_every", 5, 1, 100)
     recheck_every = data.number("recheck_every", 2.0, minimum=0.01)
     thr = data.number("threshold")
+    far = _far(data)
     name, limits = _gallery(request), st.config.limits
     try:  # a still photo opens as a one-frame "video"; say what it is instead
         image_size(up.data)
@@ -250,7 +258,7 @@ async def video(request: Request, key: ApiKey | None = Depends(require("read")))
                     det = _video_detectors.detector = video_detector(st.config.detector or DEFAULT_DETECTOR)
                 try:
                     rec = VideoRecognizer(st.hub.open(name), src.fps, detect_every=detect_every,  # type: ignore[union-attr]
-                                          recheck_every_s=recheck_every, threshold=thr, detector=det)
+                                          recheck_every_s=recheck_every, far=far, threshold=thr, detector=det)
                 except EmptyGallery:  # (the library's message names the gallery's path on the server)
                     raise HttpError("model_not_in_gallery", "the gallery is empty: enrol people before sending clips") from None
                 last = None

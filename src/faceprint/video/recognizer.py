@@ -29,6 +29,7 @@ from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.api import Gallery
 from faceprint.detect import Detector, create_detector
 from faceprint.errors import VideoError
+from faceprint.recognize.open_set import DEFAULT_FAR
 from faceprint.types import Face
 from faceprint.video.quality import face_quality
 from faceprint.video.source import Frame, VideoSource, open_source
@@ -78,7 +79,9 @@ class VideoRecognizer:
         fps: the source's frame rate (for the tracker's motion model and the lost-track window).
         detect_every: detect faces on one frame in this many (1 = every frame).
         recheck_every_s: how often an UNKNOWN track is checked again with its newest best faces.
-        threshold: the open-set distance threshold (default: the gallery's calibrated one, else the model's).
+        far: the share of strangers that may be named as someone (per face checked; sets the open-set threshold for
+            the gallery's size, as `faceprint identify --far` does).
+        threshold: a fixed open-set distance threshold instead.
         detector: a detector; default MTCNN with a 40-pixel smallest face (`video_detector`).
         detect_width: frames wider than this are scaled down to it for detection (boxes are scaled back).
         first_check: detections of a new track before its first vote (it collects its best faces meanwhile).
@@ -94,6 +97,7 @@ class VideoRecognizer:
         *,
         detect_every: int = 5,
         recheck_every_s: float = 2.0,
+        far: float = DEFAULT_FAR,
         threshold: float | None = None,
         detector: Detector | None = None,
         detect_width: int | None = 640,
@@ -112,6 +116,7 @@ class VideoRecognizer:
         self.fps = float(fps)
         self.detect_every = int(detect_every)
         self.recheck_every_s = float(recheck_every_s)
+        self.far = far
         self.threshold = threshold
         self.detector = detector if detector is not None else video_detector()
         self.detect_width = detect_width
@@ -219,7 +224,7 @@ class VideoRecognizer:
     def _check(self, t: TrackState, frame_index: int, time_s: float) -> list[TrackEvent]:
         """Embed the pending faces, vote, and settle any clash with another open track over the same person."""
         for c in t.pending:
-            result = self.gallery.identify_faces(c.crop, [c.face], threshold=self.threshold)[0]
+            result = self.gallery.identify_faces(c.crop, [c.face], far=self.far, threshold=self.threshold)[0]
             t.samples.append((c.quality, result))
         self.recognitions += len(t.pending)
         t.pending.clear()
