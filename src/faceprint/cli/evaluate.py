@@ -94,7 +94,8 @@ def eval_pairs(
 def sweep_table(sweep: list, derived: bool) -> Any:
     """The gallery-size sweep of `eval identify` as a table."""
     fpirs = list(sweep[0].fnir_at_fpir)
-    t = new_table("by gallery size: FNIR @ FPIR x = enrolled people missed when a share x of strangers is named")
+    t = new_table("by gallery size: FNIR @ FPIR x = enrolled people missed when a share x of strangers is named; "
+                  "threshold on the score d1 / d2 ** lam (lam 0: the distance)")
     for name in ["people", "rank-1", *[f"FNIR@{100 * x:g}%" for x in fpirs], "threshold", "strangers named exp./meas.", "named right"]:
         t.add_column(name, justify="right", no_wrap=True)
     for p in sweep:
@@ -103,7 +104,7 @@ def sweep_table(sweep: list, derived: bool) -> Any:
             f"{p.people}" + (f" x{p.draws}" if p.draws > 1 else ""),
             f"{100 * p.rank1:.1f}%",
             *[f"{100 * p.fnir_at_fpir[x]:.1f}%" for x in fpirs],
-            f"{p.threshold:.4f}" + ("" if derived else " (fixed)"),
+            f"{p.threshold:.4f}" + (f" lam {p.score_lambda:g}" if derived else " (fixed)"),
             f"{exp} / {100 * p.measured_stranger_rate:.2f}%",
             f"{100 * p.named_right:.1f}%",
         )

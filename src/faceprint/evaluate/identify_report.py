@@ -14,13 +14,13 @@ __all__ = ["write_identify_report"]
 def sweep_markdown(sweep: list[GallerySize]) -> str:
     """The gallery-size sweep as a markdown table (the one README quotes)."""
     fpirs = list(sweep[0].fnir_at_fpir) if sweep else []
-    head = ["people (draws)", "rank-1", *[f"FNIR @ FPIR {100 * x:g}%" for x in fpirs], "threshold",
+    head = ["people (draws)", "rank-1", *[f"FNIR @ FPIR {100 * x:g}%" for x in fpirs], "threshold (score: d1 / d2 ** lam)",
             "strangers named: expected / measured", "enrolled named right", "confidence ECE"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for p in sweep:
         exp = "n/a" if p.expected_stranger_rate is None else f"{100 * p.expected_stranger_rate:.2f}%"
         cells = [f"{p.people} ({p.draws})", f"{100 * p.rank1:.1f}%", *[f"{100 * p.fnir_at_fpir[x]:.1f}%" for x in fpirs],
-                 f"{p.threshold:.4f}", f"{exp} / {100 * p.measured_stranger_rate:.2f}%", f"{100 * p.named_right:.1f}%",
+                 f"{p.threshold:.4f} (lam {p.score_lambda:g})", f"{exp} / {100 * p.measured_stranger_rate:.2f}%", f"{100 * p.named_right:.1f}%",
                  f"{p.confidence_ece:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -51,7 +51,7 @@ def write_identify_report(folder: Path, result: IdentificationResult, sweep: lis
         f"{sweep_markdown(sweep)}\n\n"
         f"![DET]({det.name})\n\nDET: FNIR against FPIR per gallery size (first draw); dots: the operating thresholds.\n\n"
         f"![reliability]({rel.name})\n\nReliability of the confidence identify prints (that the face is its nearest "
-        "person), over the genuine and stranger queries in this split's proportion; ECE: expected calibration error.\n",
+        "person), genuine and stranger queries weighted equally in each draw (the prior the confidence is defined for); ECE: expected calibration error.\n",
         encoding="utf-8",
     )
     return md
