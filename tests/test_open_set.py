@@ -277,6 +277,8 @@ def test_score_law_tables_inverse_and_extrapolation() -> None:
     assert s[0].tolist() == pytest.approx([0.5 / 0.4**0.5, 0.4 / 0.5**0.5, 1.0 / 0.4**0.5])
     assert s[1].min() == s[1, 0] == pytest.approx(0.3 / 0.6**0.5)
     assert open_set_scores(np.array([[0.7]]), 1.0).tolist() == [[0.7]]  # one person: the distance
+    # an approximate search that found one person only: the second is taken as near as the first, never as infinitely far
+    assert open_set_scores(np.array([[0.4, np.inf, np.inf]]), 0.75)[0, 0] == pytest.approx(0.4 / 0.4**0.75)
 
 
 def test_score_law_holds_on_people_it_never_saw() -> None:

@@ -42,7 +42,9 @@ __all__ = ["ScoreLaw", "open_set_scores"]
 def open_set_scores(person_distances: np.ndarray, lam: float) -> np.ndarray:
     """Each person's score d_j / (nearest other person's distance) ** lam, for rows of person distances.
 
-    For the nearest person that is d1 / d2 ** lam; with one person enrolled (no second) it is the distance.
+    For the nearest person that is d1 / d2 ** lam; with one person enrolled (no second) it is the distance. An
+    approximate search leaves people beyond its candidates at an infinite distance; when that hides the second
+    person, d2 is taken as d1 (its smallest possible value: the largest, most cautious score).
 
     >>> open_set_scores(np.array([[0.4, 0.8, 1.0]]), 1.0).round(3).tolist()
     [[0.5, 2.0, 2.5]]
@@ -52,6 +54,7 @@ def open_set_scores(person_distances: np.ndarray, lam: float) -> np.ndarray:
         return d.copy()
     part = np.partition(d, 1, axis=1)[:, :2]
     first, second = part.min(axis=1), part.max(axis=1)
+    second = np.where(np.isfinite(second), second, first)
     nearest = np.argmin(d, axis=1)
     other = np.repeat(first[:, None], d.shape[1], axis=1)  # for everyone but the nearest: the nearest
     other[np.arange(len(d)), nearest] = second  # for the nearest: the second
