@@ -113,7 +113,7 @@ def test_open_set_threshold_choices() -> None:
     scored = open_set_threshold([1] * 100, 0.01, shipped)  # the shipped law: the score of score_law
     assert scored.score_lambda == law.weight(100) > 0 and scored.threshold == pytest.approx(law.threshold_for(0.01, 100))
     assert scored.stranger_rate == pytest.approx(0.01, rel=1e-6) and scored.comparison_rate is None
-    assert "second person" in scored.describe() and scored.to_dict()["score"] == scored.score_name()
+    assert "second person" in scored.describe() and scored.to_dict()["threshold_applies_to"] == scored.score_name()
     assert open_set_threshold([1] * 5, 0.01, shipped).score_lambda == 0.0  # small galleries: the distance wins on DevTrain
     # four people with 30 photos each: few competitors decide on the distance, at the size strangers meet (4 x 30 ** g)
     avengers = open_set_threshold([30] * 4, 0.01, shipped)
@@ -197,7 +197,7 @@ def test_eval_identify_sweep_and_report(lfw_subset: Path, tmp_path: Path) -> Non
     assert [s["people"] for s in out["gallery_sizes"]] == [3, 8]
     dist = model_impostors("dlib-resnet-v1")
     assert out["threshold"] == pytest.approx(open_set_threshold([3] * 8, 0.01, dist).threshold)  # 8 people x 3 photos
-    assert out["score"] == "distance"  # 8 x 3 photos count as about 17 people: the distance's size on DevTrain
+    assert out["threshold_applies_to"] == "distance"  # 8 x 3 photos count as about 17 people: the distance's size on DevTrain
     assert out["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3)
     for s in out["gallery_sizes"]:
         assert set(s["fnir_at_fpir"]) == {"0.003", "0.01", "0.1"} and 0.0 <= s["measured_stranger_rate"] <= 1.0
@@ -265,11 +265,20 @@ def test_score_law_tables_inverse_and_extrapolation() -> None:
         assert t1 < t10 and law.stranger_rate(t1, people) == pytest.approx(0.01, rel=1e-6)
         p = law.confidence(np.array([t1 / 2, t1, t10 * 2]), people)
         assert 0.0 < p[2] < p[1] < p[0] < 1.0  # a lower score is more likely the nearest person
-    # beyond the largest measured size the threshold follows the power-law slope (1 - lam) / tail_b
+    # beyond the largest measured size: the measured trend of the large sizes, never loosening
     lam = law.weight(200)
     assert law.weight(20000) == lam
-    ratio = law.threshold_for(0.01, 20000) / law.threshold_for(0.01, 200)
-    assert ratio == pytest.approx(100.0 ** (-(1.0 - lam) / 8.0), rel=1e-9)
+    li = law.weight_index(200)
+    big = law.log10_n >= np.log10(300) - 1e-9
+    big = big if big.sum() >= 2 else np.arange(len(big)) >= len(big) - 2
+    f1 = int(np.argmin(np.abs(law.log10_far + 2.0)))
+    slope = min(np.polyfit(law.log10_n[big], law.log_threshold[li, f1, big], 1)[0], 0.0)
+    assert law.threshold_for(0.01, 20000) == pytest.approx(law.threshold_for(0.01, 200) * np.exp(2 * slope), rel=1e-9)
+    assert law.threshold_for(0.01, 20000) <= law.threshold_for(0.01, 200)
+    # rates outside the table (0.1% to 30%) continue its line instead of stopping at its ends
+    t4, t3 = law.threshold_for(1e-4, 50), law.threshold_for(1e-3, 50)
+    assert t4 < t3 and law.stranger_rate(t4, 50) == pytest.approx(1e-4, rel=1e-6)
+    assert law.threshold_for(0.5, 50) > law.threshold_for(0.3, 50)
     again = ScoreLaw.from_dict(json.loads(json.dumps(law.to_dict())))
     assert again.threshold_for(0.01, 77) == pytest.approx(law.threshold_for(0.01, 77), rel=1e-5)
     # scores: the nearest person's is d1 / d2 ** lam, everyone else's is theirs over d1 ** lam
@@ -279,6 +288,8 @@ def test_score_law_tables_inverse_and_extrapolation() -> None:
     assert open_set_scores(np.array([[0.7]]), 1.0).tolist() == [[0.7]]  # one person: the distance
     # an approximate search that found one person only: the second is taken as near as the first, never as infinitely far
     assert open_set_scores(np.array([[0.4, np.inf, np.inf]]), 0.75)[0, 0] == pytest.approx(0.4 / 0.4**0.75)
+    assert open_set_scores(np.array([[np.inf, np.inf]]), 0.75).tolist() == [[np.inf, np.inf]]  # nobody found: no name
+    assert open_set_scores(np.array([[0.0, 0.0, 0.9]]), 1.0)[0, 0] == 1.0  # one photo under two names: not distinctive
 
 
 def test_score_law_holds_on_people_it_never_saw() -> None:
@@ -315,3 +326,24 @@ def test_identifier_decides_on_the_score() -> None:
     assert m[1].person == "A" and m[1].score == pytest.approx(0.1 / 0.8)  # 0.1 from A, 0.8 from B
     plain = Identifier(g, "euclidean", 0.6, 10.0).identify(q)  # on the distance: both within 0.6 of A
     assert [x.person for x in plain] == ["A", "A"] and plain[0].score is None
+
+
+def test_indexed_search_finds_the_second_person() -> None:
+    """A person with more photos than the index's first 100 candidates must not hide the second person's distance."""
+    from faceprint.gallery.index import ExactIndex
+    from faceprint.gallery.store import GalleryEmbeddings
+    from faceprint.recognize.identifier import Identifier
+    from faceprint.recognize.open_set import OpenSetThreshold
+    from faceprint.types import Embeddings
+
+    rng = np.random.default_rng(0)
+    many = 0.05 * rng.normal(size=(150, 2)).astype(np.float32)  # person A: 150 photos around the origin
+    vecs = np.vstack([many, [[1.0, 0.0]]]).astype(np.float32)  # person B: one photo at (1, 0)
+    people = np.array([1] * 150 + [2])
+    g = GalleryEmbeddings("toy", vecs, np.arange(151), people, {1: "A", 2: "B"})
+    q = Embeddings(np.array([[0.3, 0.0]], np.float32), "toy")
+    point = OpenSetThreshold(0.5, "test", 151, 151.0, score_lambda=0.75)
+    exact = Identifier(g, "euclidean", 0.5, 10.0, operating_point=point).identify(q)[0]
+    indexed = Identifier(g, "euclidean", 0.5, 10.0, index=ExactIndex(vecs), operating_point=point).identify(q)[0]
+    assert indexed.score == pytest.approx(exact.score, rel=1e-5) and indexed.person == exact.person == "A"
+    assert [c.person for c in indexed.candidates] == ["A", "B"]

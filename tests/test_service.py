@@ -167,7 +167,7 @@ def test_gallery_lifecycle(server: Server, client: Client, photos: dict[str, lis
     strict, loose = client.identify(blair[5]), client.identify(blair[5], far=0.3)
     with faceprint.Gallery(server.gallery_path) as g:  # type: ignore[attr-defined]
         want = g.operating_point(far=0.3)
-    assert strict["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3) and strict["score"] == "distance"
+    assert strict["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3) and strict["threshold_applies_to"] == "distance"
     assert loose["threshold"] == pytest.approx(want.threshold) and loose["threshold"] > strict["threshold"]
     assert loose["expected_stranger_rate"] == pytest.approx(0.3, rel=1e-3)
     for bad in (0, 1, 1.5):

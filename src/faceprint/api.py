@@ -335,10 +335,12 @@ class Gallery(GalleryStore):
         """Every face in one image, largest first, named or UNKNOWN.
 
         Each result has ``box``, ``person`` (None when unknown), ``unknown``, ``closest`` (whom it resembles most),
-        ``distance``, ``confidence`` and ``candidates``. A face is named only when the closest enrolled person is
-        within the threshold, which is set so that a share `far` (default 1%) of strangers, people who are not
-        enrolled, would be named as someone at this gallery's current size (faceprint.recognize.open_set: from the
-        model's impostor distribution, or the one `faceprint calibrate` stored); `threshold` overrides it.
+        ``distance``, ``score``, ``confidence`` and ``candidates``. A face is named only when the closest enrolled
+        person's open-set score (the distance, or in larger galleries the distance over a power of the second
+        person's: faceprint.recognize.score_law) is within the threshold, which is set so that a share `far`
+        (default 1%) of strangers, people who are not enrolled, would be named as someone at this gallery's current
+        size; `threshold` overrides it with a fixed distance. `confidence` is the calibrated probability that the
+        face is `closest`, which near the threshold may be high for an UNKNOWN face (see operating_point).
 
         Raises:
             EmptyGallery / ModelNotInGallery: nobody is enrolled with this gallery's model.

@@ -176,7 +176,7 @@ def eval_identify(
         err_console.print(f"confusion matrix not drawn: {len(res.people)} people enrolled (limit {CONFUSION_MAX_PEOPLE})", highlight=False)
     if as_json:
         print_json({**res.to_dict(), "confusion_image": str(drawn) if drawn else None, "far": far if fixed is None else None,
-                    "expected_stranger_rate": point.stranger_rate, "score": point.score_name(),
+                    "expected_stranger_rate": point.stranger_rate, "threshold_applies_to": point.score_name(),
                     "gallery_sizes": [p.to_dict() for p in sweep], "report": str(written) if written else None})
         return
     table = new_table(f"identification: {folder.name}, {res.model}, {enroll} enrolled per person", "measure")

@@ -111,7 +111,8 @@ def identify(
                 write_contact_sheets(results, annotate)
     point = ident.operating_point  # build_identifier always says how it chose the threshold
     assert point is not None
-    rows = [{**r.to_dict(), "threshold": point.threshold, "expected_stranger_rate": point.stranger_rate} for r in results]
+    rows = [{**r.to_dict(), "threshold": point.threshold, "threshold_applies_to": point.score_name(),
+             "expected_stranger_rate": point.stranger_rate} for r in results]
     if as_json:
         print_json(rows)
     elif as_csv:

@@ -104,17 +104,24 @@ class Identifier:
         return person_min_distances(d, self.gallery.person_ids)
 
     def _person_distances_indexed(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # Approximate: only the people among the nearest 100 faces get a finite distance.
-        dist, idx = self.index.search(queries, 100)  # type: ignore[attr-defined]
+        # Approximate: only the people among the nearest k faces get a finite distance. The open-set score needs the
+        # second-nearest person too, so queries whose k faces all show one person are searched again with 4x k.
         pids = np.unique(self.gallery.person_ids)
         col = {int(p): i for i, p in enumerate(pids)}
         out = np.full((len(queries), len(pids)), np.inf, np.float32)
-        for q in range(len(queries)):
-            for d, i in zip(dist[q], idx[q]):
-                if i < 0:
-                    continue
-                c = col[int(self.gallery.person_ids[i])]
-                out[q, c] = min(out[q, c], d)
+        todo = np.arange(len(queries))
+        k, n = 100, len(self.gallery.person_ids)
+        while len(todo):
+            dist, idx = self.index.search(queries[todo], min(k, n))  # type: ignore[attr-defined]
+            for row, q in enumerate(todo):
+                for d, i in zip(dist[row], idx[row]):
+                    if i >= 0:
+                        c = col[int(self.gallery.person_ids[i])]
+                        out[q, c] = min(out[q, c], d)
+            if k >= n or len(pids) < 2:
+                break
+            todo = todo[np.isfinite(out[todo]).sum(axis=1) < 2]
+            k *= 4
         return out, pids
 
     def identify(self, queries: Embeddings, top_k: int = 3) -> list[Match]:

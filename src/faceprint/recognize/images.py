@@ -53,6 +53,11 @@ class FaceResult:
         return self.match.distance if self.match else None
 
     @property
+    def score(self) -> float | None:
+        """The open-set score the threshold applied to, when it is not the distance (faceprint.recognize.score_law)."""
+        return self.match.score if self.match else None
+
+    @property
     def confidence(self) -> float | None:
         return self.match.confidence if self.match else None
 

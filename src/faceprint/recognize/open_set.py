@@ -300,7 +300,7 @@ class OpenSetThreshold:
         return {
             "threshold": self.threshold,
             "threshold_source": self.source,
-            "score": self.score_name(),
+            "threshold_applies_to": self.score_name(),
             "enrolled_faces": self.n_faces,
             "effective_faces": self.effective_faces,
             "far": self.far,

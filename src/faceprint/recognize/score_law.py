@@ -20,8 +20,10 @@ Why the law carries over to sizes beyond the measured ones: when a stranger's di
 follow a power-law tail F(d) ~ c d^b (the impostor distribution's tail fit), the two nearest form, for a large
 gallery, the first two points of a Poisson process whose intensity scales with the gallery's size N; then
 d1 / d2 does not depend on N and d1 shrinks as N ** (-1 / b), so the threshold for lam moves as
-N ** (-(1 - lam) / b). The measured table covers 2 to about 1,700 people; beyond it the threshold follows that
-slope from the last measured point.
+N ** (-(1 - lam) / b). That is the limit; the measured table (2 to about 1,700 people) is not there yet: for the
+lam chosen in large galleries its thresholds barely move from 300 people on (dlib at 1%: 0.7224, 0.7204, 0.7238 at
+300, 1,000, 1,705). So beyond the table the threshold follows the measured trend of those sizes, capped at flat: it
+never loosens with size, and it tightens no faster than measured.
 
 Confidence: the probability that a face is the person it is nearest to, given its score, for a query that is as
 likely a stranger as an enrolled person (a prior of one half, stated because a probability needs one): a
@@ -39,12 +41,23 @@ import numpy as np
 __all__ = ["ScoreLaw", "open_set_scores"]
 
 
+def _extrapolated(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
+    """Linear interpolation in (xs, ys), ascending xs; outside them, the line through the two nearest points."""
+    if xs[0] <= x <= xs[-1] or len(xs) < 2:
+        return float(np.interp(x, xs, ys))
+    i = 0 if x < xs[0] else len(xs) - 2
+    slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
+    j = 0 if x < xs[0] else len(xs) - 1
+    return float(ys[j] + slope * (x - xs[j]))
+
+
 def open_set_scores(person_distances: np.ndarray, lam: float) -> np.ndarray:
     """Each person's score d_j / (nearest other person's distance) ** lam, for rows of person distances.
 
-    For the nearest person that is d1 / d2 ** lam; with one person enrolled (no second) it is the distance. An
-    approximate search leaves people beyond its candidates at an infinite distance; when that hides the second
-    person, d2 is taken as d1 (its smallest possible value: the largest, most cautious score).
+    For the nearest person that is d1 / d2 ** lam; with one person enrolled (no second) it is the distance. Both
+    distances are floored at 1e-6, so one photo enrolled under two names (d1 = d2 = 0) scores 1 with lam = 1: not
+    distinctive. A row without any finite distance scores infinity; one whose second person is hidden (an
+    approximate search that found one person only) takes d2 = d1, the cautious choice.
 
     >>> open_set_scores(np.array([[0.4, 0.8, 1.0]]), 1.0).round(3).tolist()
     [[0.5, 2.0, 2.5]]
@@ -52,14 +65,20 @@ def open_set_scores(person_distances: np.ndarray, lam: float) -> np.ndarray:
     d = np.asarray(person_distances, np.float64)
     if lam == 0.0 or d.shape[1] < 2:
         return d.copy()
+    d = np.maximum(d, _FLOOR)
     part = np.partition(d, 1, axis=1)[:, :2]
     first, second = part.min(axis=1), part.max(axis=1)
     second = np.where(np.isfinite(second), second, first)
     nearest = np.argmin(d, axis=1)
     other = np.repeat(first[:, None], d.shape[1], axis=1)  # for everyone but the nearest: the nearest
     other[np.arange(len(d)), nearest] = second  # for the nearest: the second
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return d / np.maximum(other, 1e-12) ** lam
+    with np.errstate(invalid="ignore"):
+        out = d / other**lam
+    return np.where(np.isfinite(d), out, np.inf)  # a person at an unknown (infinite) distance scores infinity
+
+
+_FLOOR = 1e-6
+"""Distances below this count as this in the score (identical photos would otherwise score 0 / 0)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +99,7 @@ class ScoreLaw:
     conf_a: np.ndarray
     conf_b: np.ndarray
     tail_b: float
-    """The impostor tail's power (log F = a + b log d): how the thresholds move beyond the largest measured size."""
+    """The impostor tail's power (log F = a + b log d), recorded with the law: the b of its large-gallery limit."""
 
     def __post_init__(self) -> None:
         shape = (len(self.lambdas), len(self.log10_far), len(self.log10_n))
@@ -103,30 +122,44 @@ class ScoreLaw:
         return float(self.lambdas[self.weight_index(people)])
 
     def _log_thresholds(self, size: float, li: int) -> np.ndarray:
-        """ln threshold at every tabulated rate for this size (beyond the largest size: the power-law slope)."""
+        """ln threshold at every tabulated rate for this size; beyond the largest size, the measured trend of the
+        sizes from 300 people on, never rising (see the module docstring)."""
         ln = math.log10(max(size, 1.0))
         rows = self.log_threshold[li]
         at = np.array([np.interp(ln, self.log10_n, row) for row in rows])
         if ln > self.log10_n[-1]:
-            lam = float(self.lambdas[li])
-            at = at - (1.0 - lam) / self.tail_b * (ln - self.log10_n[-1]) * math.log(10.0)
+            at = at + self._trend(li) * (ln - self.log10_n[-1])
         return at
+
+    def _trend(self, li: int) -> np.ndarray:
+        """Per rate, the slope of ln threshold on log10 size over the largest measured sizes (300 people and up, at
+        least the last two), capped at 0: a threshold never loosens beyond what was measured."""
+        big = self.log10_n >= math.log10(300.0) - 1e-9
+        if big.sum() < 2:
+            big = np.zeros_like(big)
+            big[-2:] = True
+        x = self.log10_n[big]
+        slopes = np.array([np.polyfit(x, row[big], 1)[0] for row in self.log_threshold[li]])
+        return np.minimum(slopes, 0.0)
 
     def threshold_for(self, far: float, people: float, size: float | None = None) -> float:
         """The score threshold naming a share `far` of strangers in a gallery of `people` people, `size` faces as
-        strangers meet them (default: one photo each)."""
+        strangers meet them (default: one photo each). Rates outside the table (0.1% to 30%) follow the line
+        through its two nearest rates, in ln threshold against log10 rate."""
         if not 0.0 < far < 1.0:
             raise ValueError(f"the share of strangers named must lie strictly between 0 and 1, got {far}")
         at = self._log_thresholds(people if size is None else size, self.weight_index(people))
-        return float(math.exp(np.interp(math.log10(far), self.log10_far, at)))
+        return float(math.exp(_extrapolated(math.log10(far), self.log10_far, at)))
 
     def stranger_rate(self, threshold: float, people: float, size: float | None = None) -> float:
-        """The share of strangers named at a score `threshold` (clamped to the tabulated rates)."""
-        at = self._log_thresholds(people if size is None else size, self.weight_index(people))
+        """The share of strangers named at a score `threshold` (the inverse of threshold_for)."""
         if threshold <= 0.0:
             return 0.0
+        at = self._log_thresholds(people if size is None else size, self.weight_index(people))
         keep = np.append(np.diff(at) > 0, True)  # strictly ascending for the inverse
-        return float(10.0 ** np.interp(math.log(threshold), at[keep], self.log10_far[keep]))
+        if keep.sum() < 2:
+            return float(10.0 ** self.log10_far[-1]) if math.log(threshold) >= at[-1] else float(10.0 ** self.log10_far[0])
+        return float(min(10.0 ** _extrapolated(math.log(threshold), at[keep], self.log10_far[keep]), 1.0))
 
     def confidence(self, scores: np.ndarray | float, people: float, size: float | None = None) -> np.ndarray:
         """Probability that a face is the person with this score (strangers and enrolled equally likely a priori)."""

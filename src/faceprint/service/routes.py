@@ -194,9 +194,13 @@ async def identify(request: Request, key: ApiKey | None = Depends(require("read"
     def run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         g = st.hub.open(name)  # type: ignore[union-attr]
         try:
-            results = g.identify(up.file(), far=far, threshold=thr, top_k=top_k)
-            point = g.operating_point(far=far, threshold=thr)
-            said = {"threshold": point.threshold, "score": point.score_name(), "expected_stranger_rate": point.stranger_rate}
+            for _ in range(3):  # the operating point the faces were decided at, even if someone enrols meanwhile
+                point = g.operating_point(far=far, threshold=thr)
+                results = g.identify(up.file(), far=far, threshold=thr, top_k=top_k)
+                if g.operating_point(far=far, threshold=thr) is point:
+                    break
+            said = {"threshold": point.threshold, "threshold_applies_to": point.score_name(),
+                    "expected_stranger_rate": point.stranger_rate}
             return [{k: v for k, v in r.to_dict().items() if k not in ("image", "error")} for r in results], said
         except ModelNotInGallery:
             raise
@@ -206,7 +210,7 @@ async def identify(request: Request, key: ApiKey | None = Depends(require("read"
                 {"box": [round(v, 1) for v in f.box], "person": None, "unknown": True, "closest": None,
                  "distance": None, "score": None, "confidence": None, "candidates": []}
                 for f in faces
-            ], {"threshold": None, "score": None, "expected_stranger_rate": None}
+            ], {"threshold": None, "threshold_applies_to": None, "expected_stranger_rate": None}
 
     faces, said = await st.pool.run(run)
     return {"faces": faces[: 1 if largest else None], "model": st.analyzer.model, **said}  # type: ignore[union-attr]

@@ -79,7 +79,7 @@ class IdentifyOut(BaseModel):
     model: str
     threshold: Optional[float] = None
     """The threshold the faces were decided at (None when nobody is enrolled)."""
-    score: Optional[str] = None
+    threshold_applies_to: Optional[str] = None
     """What it applies to: "distance", or the distance over the second-nearest person's ** lam."""
     expected_stranger_rate: Optional[float] = None
     """The share of strangers it is expected to name at the gallery's size (None when not known)."""
