@@ -33,6 +33,10 @@ class ProbabilisticClassifier(Protocol):
 
 @dataclass(frozen=True)
 class Candidate:
+    """One of the top-k people. `confidence` comes from the same curve as the Match's, applied to this person's own
+    score (their distance over the nearest other person's ** lam); the curve was fitted on nearest people, so for
+    the others it ranks rather than being separately calibrated."""
+
     person: str
     distance: float
     confidence: float
