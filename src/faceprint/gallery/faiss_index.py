@@ -66,6 +66,13 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12), dtype=np.float32)
 
 
+def _sqnorms(x: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Squared norms of the rows, as ExactIndex rounds them ((x * x).sum(1)), a chunk at a time: at 10M faces the
+    one-shot product would be a second 5 GB array."""
+    parts = [(c * c).sum(1) for c in (x[s : s + chunk] for s in range(0, len(x), chunk))]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
 def _pq_m(dim: int) -> int:
     """Sub-quantisers for PQ fast-scan: 2 dimensions each (measured: 4 each lost too much recall)."""
     return dim // 2 if dim % 2 == 0 else dim
@@ -89,7 +96,7 @@ class FaissIndex:
         self.nprobe = int(nprobe)
         self.refine = int(refine)
         self.tuned_recall = tuned_recall
-        self._sqnorms = (vectors * vectors).sum(1) if kind == "ivf" else None
+        self._sqnorms = _sqnorms(vectors) if kind == "ivf" else None
         if kind == "ivf":
             _faiss().extract_index_ivf(index).nprobe = self.nprobe
 
