@@ -1,6 +1,7 @@
 """Search at scale: FAISS (flat, IVF, HNSW, IVF-PQ) and Milvus-lite (HNSW, IVF_FLAT) on face-like vectors.
 
-    python bench/scale.py [--n 1000000] [--queries 1000] [--tune-queries 500] [--methods ...] [--clients 16] [--threads 1]
+    python bench/scale.py [--n 1000000] [--queries 1000] [--tune-queries 500] [--target-recall 0.995]
+                          [--methods ...] [--clients 16] [--threads 1]
 
 Data: the ``clustered`` galleries of bench/search.py (one random unit centre per identity, 10 faces each, faces =
 centre + noise renormalised: faces of one identity ~0.45 apart, of different identities ~1.4; queries are fresh
@@ -22,8 +23,8 @@ Methods:
   faiss-ivf       IVF{4 sqrt N},Flat, nprobe 32 (a flat coarse quantizer: at 10M, assigning the vectors to 16,384
                   lists is 42 TFLOP, too slow here; use faiss-ivfhnsw)
   faiss-ivfhnsw   IVF{2 sqrt N}_HNSW32,Flat (an HNSW graph over the list centroids assigns vectors and queries),
-                  k-means of 10 iterations on 40 vectors per list, nprobe = the smallest of 1, 2, 3, 4, 6, 8, 12, ... whose recall@1
-                  on the held-out queries reaches --target-recall
+                  k-means of 10 iterations on 40 vectors per list, nprobe = the smallest of 1, 2, 3, 4, 6, 8,
+                  12, ... whose recall@1 on the held-out queries reaches --target-recall
   faiss-hnsw      HNSW32 (efConstruction 80), efSearch 128
   faiss-ivfpq     faceprint's FaissIndex (IVF-PQ 4-bit fast-scan + exact re-rank, nprobe tuned to recall@1 0.995)
   milvus-hnsw     MilvusIndex.build on milvus-lite, HNSW M=16 efConstruction=200, ef 128 (gallery/milvus_index.py)
@@ -101,9 +102,10 @@ def exact_topk(x: np.ndarray, q: np.ndarray, k: int, block: int = 1_000_000) -> 
 
 
 def _tune_nprobe(idx, tune: tuple[np.ndarray, np.ndarray], target: float) -> tuple[int, float]:
-    """The smallest nprobe (1, 2, 3, 4, 6, 8, 12, ...: powers of two and 1.5 times them) whose recall@1 on the held-out queries reaches `target` (with the HNSW
-    quantizer's efSearch at 2 nprobe, at least 256: at 64, 1M vectors and 4,096 lists, the graph found only 86% of
-    the nprobe nearest lists, and recall@1 at nprobe 64 was 0.982 instead of 0.995); (nprobe, its recall@1)."""
+    """(nprobe, its recall@1): the smallest nprobe of 1, 2, 3, 4, 6, 8, 12, ... (powers of two and 1.5 times them)
+    whose recall@1 on the held-out queries reaches `target`. The HNSW quantizer's efSearch is 2 nprobe, at least
+    256: at 64 (1M vectors, 4,096 lists) the graph found only 86% of the nprobe nearest lists, and recall@1 at
+    nprobe 64 was 0.982 instead of 0.995."""
     q, truth = tune
     ivf = faiss.extract_index_ivf(idx)
     r1 = 0.0
@@ -229,8 +231,9 @@ def main() -> None:
               f"tuning); exact top-10 of all {len(q_all)} in {exact_s:.1f} s as one batch "
               f"({1e3 * exact_s / len(q_all):.1f} ms per query); {args.threads} FAISS/BLAS thread(s); "
               f"{os.cpu_count()} CPUs; faiss {faiss.__version__}", flush=True)
-        head = (f"| method | settings | build s | bytes/vector | recall@1 | recall@10 | single p50 ms | single p99 ms | "
-                f"x{args.clients} p50 ms | x{args.clients} p99 ms | x{args.clients} q/s | load start-end | peak RSS GiB |")
+        c = args.clients
+        head = ("| method | settings | build s | bytes/vector | recall@1 | recall@10 | single p50 ms | single p99 ms | "
+                f"x{c} p50 ms | x{c} p99 ms | x{c} q/s | load start-end | peak RSS GiB |")
         print(head)
         print("|" + "---|" * (head.count("|") - 1), flush=True)
         tmp = Path(tempfile.mkdtemp(prefix="faceprint-scale-"))
