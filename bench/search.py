@@ -45,8 +45,8 @@ def make_data(kind: str, n: int, n_queries: int, dim: int, seed: int) -> tuple[n
 
     Written chunk by chunk into one preallocated array, so the peak memory is the gallery itself plus ~50 MB (10M
     faces of 128-d: 5.1 GB). Chunk c of the gallery is drawn from its own generator seeded (seed, 0, c), so a
-    gallery of whole chunks (a multiple of 100,000 faces) is a prefix of a larger one with the same seed; the queries come from a generator seeded
-    (seed, 1). ``clustered``: identity i has a random unit centre and faces rows 10i..10i+9, each = centre +
+    gallery of whole chunks (a multiple of 100,000 faces) is a prefix of a larger one with the same seed; the
+    queries come from a generator seeded (seed, 1). ``clustered``: identity i has a random unit centre and faces rows 10i..10i+9, each = centre +
     N(0, SIGMA^2) per dimension, renormalised; each query is a fresh face of a uniformly drawn identity.
     ``random``: every row uniform on the sphere, queries too.
     """
