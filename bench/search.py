@@ -35,17 +35,45 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+FACES_PER_IDENTITY = 10
+SIGMA = 0.028  # per dimension: |noise| ~ 0.32, so two faces of one identity are ~0.45 apart
+CHUNK_IDENTITIES = 10_000  # identities generated per step: 100,000 faces, 51 MB of temporaries at 128-d
+
+
 def make_data(kind: str, n: int, n_queries: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
+    """(gallery (n, dim), queries (n_queries, dim)), float32 unit vectors, the same for the same arguments.
+
+    Written chunk by chunk into one preallocated array, so the peak memory is the gallery itself plus ~50 MB (10M
+    faces of 128-d: 5.1 GB). Chunk c of the gallery is drawn from its own generator seeded (seed, 0, c), so a
+    gallery of whole chunks (a multiple of 100,000 faces) is a prefix of a larger one with the same seed; the
+    queries come from a generator seeded (seed, 1). ``clustered``: identity i has a random unit centre and faces rows 10i..10i+9, each = centre +
+    N(0, SIGMA^2) per dimension, renormalised; each query is a fresh face of a uniformly drawn identity.
+    ``random``: every row uniform on the sphere, queries too.
+    """
+    x = np.empty((n, dim), np.float32)
+    qrng = np.random.default_rng([seed, 1])
     if kind == "random":
-        return unit(rng.standard_normal((n, dim), dtype=np.float32)), unit(rng.standard_normal((n_queries, dim), dtype=np.float32))
-    sigma = 0.028  # per dimension: |noise| ~ 0.32, so two faces of one identity are ~0.45 apart
-    centres = unit(rng.standard_normal((n // 10, dim), dtype=np.float32))
-    x = np.repeat(centres, 10, axis=0)
-    x += sigma * rng.standard_normal(x.shape, dtype=np.float32)
-    who = rng.integers(0, len(centres), n_queries)
-    q = centres[who] + sigma * rng.standard_normal((n_queries, dim), dtype=np.float32)
-    return unit(x), unit(q)
+        step = CHUNK_IDENTITIES * FACES_PER_IDENTITY
+        for c, s in enumerate(range(0, n, step)):
+            out = x[s : s + step]
+            np.random.default_rng([seed, 0, c]).standard_normal(out=out, dtype=np.float32)
+            out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return x, unit(qrng.standard_normal((n_queries, dim), dtype=np.float32))
+    n_ids = -(-n // FACES_PER_IDENTITY)
+    who = qrng.integers(0, n_ids, n_queries)
+    q = qrng.standard_normal((n_queries, dim), dtype=np.float32) * np.float32(SIGMA)
+    for c, first in enumerate(range(0, n_ids, CHUNK_IDENTITIES)):
+        rng = np.random.default_rng([seed, 0, c])
+        centres = unit(rng.standard_normal((min(CHUNK_IDENTITIES, n_ids - first), dim), dtype=np.float32))
+        mine = (who >= first) & (who < first + len(centres))
+        q[mine] += centres[who[mine] - first]
+        s = first * FACES_PER_IDENTITY
+        out = x[s : s + len(centres) * FACES_PER_IDENTITY]
+        rng.standard_normal(out=out, dtype=np.float32)
+        out *= np.float32(SIGMA)
+        out += np.repeat(centres, FACES_PER_IDENTITY, axis=0)[: len(out)]
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return x, unit(q)
 
 
 def timed(fn, *args, **kwargs):

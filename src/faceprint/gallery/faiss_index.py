@@ -18,6 +18,8 @@ followed by the exact re-rank; clustered data such as face embeddings need few l
 (one thread, CPU time per query in a batch of 1,000, 1M faces of 128-d): exact search 18.3 ms; this index 3.2 ms
 with recall@1 0.999 on random unit vectors (every one of 1,024 lists probed), 0.23 ms with recall@1 0.995 on
 clustered face-like vectors (32 lists probed); building it took 51 s and 35 s of CPU.
+At 10M clustered vectors (``python bench/scale.py --n 10000000``): 4,096 lists, nprobe tuned to 64, recall@1 0.999
+against exact, p99 0.93 ms per single query, built in 253 s on one thread.
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12), dtype=np.float32)
 
 
+def _sqnorms(x: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Squared norms of the rows, as ExactIndex rounds them ((x * x).sum(1)), a chunk at a time: at 10M faces the
+    one-shot product would be a second 5 GB array."""
+    parts = [(c * c).sum(1) for c in (x[s : s + chunk] for s in range(0, len(x), chunk))]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
 def _pq_m(dim: int) -> int:
     """Sub-quantisers for PQ fast-scan: 2 dimensions each (measured: 4 each lost too much recall)."""
     return dim // 2 if dim % 2 == 0 else dim
@@ -89,7 +98,7 @@ class FaissIndex:
         self.nprobe = int(nprobe)
         self.refine = int(refine)
         self.tuned_recall = tuned_recall
-        self._sqnorms = (vectors * vectors).sum(1) if kind == "ivf" else None
+        self._sqnorms = _sqnorms(vectors) if kind == "ivf" else None
         if kind == "ivf":
             _faiss().extract_index_ivf(index).nprobe = self.nprobe
 
