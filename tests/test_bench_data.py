@@ -48,3 +48,22 @@ def test_clustered_is_face_like(search) -> None:
     # Every query is a fresh face of an enrolled identity: its nearest gallery face is at a within-identity distance.
     nearest = np.sqrt(np.maximum(2.0 - 2.0 * (q @ x.T).max(1), 0.0))  # unit vectors: |a-b|^2 = 2 - 2 a.b
     assert nearest.max() < 0.6
+
+
+@pytest.mark.slow
+def test_scale_bench_runs_every_method_on_a_small_gallery() -> None:
+    """bench/scale.py end to end on 3,000 faces: every method builds, answers and prints its row (a method whose
+    build branch went missing fails here, not in an hour-long 10M run)."""
+    import subprocess
+
+    script = BENCH.parent / "scale.py"
+    methods = ["faiss-flat", "faiss-ivf", "faiss-ivfhnsw", "faiss-hnsw", "faiss-ivfpq", "milvus-ivf"]
+    out = subprocess.run([sys.executable, str(script), "--n", "3000", "--queries", "20", "--tune-queries", "20",
+                          "--latency-queries", "40", "--methods", *methods], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): line.split("|") for line in out.stdout.splitlines() if line.startswith("| ") and "method" not in line}
+    assert sorted(rows) == sorted(methods)
+    for method, cells in rows.items():
+        recall1 = float(cells[5])
+        assert 0.0 <= recall1 <= 1.0 and float(cells[7]) > 0.0, (method, cells)  # recall@1 and single p50 ms
+    assert float(rows["faiss-flat"][5]) == 1.0  # exact is exact
