@@ -1,7 +1,7 @@
 """Search at scale: FAISS (flat, IVF, HNSW, IVF-PQ) and Milvus-lite (HNSW, IVF_FLAT) on face-like vectors.
 
     python bench/scale.py [--n 1000000] [--queries 1000] [--tune-queries 500] [--target-recall 0.995]
-                          [--methods ...] [--clients 16] [--threads 1] [--latency-queries 5000]
+                          [--methods ...] [--clients 16] [--threads 1] [--latency-queries 5000] [--nprobe N]
 
 Data: the ``clustered`` galleries of bench/search.py (one random unit centre per identity, 10 faces each, faces =
 centre + noise renormalised: faces of one identity ~0.45 apart, of different identities ~1.4; queries are fresh
@@ -129,8 +129,10 @@ def _set_nprobe(idx, nprobe: int) -> None:
     faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(256, 2 * nprobe)
 
 
-def build(method: str, x: np.ndarray, tmp: Path, tune: tuple[np.ndarray, np.ndarray], target: float):
-    """(searchable, bytes per vector, closer, settings). `tune`: held-out (queries, exact top-k rows)."""
+def build(method: str, x: np.ndarray, tmp: Path, tune: tuple[np.ndarray, np.ndarray], target: float,
+          nprobe: int | None = None):
+    """(searchable, bytes per vector, closer, settings). `tune`: held-out (queries, exact top-k rows); `nprobe`
+    fixes faiss-ivfpq's instead of letting FaissIndex tune it."""
     n, dim = x.shape
     if method == "faiss-flat":
         idx = faiss.IndexFlatL2(dim)
@@ -162,9 +164,10 @@ def build(method: str, x: np.ndarray, tmp: Path, tune: tuple[np.ndarray, np.ndar
         idx.hnsw.efSearch = 128
         return _Faiss(idx), index_bytes(idx) / n, None, "efSearch 128"
     if method == "faiss-ivfpq":
-        idx = FaissIndex.build(x, kind="ivf", target_recall=target)
+        idx = FaissIndex.build(x, kind="ivf", target_recall=target, nprobe=nprobe)
+        how = f"tuned by FaissIndex to {target:g}" if nprobe is None else "nprobe set by --nprobe"
         return (idx, index_bytes(idx.index) / n + dim * 4, None,
-                f"nlist {idx.nlist} nprobe {idx.nprobe} refine {idx.refine} (tuned by FaissIndex to {target:g})")
+                f"nlist {idx.nlist} nprobe {idx.nprobe} refine {idx.refine} ({how})")
     if method.startswith("milvus-"):
         from faceprint.gallery.milvus_index import MilvusIndex, MilvusTarget
 
@@ -274,6 +277,7 @@ def main() -> None:
     ap.add_argument("--target-recall", type=float, default=0.995, help="held-out recall@1 that nprobe must reach")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--nprobe", type=int, default=None, help="faiss-ivfpq: lists probed (default: FaissIndex tunes it)")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--latency-queries", type=int, default=5000, help="queries timed per latency column (the set, cycled)")
     ap.add_argument("--threads", type=int, default=1)
@@ -307,7 +311,7 @@ def main() -> None:
             for method in args.methods:
                 load0 = _load()
                 t0 = time.perf_counter()
-                index, per_vector, close, settings = build(method, x, tmp, tune, args.target_recall)
+                index, per_vector, close, settings = build(method, x, tmp, tune, args.target_recall, args.nprobe)
                 built = time.perf_counter() - t0
                 _, found = index.search(q, 10)
                 r1, r10 = recall(found, truth, 1), recall(found, truth, 10)

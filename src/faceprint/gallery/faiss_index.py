@@ -8,7 +8,8 @@ codes scanned with SIMD ("IVF{nlist},PQ{D/2}x4fs"), and every query's best ``ref
 with exact distances on the original vectors, so the distances returned are exact and only the candidate set is
 approximate. The number of lists probed (nprobe) is not a guess: `build` tunes it on the gallery itself. It holds
 out a sample of gallery vectors, finds each one's true nearest *other* vector by brute force, and picks the
-smallest nprobe whose recall@1 on that sample reaches ``target_recall`` (0.995 by default). Held-out gallery
+smallest nprobe (of 1, 2, 3, 4, 6, 8, 12, ...: powers of two and 1.5 times them) whose recall@1 on that sample
+reaches ``target_recall`` (0.995 by default). Held-out gallery
 vectors come from the same distribution as the gallery, so this adapts to the data: clustered face embeddings
 need few lists, structureless random vectors need almost all of them (measured in bench/search.py).
 
@@ -19,7 +20,7 @@ followed by the exact re-rank; clustered data such as face embeddings need few l
 with recall@1 0.999 on random unit vectors (every one of 1,024 lists probed), 0.23 ms with recall@1 0.995 on
 clustered face-like vectors (32 lists probed); building it took 51 s and 35 s of CPU.
 At 10M clustered vectors (``python bench/scale.py --n 10000000``): 4,096 lists, nprobe tuned to 64, recall@1 0.999
-against exact, p99 0.93 ms per single query, built in 253 s on one thread.
+against exact, p99 0.87-1.33 ms per single query, built in 128-292 s on one or two threads (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -182,7 +183,8 @@ class FaissIndex:
         ed, ei = faiss.knn(q, self.vectors, min(2, n))
         exact = np.where(ei[:, 0] == sample, ed[:, -1], ed[:, 0])
         nlist = self.nlist
-        probes = sorted({min(2**i, nlist) for i in range(int(math.log2(nlist)) + 2)})
+        # powers of two and 1.5 times them (1, 2, 3, 4, 6, 8, 12, ...): a doubling step can overshoot by half the work
+        probes = sorted({min(int(f * 2**i), nlist) for i in range(int(math.log2(nlist)) + 2) for f in (1.0, 1.5)})
         refines = [self.refine, 2 * self.refine, 4 * self.refine]
         t0 = time.perf_counter()
         recall = 0.0
