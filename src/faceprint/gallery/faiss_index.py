@@ -16,9 +16,9 @@ need few lists, structureless random vectors need almost all of them (measured i
 Why this index: structureless random vectors are the worst case for an inverted file (a query's nearest neighbour
 may sit in any list), so there the tuner probes every list, and the search becomes a scan of compact 4-bit codes
 followed by the exact re-rank; clustered data such as face embeddings need few lists. ``python bench/search.py``
-(one thread, CPU time per query in a batch of 1,000, 1M faces of 128-d): exact search 18.3 ms; this index 3.2 ms
-with recall@1 0.999 on random unit vectors (every one of 1,024 lists probed), 0.23 ms with recall@1 0.995 on
-clustered face-like vectors (32 lists probed); building it took 51 s and 35 s of CPU.
+(one thread, CPU time per query in a batch of 1,000, 1M faces of 128-d): exact search 9.8-11.0 ms; this index
+0.98 ms with recall@1 0.995 on random unit vectors (every one of 1,024 lists probed), 0.15 ms with recall@1 0.999
+on clustered face-like vectors (48 lists probed); building it took 22 s and 16 s of CPU.
 At 10M clustered vectors (``python bench/scale.py --n 10000000``): 4,096 lists, nprobe tuned to 64, recall@1 0.999
 against exact, p99 0.87-1.33 ms per single query, built in 128-292 s on one or two threads (docs/scale.md).
 """
