@@ -31,6 +31,7 @@ from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold
+from faceprint.recognize.score_law import check_far
 from faceprint.recognize.images import FaceResult, build_identifier, expand_paths, identify_images
 from faceprint.types import Face, FaceEmbedding
 
@@ -423,8 +424,7 @@ class Gallery(GalleryStore):
     def _identifier_for(self, threshold: float | None, far: float = DEFAULT_FAR) -> Identifier:
         # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version), so
         # the threshold follows the gallery's size as people are enrolled or removed.
-        if not 0.0 < far < 1.0:
-            raise ValueError(f"far (the share of strangers named) must lie strictly between 0 and 1, got {far!r}")
+        check_far(far)
         key = (self.model, threshold, far, self._q("PRAGMA data_version")[0][0], self._db.total_changes)
         if self._identifier is None or self._identifier[0] != key:
             self._identifier = (key, build_identifier(self, self.analyzer, threshold, far=far))

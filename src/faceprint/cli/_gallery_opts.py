@@ -14,9 +14,12 @@ GalleryOpt = Annotated[
 
 
 def _share(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise typer.BadParameter("the share of strangers named must lie strictly between 0 and 1, e.g. 0.01")
-    return value
+    from faceprint.recognize.score_law import check_far  # numpy: only when the option is parsed
+
+    try:
+        return check_far(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 FarOpt = Annotated[

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceprint.recognize.score_law import ScoreLaw
+from faceprint.recognize.score_law import ScoreLaw, check_far
 
 if TYPE_CHECKING:
     from faceprint.gallery.store import Gallery
@@ -159,8 +159,7 @@ class ImpostorDistribution:
 
     def threshold_for(self, far: float, n_faces: float) -> float:
         """The distance threshold that names a share `far` of strangers in a gallery of `n_faces` enrolled faces."""
-        if not 0.0 < far < 1.0:
-            raise ValueError(f"the share of strangers named must lie strictly between 0 and 1, got {far}")
+        check_far(far)
         n_eff = self.effective_comparisons(n_faces, far)
         return self.threshold_at_rate(-math.expm1(math.log1p(-far) / n_eff))
 
@@ -358,8 +357,7 @@ def open_set_threshold(
     >>> open_set_threshold([1] * 10, fixed=0.5).threshold
     0.5
     """
-    if not 0.0 < far < 1.0:
-        raise ValueError(f"the share of strangers named must lie strictly between 0 and 1, got {far}")
+    check_far(far)
     n_faces = int(np.sum(photos_per_person))
     size = impostors.gallery_size(photos_per_person) if impostors is not None else float(n_faces)
     if fixed is not None:

@@ -38,7 +38,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ScoreLaw", "open_set_scores"]
+__all__ = ["ScoreLaw", "check_far", "open_set_scores"]
+
+
+def check_far(far: float) -> float:
+    """`far`, the share of strangers a gallery may name per query, if it lies strictly between 0 and 1; else
+    ValueError. The one rule for every place that takes it (library, CLI, service)."""
+    if not 0.0 < far < 1.0:
+        raise ValueError(f"the share of strangers named (far) must lie strictly between 0 and 1, e.g. 0.01; got {far!r}")
+    return far
 
 
 def _extrapolated(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
@@ -146,8 +154,7 @@ class ScoreLaw:
         """The score threshold naming a share `far` of strangers in a gallery of `people` people, `size` faces as
         strangers meet them (default: one photo each). Rates outside the table (0.1% to 30%) follow the line
         through its two nearest rates, in ln threshold against log10 rate."""
-        if not 0.0 < far < 1.0:
-            raise ValueError(f"the share of strangers named must lie strictly between 0 and 1, got {far}")
+        check_far(far)
         at = self._log_thresholds(people if size is None else size, self.weight_index(people))
         return float(math.exp(_extrapolated(math.log10(far), self.log10_far, at)))
 

@@ -26,6 +26,7 @@ from faceprint.errors import EmptyGallery, FaceprintError, ModelNotInGallery, Un
 from faceprint.image import image_size
 from faceprint.models import list_models
 from faceprint.recognize.open_set import DEFAULT_FAR
+from faceprint.recognize.score_law import check_far
 from faceprint.service import schemas
 from faceprint.service.auth import require
 from faceprint.service.config import Limits
@@ -171,10 +172,10 @@ def _image_url(request: Request, face_id: int) -> str:
 
 def _far(data: RequestData) -> float:
     """The `far` option: the share of strangers the caller accepts being named (default 1%)."""
-    far = data.number("far", DEFAULT_FAR)
-    if far is None or not 0.0 < far < 1.0:
-        raise HttpError("invalid_parameter", f"far (the share of strangers named) must lie strictly between 0 and 1, got {far!r}")
-    return far
+    try:
+        return check_far(data.number("far", DEFAULT_FAR))  # type: ignore[arg-type]  (a default is given)
+    except ValueError as exc:
+        raise HttpError("invalid_parameter", str(exc)) from None
 
 
 async def identify(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:
