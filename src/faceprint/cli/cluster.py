@@ -4,6 +4,7 @@ clusters."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -167,12 +168,17 @@ def eval_cluster(
         console.print("report: " + ", ".join(str(p) for p in written), highlight=False)
 
 
+@contextmanager
 def _saved(gallery: Path | None, model: str):  # type: ignore[no-untyped-def]
+    """(gallery, its stored clusters of `model`), the gallery closed on the way out (also when there are none)."""
     from faceprint.cluster import SavedClusters
     from faceprint.gallery import Gallery
 
     g = Gallery(gallery, create=False)
-    return g, SavedClusters.require(g, stored_model_name(model, known=False))
+    try:
+        yield g, SavedClusters.require(g, stored_model_name(model, known=False))
+    finally:
+        g.close()
 
 
 def list_clusters(
@@ -182,9 +188,8 @@ def list_clusters(
 ) -> None:
     """The clusters stored by `faceprint cluster --gallery`: id, size, face ids and photos."""
     with handle_errors():
-        g, saved = _saved(gallery, model)
-        g.close()
-    clusters = saved.clusters()
+        with _saved(gallery, model) as (_, saved):
+            clusters = saved.clusters()
     if as_json:
         print_json({"model": saved.model, "method": saved.method, "threshold": saved.threshold,
                     "clusters": [{"id": cid, "size": len(fs), "faces": [{"id": f.id, "image": f.image, "box": list(f.face.box)} for f in fs]}
@@ -216,8 +221,7 @@ def name_cluster(
 
     with handle_errors():
         check_name(name)
-        g, saved = _saved(gallery, model)
-        try:
+        with _saved(gallery, model) as (g, saved):
             # The clusters were stored under the model's current identity (Gallery.data_key), so their vectors are
             # the current pipeline's; a name this process cannot build takes the gallery's record.
             try:
@@ -234,8 +238,6 @@ def name_cluster(
                     except AlreadyEnrolled:  # enrolled since it was clustered: it keeps its person
                         pass
             saved.save(g)
-        finally:
-            g.close()
     console.print(f"cluster {cluster_id}: {enrolled} faces enrolled as {name}", highlight=False)
 
 
@@ -246,12 +248,9 @@ def merge_clusters(
 ) -> None:
     """Merge stored clusters that are one person."""
     with handle_errors():
-        g, saved = _saved(gallery, model)
-        try:
+        with _saved(gallery, model) as (g, saved):
             target = saved.merge(cluster_ids)
             saved.save(g)
-        finally:
-            g.close()
     console.print(f"clusters {', '.join(map(str, cluster_ids))} merged into {target} ({len(saved.cluster(target))} faces)", highlight=False)
 
 
@@ -263,10 +262,7 @@ def split_cluster(
 ) -> None:
     """Move some faces of a stored cluster into a new cluster of their own."""
     with handle_errors():
-        g, saved = _saved(gallery, model)
-        try:
+        with _saved(gallery, model) as (g, saved):
             new = saved.split(cluster_id, face_ids)
             saved.save(g)
-        finally:
-            g.close()
     console.print(f"cluster {cluster_id}: {len(face_ids)} faces moved to new cluster {new}", highlight=False)
