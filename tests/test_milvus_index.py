@@ -49,7 +49,7 @@ def _assert_same_as_exact(index: MilvusIndex, g: Gallery, queries: np.ndarray, k
     d, i = index.search(queries, k)
     ed, ei = ExactIndex(emb.vectors, index.metric).search(queries, k)
     np.testing.assert_array_equal(i, ei)
-    np.testing.assert_allclose(d, ed, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d, ed, rtol=0, atol=2e-6)
 
 
 def test_lite_equals_exact_and_follows_the_gallery(tmp_path) -> None:

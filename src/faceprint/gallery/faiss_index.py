@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import MissingExtra
+from faceprint.types import squared_distances_to
 
 __all__ = ["FaissIndex", "load_or_build_index", "index_path", "FAISS_KINDS", "EXACT_BELOW"]
 
@@ -69,13 +70,6 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12), dtype=np.float32)
 
 
-def _sqnorms(x: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Squared norms of the rows, as ExactIndex rounds them ((x * x).sum(1)), a chunk at a time: at 10M faces the
-    one-shot product would be a second 5 GB array."""
-    parts = [(c * c).sum(1) for c in (x[s : s + chunk] for s in range(0, len(x), chunk))]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
-
-
 def _pq_m(dim: int) -> int:
     """Sub-quantisers for PQ fast-scan: 2 dimensions each (measured: 4 each lost too much recall)."""
     return dim // 2 if dim % 2 == 0 else dim
@@ -99,7 +93,6 @@ class FaissIndex:
         self.nprobe = int(nprobe)
         self.refine = int(refine)
         self.tuned_recall = tuned_recall
-        self._sqnorms = _sqnorms(vectors) if kind == "ivf" else None
         if kind == "ivf":
             _faiss().extract_index_ivf(index).nprobe = self.nprobe
 
@@ -227,8 +220,12 @@ class FaissIndex:
         if len(q) == 0:
             return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
         if self.kind == "flat":
+            # FAISS's flat scan expands |x|^2 + |q|^2 - 2 x.q in float32 for batches: its candidates are re-measured
+            # from the differences, so a face against itself is 0 as in ExactIndex.
             d, i = self.index.search(q, k)
-            d = np.maximum(d, 0.0)
+            d = np.where(i < 0, np.inf, squared_distances_to(q, self.vectors, np.where(i < 0, 0, i)))
+            order = np.argsort(d, axis=1, kind="stable")
+            d, i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
         else:
             d, i = self._search_refined(q, k)
         i = i.astype(np.int64, copy=False)
@@ -243,9 +240,7 @@ class FaissIndex:
             qq = q[s : s + chunk]
             _, cand = self.index.search(qq, r)
             safe = np.where(cand < 0, 0, cand)
-            # |x - q|^2 = |x|^2 + |q|^2 - 2 x.q, the same formula (and rounding) as ExactIndex
-            dot = np.matmul(self.vectors[safe], qq[:, :, None])[:, :, 0]
-            d = np.maximum(self._sqnorms[safe] + (qq * qq).sum(1)[:, None] - 2.0 * dot, 0.0)
+            d = squared_distances_to(qq, self.vectors, safe)  # from the differences: exact, as ExactIndex
             d[cand < 0] = np.inf
             part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < r else np.broadcast_to(np.arange(r), d.shape)
             pd = np.take_along_axis(d, part, 1)

@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from faceprint.errors import FaceprintError, MissingExtra
+from faceprint.types import squared_distances_to
 
 __all__ = [
     "MILVUS_KINDS",
@@ -198,11 +199,9 @@ class MilvusIndex:
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
         self.vectors = None
-        self._sqnorms = None
         if vectors is not None:
             v = np.ascontiguousarray(vectors, dtype=np.float32)
             self.vectors = _normalize(v) if metric == "cosine" else v
-            self._sqnorms = (self.vectors * self.vectors).sum(1)
 
     def __len__(self) -> int:
         return int(len(self._sorted_ids))
@@ -248,8 +247,7 @@ class MilvusIndex:
                 keep = rows >= 0  # an id the gallery no longer has (an edit since this handle was made)
                 rows, d2 = rows[keep], d2[keep]
                 if self.vectors is not None and len(rows):
-                    x = self.vectors[rows]
-                    d2 = np.maximum(self._sqnorms[rows] + float(qq[r] @ qq[r]) - 2.0 * (x @ qq[r]), 0.0).astype(np.float32)
+                    d2 = squared_distances_to(qq[r : r + 1], self.vectors, rows[None, :])[0]
                 order = np.lexsort((rows, d2))[:k]
                 out_d[s + r, : len(order)] = d2[order]
                 out_i[s + r, : len(order)] = rows[order]
