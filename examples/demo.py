@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from rich.console import Console
@@ -90,7 +91,7 @@ def recognition(analyzer: FaceAnalyzer, avengers: Path, lfw: Path, out: Path) ->
 
 
 def enrol_and_identify(analyzer: FaceAnalyzer, train: list[tuple[str, Path]], queries: list[tuple[str, Path]], out: Path,
-                       who: str = "people", several: str = "skip", per_person: int = 2) -> int:
+                       who: str = "people", several: Literal["skip", "largest"] = "skip", per_person: int = 2) -> int:
     """Enrol `train` (person, photo) into a fresh gallery in `out`, identify `queries` (true person or
     "(not enrolled)", photo), print every verdict, write annotated photos and a contact sheet of up to
     `per_person` photos of each true person; returns the number of wrong answers."""
@@ -99,7 +100,7 @@ def enrol_and_identify(analyzer: FaceAnalyzer, train: list[tuple[str, Path]], qu
         p.unlink()
     with Gallery(gallery_path) as g, Progress(console=console, transient=True) as bar:
         task = bar.add_task("enrolling", total=len(train))
-        report = enroll(g, analyzer, train, several=several, on_image=lambda _: bar.advance(task))  # type: ignore[arg-type]
+        report = enroll(g, analyzer, train, several=several, on_image=lambda _: bar.advance(task))
         ident = build_identifier(g, analyzer)
     console.print(f"2. recognition: enrolled {report.faces_enrolled} faces of {len(report.enrolled)} {who} "
                   f"({report.images} photos; skipped {sum(len(v) for v in report.skipped.values())}) into {gallery_path}")
@@ -191,13 +192,14 @@ def sample_demo(shared: Path, out: Path) -> int:
     """The demo on face_recognition's test photos from PyPI, for a clone without the sample data folder."""
     t0 = time.perf_counter()
     try:
-        with console.status(f"no sample data folder at {shared}: fetching the demo photos ({FACE_RECOGNITION_PHOTOS.requirement}) with pip"):
+        with console.status(f"no sample data in {shared}: fetching the demo photos ({FACE_RECOGNITION_PHOTOS.requirement}) with pip"):
             photos = fetch_sample_photos()
     except SampleDataError as e:
         print(NO_PHOTOS.format(shared=shared, error=e, requirement=FACE_RECOGNITION_PHOTOS.requirement), file=sys.stderr)
         return 2
     fetched = time.perf_counter()
-    console.print(f"no sample data folder at {shared} (with it, make demo runs the fuller LFW and Avengers demo)", highlight=False)
+    console.print(f"no sample data in {shared} (data/lfw-subset and data/avengers; with them, make demo runs the fuller "
+                  "LFW and Avengers demo)", highlight=False)
     console.print(describe_source(photos) + "\n", highlight=False)
     analyzer = FaceAnalyzer()
     pairs = [(photos.path(a), photos.path(b), True) for a, b in SAMPLE_SAME]
