@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Generator
 from pathlib import Path
 from typing import NoReturn
 
@@ -42,8 +43,12 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return ""
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """End the run with one line: how many tests were skipped for missing data or weights, and why."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
+    """End the run with one line: how many tests were skipped for missing data or weights, and why.
+
+    An outermost wrapper, so the line comes after pytest's short summary (the -ra list), just above the counts."""
+    yield
     reasons = Counter(r for rep in terminalreporter.stats.get("skipped", []) if (r := _skip_reason(rep)).startswith(MISSING_DATA))
     total = sum(reasons.values())
     if not total:

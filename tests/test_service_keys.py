@@ -155,9 +155,10 @@ def test_rate_limit_answers_429_with_retry_after(server: Server, folder: Path) -
     c = server.client(key["key"])
     other = server.client(new_key(folder, "read")["key"])
     answers = []
+    listed = None
     for _ in range(70):  # 60 a minute with bursts of 60
         try:
-            c.galleries()
+            listed = c.galleries()
             answers.append(200)
         except ApiError as exc:
             answers.append(exc)
@@ -165,7 +166,7 @@ def test_rate_limit_answers_429_with_retry_after(server: Server, folder: Path) -
     assert len(answers) > 55 and isinstance(answers[-1], ApiError)
     assert answers[-1].status == 429 and answers[-1].code == "rate_limited"
     assert int(answers[-1].headers["retry-after"]) >= 1
-    assert other.galleries() == ["a", "b"]  # per key
+    assert listed is not None and other.galleries() == listed  # per key: the other key still gets its answer
 
 
 def test_non_loopback_needs_keys(tmp_path: Path) -> None:
