@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from faceprint.cli._common import Exit, console, err_console, handle_errors
+from faceprint.cli._gallery_opts import gallery_arg
 
 
 def is_loopback(host: str) -> bool:
@@ -26,7 +27,7 @@ def is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback needs API keys (faceprint keys create).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port; the URL is printed).")] = 8000,
-    gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="One gallery file (default: $FACEPRINT_GALLERY or the user data directory).")] = None,
+    gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", parser=gallery_arg, help="One gallery: a file or postgresql://user@host:port/db, which several servers (replicas) may share (default: $FACEPRINT_GALLERY or the user data directory).")] = None,
     galleries: Annotated[Optional[Path], typer.Option("--galleries", help="A folder of galleries, DIR/<name>.sqlite, served under /v1/galleries/<name>/.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Embedding model (default dlib-resnet-v1).")] = None,
     detector: Annotated[Optional[str], typer.Option(help="Face detector: mtcnn (default) or dlib-hog.")] = None,

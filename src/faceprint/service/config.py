@@ -47,9 +47,10 @@ class Limits:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """One gallery file (``gallery``) or a folder of them (``galleries``, each DIR/<name>.sqlite), never both."""
+    """One gallery (``gallery``: a file, or a ``postgresql://`` URL that several servers may share) or a folder of
+    them (``galleries``, each DIR/<name>.sqlite), never both."""
 
-    gallery: Path | None = None
+    gallery: Path | str | None = None
     galleries: Path | None = None
     model: str | None = None
     detector: str | None = None
@@ -68,5 +69,5 @@ class ServiceConfig:
         return self.galleries is not None
 
     @property
-    def keys_file(self) -> Path:
+    def keys_file(self) -> Path | str:
         return keys_path(self.gallery, None) if self.galleries is None else keys_path(None, self.galleries)

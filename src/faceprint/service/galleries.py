@@ -1,4 +1,5 @@
-"""The galleries a server opens: one file, or DIR/<name>.sqlite by name; one SQLite connection per thread.
+"""The galleries a server opens: one file or PostgreSQL database, or DIR/<name>.sqlite by name; one gallery
+object per thread (a PostgreSQL gallery's connections come from one pool per process).
 
 SQLite connections belong to the thread that opened them, so each thread keeps its own `faceprint.Gallery` per
 file (reads go on during writes: the galleries are in WAL mode). Writes to one gallery are serialised by a lock
@@ -25,10 +26,10 @@ class GalleryHub:
     def __init__(self, config: ServiceConfig, analyzer: FaceAnalyzer) -> None:
         self.config, self.analyzer = config, analyzer
         self._local = threading.local()
-        self._write_locks: dict[Path, threading.Lock] = {}
+        self._write_locks: dict[Path | str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def path(self, name: str | None) -> Path:
+    def path(self, name: str | None) -> Path | str:
         """The file of gallery `name` (None in single-gallery mode); 404 unknown_gallery for a bad name."""
         if not self.config.multi:
             return self.config.gallery  # type: ignore[return-value]
@@ -45,13 +46,14 @@ class GalleryHub:
     def open(self, name: str | None, create: bool = False) -> Gallery:
         """This thread's connection to a gallery; a missing one is created only when `create` (enrolment)."""
         path = self.path(name)
-        cache: dict[Path, Gallery] = self._local.__dict__.setdefault("galleries", {})
+        cache: dict[Path | str, Gallery] = self._local.__dict__.setdefault("galleries", {})
         g = cache.get(path)
-        if g is None:
+        if g is None and isinstance(path, Path):
             if not path.exists() and not create:
                 if self.config.multi:
                     raise HttpError("unknown_gallery", f"no gallery named {name!r}; enrol someone into it to create it")
             path.parent.mkdir(parents=True, exist_ok=True)
+        if g is None:
             g = cache[path] = Gallery(path, analyzer=self.analyzer, timeout=self.config.limits.lock_wait)
         return g
 

@@ -154,7 +154,9 @@ class _Pools:
                 pool = psycopg_pool.ConnectionPool(
                     url, min_size=1, max_size=8, timeout=timeout, open=False, name="faceprint",
                     kwargs={"autocommit": True}, check=psycopg_pool.ConnectionPool.check_connection,
-                    reconnect_timeout=0,  # keep trying for as long as the server is away
+                    # give up a failed reconnection soon: the next request then tries again at once, so a server
+                    # that is back is used at the next request (instead of after an ever longer back-off)
+                    reconnect_timeout=1.0,
                 )
                 try:
                     pool.open(wait=True, timeout=timeout)
