@@ -172,6 +172,18 @@ class KeyStore:
         )
         return ApiKey(*rows[0]) if rows else None
 
+    def export_rows(self) -> list[tuple]:
+        """Every stored key record with its hash (for copying a gallery with its keys: faceprint gallery copy)."""
+        return [tuple(r) for r in self._rows("SELECT id, hash, scope, gallery, label, created, revoked FROM keys ORDER BY id")]
+
+    def import_rows(self, rows: list[tuple]) -> int:
+        """Store key records from `export_rows` that are not here yet; returns how many were new."""
+        have = {r[0] for r in self.export_rows()}
+        new = [r for r in rows if r[0] not in have]
+        for r in new:
+            self._write(f"INSERT INTO {self._table} (id, hash, scope, gallery, label, created, revoked) VALUES (?, ?, ?, ?, ?, ?, ?)", tuple(r))
+        return len(new)
+
     @property
     def _table(self) -> str:
         return "keys" if self._url is None else "api_keys"

@@ -109,6 +109,8 @@ class GalleryStore(ABC):
     """The dialect's aggregate joining strings with commas."""
     NEWEST_MODEL: str = "rowid"
     """The column ordering the model identity records by insertion."""
+    EMBEDDING_EXTRA: tuple[str, ...] = ()
+    """Columns of the embeddings table beyond the common ones (PostgreSQL keeps the image's hash there)."""
 
     def __new__(cls, target: str | os.PathLike[str] | None = None, *args: object, **kwargs: object) -> GalleryStore:
         if cls is GalleryStore:
@@ -138,6 +140,9 @@ class GalleryStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def _after_import(self) -> None:
+        """After rows were written with their ids (store/copy.py): bring id generators past them."""
 
     @property
     @abstractmethod

@@ -190,6 +190,7 @@ class PostgresStore(GalleryStore):
 
     CONCAT = "string_agg({}, ',')"
     NEWEST_MODEL = "n"
+    EMBEDDING_EXTRA = ("sha256",)
 
     def __init__(self, url: str, timeout: float = 10.0, create: bool = True) -> None:
         self.url = url
@@ -348,6 +349,11 @@ class PostgresStore(GalleryStore):
     @property
     def schema_version(self) -> int:
         return int(self._q("SELECT version FROM faceprint_schema")[0][0])
+
+    def _after_import(self) -> None:
+        with self.transaction():
+            for table in ("people", "faces", "embeddings"):
+                self._q(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
     def change_token(self) -> object:
         return int(self._q("SELECT n FROM changes")[0][0])
