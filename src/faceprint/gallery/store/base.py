@@ -394,6 +394,40 @@ class GalleryStore(ABC):
         person = {int(f): int(p) for f, p, _ in rows}
         return np.array([person.get(i, -1) for i in ids], np.int64), {int(p): n for _, p, n in rows}
 
+    def vectors_of(self, model: str, face_ids: Sequence[int]) -> np.ndarray:
+        """`model`'s vectors of the given face ids, in that order (NaN rows for ids without one): the exact vectors
+        of a search index's candidates, read for those rows only."""
+        ids = [int(i) for i in face_ids]
+        rows = self._q(f"SELECT face_id, vector FROM embeddings WHERE model = ? AND face_id IN ({', '.join('?' * len(ids))})",
+                       [model, *ids]) if ids else []
+        got = {int(f): np.frombuffer(bytes(v), "<f4") for f, v in rows}
+        dim = len(next(iter(got.values()))) if got else 0
+        out = np.full((len(ids), dim), np.nan, np.float32)
+        for i, f in enumerate(ids):
+            if f in got:
+                out[i] = got[f]
+        return out
+
+    def photo_counts(self, model: str) -> np.ndarray:
+        """How many faces of `model` each person has (one entry per person with any): the gallery's make-up, which
+        the open-set threshold needs, without reading a vector."""
+        rows = self._q("SELECT count(*) FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE e.model = ? GROUP BY f.person_id",
+                       (model,))
+        return np.array(sorted(int(r[0]) for r in rows), np.int64)
+
+    def check_identity(self, model: str, identity: ModelIdentity) -> None:
+        """StaleEmbeddings when some of `model`'s vectors were made by another pipeline than `identity` (as
+        `embeddings(model, identity)` checks, with one count instead of reading them)."""
+        row = self._q("SELECT count(*), sum(CASE WHEN identity IS NULL OR identity != ? THEN 1 ELSE 0 END) FROM embeddings WHERE model = ?",
+                      (identity.key, model))[0]
+        total, stale = int(row[0]), int(row[1] or 0)
+        if stale:
+            raise StaleEmbeddings(
+                f"{self.path}: {stale} of {total} faces enrolled with {model!r} were embedded by another version "
+                f"of its pipeline (weights, alignment or test-time settings changed since); "
+                f"run: faceprint gallery reembed --gallery {self.path} --model {model}"
+            )
+
     def iter_vectors(self, model: str, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """`model`'s (face ids, vectors) in face-id order, `batch` rows at a time (for building a search index or
         copying a gallery without holding every vector at once)."""
