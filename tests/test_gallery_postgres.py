@@ -158,3 +158,22 @@ def test_the_server_goes_away_and_comes_back() -> None:
             assert g.models() == {MODEL: 2}
     finally:
         server.stop("immediate")
+
+
+def test_one_database_holds_several_galleries(pg_url: str) -> None:
+    """`serve --galleries postgresql://...`: each gallery its own schema, made on first write, listed by name."""
+    from faceprint.gallery.store.postgres import gallery_url, list_galleries
+    from faceprint.service.keys import KeyStore, keys_path
+
+    assert list_galleries(pg_url) == []
+    with pytest.raises(GalleryError, match="no gallery here"):
+        open_store(gallery_url(pg_url, "team-a"), create=False)
+    with open_store(gallery_url(pg_url, "team-a")) as a, open_store(gallery_url(pg_url, "Team_B")) as b:
+        a.add_face("ann", "a.jpg", "sha-1", None, _vec(1), MODEL)
+        b.add_face("bob", "a.jpg", "sha-1", None, _vec(1), MODEL)  # the same photo: another gallery
+        assert [p.name for p in a.people()] == ["ann"] and [p.name for p in b.people()] == ["bob"]
+        assert a.get_setting("gallery_uid") != b.get_setting("gallery_uid")
+    keys = KeyStore(keys_path(None, pg_url))
+    keys.create("read")
+    keys.close()
+    assert list_galleries(pg_url) == ["Team_B", "_keys", "team-a"]  # the server lists only valid gallery names

@@ -197,3 +197,19 @@ def test_postgres_stopped_mid_enrolment_answers_503_and_recovers(pg, replicas, l
     assert b.client().people()
     with open_store(url) as g:
         assert set(acked) <= {f.id for f in g.faces()}
+
+
+def test_serve_galleries_from_one_database(pg, lfw_subset: Path, tmp_path_factory) -> None:
+    """`serve --galleries postgresql://...`: one schema per gallery, created by the first enrolment into it."""
+    url = pg.new_database()
+    server = Server("--galleries", url, home=tmp_path_factory.mktemp("home-multi"))
+    try:
+        blair = _photos(lfw_subset, "Tony_Blair")
+        with pytest.raises(ApiError) as err:
+            server.client(gallery="office").people()
+        assert err.value.code == "unknown_gallery"
+        server.client(gallery="office").enroll("Tony_Blair", blair[:2])
+        assert server.client().galleries() == ["office"]
+        assert server.client(gallery="office").identify(blair[4])["faces"][0]["person"] == "Tony_Blair"
+    finally:
+        server.stop()

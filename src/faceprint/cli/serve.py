@@ -28,7 +28,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback needs API keys (faceprint keys create).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port; the URL is printed).")] = 8000,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", parser=gallery_arg, help="One gallery: a file or postgresql://user@host:port/db, which several servers (replicas) may share (default: $FACEPRINT_GALLERY or the user data directory).")] = None,
-    galleries: Annotated[Optional[Path], typer.Option("--galleries", help="A folder of galleries, DIR/<name>.sqlite, served under /v1/galleries/<name>/.")] = None,
+    galleries: Annotated[Optional[Path], typer.Option("--galleries", parser=gallery_arg, help="Several galleries, served under /v1/galleries/<name>/: a folder (DIR/<name>.sqlite) or a postgresql:// database (a schema each).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Embedding model (default dlib-resnet-v1).")] = None,
     detector: Annotated[Optional[str], typer.Option(help="Face detector: mtcnn (default) or dlib-hog.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Inference threads.")] = 2,
@@ -53,7 +53,7 @@ def serve(
         check_extra()
         if gallery is not None and galleries is not None:
             raise FaceprintError("give --gallery or --galleries, not both")
-        if galleries is not None:
+        if isinstance(galleries, Path):
             if galleries.exists() and not galleries.is_dir():
                 raise FaceprintError(f"{galleries}: not a folder")
             galleries.mkdir(parents=True, exist_ok=True)

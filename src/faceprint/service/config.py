@@ -47,11 +47,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """One gallery (``gallery``: a file, or a ``postgresql://`` URL that several servers may share) or a folder of
-    them (``galleries``, each DIR/<name>.sqlite), never both."""
+    """One gallery (``gallery``: a file, or a ``postgresql://`` URL that several servers may share) or several
+    (``galleries``: a folder, each DIR/<name>.sqlite, or a PostgreSQL database, each a schema), never both."""
 
     gallery: Path | str | None = None
-    galleries: Path | None = None
+    galleries: Path | str | None = None
     model: str | None = None
     detector: str | None = None
     limits: Limits = field(default_factory=Limits)

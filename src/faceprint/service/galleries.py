@@ -35,12 +35,20 @@ class GalleryHub:
             return self.config.gallery  # type: ignore[return-value]
         if name is None or not GALLERY_NAME.match(name):
             raise HttpError("unknown_gallery", f"invalid gallery name {name!r}: letters, digits, '_' and '-', up to 64")
+        if isinstance(self.config.galleries, str):  # a PostgreSQL database: one schema per gallery
+            from faceprint.gallery.store.postgres import gallery_url
+
+            return gallery_url(self.config.galleries, name)
         return self.config.galleries / f"{name}.sqlite"  # type: ignore[operator]
 
     def names(self) -> list[str]:
         """The galleries of the folder (--galleries), by name."""
         if not self.config.multi:
             return []
+        if isinstance(self.config.galleries, str):
+            from faceprint.gallery.store.postgres import list_galleries
+
+            return [n for n in list_galleries(self.config.galleries, self.config.limits.lock_wait) if GALLERY_NAME.match(n)]
         return sorted(p.stem for p in self.config.galleries.glob("*.sqlite") if GALLERY_NAME.match(p.stem))  # type: ignore[union-attr]
 
     def open(self, name: str | None, create: bool = False) -> Gallery:
@@ -53,6 +61,8 @@ class GalleryHub:
                 if self.config.multi:
                     raise HttpError("unknown_gallery", f"no gallery named {name!r}; enrol someone into it to create it")
             path.parent.mkdir(parents=True, exist_ok=True)
+        if g is None and isinstance(path, str) and self.config.multi and not create and name not in self.names():
+            raise HttpError("unknown_gallery", f"no gallery named {name!r}; enrol someone into it to create it")
         if g is None:
             g = cache[path] = Gallery(path, analyzer=self.analyzer, timeout=self.config.limits.lock_wait)
         return g

@@ -41,6 +41,10 @@ def keys_path(gallery: str | Path | None = None, galleries: str | Path | None = 
         raise ValueError("give exactly one of gallery and galleries")
     if is_postgres_url(gallery):
         return gallery  # type: ignore[return-value]
+    if is_postgres_url(galleries):  # a schema no gallery name can take (names start with a letter or digit)
+        from faceprint.gallery.store.postgres import gallery_url
+
+        return gallery_url(galleries, "_keys")  # type: ignore[arg-type]
     if galleries is not None:
         return Path(galleries) / ".keys.sqlite"
     g = Path(gallery)  # type: ignore[arg-type]

@@ -26,12 +26,14 @@ from typing import Any
 from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryUnavailable, MissingExtra
 from faceprint.gallery.store.base import GalleryStore
 
-__all__ = ["PostgresStore", "PG_MIGRATIONS", "PG_SCHEMA_VERSION", "display_url"]
+__all__ = ["PostgresStore", "PG_MIGRATIONS", "PG_SCHEMA_VERSION", "display_url", "gallery_url", "list_galleries"]
 
 log = logging.getLogger(__name__)
 
 WRITE_LOCK = 0x46505254
-"""The advisory lock every writing transaction takes ("FPRT"): one writer at a time per database."""
+"""The advisory lock every writing transaction takes ("FPRT", with the schema's hash): one writer at a time per
+gallery."""
+LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))"
 
 # Step i takes the schema from version i to i + 1. Never edit a released step; append a new one.
 PG_MIGRATIONS: list[str] = [
@@ -128,6 +130,25 @@ def display_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def gallery_url(base: str, name: str) -> str:
+    """The URL of gallery `name` of a database that holds several (``serve --galleries postgresql://...``): the
+    same database, its own schema (created on first write), chosen by libpq's ``options=-c search_path=...``."""
+    sep = "&" if urllib.parse.urlsplit(base).query else "?"
+    return f"{base}{sep}options=" + urllib.parse.quote(f'-csearch_path="{name}"', safe="")
+
+
+def list_galleries(base: str, timeout: float = 10.0) -> list[str]:
+    """The galleries (schemas holding a faceprint gallery) of the database at `base`, by name."""
+    psycopg, _ = _psycopg()
+    try:
+        with psycopg.connect(base, connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
+            rows = conn.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'faceprint_schema' "
+                                "ORDER BY table_schema").fetchall()
+    except psycopg.OperationalError as exc:
+        raise GalleryUnavailable(f"{display_url(base)}: the PostgreSQL server cannot be reached ({str(exc).strip()})") from None
+    return [r[0] for r in rows]
 
 
 def _psycopg() -> tuple[Any, Any]:
@@ -275,7 +296,7 @@ class PostgresStore(GalleryStore):
             try:
                 tx = conn.transaction()
                 tx.__enter__()
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                conn.execute(LOCK_SQL, (WRITE_LOCK,))
             except self._psycopg.Error as exc:
                 raise self._error(exc) from None
             self._local.conn = conn
@@ -321,7 +342,11 @@ class PostgresStore(GalleryStore):
         with self._conn() as conn:
             try:
                 with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    if create and conn.execute("SELECT current_schema()").fetchone()[0] is None:
+                        # a gallery of a database that holds several: its schema (search_path) is made on first use
+                        schema = conn.execute("SHOW search_path").fetchone()[0].split(",")[0].strip().strip('"')
+                        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    conn.execute(LOCK_SQL, (WRITE_LOCK,))
                     version = self._version(conn)
                     if version > PG_SCHEMA_VERSION:
                         raise GalleryError(f"{self.path}: gallery schema version {version} is newer than this faceprint "
@@ -340,6 +365,8 @@ class PostgresStore(GalleryStore):
         """The schema version (0: an empty database), after checking that the database holds a faceprint gallery."""
         if conn.execute("SELECT to_regclass('faceprint_schema')").fetchone()[0] is not None:
             return int(conn.execute("SELECT version FROM faceprint_schema").fetchone()[0])
+        if conn.execute("SELECT current_schema()").fetchone()[0] is None:
+            return 0  # the schema of a gallery not made yet
         tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").fetchone()[0]
         if tables:
             raise GalleryError(f"{self.path}: this database holds other tables and is not a faceprint gallery; "
