@@ -130,6 +130,7 @@ def build_identifier(
     classifier: str | None = None,
     index: str = "exact",
     far: float = DEFAULT_FAR,
+    embeddings: GalleryEmbeddings | None = None,
 ) -> Identifier:
     """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none).
 
@@ -137,6 +138,7 @@ def build_identifier(
     `threshold` is given.
     index: "exact", "faiss" (a file beside the gallery), "milvus" (a milvus-lite file beside it) or
     "milvus://HOST:PORT" (a Milvus server); a Milvus index holds a connection, closed by `identifier.index.close()`.
+    embeddings: the model's vectors as the caller already holds them (GalleryStore.follow_vectors), not read again.
     """
     spec = analyzer.embedder.spec
     if classifier is None and (index == "milvus" or index.startswith("milvus://")):
@@ -153,7 +155,11 @@ def build_identifier(
                                   np.zeros(0, np.int64), {})
         return Identifier(empty, spec.metric, point.threshold, spec.confidence_slope, index=idx, operating_point=point,
                           directory=gallery, n_people=len(photos))
-    emb = gallery.embeddings(spec.name, model_identity(spec))
+    if embeddings is not None:
+        gallery.check_identity(spec.name, model_identity(spec))
+        emb = embeddings
+    else:
+        emb = gallery.embeddings(spec.name, model_identity(spec))
     _, photos = np.unique(emb.person_ids, return_counts=True)
     point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
     thr = point.threshold

@@ -319,10 +319,11 @@ class PostgresStore(GalleryStore):
             ctx.__exit__(type(failed) if failed else None, failed, None)
 
     def _insert_vector(self, face_id: int, sha256: str, model: str, dim: int, data: bytes, identity: str | None, replace: bool) -> None:
-        if replace:
+        if replace:  # a new row id, as SQLite's INSERT OR REPLACE gives: a process following the vectors sees the change
             self._q(
                 """INSERT INTO embeddings (face_id, sha256, model, dim, vector, identity) VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (face_id, model) DO UPDATE SET dim = excluded.dim, vector = excluded.vector, identity = excluded.identity""",
+                   ON CONFLICT (face_id, model) DO UPDATE SET id = nextval(pg_get_serial_sequence('embeddings', 'id')),
+                       dim = excluded.dim, vector = excluded.vector, identity = excluded.identity""",
                 (face_id, sha256, model, dim, data, identity),
             )
             return
