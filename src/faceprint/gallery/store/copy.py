@@ -138,8 +138,7 @@ def copy_gallery(
         before = dst._q(f"SELECT count(*) FROM {table.name}")[0][0]
         for rows in _rows(src, table, batch):
             with dst.transaction():
-                for row in rows:
-                    dst._q(sql, [bytes(v) if isinstance(v, memoryview) else v for v in row])
+                dst._q_many(sql, [[bytes(v) if isinstance(v, memoryview) else v for v in row] for row in rows])
             if on_batch is not None:
                 on_batch(table.name, len(rows))
         report.copied[table.name] = int(dst._q(f"SELECT count(*) FROM {table.name}")[0][0]) - int(before)
