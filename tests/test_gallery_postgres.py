@@ -177,3 +177,17 @@ def test_one_database_holds_several_galleries(pg_url: str) -> None:
     keys.create("read")
     keys.close()
     assert list_galleries(pg_url) == ["Team_B", "_keys", "team-a"]  # the server lists only valid gallery names
+
+
+def test_a_writer_waits_for_another_then_says_locked(pg_url: str) -> None:
+    """Writers take turns (one advisory lock per gallery); one that waits longer than its timeout gets
+    GalleryLocked, as on SQLite, and nothing of it is stored."""
+    from faceprint.errors import GalleryLocked
+
+    with open_store(pg_url) as holder, open_store(pg_url, timeout=0.3) as waiter:
+        with holder.transaction():
+            holder.add_face("ann", "a.jpg", "sha-1", None, _vec(1), MODEL)
+            with pytest.raises(GalleryLocked, match="longer than 0.3 s"):
+                waiter.add_face("bob", "b.jpg", "sha-2", None, _vec(2), MODEL)
+        waiter.add_face("bob", "b.jpg", "sha-2", None, _vec(2), MODEL)  # free again
+        assert [p.name for p in waiter.people()] == ["ann", "bob"]

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryUnavailable, MissingExtra
+from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryLocked, GalleryUnavailable, MissingExtra
 from faceprint.gallery.store.base import GalleryStore
 
 __all__ = ["PostgresStore", "PG_MIGRATIONS", "PG_SCHEMA_VERSION", "display_url", "gallery_url", "list_galleries"]
@@ -217,6 +217,7 @@ class PostgresStore(GalleryStore):
         self.url = url
         self.path = display_url(url)
         self.read_only = False
+        self._timeout = timeout
         self._psycopg, self._pool_mod = _psycopg()
         self._local = threading.local()
         self._pool = POOLS.get(url, timeout)
@@ -231,6 +232,9 @@ class PostgresStore(GalleryStore):
     # -- connections and errors -------------------------------------------------------------------------------
 
     def _error(self, exc: Exception) -> GalleryError:
+        if isinstance(exc, self._psycopg.errors.LockNotAvailable):
+            return GalleryLocked(f"{self.path}: another process has been writing to the gallery for longer than "
+                                 f"{self._timeout:g} s; try again when it has finished")
         if isinstance(exc, (self._psycopg.OperationalError, self._pool_mod.PoolTimeout, self._psycopg.InterfaceError)):
             return GalleryUnavailable(f"{self.path}: the PostgreSQL server cannot be reached ({str(exc).strip()}); try again")
         return GalleryError(f"{self.path}: gallery database error: {str(exc).strip()}")
@@ -304,8 +308,16 @@ class PostgresStore(GalleryStore):
             try:
                 tx = conn.transaction()
                 tx.__enter__()
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+            try:
+                conn.execute(f"SET LOCAL lock_timeout = {max(1, int(self._timeout * 1000))}")  # then GalleryLocked
                 conn.execute(LOCK_SQL, (WRITE_LOCK,))
             except self._psycopg.Error as exc:
+                try:
+                    tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
+                except self._psycopg.Error:
+                    pass
                 raise self._error(exc) from None
             self._local.conn = conn
             try:
@@ -323,8 +335,15 @@ class PostgresStore(GalleryStore):
                 tx.__exit__(None, None, None)  # COMMIT
             except self._psycopg.Error as exc:
                 raise self._error(exc) from None
+        except BaseException as exc:
+            failed = exc
+            raise
         finally:
-            ctx.__exit__(type(failed) if failed else None, failed, None)
+            try:
+                ctx.__exit__(type(failed) if failed else None, failed, None)  # back to the pool
+            except self._psycopg.Error as exc:
+                if failed is None:
+                    raise self._error(exc) from None
 
     def _insert_vector(self, face_id: int, sha256: str, model: str, dim: int, data: bytes, identity: str | None, replace: bool) -> None:
         if replace:  # a new row id, as SQLite's INSERT OR REPLACE gives: a process following the vectors sees the change
