@@ -191,3 +191,22 @@ def test_a_writer_waits_for_another_then_says_locked(pg_url: str) -> None:
                 waiter.add_face("bob", "b.jpg", "sha-2", None, _vec(2), MODEL)
         waiter.add_face("bob", "b.jpg", "sha-2", None, _vec(2), MODEL)  # free again
         assert [p.name for p in waiter.people()] == ["ann", "bob"]
+
+
+def test_a_faiss_index_of_a_postgres_gallery_lives_in_the_cache(pg_url: str) -> None:
+    pytest.importorskip("faiss")
+    from faceprint.gallery.faiss_index import index_path, load_or_build_index
+    from faceprint.gallery.index import ExactIndex
+
+    with open_store(pg_url) as g:
+        with g.transaction():
+            for i in range(50):
+                g.add_face(f"p{i % 5}", f"{i}.jpg", f"sha-{i}", None, _vec(i), MODEL)
+        path = index_path(g, MODEL)
+        assert g.get_setting("gallery_uid") in path.name and "postgresql" not in str(path)
+        queries = np.stack([_vec(100), _vec(101)])
+        want = ExactIndex(g.embeddings(MODEL).vectors).search(queries, 5)
+        for _ in range(2):  # built, then read from its file
+            got = load_or_build_index(g, MODEL, metric="euclidean").search(queries, 5)
+            np.testing.assert_array_equal(got[1], want[1])
+        assert path.exists()
