@@ -94,7 +94,9 @@ def _run(config: object, host: str, port: int) -> None:
     sock.listen(128)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    where = f"galleries in {config.galleries}" if config.galleries else f"gallery {config.gallery}"  # type: ignore[attr-defined]
+    from faceprint.gallery.store.base import shown_target
+
+    where = f"galleries in {shown_target(config.galleries)}" if config.galleries else f"gallery {shown_target(config.gallery)}"  # type: ignore[attr-defined]
     console.print(f"faceprint serving on http://{shown}:{bound} ({where}); API docs at /docs", highlight=False, soft_wrap=True)
     console.file.flush()
     level = logging.getLogger().getEffectiveLevel()

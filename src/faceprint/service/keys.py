@@ -86,9 +86,10 @@ class KeyStore:
 
     def __init__(self, path: str | Path) -> None:
         from faceprint.gallery.store import is_postgres_url
+        from faceprint.gallery.store.base import shown_target
 
         self._url = str(path) if is_postgres_url(path) else None
-        self.path: Path | str = Path(path) if self._url is None else path
+        self.path: Path | str = Path(path) if self._url is None else shown_target(path)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._pg: object | None = None

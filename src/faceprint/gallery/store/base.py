@@ -52,6 +52,15 @@ def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
+def shown_target(target: object) -> str:
+    """A gallery argument as messages show it: a PostgreSQL URL without its password."""
+    if is_postgres_url(target):
+        from faceprint.gallery.store.postgres import display_url
+
+        return display_url(str(target))
+    return str(target)
+
+
 def default_gallery_path() -> Path | str:
     """$FACEPRINT_GALLERY (a file or a postgresql:// URL), else gallery.sqlite in the user's data directory."""
     env = os.environ.get("FACEPRINT_GALLERY")
