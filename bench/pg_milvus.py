@@ -129,8 +129,7 @@ def main() -> None:
     finally:
         milvus.terminate()
         milvus.wait(30)
-        pg.stop("immediate")
-        shutil.rmtree(pg.folder, ignore_errors=True)
+        pg.close()
         shutil.rmtree(data, ignore_errors=True)
     print(f"\n{args.faces:,} faces (128-d, {args.faces // 10:,} people) on PostgreSQL 15 + milvus-lite server, "
           f"{args.queries} queries one at a time; {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

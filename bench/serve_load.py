@@ -174,8 +174,7 @@ def replica_phases(args: argparse.Namespace, tmp: Path, enrolled: list[Path], pr
             pins = ",".join(str(i % cpus) for i in range(n))
             rows.append((f"{n} x {backend} (CPU {pins})", r))
     finally:
-        pg.stop("immediate")
-        shutil.rmtree(pg.folder, ignore_errors=True)
+        pg.close()
     return rows
 
 

@@ -157,7 +157,7 @@ def test_the_server_goes_away_and_comes_back() -> None:
             g.add_face("bob", "b.jpg", "sha-2", None, _vec(2), MODEL)
             assert g.models() == {MODEL: 2}
     finally:
-        server.stop("immediate")
+        server.close()
 
 
 def test_one_database_holds_several_galleries(pg_url: str) -> None:

@@ -32,7 +32,7 @@ SRC = Path(faceprint.__file__).resolve().parents[1]
 def pg():  # type: ignore[no-untyped-def]
     server = start_server()  # this module stops and starts it: not the session's
     yield server
-    server.stop("immediate")
+    server.close()
 
 
 @pytest.fixture(scope="module")
