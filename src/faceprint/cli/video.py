@@ -51,7 +51,7 @@ def video(
             raise UnknownModel("detector", detector, list_detectors())
         model = stored_model_name(model)
         with faceprint.Gallery(gallery, model=model, timeout=wait, create=False) as g:
-            g.embeddings(g.model)  # no one enrolled with this model: fail before opening the source
+            g.store.require_model(g.model)  # no one enrolled with this model: fail before opening the source
             src = open_source(source, live=live)
             writer = tracks_out = None
             error: VideoError | None = None
