@@ -26,8 +26,8 @@ from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
 from faceprint.gallery.store import Gallery as GalleryStore
-from faceprint.gallery.store import check_name
 from faceprint.image import ImageSource, load_image
+from faceprint.names import lookup_name, person_name
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold
@@ -318,7 +318,7 @@ class Gallery(GalleryStore):
         Raises:
             InvalidName: the name is blank. NoImagesFound: a folder holds no images.
         """
-        check_name(name)
+        name = person_name(name)
         sources = _sources(images)
         report = _enroll_items(self, self.analyzer, [(name, s) for s in sources], several=several)
         self._identifier = None
@@ -399,13 +399,14 @@ class Gallery(GalleryStore):
         return identify_images(items, self.analyzer, self._identifier_for(threshold, far), top_k=top_k)
 
     def rename(self, old: str, new: str) -> None:
-        """Rename a person (InvalidName if `new` is blank or already taken, UnknownPerson if `old` is not there)."""
-        self.rename_person(old, new)
+        """Rename a person (InvalidName if `new` breaks the name rule of faceprint.names or is already taken,
+        UnknownPerson if `old` is not there). `new` is stored trimmed and NFC-normalised."""
+        self.rename_person(lookup_name(old), person_name(new))
         self._identifier = None
 
     def remove(self, name: str) -> int:
         """Remove a person and all their faces; returns how many faces went."""
-        n = self.remove_person(name)
+        n = self.remove_person(lookup_name(name))
         self._identifier = None
         return n
 

@@ -135,10 +135,10 @@ for writes; step 2 added the identity records that reads check)."""
 
 
 def check_name(name: str) -> str:
-    """A person's name must hold a visible character (an empty or blank name would print as nothing)."""
-    if not name.strip() or not name.isprintable():
-        raise InvalidName(f"a person's name must hold visible characters (and no control characters), got {name!r}")
-    return name
+    """A person's name as stored: faceprint.names' one rule, in its normalised form (InvalidName otherwise)."""
+    from faceprint.names import check_name as rule
+
+    return rule(name)
 
 
 def face_image_key(face_id: int) -> str:
