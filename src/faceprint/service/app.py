@@ -24,7 +24,8 @@ from faceprint import __version__
 from faceprint.errors import FaceprintError
 from faceprint.service.config import ServiceConfig
 from faceprint.service.errors import ERROR_CODES, HttpError, api_error_for, envelope
-from faceprint.service.middleware import BodyLimitMiddleware
+from faceprint.service.middleware import AccessLogMiddleware, BodyLimitMiddleware, MethodsMiddleware
+from faceprint.service.openapi import install_docs, install_openapi
 from faceprint.service.routes import admin_router, gallery_router, inference_router
 from faceprint.service.schemas import ErrorOut
 from faceprint.service.state import ServiceState
@@ -64,10 +65,15 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         version=__version__,
         summary="Face detection, verification and identification with an open-set gallery.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: pages whose scripts this server serves
+        redoc_url=None,
         responses={status: {"model": ErrorOut} for status in sorted({s for s, _ in ERROR_CODES.values()})},
     )
     app.state.fp = state
-    app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body, max_video=config.limits.max_video)
+    app.add_middleware(MethodsMiddleware)  # (the first added runs last: inside the body limit)
+    app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body, max_video=config.limits.max_video,
+                       timeout=config.limits.timeout)
+    app.add_middleware(AccessLogMiddleware)
 
     @app.exception_handler(HttpError)
     async def _api_error(request: Request, exc: HttpError) -> JSONResponse:
@@ -120,4 +126,6 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app.include_router(inference_router)
     app.include_router(admin_router)
     app.include_router(gallery_router(config.multi))
+    install_docs(app)
+    install_openapi(app, config, state.keys.any)
     return app
