@@ -21,7 +21,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 OUT = Path(__file__).resolve().parents[1] / "out"
 
 
-def _browser():  # type: ignore[no-untyped-def]
+def _browser(*extra: str):  # type: ignore[no-untyped-def]
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
     try:
         from selenium import webdriver
@@ -37,7 +37,7 @@ def _browser():  # type: ignore[no-untyped-def]
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=412,915",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-first-run"):
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-first-run", *extra):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
 
@@ -155,6 +155,41 @@ def test_page_with_several_galleries(tmp_path: Path, lfw_subset: Path) -> None:
         wait.until(lambda d: "Tony Blair" in d.find_element(By.ID, "people").text)
         assert [p["name"] for p in server.client(gallery="staff").people()] == ["Tony Blair"]
         assert server.client().galleries() == ["staff"]
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()
+
+
+def test_api_docs_render_offline(tmp_path: Path) -> None:
+    """/docs (Swagger UI) and /redoc render every operation with no other host reachable: the browser resolves no
+    name but the server's address, so a script or style from a CDN would leave the page blank."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    gallery = tmp_path / "people.sqlite"
+    server_key(gallery)  # a server with keys: Swagger UI shows its Authorize button
+    server = Server("--gallery", str(gallery))
+    driver = None
+    try:
+        driver = _browser("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--window-size=1280,900")
+        wait = WebDriverWait(driver, 60)
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(server.url + "/openapi.json") as r:
+            spec = json.load(r)
+        n_ops = sum(len(item) for item in spec["paths"].values())
+        driver.get(server.url + "/docs")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) == n_ops)
+        assert driver.find_elements(By.CSS_SELECTOR, ".btn.authorize"), "no Authorize button"
+        assert "POST/v1/identify" in driver.find_element(By.ID, "operations-gallery-identify_v1_identify_post").text.replace("\n", "")
+        driver.save_screenshot(str(OUT / "docs-offline.png")) if OUT.exists() else None
+        driver.get(server.url + "/redoc")
+        wait.until(lambda d: "/v1/people/{name}/faces" in d.find_element(By.TAG_NAME, "body").text)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "faceprint API" in body or "faceprint" in body
+        assert "Enroll" in body and "Identify" in body
     finally:
         if driver is not None:
             driver.quit()
