@@ -20,11 +20,13 @@ from rich.text import Text
 from faceprint.errors import (
     AlreadyEnrolled,
     ApiError,
+    DeadlineExceeded,
     EmptyGallery,
     FaceprintError,
     GalleryError,
     GalleryLocked,
     ImageError,
+    ImageTooLarge,
     InsufficientData,
     InvalidName,
     InvalidOption,
@@ -44,6 +46,7 @@ from faceprint.errors import (
     UnknownModel,
     UnknownPerson,
     VideoError,
+    VideoTooLarge,
     WeightsError,
 )
 
@@ -85,6 +88,7 @@ class Exit(IntEnum):
 
 EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     # Most specific first: the first class an error is an instance of gives its code.
+    (ImageTooLarge, Exit.BAD_INPUT),
     (ImageError, Exit.BAD_INPUT),
     (NoFaceFound, Exit.BAD_INPUT),
     (PairsFormatError, Exit.BAD_INPUT),
@@ -95,6 +99,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (ModelMismatch, Exit.USAGE),
     (WeightsError, Exit.MISSING),
     (MissingExtra, Exit.MISSING),
+    (VideoTooLarge, Exit.BAD_INPUT),
     (VideoError, Exit.BAD_INPUT),
     (GalleryLocked, Exit.LOCKED),
     (StaleEmbeddings, Exit.MODEL_NOT_IN_GALLERY),
@@ -110,6 +115,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (RunConflict, Exit.RUN_CONFLICT),
     (OutputError, Exit.OUTPUT),
     (NotFittedError, Exit.ERROR),
+    (DeadlineExceeded, Exit.ERROR),
     (ApiError, Exit.ERROR),
     (FaceprintError, Exit.BAD_INPUT),
 )
