@@ -242,7 +242,7 @@ def test_error_codes(tmp_path: Path, server: Server, client: Client, photos: dic
 def test_strict_parameters(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
     photo = photos["Tony_Blair"][0]
     b64 = base64.b64encode(photo.read_bytes()).decode()
-    for value in ("yes", "False ", "no", "2", "t", ""):
+    for value in ("yes", "False ", "no", "2", "t", "", "1", "0", "FALSE"):
         with pytest.raises(ApiError) as exc:
             client.request("POST", "/v1/detect", files=[("file", photo)], fields={"largest": value})
         assert _err(exc) == (422, "invalid_parameter") and "true or false" in exc.value.message
@@ -251,7 +251,7 @@ def test_strict_parameters(server: Server, client: Client, photos: dict[str, lis
             continue
         st, _, body = _json_post(server, "/v1/detect", {"image": b64, "largest": value})
         assert (st, body["error"]["code"]) == (422, "invalid_parameter")
-    for v in ("false", "FALSE", "0"):
+    for v in ("false", "true"):
         assert client.request("POST", "/v1/detect", files=[("file", photo)], fields={"largest": v})["faces"]
     for fields in ({"threshold": "abc"}, {"threshold": "-1"}, {"threshold": "nan"}, {"top_k": "0"}, {"top_k": "1.5"},
                    {"top_k": "100000"}):
@@ -474,7 +474,7 @@ def _png_header(width: int, height: int) -> bytes:
 
 def test_names_over_http(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
     """The name rule of faceprint.names: 422 invalid_parameter for every bad name, never 500; names are trimmed."""
-    photo = photos["Donald_Rumsfeld"][0]
+    photo = photos["Donald_Rumsfeld"][5]
     for raw in ("a%0Ab", "a%00b", "a%09b", "a%E2%80%8Bb", "%20%20", "x" * 201):
         st, _, body = _raw(server, "POST", f"/v1/people/{raw}/faces", json.dumps({"image": base64.b64encode(photo.read_bytes()).decode()}).encode(),
                            {"Content-Type": "application/json"})

@@ -27,7 +27,7 @@ from faceprint.service.errors import ERROR_CODES, HttpError, api_error_for, enve
 from faceprint.service.middleware import AccessLogMiddleware, BodyLimitMiddleware, MethodsMiddleware
 from faceprint.service.openapi import install_docs, install_openapi
 from faceprint.service.routes import admin_router, gallery_router, inference_router
-from faceprint.service.schemas import ErrorOut
+from faceprint.service.schemas import ErrorOut, HealthOut, ReadyOut
 from faceprint.service.state import ServiceState
 
 __all__ = ["create_app"]
@@ -104,12 +104,12 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         log.exception("%s %s failed", request.method, request.url.path)
         return _error(HttpError("internal_error", "internal error; the server log has the details"))
 
-    @app.get("/health", tags=["status"])
+    @app.get("/health", tags=["status"], response_model=HealthOut)
     async def health() -> dict[str, Any]:
         """Answers as soon as the server listens."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/ready", tags=["status"])
+    @app.get("/ready", tags=["status"], responses={200: {"model": ReadyOut}})
     async def ready() -> JSONResponse:
         """200 once the models are loaded; 503 not_ready before (or when loading failed, with the reason)."""
         if not state.ready.is_set():

@@ -2,8 +2,8 @@
 
 Both kinds of body carry the same names: multipart files ``file``, ``file1``/``file2`` or ``files`` (repeatable)
 and form fields; or a JSON object with base64 strings ``image``, ``image1``/``image2`` or ``images`` (a list;
-``data:image/...;base64,`` prefixes are accepted) and typed values. A boolean is ``true`` or ``false`` (also
-``1``/``0`` in a form); anything else is refused with 422, never guessed.
+``data:image/...;base64,`` prefixes are accepted) and typed values. A boolean is ``true`` or ``false`` (in a form,
+those two words, lower case); anything else is refused with 422, never guessed.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class RequestData:
             return default
         if isinstance(v, bool):
             return v
-        if not self.is_json and isinstance(v, str) and v.lower() in ("true", "1", "false", "0"):
-            return v.lower() in ("true", "1")
+        if not self.is_json and v in ("true", "false"):  # a form's text: the two words only, as JSON writes them
+            return v == "true"
         raise HttpError("invalid_parameter", f"{name} must be true or false, got {v!r}")
 
     def number(self, name: str, default: float | None = None, minimum: float = 0.0) -> float | None:

@@ -7,10 +7,23 @@ from typing import Optional
 from pydantic import BaseModel
 
 __all__ = [
-    "LimitsOut", "ModelsOut", "FaceOut", "DetectOut", "EmbeddedFaceOut", "EmbedOut", "VerifyOut", "CandidateOut", "IdentifiedFaceOut",
+    "HealthOut", "ReadyOut", "LimitsOut", "ModelsOut", "FaceOut", "DetectOut", "EmbeddedFaceOut", "EmbedOut", "VerifyOut", "CandidateOut", "IdentifiedFaceOut",
     "IdentifyOut", "TrackOut", "VideoOut", "PersonSummary", "PageOut", "PeopleOut", "FaceRecordOut", "PersonOut", "EnrolledOut", "SkippedOut", "EnrollOut",
     "RenameOut", "RemovedOut", "GalleriesOut", "KeyOut", "KeysOut", "NewKeyOut", "ErrorBody", "ErrorOut",
 ]
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    model: str
+    detector: str
+    multi: bool
+    """Whether the server holds a folder of galleries (routes under /v1/galleries/{gallery})."""
 
 
 class LimitsOut(BaseModel):
