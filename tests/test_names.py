@@ -20,7 +20,7 @@ from faceprint.names import MAX_NAME_LENGTH, check_name, lookup_name, name_patte
 BAD = {
     "a\nb": "control", "a\x00b": "control", "a\tb": "control", "a\u200bb": "format",  # newline, NUL, tab, zero-width space
     "x\u200d": "format", "\u202eevil": "format", "AC/DC": "'/'", "   ": "visible", "": "visible",
-    "x" * (MAX_NAME_LENGTH + 1): "at most",
+    "x" * (MAX_NAME_LENGTH + 1): "at most", "a\u2028b": "line separator", "a\ud800": "surrogate",
 }
 
 
@@ -42,7 +42,7 @@ def test_the_openapi_pattern_is_the_same_rule() -> None:
     for name in ["Bob", " Bob ", "Zoë", "O'Brien", "李小龍", "a b"]:
         assert pattern.fullmatch(name), name
     for name in BAD:
-        if len(name) <= MAX_NAME_LENGTH:
+        if len(name) <= MAX_NAME_LENGTH and "\ud800" not in name:  # (no pattern names surrogates: see name_pattern)
             assert not pattern.fullmatch(name), repr(name)
 
 

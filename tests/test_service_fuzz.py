@@ -52,7 +52,7 @@ def test_schemathesis_finds_nothing(tmp_path: Path, lfw_subset: Path) -> None:
         cases = report["test_cases"]
         print(f"schemathesis seed {SEED}: {cases['generated']} cases, {report['operations']['tested']} operations, "
               f"phases {({k: v['status'] for k, v in report['phases'].items()})}, failures {failures or 0}, "
-              f"{report['running_time']:.0f} s")
+              f"{report['running_time']:.0f} s, load average {os.getloadavg()[0]:.1f}")
         shown = re.sub(r'"(/9j/|data:image)[^"]*"', '"<photo>"', run.stdout)  # without the photos' base64
         assert not failures and not report["errors"], shown[shown.find("= FAILURES ="):][:8000]
         assert report["phases"]["stateful"]["status"] == "success", report["phases"]

@@ -4,8 +4,9 @@
 A name is kept as the user would read it back and address it again: Unicode NFC (so "é" typed two ways is one
 person), without surrounding white space (so ``" Bob "`` is Bob), at most `MAX_NAME_LENGTH` characters, and
 without characters that print as nothing or break an address: control characters (Unicode category Cc: newline,
-tab, NUL...), format characters (Cf: zero-width spaces and joiners, bidirectional marks, the BOM...) and ``/``
-(a name is one segment of a URL path such as ``/v1/people/NAME``).
+tab, NUL...), format characters (Cf: zero-width spaces and joiners, bidirectional marks, the BOM...), line and
+paragraph separators (Zl, Zp), lone surrogates (Cs, which no file or database can store) and ``/`` (a name is one
+segment of a URL path such as ``/v1/people/NAME``).
 
 >>> person_name("  Ada\u0301 ")     # NFC-normalised and trimmed
 'Adá'
@@ -27,7 +28,8 @@ __all__ = ["MAX_NAME_LENGTH", "person_name", "lookup_name", "check_name", "name_
 MAX_NAME_LENGTH = 200
 """The longest name, in characters (after normalising): long enough for any real name, short enough to show."""
 
-_REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character"}
+_REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
+                       "Zl": "a line separator", "Zp": "a paragraph separator", "Cs": "a lone surrogate"}
 
 
 def _refused(ch: str) -> str | None:
@@ -82,9 +84,12 @@ def check_name(name: str) -> str:
 @functools.cache
 def name_pattern() -> str:
     """A regular expression (for OpenAPI) that a valid name matches: at least one non-space character, none of the
-    refused ones. Built from the same rule as `person_name`, over every code point (about 0.3 s, once)."""
+    refused ones (lone surrogates aside: no URL or UTF-8 text holds one). Built from the same rule as `person_name`,
+    over every code point (about 0.3 s, once)."""
     ranges: list[list[int]] = []
     for cp in range(sys.maxunicode + 1):
+        if 0xD800 <= cp <= 0xDFFF:  # surrogates: refused, but no regex dialect of schema tools can name them
+            continue
         if _refused(chr(cp)) is not None:
             if ranges and ranges[-1][1] == cp - 1:
                 ranges[-1][1] = cp
