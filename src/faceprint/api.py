@@ -25,9 +25,10 @@ from faceprint.analyzer import FaceAnalyzer
 from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
-from faceprint.gallery.store import FaceRecord, GalleryStore, PersonInfo, Removed, check_name, open_store
+from faceprint.gallery.store import FaceRecord, GalleryStore, PersonInfo, Removed, open_store
 from faceprint.gallery.store.base import FollowedVectors
 from faceprint.image import ImageSource, load_image
+from faceprint.names import lookup_name, person_name
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold
@@ -323,7 +324,7 @@ class Gallery:
         Raises:
             InvalidName: the name is blank. NoImagesFound: a folder holds no images.
         """
-        check_name(name)
+        name = person_name(name)
         sources = _sources(images)
         report = _enroll_items(self.store, self.analyzer, [(name, s) for s in sources], several=several)
         self._identifier = None
@@ -417,13 +418,14 @@ class Gallery:
         return self.store.faces(person)
 
     def rename(self, old: str, new: str) -> None:
-        """Rename a person (InvalidName if `new` is blank or already taken, UnknownPerson if `old` is not there)."""
-        self.store.rename_person(old, new)
+        """Rename a person (InvalidName if `new` breaks the name rule of faceprint.names or is already taken,
+        UnknownPerson if `old` is not there). `new` is stored trimmed and NFC-normalised."""
+        self.store.rename_person(lookup_name(old), person_name(new))
         self._identifier = None
 
     def remove(self, name: str) -> int:
         """Remove a person and all their faces; returns how many faces went (``store.remove_person`` says which)."""
-        removed = self.store.remove_person(name)
+        removed = self.store.remove_person(lookup_name(name))
         self._identifier = None
         return removed.n_faces
 

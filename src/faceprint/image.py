@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceprint.errors import ImageError
+from faceprint.errors import ImageError, ImageTooLarge
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SUPPORTED_SUFFIXES", "load_image", "image_size", "list_images"]
 
@@ -179,7 +179,7 @@ def _open(fp: BinaryIO, label: str) -> Image.Image:
     except MemoryError:
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(None, None, Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageTooLarge(label, _too_large(None, None, Image.MAX_IMAGE_PIXELS * 2)) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
 
@@ -198,7 +198,7 @@ def _decode(im: Image.Image, label: str, max_pixels: int | None) -> np.ndarray:
     except (ImageError, MemoryError):
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageTooLarge(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
     logger.debug("loaded %s: %s %s %dx%d", label, fmt or "in-memory", mode, *size)
@@ -254,7 +254,7 @@ def _check_size(width: int, height: int, label: str, max_pixels: int | None) -> 
     if width == 0 or height == 0:
         raise ImageError(label, f"empty image ({width} x {height})")
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(label, _too_large(width, height, max_pixels))
+        raise ImageTooLarge(label, _too_large(width, height, max_pixels))
 
 
 def _too_large(width: int | None, height: int | None, limit: int) -> str:

@@ -20,12 +20,14 @@ from rich.text import Text
 from faceprint.errors import (
     AlreadyEnrolled,
     ApiError,
+    DeadlineExceeded,
     EmptyGallery,
     FaceprintError,
     GalleryError,
     GalleryLocked,
     GalleryUnavailable,
     ImageError,
+    ImageTooLarge,
     InsufficientData,
     InvalidName,
     InvalidOption,
@@ -46,6 +48,7 @@ from faceprint.errors import (
     UnknownModel,
     UnknownPerson,
     VideoError,
+    VideoTooLarge,
     WeightsError,
 )
 
@@ -87,6 +90,7 @@ class Exit(IntEnum):
 
 EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     # Most specific first: the first class an error is an instance of gives its code.
+    (ImageTooLarge, Exit.BAD_INPUT),
     (ImageError, Exit.BAD_INPUT),
     (NoFaceFound, Exit.BAD_INPUT),
     (PairsFormatError, Exit.BAD_INPUT),
@@ -98,6 +102,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (WeightsError, Exit.MISSING),
     (SampleDataError, Exit.MISSING),
     (MissingExtra, Exit.MISSING),
+    (VideoTooLarge, Exit.BAD_INPUT),
     (VideoError, Exit.BAD_INPUT),
     (GalleryLocked, Exit.LOCKED),
     (GalleryUnavailable, Exit.LOCKED),  # the database server is away: like a lock, try again later
@@ -114,6 +119,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (RunConflict, Exit.RUN_CONFLICT),
     (OutputError, Exit.OUTPUT),
     (NotFittedError, Exit.ERROR),
+    (DeadlineExceeded, Exit.ERROR),
     (ApiError, Exit.ERROR),
     (FaceprintError, Exit.BAD_INPUT),
 )

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors
+from faceprint.cli._common import Exit, console, handle_errors, print_error
 from faceprint.cli._gallery_opts import gallery_arg
 
 
@@ -67,12 +67,9 @@ def serve(
         config = ServiceConfig(gallery=gallery, galleries=galleries, model=model, detector=detector, limits=limits)
         keys = KeyStore(config.keys_file)
         if not is_loopback(host) and not keys.active():
-            err_console.print(
-                f"[bold red]error:[/] refusing to listen on {host} without API keys: anyone on the network could read and "
-                f"change the gallery. Create one first: faceprint keys create --scope admin "
-                f"{'--galleries ' + str(galleries) if galleries else '--gallery ' + str(config.gallery)}",
-                highlight=False,
-            )
+            print_error(f"refusing to listen on {host} without API keys: anyone on the network could read and "
+                        f"change the gallery. Create one first: faceprint keys create --scope admin "
+                        f"{'--galleries ' + str(galleries) if galleries else '--gallery ' + str(config.gallery)}")
             raise typer.Exit(int(Exit.USAGE))
         keys.close()
     _run(config, host, port)
@@ -89,7 +86,7 @@ def _run(config: object, host: str, port: int) -> None:
     try:
         sock.bind((host, port))
     except OSError as exc:
-        err_console.print(f"[bold red]error:[/] cannot listen on {host}:{port}: {exc.strerror or exc}", highlight=False)
+        print_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         raise typer.Exit(int(Exit.USAGE)) from None
     sock.listen(128)
     bound = sock.getsockname()[1]
@@ -100,6 +97,19 @@ def _run(config: object, host: str, port: int) -> None:
     console.print(f"faceprint serving on http://{shown}:{bound} ({where}); API docs at /docs", highlight=False, soft_wrap=True)
     console.file.flush()
     level = logging.getLogger().getEffectiveLevel()
+    _print_access_log()
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="info" if level <= logging.INFO else "warning",  # type: ignore[arg-type]
-                                           access_log=level <= logging.INFO, timeout_graceful_shutdown=5))
+                                           access_log=False, timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
+
+
+def _print_access_log() -> None:
+    """The service's access log (method, route, status, time, key id; never the key) on stderr, one line a request,
+    whatever the log level: a server that says nothing cannot be watched."""
+    from faceprint.service.middleware import access_log
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False

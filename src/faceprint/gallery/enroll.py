@@ -17,6 +17,7 @@ from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImag
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
+from faceprint.names import person_name
 from faceprint.types import Face
 
 __all__ = ["EnrollReport", "enroll", "identity_folders", "new_images", "source_label", "split_per_person", "SKIP_REASONS"]
@@ -66,7 +67,8 @@ def identity_folders(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
         raise ImageError(root, "directory not found")
     if not root.is_dir():
         raise ImageError(root, "not a directory of identity folders (DIR/<person>/<images>)")
-    items = [(d.name, p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
+    # A folder's name is its person's name, by the one name rule (faceprint.names): InvalidName names the folder.
+    items = [(person_name(d.name), p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
     if not items:
         raise NoImagesFound(f"{root}: no images found in <person>/ sub-folders (expected DIR/<person>/<images>)")
     return items

@@ -23,6 +23,7 @@ import numpy as np
 import platformdirs
 
 from faceprint.errors import AlreadyEnrolled, EmptyGallery, GalleryError, InvalidName, ModelNotInGallery, StaleEmbeddings, UnknownPerson
+from faceprint.names import check_name as _name_rule
 from faceprint.recognize.identifier import GalleryEmbeddings
 from faceprint.types import Face
 
@@ -36,10 +37,8 @@ __all__ = [
 
 
 def check_name(name: str) -> str:
-    """A person's name must hold a visible character (an empty or blank name would print as nothing)."""
-    if not name.strip() or not name.isprintable():
-        raise InvalidName(f"a person's name must hold visible characters (and no control characters), got {name!r}")
-    return name
+    """A person's name as stored: faceprint.names' one rule, in its normalised form (InvalidName otherwise)."""
+    return _name_rule(name)
 
 
 def face_image_key(face_id: int) -> str:
