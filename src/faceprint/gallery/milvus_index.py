@@ -434,6 +434,8 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
     _check_kind(target, want_kind)
     want = {_P + "format": FORMAT, _P + "gallery": uid, _P + "model": key, _P + "metric": metric,
             _P + "kind": want_kind, _P + "dim": str(dim)}
+    if not target.lite:
+        _remember_server(gallery, target)
     client = _connect(target)
     try:
         with _quiet():
@@ -444,6 +446,17 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
             raise FaceprintError(f"Milvus at {target.uri} refused to index {target.collection}: {exc}") from None
         raise
     return index
+
+
+def _remember_server(gallery: Any, target: MilvusTarget) -> None:
+    """Record a server collection built from this gallery (setting ``milvus_collections``), so that erasure
+    (gallery/erasure.py) can delete and compact there too."""
+    import json
+
+    raw = gallery.get_setting("milvus_collections")
+    known = [tuple(x) for x in json.loads(raw)] if raw else []
+    if (target.uri, target.collection) not in known and not getattr(gallery, "read_only", False):
+        gallery.set_setting("milvus_collections", json.dumps([*known, (target.uri, target.collection)]))
 
 
 def _sync(client: Any, target: MilvusTarget, want: dict[str, str], version: int, ids: np.ndarray,

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x46505254  # "FPRT": marks the SQLite file as a faceprint gallery
 DUPLICATE_MARK = "faceprint: image already enrolled with this model"
+AUDIT_MARK = "faceprint: the audit log is append-only"
 
 # Migration i takes the schema from version i to i + 1. Never edit a released step; append a new one.
 MIGRATIONS: list[str] = [
@@ -126,6 +127,41 @@ MIGRATIONS: list[str] = [
         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
     END;
     INSERT OR IGNORE INTO settings (key, value) VALUES ('gallery_uid', lower(hex(randomblob(8))));
+    """,
+    # 5: erasure and audit (gallery/erasure.py, gallery/audit.py). An append-only audit log (the triggers refuse
+    # updates, and deletes of rows newer than the retention cut-off that `expire_audit` sets); pending erasures, so
+    # that a removal interrupted after its rows went is finished by the next open; and the files faceprint wrote
+    # outside the gallery that hold faces (video thumbnails), so that erasure and retention can find them.
+    f"""
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,               -- unix time
+        actor TEXT NOT NULL,            -- 'key:<id>' (HTTP service) or 'user:<OS user>'
+        action TEXT NOT NULL,           -- enroll, identify, verify, rename, remove, remove-face, key-create, ...
+        people TEXT NOT NULL,           -- JSON list of names concerned (never an image or a vector)
+        detail TEXT NOT NULL,           -- JSON object: counts, sources' labels, channel
+        result TEXT NOT NULL            -- ok, or the error's name
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit BEGIN
+        SELECT RAISE(ABORT, '{AUDIT_MARK}');
+    END;
+    CREATE TRIGGER audit_expire_only BEFORE DELETE ON audit
+    WHEN OLD.at >= coalesce((SELECT CAST(value AS REAL) FROM settings WHERE key = 'audit_expire_before'), 0)
+    BEGIN
+        SELECT RAISE(ABORT, '{AUDIT_MARK}');
+    END;
+    CREATE TABLE erasures (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        plan TEXT NOT NULL              -- JSON ErasurePlan: ids, paths, content and vector digests; never a vector
+    );
+    CREATE TABLE written_files (
+        path TEXT PRIMARY KEY,          -- absolute
+        kind TEXT NOT NULL,             -- 'thumbnail'
+        person_id INTEGER,              -- whom it shows when named, NULL for an unknown face
+        created REAL NOT NULL
+    );
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -234,11 +270,17 @@ class Gallery:
         try:
             self._db = self._connect(timeout)
             self._db.execute("PRAGMA foreign_keys = ON")
+            if not self.read_only:  # deleted rows are overwritten with zeros, not left in free space (erasure.py)
+                self._db.execute("PRAGMA secure_delete = ON")
             self._migrate()
             if not self.read_only and self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 self._db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
+        if not self.read_only and self.pending_erasures():  # a removal was interrupted (kill -9): finish it now
+            from faceprint.gallery.erasure import finish_pending
+
+            finish_pending(self)
         log.info("opened gallery %s%s", self.path, " (read-only)" if self.read_only else "")
 
     def _make_folder(self) -> None:
@@ -385,14 +427,11 @@ class Gallery:
             self._q("UPDATE people SET name = ? WHERE id = ?", (new, pid))
 
     def remove_person(self, name: str) -> int:
-        """Remove a person with all their faces and embeddings; returns how many faces went."""
-        pid = self.person_id(name)
-        with self.transaction():
-            ids = [int(r[0]) for r in self._q("SELECT id FROM faces WHERE person_id = ?", (pid,))]
-            self._q("DELETE FROM people WHERE id = ?", (pid,))
-            for fid in ids:  # a face id SQLite reuses later must not show this person's crop
-                self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(fid),))
-        return len(ids)
+        """Erase a person: their faces, vectors and crops, and every copy faceprint derived from them (index files,
+        Milvus, stored clusters, caches, thumbnails: faceprint.gallery.erasure); returns how many faces went."""
+        from faceprint.gallery.erasure import erase_person
+
+        return erase_person(self, name).faces
 
     # -- faces ------------------------------------------------------------------------------------------------
 
@@ -417,11 +456,10 @@ class Gallery:
         return out
 
     def remove_face(self, face_id: int) -> None:
-        if not self._q("SELECT 1 FROM faces WHERE id = ?", (face_id,)):
-            raise UnknownPerson(f"no face with id {face_id} in {self.path}")
-        with self.transaction():
-            self._q("DELETE FROM faces WHERE id = ?", (face_id,))
-            self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(face_id),))
+        """Erase one face with its vectors, crop and derived copies (faceprint.gallery.erasure)."""
+        from faceprint.gallery.erasure import erase_face
+
+        erase_face(self, face_id)
 
     def enrolled_as(self, sha256: str, model: str) -> str | None:
         """Name of the person this image (by content hash) is already enrolled as with `model`, if any."""
@@ -621,3 +659,110 @@ class Gallery:
     def get_blob(self, key: str) -> tuple[dict[str, object], bytes] | None:
         row = self._q("SELECT meta, data FROM blobs WHERE key = ?", (key,))
         return (json.loads(row[0][0]), bytes(row[0][1])) if row else None
+
+
+    # -- erasure and audit (schema step 5; used by gallery/erasure.py and gallery/audit.py) ---------------------
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the file and truncate it to zero bytes (after an erasure, so that no old
+        page image of a deleted row stays in the ``-wal`` file). False when a reader still holds an older
+        snapshot and the log could not be emptied; the caller tries again later."""
+        busy, _, _ = self._q("PRAGMA wal_checkpoint(TRUNCATE)")[0]
+        return int(busy) == 0
+
+    def erase_rows(self, erasure_id: str, plan_json: str, face_ids: list[int], person_ids: list[int]) -> None:
+        """In one transaction: record a pending erasure, delete the faces (their vectors cascade), the people and
+        the faces' crops, and every fitted classifier (a fit may hold the faces' vectors; it is refitted on use).
+        With ``secure_delete`` on, the deleted bytes are overwritten in the file."""
+        with self.transaction():
+            self._q("INSERT OR REPLACE INTO erasures (id, created, plan) VALUES (?, ?, ?)", (erasure_id, time.time(), plan_json))
+            for fid in face_ids:
+                self._q("DELETE FROM faces WHERE id = ?", (fid,))
+                self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(fid),))
+            for pid in person_ids:
+                self._q("DELETE FROM people WHERE id = ?", (pid,))
+            self._q("DELETE FROM blobs WHERE key LIKE 'classifier:%'")
+
+    def pending_erasures(self) -> list[tuple[str, str]]:
+        """(id, plan JSON) of erasures whose rows are gone but whose derived copies may not be yet, oldest first."""
+        if self.schema_version < 5:
+            return []
+        return [(str(i), str(p)) for i, p in self._q("SELECT id, plan FROM erasures ORDER BY created, id")]
+
+    def erasure_done(self, erasure_id: str) -> None:
+        with self.transaction():
+            self._q("DELETE FROM erasures WHERE id = ?", (erasure_id,))
+
+    def face_vectors(self, face_ids: list[int]) -> list[tuple[int, str, bytes]]:
+        """(face id, model, float32 bytes) of every vector of these faces."""
+        out: list[tuple[int, str, bytes]] = []
+        for s in range(0, len(face_ids), 500):
+            part = face_ids[s : s + 500]
+            out += [(int(f), str(m), bytes(v)) for f, m, v in self._q(
+                f"SELECT face_id, model, vector FROM embeddings WHERE face_id IN ({','.join('?' * len(part))})", tuple(part))]
+        return out
+
+    def blob_keys(self, prefix: str) -> list[str]:
+        """Keys of the stored objects whose key starts with `prefix`."""
+        return [str(r[0]) for r in self._q("SELECT key FROM blobs WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))]
+
+    def record_file(self, path: str | os.PathLike[str], kind: str, person: str | None) -> None:
+        """Remember a file faceprint wrote outside the gallery that shows a face (a video thumbnail), and whom it
+        shows (None: an unknown face), so that erasure and retention can delete it."""
+        pid = None
+        if person is not None:
+            row = self._q("SELECT id FROM people WHERE name = ?", (person,))
+            pid = int(row[0][0]) if row else None
+        with self.transaction():
+            self._q("INSERT OR REPLACE INTO written_files (path, kind, person_id, created) VALUES (?, ?, ?, ?)",
+                    (str(Path(path).resolve()), kind, pid, time.time()))
+
+    def written_files(self, person_ids: list[int] | None = None, unknown_before: float | None = None) -> list[str]:
+        """Paths of recorded files that show one of `person_ids`, or an unknown face recorded before `unknown_before`."""
+        out: list[str] = []
+        for pid in person_ids or []:
+            out += [str(r[0]) for r in self._q("SELECT path FROM written_files WHERE person_id = ?", (pid,))]
+        if unknown_before is not None:
+            out += [str(r[0]) for r in self._q("SELECT path FROM written_files WHERE person_id IS NULL AND created < ?",
+                                               (unknown_before,))]
+        return out
+
+    def forget_files(self, paths: list[str]) -> None:
+        with self.transaction():
+            for p in paths:
+                self._q("DELETE FROM written_files WHERE path = ?", (p,))
+
+    def append_audit(self, actor: str, action: str, people: list[str], detail: dict[str, object], result: str,
+                     at: float | None = None) -> None:
+        """Append one audit record (its own transaction, or the caller's when inside `transaction()`)."""
+        row = (time.time() if at is None else at, actor, action, json.dumps(list(people)), json.dumps(detail), result)
+        sql = "INSERT INTO audit (at, actor, action, people, detail, result) VALUES (?, ?, ?, ?, ?, ?)"
+        if self._db.in_transaction:
+            self._q(sql, row)
+        else:
+            with self.transaction():
+                self._q(sql, row)
+
+    def audit_records(self, since: float | None = None, until: float | None = None, action: str | None = None,
+                      actor: str | None = None, person: str | None = None, limit: int | None = None) -> list[tuple]:
+        """Audit rows (id, at, actor, action, people JSON, detail JSON, result), oldest first, filtered."""
+        where, params = ["1"], []
+        for sql, value in (("at >= ?", since), ("at < ?", until), ("action = ?", action), ("actor = ?", actor)):
+            if value is not None:
+                where.append(sql)
+                params.append(value)
+        if person is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(audit.people) WHERE value = ?)")
+            params.append(person)
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self._q(f"SELECT id, at, actor, action, people, detail, result FROM audit WHERE {' AND '.join(where)} "
+                       f"ORDER BY id{tail}", tuple(params))
+
+    def expire_audit(self, before: float) -> int:
+        """Delete the audit rows older than `before` (unix time); returns how many went."""
+        with self.transaction():
+            self._q("INSERT OR REPLACE INTO settings (key, value) VALUES ('audit_expire_before', ?)", (repr(float(before)),))
+            n = int(self._q("SELECT count(*) FROM audit WHERE at < ?", (before,))[0][0])
+            self._q("DELETE FROM audit WHERE at < ?", (before,))
+            self._q("DELETE FROM settings WHERE key = 'audit_expire_before'")
+        return n
