@@ -196,7 +196,8 @@ def _run(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_fold
     if gallery.read_only:
         raise GalleryError(f"{gallery.path}: the gallery is read-only; erasure needs write access to it")
     report = ErasureReport(plan)
-    gallery.erase_rows(plan.id, plan.to_json(), list(plan.face_ids), list(plan.person_ids))
+    gallery.erase_rows(plan.id, plan.to_json(), list(plan.face_ids), list(plan.person_ids),
+                       (plan.reason, list(plan.people), {"faces": len(plan.face_ids)}))
     report.faces = len(plan.face_ids)
     gallery.checkpoint()
     _kill_point("rows")
@@ -251,7 +252,8 @@ def _matches(vectors: np.ndarray, plan: ErasurePlan, near: list[np.ndarray]) -> 
         return np.zeros(0, bool)
     digests = set(plan.vector_sha256)
     x = np.ascontiguousarray(vectors, "<f4")
-    hit = np.array([_digest(row.tobytes()) in digests for row in x], bool)
+    exact_only = digests and not any(ref.shape[1] == x.shape[1] for ref in near)  # the near test covers exact ones
+    hit = np.array([_digest(row.tobytes()) in digests for row in x], bool) if exact_only else np.zeros(n, bool)
     for ref in near:
         if ref.shape[1] != x.shape[1]:
             continue
@@ -261,15 +263,20 @@ def _matches(vectors: np.ndarray, plan: ErasurePlan, near: list[np.ndarray]) -> 
     return hit
 
 
-def _same_photo(path: str, plan: ErasurePlan, sizes: set[int], hashes: set[str], sources: set[str]) -> bool:
-    """Whether a photo path is a removed face's source: the same path, or a file of the same content."""
+def _same_photo(path: str, plan: ErasurePlan, sizes: set[int], hashes: set[str], sources: set[str],
+                size: int | None = None) -> bool:
+    """Whether a photo path is a removed face's source: the same path, or a file of the same content (hashed only
+    when its size, given or read, is one of the removed photos' sizes)."""
     if path in sources:
         return True
-    try:
-        st = os.stat(path)
-    except OSError:
+    if not sizes:
         return False
-    if st.st_size not in sizes:
+    if size is None:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return False
+    if size not in sizes:
         return False
     try:
         return _digest(Path(path).read_bytes()) in hashes
@@ -409,16 +416,20 @@ def _scrub_cache_db(path: Path, table: str, plan: ErasurePlan, near: list[np.nda
     try:
         db.execute("PRAGMA secure_delete = ON")
         # embeddings.sqlite: one vector per row; faces.sqlite: one per face listed in the row's JSON
-        sql = (f"SELECT rowid, path, vector, 1 FROM {table}" if table == "embeddings"
-               else f"SELECT rowid, path, vectors, json_array_length(faces) FROM {table}")
+        sql = (f"SELECT rowid, path, size, vector, 1 FROM {table}" if table == "embeddings"
+               else f"SELECT rowid, path, size, vectors, json_array_length(faces) FROM {table}")
         doomed: list[int] = []
-        for rowid, photo, blob, count in db.execute(sql):
+        by_shape: dict[tuple[int, int], list[tuple[int, bytes]]] = {}  # (faces, bytes) -> rows, matched in bulk
+        for rowid, photo, size, blob, count in db.execute(sql):
             data = bytes(blob)
-            if _same_photo(photo, plan, sizes, hashes, sources):
+            if _same_photo(photo, plan, sizes, hashes, sources, size):
                 doomed.append(rowid)
             elif data and count and len(data) % (4 * count) == 0:
-                if _matches(np.frombuffer(data, "<f4").reshape(count, -1), plan, near).any():
-                    doomed.append(rowid)
+                by_shape.setdefault((int(count), len(data)), []).append((rowid, data))
+        for (count, _), rows in by_shape.items():
+            x = np.frombuffer(b"".join(d for _, d in rows), "<f4").reshape(len(rows) * count, -1)
+            hit = _matches(x, plan, near).reshape(len(rows), count).any(1)
+            doomed += [rowid for (rowid, _), h in zip(rows, hit) if h]
         if doomed:
             db.execute("BEGIN IMMEDIATE")
             for s in range(0, len(doomed), 500):

@@ -425,6 +425,9 @@ class Gallery:
             if self._q("SELECT 1 FROM people WHERE name = ?", (new,)):
                 raise InvalidName(f"cannot rename {old!r}: {new!r} is already enrolled (remove or rename them first)")
             self._q("UPDATE people SET name = ? WHERE id = ?", (new, pid))
+            from faceprint.gallery.audit import record
+
+            record(self, "rename", [old, new])
 
     def remove_person(self, name: str) -> int:
         """Erase a person: their faces, vectors and crops, and every copy faceprint derived from them (index files,
@@ -670,11 +673,17 @@ class Gallery:
         busy, _, _ = self._q("PRAGMA wal_checkpoint(TRUNCATE)")[0]
         return int(busy) == 0
 
-    def erase_rows(self, erasure_id: str, plan_json: str, face_ids: list[int], person_ids: list[int]) -> None:
+    def erase_rows(self, erasure_id: str, plan_json: str, face_ids: list[int], person_ids: list[int],
+                   audit: tuple[str, list[str], dict[str, object]] | None = None) -> None:
         """In one transaction: record a pending erasure, delete the faces (their vectors cascade), the people and
-        the faces' crops, and every fitted classifier (a fit may hold the faces' vectors; it is refitted on use).
+        the faces' crops, and every fitted classifier (a fit may hold the faces' vectors; it is refitted on use),
+        and append the audit record `audit` (action, people, detail).
         With ``secure_delete`` on, the deleted bytes are overwritten in the file."""
         with self.transaction():
+            if audit is not None:
+                from faceprint.gallery.audit import record
+
+                record(self, *audit)
             self._q("INSERT OR REPLACE INTO erasures (id, created, plan) VALUES (?, ?, ?)", (erasure_id, time.time(), plan_json))
             for fid in face_ids:
                 self._q("DELETE FROM faces WHERE id = ?", (fid,))

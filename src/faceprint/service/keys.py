@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceprint.errors import FaceprintError
+from faceprint.gallery.audit import record_key_change
 
 __all__ = ["SCOPES", "ApiKey", "KeyStore", "keys_path", "GALLERY_NAME"]
 
@@ -113,6 +114,7 @@ class KeyStore:
                 "INSERT INTO keys (id, hash, scope, gallery, label, created) VALUES (?, ?, ?, ?, ?, ?)",
                 (rec.id, _hash(key), rec.scope, rec.gallery, rec.label, rec.created),
             )
+        record_key_change(self.path, "key-create", rec.id, rec.scope, rec.gallery)
         return key, rec
 
     def list(self) -> list[ApiKey]:
@@ -127,7 +129,9 @@ class KeyStore:
             raise KeyError(key_id)
         with self._lock:
             self._conn().execute("UPDATE keys SET revoked = coalesce(revoked, ?) WHERE id = ?", (time.time(), key_id))
-        return next(k for k in self.list() if k.id == key_id)
+        rec = next(k for k in self.list() if k.id == key_id)
+        record_key_change(self.path, "key-revoke", rec.id, rec.scope, rec.gallery)
+        return rec
 
     def any(self) -> bool:
         """Whether a key was ever created here: from then on every route but health, ready and the page needs one
