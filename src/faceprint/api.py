@@ -427,10 +427,10 @@ class Gallery(GalleryStore):
         return point
 
     def _identifier_for(self, threshold: float | None, far: float = DEFAULT_FAR) -> Identifier:
-        # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version), so
-        # the threshold follows the gallery's size as people are enrolled or removed.
+        # Rebuilt when anything identification reads changed, in any process (the gallery's version counter, which
+        # audit records do not move), so the threshold follows the gallery's size as people are enrolled or removed.
         check_far(far)
-        key = (self.model, threshold, far, self._q("PRAGMA data_version")[0][0], self._db.total_changes)
+        key = (self.model, threshold, far, self.gallery_version())
         if self._identifier is None or self._identifier[0] != key:
             self._identifier = (key, build_identifier(self, self.analyzer, threshold, far=far))
         return self._identifier[1]

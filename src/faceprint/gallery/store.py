@@ -162,7 +162,21 @@ MIGRATIONS: list[str] = [
         person_id INTEGER,              -- whom it shows when named, NULL for an unknown face
         created REAL NOT NULL
     );
-    """,
+    """
+    # ... and a counter of changes to what identification reads (people, faces, vectors, models, settings, stored
+    # objects), which audit records do not move: a process knows its identifier is current without SQLite's
+    # data_version, which every audit record of another connection would change.
+    + "".join(
+        f"""
+    CREATE TRIGGER gallery_version_{table}_{op.lower()} AFTER {op} ON {table}{when} BEGIN
+        INSERT INTO settings (key, value) VALUES ('gallery_version', '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;"""
+        for table in ("people", "faces", "embeddings", "models", "blobs", "settings")
+        for op in ("INSERT", "UPDATE", "DELETE")
+        for when in [(f" WHEN {'OLD' if op == 'DELETE' else 'NEW'}.key NOT IN ('gallery_version', 'audit_expire_before')"
+                      if table == "settings" else "")]
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 2
@@ -618,6 +632,12 @@ class Gallery:
         ):
             h.update(repr(row).encode())
         return h.hexdigest()[:16]
+
+    def gallery_version(self) -> int:
+        """A counter that every change of people, faces, vectors, settings or stored objects raises (not the audit
+        log): what a derived identifier compares to know it is current."""
+        value = self.get_setting("gallery_version")
+        return int(value) if value is not None else 0
 
     def vectors_version(self, model: str) -> int:
         """A counter that every insert, replacement or deletion of `model`'s embeddings raises (0: never any)."""
