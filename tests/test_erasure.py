@@ -223,3 +223,20 @@ def test_remove_face_erases_vector_bytes_from_gallery_file(tmp_path: Path) -> No
         g.remove_person("bob")
         assert scan({"v2": vecs[2].tobytes(), "v3": vecs[3].tobytes()}, tmp_path) == {}
         assert [p.name for p in g.people()] == ["ada"]
+
+
+def test_crops_off_erases_stored_crops_and_stores_no_more(tmp_path: Path) -> None:
+    path = tmp_path / "g.sqlite"
+    crop = os.urandom(3000)
+    with faceprint.gallery.Gallery(path) as g:
+        with g.transaction():
+            fid = g.add_face("ada", "/nowhere/1.jpg", "1" * 64, None, np.ones(128, np.float32), "m")
+        g.put_blob(face_image_key(fid), {"person": "ada"}, crop)
+        assert scan(pieces("crop", b"\xff\xda" + crop), tmp_path)
+        assert g.set_crops(False) == 1
+        assert scan(pieces("crop", b"\xff\xda" + crop), tmp_path) == {}
+        g.put_blob(face_image_key(fid), {"person": "ada"}, crop)
+        assert g.get_blob(face_image_key(fid)) is None
+        g.set_crops(True)
+        g.put_blob(face_image_key(fid), {"person": "ada"}, crop)
+        assert g.get_blob(face_image_key(fid)) is not None

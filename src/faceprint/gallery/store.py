@@ -669,8 +669,24 @@ class Gallery:
             self._q("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
 
     def put_blob(self, key: str, meta: dict[str, object], data: bytes) -> None:
+        """Store an object under `key`; an enrolled face's crop (``face-image:<id>``) is not stored while the
+        gallery's crops are off (`set_crops`)."""
+        if key.startswith("face-image:") and self.get_setting("crops") == "off":
+            log.info("%s: crops are off; the crop of %s is not stored", self.path, key)
+            return
         with self.transaction():
             self._q("INSERT OR REPLACE INTO blobs (key, meta, data) VALUES (?, ?, ?)", (key, json.dumps(meta), data))
+
+    def set_crops(self, enabled: bool) -> int:
+        """Keep enrolled faces' crops (the default, for the service's face images) or not: off stops storing them
+        and erases the ones stored (secure_delete, WAL truncated); returns how many were erased."""
+        with self.transaction():
+            self._q("INSERT OR REPLACE INTO settings (key, value) VALUES ('crops', ?)", ("on" if enabled else "off",))
+            n = 0 if enabled else int(self._q("SELECT count(*) FROM blobs WHERE key LIKE 'face-image:%'")[0][0])
+            if not enabled:
+                self._q("DELETE FROM blobs WHERE key LIKE 'face-image:%'")
+        self.checkpoint()
+        return n
 
     def remove_blob(self, key: str) -> bool:
         """Delete a stored object (see ``put_blob``); returns whether there was one."""
