@@ -240,3 +240,25 @@ def test_crops_off_erases_stored_crops_and_stores_no_more(tmp_path: Path) -> Non
         g.set_crops(True)
         g.put_blob(face_image_key(fid), {"person": "ada"}, crop)
         assert g.get_blob(face_image_key(fid)) is not None
+
+
+def test_milvus_lite_erasure_rebuilds_one_partition_only(tmp_path: Path) -> None:
+    pytest.importorskip("pymilvus")
+    from faceprint.gallery.erasure import erase_person
+    from faceprint.gallery.milvus_index import load_or_build_milvus
+
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((12, 128)).astype(np.float32)
+    path = tmp_path / "g.sqlite"
+    with faceprint.gallery.Gallery(path) as g:
+        with g.transaction():
+            for i, v in enumerate(vecs):
+                g.add_face(f"p{i // 3}", f"/nowhere/{i}.jpg", f"{i:064x}", None, v, "m")
+        load_or_build_milvus(g, "m").close()
+        assert scan({"v0": vecs[0].tobytes()}, tmp_path)["v0"]
+        report = erase_person(g, "p0", cache_folder=tmp_path / "cache")
+        assert report.milvus and "partitions p1 rebuilt (9 faces" in report.milvus[0], report.milvus
+        assert scan({f"v{i}": vecs[i].tobytes() for i in range(3)}, tmp_path) == {}
+        with load_or_build_milvus(g, "m") as m:  # in step: the rows of the others, searchable
+            d, i = m.search(vecs[5:6], 1)
+            assert len(m) == 9 and i[0, 0] == 2 and d[0, 0] == 0.0

@@ -10,9 +10,10 @@ can be repeated (docs/privacy.md lists what each step guarantees and what it can
    ``wal_checkpoint(TRUNCATE)`` empties the ``-wal`` file, which held page images from the enrolment.
 2. ``clusters``: stored clusters (blobs ``clusters:*``) lose the faces of the removed photos.
 3. ``faiss``: FAISS index files beside the gallery are deleted (rebuilt from the gallery on next use).
-4. ``milvus``: a milvus-lite index beside the gallery has its collection dropped and rebuilt from the gallery
-   (milvus-lite never compacts: a delete there is a tombstone and the vector stays in the segment file); a Milvus
-   server's collection (recorded in the gallery when it was built) gets delete, flush and a compaction.
+4. ``milvus``: a milvus-lite index beside the gallery has the partitions of the removed faces' people dropped
+   (their segment files go) and refilled from the gallery (milvus-lite never compacts: a delete there is a
+   tombstone and the vector stays in the segment file); an index without partitions is deleted and rebuilt whole.
+   A Milvus server's collection (recorded in the gallery when it was built) gets delete, flush and a compaction.
 5. ``caches``: rows of the embedding cache (``embeddings.sqlite``) and of the cluster face cache
    (``faces.sqlite``) in the cache directory whose photo is a removed face's source (by path, by content hash,
    or by holding one of the removed vectors) are deleted with ``secure_delete`` and a WAL truncation.
@@ -69,6 +70,8 @@ class ErasurePlan:
     """Sizes of the photos still on disk: cached files of these sizes are hashed to find copies."""
     vector_sha256: tuple[str, ...]
     models: tuple[str, ...]
+    owner_ids: tuple[int, ...] = ()
+    """Person ids of the removed faces (their Milvus partitions are rebuilt)."""
     created: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
@@ -93,11 +96,14 @@ class ErasureReport:
     cache_rows: int = 0
     files: int = 0
     wal_truncated: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each step (STEPS)."""
 
     def to_dict(self) -> dict[str, object]:
         return {"people": list(self.plan.people), "faces": self.faces, "cluster_faces": self.cluster_faces,
                 "faiss_files": self.faiss_files, "milvus": self.milvus, "cache_rows": self.cache_rows,
-                "files": self.files, "wal_truncated": self.wal_truncated}
+                "files": self.files, "wal_truncated": self.wal_truncated,
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
 
 def _digest(data: bytes) -> str:
@@ -136,6 +142,7 @@ def plan_erasure(gallery: Gallery, *, person: str | None = None, face_ids: list[
             raise UnknownPerson(f"no face with id {min(missing)} in {gallery.path}")
         people = sorted({f.person for f in faces})
     ids = [f.id for f in faces]
+    owner = {n: gallery.person_id(n) for n in {f.person for f in faces}}
     vectors = gallery.face_vectors(ids)
     sources, sizes = [], []
     for f in faces:
@@ -151,6 +158,7 @@ def plan_erasure(gallery: Gallery, *, person: str | None = None, face_ids: list[
         sources=tuple(sorted(set(sources))), photo_sha256=tuple(sorted({f.sha256 for f in faces})),
         photo_sizes=tuple(sorted(set(sizes))), vector_sha256=tuple(sorted({_digest(v) for _, _, v in vectors})),
         models=tuple(sorted({m for _, m, _ in vectors})),
+        owner_ids=tuple(sorted({owner[f.person] for f in faces})),
     )
     by_dim: dict[int, list[np.ndarray]] = {}
     for _, _, v in vectors:
@@ -163,11 +171,14 @@ def plan_erasure(gallery: Gallery, *, person: str | None = None, face_ids: list[
 # -- the steps --------------------------------------------------------------------------------------------------
 
 
-def _kill_point(step: str) -> None:
-    """Tests of interrupted erasure set FACEPRINT_TEST_KILL_AFTER to a step name: the process then kills itself
-    with SIGKILL right after that step, as `kill -9` would."""
+def _kill_point(step: str, report: ErasureReport, t0: float) -> float:
+    """End of a step: its time goes into the report. Tests of interrupted erasure set FACEPRINT_TEST_KILL_AFTER to a
+    step name: the process then kills itself with SIGKILL right after that step, as `kill -9` would."""
+    now = time.perf_counter()
+    report.seconds[step] = now - t0
     if os.environ.get("FACEPRINT_TEST_KILL_AFTER") == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    return now
 
 
 def erase_person(gallery: Gallery, name: str, *, cache_folder: str | os.PathLike[str] | None = None,
@@ -196,11 +207,12 @@ def _run(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_fold
     if gallery.read_only:
         raise GalleryError(f"{gallery.path}: the gallery is read-only; erasure needs write access to it")
     report = ErasureReport(plan)
+    t = time.perf_counter()
     gallery.erase_rows(plan.id, plan.to_json(), list(plan.face_ids), list(plan.person_ids),
                        (plan.reason, list(plan.people), {"faces": len(plan.face_ids)}))
     report.faces = len(plan.face_ids)
     gallery.checkpoint()
-    _kill_point("rows")
+    _kill_point("rows", report, t)
     _derived(gallery, plan, near, cache_folder, report)
     return report
 
@@ -208,19 +220,21 @@ def _run(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_fold
 def _derived(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_folder: str | os.PathLike[str] | None,
              report: ErasureReport) -> None:
     """Steps 2 to 7 (each may run again after an interruption)."""
+    t = time.perf_counter()
     report.cluster_faces = _scrub_clusters(gallery, plan, near)
-    _kill_point("clusters")
+    t = _kill_point("clusters", report, t)
     report.faiss_files = _drop_faiss(gallery)
-    _kill_point("faiss")
+    t = _kill_point("faiss", report, t)
     report.milvus = _erase_milvus(gallery, plan)
-    _kill_point("milvus")
+    t = _kill_point("milvus", report, t)
     folder = Path(cache_folder) if cache_folder is not None else _cache_dir()
     report.cache_rows = _scrub_caches(folder, plan, near)
-    _kill_point("caches")
+    t = _kill_point("caches", report, t)
     report.files = _delete_files(gallery, list(plan.person_ids))
-    _kill_point("files")
+    t = _kill_point("files", report, t)
     gallery.erasure_done(plan.id)
     report.wal_truncated = gallery.checkpoint()
+    _kill_point("done", report, t)
     if not report.wal_truncated:
         log.warning("%s: another connection reads the gallery; its WAL is emptied at the next checkpoint", gallery.path)
     log.info("erased %s: %s", ", ".join(plan.people) or "faces", report.to_dict())
@@ -324,9 +338,10 @@ def _drop_faiss(gallery: Gallery) -> int:
 
 
 def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
-    """Erase the removed faces from every Milvus index of this gallery: a milvus-lite index beside the file is
-    rebuilt from the gallery (its deletes are tombstones until a compaction that milvus-lite never runs), a
-    server's collection gets delete, flush and compaction."""
+    """Erase the removed faces from every Milvus index of this gallery: in a milvus-lite index beside the file the
+    removed people's partitions are rebuilt from the gallery, or the whole index when it has no partitions (its
+    deletes are tombstones until a compaction that milvus-lite never runs); a server's collection gets delete,
+    flush and compaction."""
     p = Path(gallery.path)
     lines: list[str] = []
     lite = [q for q in p.parent.glob(f"{p.name}.*.milvus.db")]
@@ -341,6 +356,15 @@ def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
         current[Path(mi.milvus_target(gallery.path, uid, mi.index_key(gallery, model)).uri).resolve()] = model
     for db in lite:
         model = current.get(db.resolve())
+        if model is not None:
+            try:
+                done = mi.erase_partitions(gallery, model, list(plan.owner_ids))
+            except Exception as exc:  # noqa: BLE001  (any Milvus failure: the whole index is rebuilt instead)
+                log.warning("%s: erasing by partition failed (%s); rebuilding the index", db.name, exc)
+                done = None
+            if done is not None:
+                lines.append(f"{db.name}: {done}")
+                continue
         _drop_lite(db)
         if model is None:
             lines.append(f"{db.name}: deleted (an index of no current model)")
