@@ -79,10 +79,10 @@ def synthetic_gallery(path: Path, size: int, seed: int = 0) -> None:
             v = rng.standard_normal((n, dim)).astype(np.float32)
             v /= np.linalg.norm(v, axis=1, keepdims=True)
             identity = model_identity(MODEL)  # identify refuses vectors without the pipeline's identity
-            with g.transaction():
+            with g.store.transaction():
                 for i in range(n):
                     k = start + i
-                    g.add_face(f"synthetic-{k // 10:06d}", f"synthetic:{k}", f"{k:064x}", None, v[i], MODEL, identity)
+                    g.store.add_face(f"synthetic-{k // 10:06d}", f"synthetic:{k}", f"{k:064x}", None, v[i], MODEL, identity)
 
 
 def run_clients(clients: int, requests: int, seconds: float, work) -> dict[str, float]:  # type: ignore[no-untyped-def]

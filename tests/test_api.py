@@ -152,8 +152,8 @@ def test_identify_takes_the_share_of_strangers_named(photos, tmp_path: Path) -> 
 
     with faceprint.Gallery(tmp_path / "g.sqlite") as g:
         g.enroll("Ariel", photos["Ariel_Sharon"][:3])
-        strict = build_identifier(g, g.analyzer, far=0.001).threshold
-        loose = build_identifier(g, g.analyzer, far=0.2).threshold
+        strict = build_identifier(g.store, g.analyzer, far=0.001).threshold
+        loose = build_identifier(g.store, g.analyzer, far=0.2).threshold
         assert strict < loose
         probe = photos["Colin_Powell"][0]
         d = g.identify(probe)[0].distance

@@ -94,11 +94,11 @@ def build_everything(tmp: Path, lfw: Path, home: Path) -> tuple[Path, dict[str, 
         for n, ps in photos.items():
             assert len(g.enroll(n, ps).added) == len(ps)
         for f in g.faces():
-            g.put_blob(face_image_key(f.id), {"person": f.person, "content_type": "image/jpeg"}, _crop_jpeg(Path(f.source)))
+            g.store.put_face_image(f.id, _crop_jpeg(Path(f.source)), {"person": f.person, "content_type": "image/jpeg"})
         model = g.model
         # 3. FAISS and milvus-lite indexes beside the gallery
-        load_or_build_index(g, model)
-        with load_or_build_milvus(g, model) as m:
+        load_or_build_index(g.store, model)
+        with load_or_build_milvus(g.store, model) as m:
             assert len(m) == 9
     # 4. the embedding cache, as `eval` fills it
     with EmbeddingCache() as cache:
@@ -112,7 +112,7 @@ def build_everything(tmp: Path, lfw: Path, home: Path) -> tuple[Path, dict[str, 
 
     # The needles: every copy of GONE's data, read from each store before the removal
     needles: dict[str, bytes] = {}
-    with faceprint.Gallery(gpath) as g:
+    with faceprint.gallery.Gallery(gpath) as g:
         faces = g.faces(GONE)
         for fid, m, v in g.face_vectors([f.id for f in faces]):
             needles[f"gallery vector {fid} {m}"] = v
@@ -154,10 +154,10 @@ def built(tmp_path: Path, shared_dir: Path, with_weights: Path):  # type: ignore
 def _survivors_intact(gpath: Path) -> None:
     from faceprint.gallery.milvus_index import load_or_build_milvus
 
-    with faceprint.Gallery(gpath) as g:
+    with faceprint.gallery.Gallery(gpath) as g:
         assert [p.name for p in g.people()] == sorted(set(PEOPLE) - {GONE})
         assert g.pending_erasures() == []
-        with load_or_build_milvus(g, g.model) as m:
+        with load_or_build_milvus(g, "dlib-resnet-v1") as m:
             assert len(m) == 6
 
 
@@ -199,7 +199,8 @@ def test_erasure_plan_holds_no_vector(tmp_path: Path) -> None:
         for i, v in enumerate(vecs):
             g.add_face("ada", f"/nowhere/{i}.jpg", f"{i:064x}", None, v, "m")
     with faceprint.gallery.Gallery(tmp_path / "g.sqlite") as g:
-        plan, _ = plan_erasure(g, person="ada")
+        plan, _, removed = plan_erasure(g, person="ada")
+        assert removed.face_ids == (1, 2, 3) and removed.person == "ada"
         text = plan.to_json()
         assert ErasurePlan.from_json(text) == plan
         assert len(plan.vector_sha256) == 3 and plan.face_ids == (1, 2, 3)

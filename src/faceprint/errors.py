@@ -20,6 +20,7 @@ __all__ = [
     "PairsFormatError",
     "GalleryError",
     "GalleryLocked",
+    "GalleryUnavailable",
     "EmptyGallery",
     "UnknownPerson",
     "ModelNotInGallery",
@@ -104,6 +105,7 @@ EXTRA_OF_PACKAGE: dict[str, str | None] = {
     "matplotlib": "viz",
     "umap-learn": "umap",
     "faiss-cpu": "faiss",
+    "psycopg": "postgres",
     "pytest": "dev",
     # core dependencies: a missing one means a broken install, not a missing extra
     "numpy": None,
@@ -143,6 +145,10 @@ class GalleryError(FaceprintError):
 
 class GalleryLocked(GalleryError):
     """Another process holds a write lock on the gallery for longer than the wait allows."""
+
+
+class GalleryUnavailable(GalleryError):
+    """The gallery's database server (PostgreSQL) cannot be reached now; nothing was written, try again."""
 
 
 class EmptyGallery(GalleryError):

@@ -24,6 +24,7 @@ from faceprint.errors import (
     FaceprintError,
     GalleryError,
     GalleryLocked,
+    GalleryUnavailable,
     ImageError,
     InsufficientData,
     InvalidName,
@@ -97,6 +98,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (MissingExtra, Exit.MISSING),
     (VideoError, Exit.BAD_INPUT),
     (GalleryLocked, Exit.LOCKED),
+    (GalleryUnavailable, Exit.LOCKED),  # the database server is away: like a lock, try again later
     (StaleEmbeddings, Exit.MODEL_NOT_IN_GALLERY),
     (ModelNotInGallery, Exit.MODEL_NOT_IN_GALLERY),
     (NoClusters, Exit.EMPTY_GALLERY),

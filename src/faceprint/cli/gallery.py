@@ -80,7 +80,8 @@ def enroll(
             if not items:
                 raise NoImagesFound(f"no images given for {person!r}")
         g = Gallery(gallery, timeout=wait)
-        log_path = log_file or g.path.with_name(f"{g.path.stem}-enroll-{time.strftime('%Y%m%d-%H%M%S')}.log")
+        beside = g.path if isinstance(g.path, Path) else Path.cwd() / "postgres-gallery"  # a database: log here
+        log_path = log_file or beside.with_name(f"{beside.stem}-enroll-{time.strftime('%Y%m%d-%H%M%S')}.log")
         handler = logging.FileHandler(log_path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger = logging.getLogger("faceprint.gallery.enroll")
@@ -176,7 +177,7 @@ def people_rename(old: str, new: str, gallery: GalleryOpt = None, wait: WaitOpt 
 def people_remove(name: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Remove a person with all their faces."""
     with handle_errors(), _open(gallery, wait) as g:
-        n = g.remove_person(name)
+        n = g.remove_person(name).n_faces
     console.print(f"removed {name} and {n} face(s)", highlight=False)
 
 

@@ -51,7 +51,7 @@ def video(
             raise UnknownModel("detector", detector, list_detectors())
         model = stored_model_name(model)
         with faceprint.Gallery(gallery, model=model, timeout=wait, create=False) as g:
-            g.embeddings(g.model)  # no one enrolled with this model: fail before opening the source
+            g.store.require_model(g.model)  # no one enrolled with this model: fail before opening the source
             src = open_source(source, live=live)
             writer = tracks_out = None
             error: VideoError | None = None
@@ -74,8 +74,8 @@ def video(
                         thumb = rec.thumbnail(e.track.track_id) if faces is not None else None
                         if thumb is not None:
                             written = save_thumbnail(faces, e.track, thumb)  # type: ignore[arg-type]
-                            if not g.read_only:  # so that erasure and retention find it (gallery/erasure.py)
-                                g.record_file(written, "thumbnail", e.track.person)
+                            if not g.store.read_only:  # so that erasure and retention find it (gallery/erasure.py)
+                                g.store.record_file(written, "thumbnail", e.track.person)
 
                 last = None
                 t0 = time.perf_counter()

@@ -93,7 +93,7 @@ def record(gallery: Any, action: str, people: list[str] | tuple[str, ...], detai
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; one of {', '.join(ACTIONS)}")
-    if getattr(gallery, "read_only", False) or gallery.schema_version < 5:
+    if getattr(gallery, "read_only", False) or not gallery.has_audit:
         return
     try:
         gallery.append_audit(current_actor(), action, list(people), detail or {}, result)
@@ -115,7 +115,7 @@ def record_enrolment(gallery: Any, added: list[tuple[str, str]], model: str) -> 
 def records(gallery: Any, *, since: float | None = None, until: float | None = None, action: str | None = None,
             actor: str | None = None, person: str | None = None, limit: int | None = None) -> list[AuditRecord]:
     """The audit records, oldest first, filtered by time (unix seconds), action, actor and person named."""
-    if gallery.schema_version < 5:
+    if not gallery.has_audit:
         return []
     return [AuditRecord(int(i), float(at), who, what, tuple(json.loads(p)), json.loads(d), res)
             for i, at, who, what, p, d, res in gallery.audit_records(since, until, action, actor, person, limit)]

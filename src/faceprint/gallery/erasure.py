@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.errors import GalleryError, UnknownPerson
-from faceprint.gallery.store import Gallery
+from faceprint.gallery.store import Gallery, Removed
 
 __all__ = ["ErasurePlan", "ErasureReport", "STEPS", "erase_face", "erase_person", "expire_unknown_files", "finish_pending", "plan_erasure"]
 
@@ -96,6 +96,8 @@ class ErasureReport:
     cache_rows: int = 0
     files: int = 0
     wal_truncated: bool = False
+    removed: Removed | None = None
+    """The faces that left the gallery (ids, content hashes, sources, in face-id order)."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time of each step (STEPS)."""
 
@@ -123,9 +125,9 @@ def _file_path(source: str) -> Path | None:
 
 
 def plan_erasure(gallery: Gallery, *, person: str | None = None, face_ids: list[int] | None = None,
-                 reason: str = "remove") -> tuple[ErasurePlan, np.ndarray]:
-    """The plan of erasing one person (every face) or some faces, and the removed vectors (kept in memory only,
-    to find near-identical cached copies)."""
+                 reason: str = "remove") -> tuple[ErasurePlan, list[np.ndarray], Removed]:
+    """The plan of erasing one person (every face) or some faces, the removed vectors (kept in memory only, to
+    find near-identical cached copies), and what will leave the gallery."""
     if (person is None) == (face_ids is None):
         raise ValueError("give a person or face ids")
     people: list[str] = []
@@ -165,7 +167,9 @@ def plan_erasure(gallery: Gallery, *, person: str | None = None, face_ids: list[
         arr = np.frombuffer(v, "<f4")
         by_dim.setdefault(arr.size, []).append(arr)
     near = [np.stack(vs) for vs in by_dim.values()]
-    return plan, near  # type: ignore[return-value]
+    faces = sorted(faces, key=lambda f: f.id)
+    removed = Removed(person, tuple(f.id for f in faces), tuple(f.sha256 for f in faces), tuple(f.source for f in faces))
+    return plan, near, removed
 
 
 # -- the steps --------------------------------------------------------------------------------------------------
@@ -188,8 +192,8 @@ def erase_person(gallery: Gallery, name: str, *, cache_folder: str | os.PathLike
     Raises:
         UnknownPerson: nobody of that name is enrolled.
     """
-    plan, near = plan_erasure(gallery, person=name, reason=reason)
-    return _run(gallery, plan, near, cache_folder)
+    plan, near, removed = plan_erasure(gallery, person=name, reason=reason)
+    return _run(gallery, plan, near, cache_folder, removed)
 
 
 def erase_face(gallery: Gallery, face_id: int, *, cache_folder: str | os.PathLike[str] | None = None,
@@ -199,14 +203,17 @@ def erase_face(gallery: Gallery, face_id: int, *, cache_folder: str | os.PathLik
     Raises:
         UnknownPerson: no face of that id.
     """
-    plan, near = plan_erasure(gallery, face_ids=[face_id], reason=reason)
-    return _run(gallery, plan, near, cache_folder)
+    plan, near, removed = plan_erasure(gallery, face_ids=[face_id], reason=reason)
+    return _run(gallery, plan, near, cache_folder, removed)
 
 
-def _run(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_folder: str | os.PathLike[str] | None) -> ErasureReport:
+def _run(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_folder: str | os.PathLike[str] | None,
+         removed: Removed) -> ErasureReport:
     if gallery.read_only:
         raise GalleryError(f"{gallery.path}: the gallery is read-only; erasure needs write access to it")
-    report = ErasureReport(plan)
+    if not gallery.has_audit:
+        raise GalleryError(f"{gallery.path}: this gallery's schema has no erasure records; open it once with write access")
+    report = ErasureReport(plan, removed=removed)
     t = time.perf_counter()
     gallery.erase_rows(plan.id, plan.to_json(), list(plan.face_ids), list(plan.person_ids),
                        (plan.reason, list(plan.people), {"faces": len(plan.face_ids)}))
@@ -304,7 +311,7 @@ def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray])
 
     sources, hashes, sizes = set(plan.sources), set(plan.photo_sha256), set(plan.photo_sizes)
     removed = 0
-    for key in gallery.blob_keys("clusters:"):
+    for key in [k for k in gallery.blob_keys() if k.startswith("clusters:")]:
         found = gallery.get_blob(key)
         if found is None:
             continue
@@ -328,6 +335,8 @@ def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray])
 
 def _drop_faiss(gallery: Gallery) -> int:
     """Delete the FAISS index files of this gallery (they hold its vectors; the next search rebuilds them)."""
+    if not isinstance(gallery.path, Path):  # a database: no files beside it
+        return 0
     p = Path(gallery.path)
     n = 0
     for q in p.parent.glob(f"{p.name}.*"):
@@ -342,9 +351,9 @@ def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
     removed people's partitions are rebuilt from the gallery, or the whole index when it has no partitions (its
     deletes are tombstones until a compaction that milvus-lite never runs); a server's collection gets delete,
     flush and compaction."""
-    p = Path(gallery.path)
+    p = Path(gallery.path) if isinstance(gallery.path, Path) else None
     lines: list[str] = []
-    lite = [q for q in p.parent.glob(f"{p.name}.*.milvus.db")]
+    lite = [q for q in p.parent.glob(f"{p.name}.*.milvus.db")] if p is not None else []
     servers = _milvus_servers(gallery)
     if not lite and not servers:
         return lines

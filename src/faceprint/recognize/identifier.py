@@ -15,14 +15,37 @@ from typing import Protocol
 
 import numpy as np
 
-from faceprint.gallery.index import person_min_distances
-from faceprint.gallery.store import GalleryEmbeddings
 from faceprint.recognize.confidence import distance_to_confidence
 from faceprint.recognize.open_set import OpenSetThreshold
 from faceprint.recognize.score_law import open_set_scores
 from faceprint.types import Embeddings, pairwise_distances
 
-__all__ = ["Candidate", "Match", "Identifier", "ProbabilisticClassifier"]
+__all__ = ["Candidate", "GalleryEmbeddings", "Match", "Identifier", "ProbabilisticClassifier", "person_min_distances"]
+
+
+@dataclass(frozen=True, eq=False)
+class GalleryEmbeddings:
+    """Every enrolled embedding of one model, row-aligned with its face and person: what identification compares
+    queries with (a gallery store reads it: faceprint.gallery.store)."""
+
+    model: str
+    vectors: np.ndarray
+    face_ids: np.ndarray
+    person_ids: np.ndarray
+    names: dict[int, str]
+    """person id -> name"""
+
+    def labels(self) -> list[str]:
+        return [self.names[int(p)] for p in self.person_ids]
+
+
+def person_min_distances(distances: np.ndarray, person_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce (Q, N) face distances to (Q, P) per-person minimum distances; returns (matrix, person ids)."""
+    order = np.argsort(person_ids, kind="stable")
+    pids = person_ids[order]
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    return np.minimum.reduceat(distances[:, order], starts, axis=1), pids[starts]
+
 
 
 class ProbabilisticClassifier(Protocol):

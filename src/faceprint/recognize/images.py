@@ -6,17 +6,20 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import NoImagesFound
 from faceprint.image import ImageSource, list_images
-from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
 from faceprint.recognize.identifier import Candidate, Identifier, Match
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold, gallery_impostors, model_impostors, open_set_threshold
 from faceprint.types import Face
+
+if TYPE_CHECKING:
+    from faceprint.gallery.store import GalleryStore as Gallery
 
 __all__ = ["FaceResult", "build_identifier", "expand_paths", "gallery_threshold", "identify_images", "threshold_for"]
 

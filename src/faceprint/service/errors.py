@@ -11,6 +11,7 @@ from faceprint.errors import (
     FaceprintError,
     GalleryError,
     GalleryLocked,
+    GalleryUnavailable,
     ImageError,
     MissingExtra,
     ModelNotInGallery,
@@ -52,6 +53,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "busy": (503, "the inference queue is full (--queue); see Retry-After"),
     "timeout": (503, "the request took longer than --timeout"),
     "gallery_locked": (503, "the gallery file is locked by another process; see Retry-After"),
+    "gallery_unavailable": (503, "the gallery's database server (PostgreSQL) cannot be reached; see Retry-After"),
 }
 """code -> (HTTP status, when it is sent)."""
 
@@ -88,6 +90,8 @@ def api_error_for(exc: FaceprintError) -> HttpError:
         return HttpError("invalid_parameter", msg)
     if isinstance(exc, UnknownPerson):
         return HttpError("unknown_person", msg)
+    if isinstance(exc, GalleryUnavailable):
+        return HttpError("gallery_unavailable", msg, {"Retry-After": "2"})
     if isinstance(exc, GalleryLocked):
         return HttpError("gallery_locked", msg, {"Retry-After": "1"})
     if isinstance(exc, ModelNotInGallery):

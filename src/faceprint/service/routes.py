@@ -20,7 +20,6 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 import faceprint
-from faceprint.gallery.store import face_image_key
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import EmptyGallery, FaceprintError, ModelNotInGallery, UnknownPerson, VideoError
 from faceprint.image import image_size
@@ -362,7 +361,7 @@ async def enroll(request: Request, name: str, key: ApiKey | None = Depends(requi
                 u = by_name[label]
                 rec = records[hashlib.sha256(u.data).hexdigest()]
                 box = rec.face.box if rec.face else None
-                g.put_blob(face_image_key(rec.id), {"person": name, "content_type": "image/jpeg"}, _crop_jpeg(u, box))
+                g.store.put_face_image(rec.id, _crop_jpeg(u, box), {"person": name, "content_type": "image/jpeg"})
                 enrolled.append({"id": rec.id, "source": label, "box": [round(v, 1) for v in box] if box else None,
                                  "image": _image_url(request, rec.id)})
         skipped = [{"source": src, "reason": reason, "detail": detail}
@@ -381,7 +380,7 @@ async def rename(request: Request, name: str, key: ApiKey | None = Depends(requi
 
     def run() -> None:
         with st.hub.writing(gname) as g:  # type: ignore[union-attr]
-            g.person_id(name)  # 404 first
+            g.store.person_id(name)  # 404 first
             if any(p.name == new for p in g.people()):
                 raise HttpError("conflict", f"cannot rename {name!r}: {new!r} is already enrolled")
             g.rename(name, new)
@@ -423,9 +422,9 @@ async def face_image(request: Request, face_id: FaceId, key: ApiKey | None = Dep
 
     def run() -> bytes:
         g = st.hub.open(gname)  # type: ignore[union-attr]
-        blob = g.get_blob(face_image_key(face_id))
-        if blob is not None:
-            return blob[1]
+        crop = g.store.face_image(face_id)
+        if crop is not None:
+            return crop
         rec = next((f for f in g.faces() if f.id == face_id), None)
         if rec is None:
             raise HttpError("unknown_face", f"no face with id {face_id}")

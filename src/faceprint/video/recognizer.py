@@ -111,7 +111,7 @@ class VideoRecognizer:
             raise ValueError(f"recheck_every_s must be > 0, got {recheck_every_s}")
         if first_check < 1 or vote_faces < 1:
             raise ValueError("first_check and vote_faces must be >= 1")
-        gallery.embeddings(gallery.model)  # EmptyGallery / ModelNotInGallery now, not after the first face
+        gallery.store.require_model(gallery.model)  # EmptyGallery / ModelNotInGallery now, not after the first face
         self.gallery = gallery
         self.fps = float(fps)
         self.detect_every = int(detect_every)
