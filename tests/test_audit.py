@@ -124,3 +124,19 @@ def test_service_records_every_gallery_request_with_its_key(tmp_path: Path, lfw_
         (a, "enroll", ("Tony",)), (a, "identify", ("Tony",)), (a, "key-create", ()), (w, "rename", ("Tony", "Tony B.")),
         (w, "remove-face", ("Tony B.",)), (w, "remove", ("Tony B.",)), (a, "key-revoke", ()),
     ], got
+
+
+def test_retention_deletes_old_thumbnails_of_unknown_faces_only(tmp_path: Path) -> None:
+    path = tmp_path / "g.sqlite"
+    _synthetic(path)
+    unknown, named = tmp_path / "track_0001.jpg", tmp_path / "track_0002.jpg"
+    for f in (unknown, named):
+        f.write_bytes(b"\xff\xd8 a face")
+    with faceprint.gallery.Gallery(path) as g:
+        g.record_file(unknown, "thumbnail", None)
+        g.record_file(named, "thumbnail", "bob")
+        assert expire(g, 1)["unknown_face_files"] == 0  # recorded just now: kept
+        assert expire(g, 1, now=time.time() + 2 * 86400)["unknown_face_files"] == 1
+        assert not unknown.exists() and named.exists()
+        g.remove_person("bob")  # a named thumbnail goes with its person
+        assert not named.exists() and g.written_files([], time.time() + 1) == []
