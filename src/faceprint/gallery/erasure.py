@@ -27,6 +27,7 @@ or an image. A process killed after step 1 leaves the plan in the gallery; the n
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -34,8 +35,11 @@ import os
 import shutil
 import signal
 import sqlite3
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -214,14 +218,36 @@ def _run(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_fold
     if not gallery.has_audit:
         raise GalleryError(f"{gallery.path}: this gallery's schema has no erasure records; open it once with write access")
     report = ErasureReport(plan, removed=removed)
-    t = time.perf_counter()
-    gallery.erase_rows(plan.id, plan.to_json(), list(plan.face_ids), list(plan.person_ids),
-                       (plan.reason, list(plan.people), {"faces": len(plan.face_ids)}))
-    report.faces = len(plan.face_ids)
-    gallery.checkpoint()
-    _kill_point("rows", report, t)
-    _derived(gallery, plan, near, cache_folder, report)
+    with _erasing(gallery, wait=True):
+        t = time.perf_counter()
+        gallery.erase_rows(plan.id, plan.to_json(), list(plan.face_ids), list(plan.person_ids),
+                           (plan.reason, list(plan.people), {"faces": len(plan.face_ids)}))
+        report.faces = len(plan.face_ids)
+        gallery.checkpoint()
+        _kill_point("rows", report, t)
+        _derived(gallery, plan, near, cache_folder, report)
     return report
+
+
+@contextmanager
+def _erasing(gallery: Gallery, wait: bool) -> Iterator[bool]:
+    """Hold the gallery's erasure lock (an flock on ``<gallery>.erasure.lock``, or on a file in the temporary folder
+    for a database): one erasure at a time on this host, and a process that opens the gallery while another is
+    still erasing does not take over its pending record. Yields False when `wait` is off and another holds it."""
+    if isinstance(gallery.path, Path):
+        lock = gallery.path.with_name(gallery.path.name + ".erasure.lock")
+    else:
+        lock = Path(tempfile.gettempdir()) / f"faceprint-erasure-{_digest(str(gallery.path).encode())[:16]}.lock"
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _derived(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_folder: str | os.PathLike[str] | None,
@@ -249,15 +275,22 @@ def _derived(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_
 
 def finish_pending(gallery: Gallery, cache_folder: str | os.PathLike[str] | None = None) -> list[ErasureReport]:
     """Finish erasures that an interrupted process left (called when a gallery is opened)."""
-    out = []
-    for _, text in gallery.pending_erasures():
-        plan = ErasurePlan.from_json(text)
-        log.warning("%s: finishing the interrupted erasure of %s", gallery.path, ", ".join(plan.people) or "faces")
-        report = ErasureReport(plan, faces=len(plan.face_ids))
-        gallery.checkpoint()
-        _derived(gallery, plan, [], cache_folder, report)
-        out.append(report)
+    out: list[ErasureReport] = []
+    with _erasing(gallery, wait=False) as mine:
+        if not mine:  # another process or thread is erasing now; it finishes its own record
+            return out
+        for _, text in gallery.pending_erasures():
+            out.append(_finish(gallery, text, cache_folder))
     return out
+
+
+def _finish(gallery: Gallery, text: str, cache_folder: str | os.PathLike[str] | None) -> ErasureReport:
+    plan = ErasurePlan.from_json(text)
+    log.warning("%s: finishing the interrupted erasure of %s", gallery.path, ", ".join(plan.people) or "faces")
+    report = ErasureReport(plan, faces=len(plan.face_ids))
+    gallery.checkpoint()
+    _derived(gallery, plan, [], cache_folder, report)
+    return report
 
 
 def _cache_dir() -> Path:
