@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -113,6 +114,7 @@ def main() -> None:
               ("rows", "clusters", "faiss", "milvus", "caches", "files", "done"))
               + f" | {reopen:.2f} | {left} | {load0} / {_load()} |", flush=True)
         print(f"  milvus: {'; '.join(report.milvus)}", file=sys.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
