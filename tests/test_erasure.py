@@ -244,6 +244,7 @@ def test_crops_off_erases_stored_crops_and_stores_no_more(tmp_path: Path) -> Non
         assert g.get_blob(face_image_key(fid)) is not None
 
 
+@pytest.mark.slow
 def test_milvus_lite_erasure_rebuilds_one_partition_only(tmp_path: Path) -> None:
     pytest.importorskip("pymilvus")
     from faceprint.gallery.erasure import erase_person
@@ -266,6 +267,7 @@ def test_milvus_lite_erasure_rebuilds_one_partition_only(tmp_path: Path) -> None
             assert len(m) == 9 and i[0, 0] == 2 and d[0, 0] == 0.0
 
 
+@pytest.mark.slow
 def test_postgres_removal_and_the_documented_vacuum_full(pg_server, pg_url: str) -> None:  # type: ignore[no-untyped-def]
     """On PostgreSQL, DELETE leaves the row versions in the table files until VACUUM FULL rewrites them; after
     removal and the documented procedure (docs/privacy.md: VACUUM FULL, CHECKPOINT), the database's table files hold
