@@ -48,11 +48,16 @@ class PgServer:
 
     def start(self) -> None:
         opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                "-c full_page_writes=off -c max_connections=200")  # fsync off: safe unless the machine itself crashes
         self._ctl("start", "-w", "-l", str(self.folder / "log"), "-o", opts)
 
     def stop(self, mode: str = "fast") -> None:
         self._ctl("stop", "-w", "-m", mode, check=False)
+
+    def close(self) -> None:
+        """Stop the server at once and remove its folder."""
+        self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
@@ -68,7 +73,7 @@ class PgServer:
 
 
 def start_server() -> PgServer:
-    """Initialise and start a server in a new temporary folder (the caller stops it)."""
+    """Initialise and start a server in a new temporary folder (the caller closes it: `PgServer.close`)."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (apt-get install postgresql)")
     pytest.importorskip("psycopg", reason="the postgres extra is not installed (pip install 'faceprint[postgres]')")
@@ -90,8 +95,7 @@ def pg_server() -> Iterator[PgServer]:
     try:
         yield server
     finally:
-        server.stop("immediate")
-        shutil.rmtree(server.folder, ignore_errors=True)
+        server.close()
 
 
 @pytest.fixture()

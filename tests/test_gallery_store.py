@@ -183,3 +183,31 @@ def test_a_faces_stored_image_goes_with_it(gallery) -> None:
     assert gallery.remove_person("ann").face_ids == tuple(ann)
     assert all(gallery.get_blob(face_image_key(fid)) is None for fid in ann)
     assert gallery.remove_blob("nothing-here") is False
+
+
+def test_following_the_vectors_equals_reading_them_again(gallery) -> None:
+    """A process that holds a model's vectors brings them up to date after inserts, replacements, removals and
+    renames, and ends where a fresh read ends (what a long-running identifier or a replica relies on)."""
+
+    def same(held) -> None:  # type: ignore[no-untyped-def]
+        fresh = gallery.embeddings("m1")
+        e = held.embeddings
+        assert e.vectors.tobytes() == fresh.vectors.tobytes() and (e.face_ids == fresh.face_ids).all()
+        assert (e.person_ids == fresh.person_ids).all() and e.labels() == fresh.labels()
+
+    held = gallery.follow_vectors("m1")
+    same(held)
+    assert gallery.follow_vectors("m1", held).embeddings.vectors is held.embeddings.vectors  # nothing changed: nothing read
+    gallery.add_face("cy", "c.jpg", "sha-c", None, _vec(7), "m1")
+    held = gallery.follow_vectors("m1", held)
+    same(held)
+    a1 = next(f.id for f in gallery.faces("ann") if f.sha256 == "sha-a1")
+    with gallery.transaction():
+        gallery.put_vector(a1, "m1", _vec(8), None, replace=True)
+    held = gallery.follow_vectors("m1", held)
+    same(held)
+    gallery.remove_person("bob")
+    gallery.rename_person("ann", "anne")
+    held = gallery.follow_vectors("m1", held)
+    same(held)
+    assert held.version == gallery.vectors_version("m1")

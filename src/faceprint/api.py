@@ -27,6 +27,7 @@ from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
 from faceprint.gallery.audit import record
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
 from faceprint.gallery.store import FaceRecord, GalleryStore, PersonInfo, Removed, check_name, open_store
+from faceprint.gallery.store.base import FollowedVectors
 from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
@@ -264,6 +265,8 @@ class Gallery:
         """The database: people, faces, vectors, crops and settings (faceprint.gallery.store.GalleryStore)."""
         self._model, self._weights, self._detector, self._own_analyzer = model, weights, detector, analyzer
         self._identifier: tuple[tuple[object, ...], Identifier] | None = None
+        self._vectors: FollowedVectors | None = None
+        """The model's vectors as this object last read them; followed, not read again, as the gallery changes."""
 
     def _pipeline(self) -> tuple[str | None, str | os.PathLike[str] | None]:
         """(model, weights) to build. A checkpoint's ``<base>@<digest>`` name that this process has not read is
@@ -462,7 +465,8 @@ class Gallery:
         check_far(far)
         key = (self.model, threshold, far, self.store.change_token())
         if self._identifier is None or self._identifier[0] != key:
-            self._identifier = (key, build_identifier(self.store, self.analyzer, threshold, far=far))
+            self._vectors = self.store.follow_vectors(self.model, self._vectors)
+            self._identifier = (key, build_identifier(self.store, self.analyzer, threshold, far=far, embeddings=self._vectors.embeddings))
         return self._identifier[1]
 
     def __repr__(self) -> str:

@@ -198,7 +198,9 @@ class MilvusIndex:
     """
 
     def __init__(self, client: Any, target: MilvusTarget, ids: np.ndarray, metric: str, kind: str, dim: int,
-                 vectors: np.ndarray | None = None, search_params: dict[str, Any] | None = None) -> None:
+                 vectors: np.ndarray | None = None, search_params: dict[str, Any] | None = None, size: int | None = None) -> None:
+        """`size`: the collection's row count when `ids` are not held (a handle for `search_ids` only)."""
+        self.size = size
         self.client = client
         self.target = target
         self.metric = metric
@@ -214,7 +216,7 @@ class MilvusIndex:
             self.vectors = _normalize(v) if metric == "cosine" else v
 
     def __len__(self) -> int:
-        return int(len(self._sorted_ids))
+        return int(self.size if self.size is not None else len(self._sorted_ids))
 
     def __repr__(self) -> str:
         return (f"MilvusIndex(uri={self.target.uri!r}, collection={self.target.collection!r}, kind={self.kind!r}, "
@@ -263,6 +265,27 @@ class MilvusIndex:
                 out_i[s + r, : len(order)] = rows[order]
         dist = np.sqrt(out_d) if self.metric == "euclidean" else out_d / 2.0  # |a-b|^2 = 2 - 2 cos on unit vectors
         return dist.astype(np.float32, copy=False), out_i
+
+    def search_ids(self, queries: np.ndarray, k: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest faces per query as Milvus ranks them: (squared L2 distances on what it holds, face ids),
+        each (Q, k), -1 where fewer were found. Needs nothing of the gallery in memory: the caller reads the
+        candidates' rows (faceprint.recognize.identifier, with a store as its directory)."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if self.metric == "cosine":
+            q = _normalize(q)
+        k = min(int(k), len(self))
+        params = dict(self.search_params)
+        if "ef" in params:
+            params["ef"] = max(int(params["ef"]), 2 * k)
+        out_d = np.full((len(q), k), np.inf, np.float32)
+        out_i = np.full((len(q), k), -1, np.int64)
+        for s in range(0, len(q), chunk):
+            hits = self.client.search(self.target.collection, data=[v.tolist() for v in q[s : s + chunk]], limit=k,
+                                      anns_field=_VEC, output_fields=[], search_params={"metric_type": "L2", "params": params})
+            for r, row in enumerate(hits):
+                out_i[s + r, : len(row)] = [h["id"] for h in row]
+                out_d[s + r, : len(row)] = [h["distance"] for h in row]
+        return out_d, out_i
 
     def _rows(self, ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._sorted_ids, ids)
@@ -479,6 +502,43 @@ def _remember_server(gallery: Any, target: MilvusTarget) -> None:
     known = [tuple(x) for x in json.loads(raw)] if raw else []
     if (target.uri, target.collection) not in known and not getattr(gallery, "read_only", False):
         gallery.set_setting("milvus_collections", json.dumps([*known, (target.uri, target.collection)]))
+
+
+def open_milvus_in_step(gallery: Any, model: str, spec: str, metric: str | None = None, kind: str | None = None) -> MilvusIndex:
+    """A handle on `model`'s Milvus index of `gallery` for `search_ids`, reading no vector when the index is in step
+    (same settings, the gallery's vectors version and row count: one small read of the gallery); otherwise
+    brought in step first by load_or_build_milvus (one read of the vectors, after which the next command reads
+    none). The returned handle must be closed."""
+    _pymilvus()
+    metric = metric or _model_metric(model)
+    uid = gallery.get_setting("gallery_uid")
+    if uid is None:
+        raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
+    if spec == "milvus" and not isinstance(gallery.path, Path):
+        raise FaceprintError(f"{gallery.path}: a milvus-lite file sits beside a gallery file; for a PostgreSQL gallery "
+                             "use a Milvus server: --index milvus://HOST:PORT")
+    target = milvus_target(gallery.path, uid, index_key(gallery, model), spec)
+    version, n = gallery.vectors_version(model), gallery.models().get(model, 0)
+    client = _connect(target)
+    try:
+        with _quiet():
+            if client.has_collection(target.collection):
+                props = {k: str(v) for k, v in (client.describe_collection(target.collection).get("properties") or {}).items()}
+                want_kind = _resolve_kind(kind or target.kind, n)
+                same = (props.get(_P + "format") == FORMAT and props.get(_P + "gallery") == uid and props.get(_P + "metric") == metric
+                        and props.get(_P + "kind") == want_kind and props.get(_P + "version") == str(version))
+                if same:
+                    client.load_collection(target.collection)
+                    if _count(client, target.collection) == n:
+                        dim = int(props[_P + "dim"])
+                        log.info("Milvus index %s is in step (version %d): no vectors read", target.collection, version)
+                        return MilvusIndex(client, target, np.zeros(0, np.int64), metric, want_kind, dim, None,
+                                           index_params(want_kind, n, dim)[1], size=n)
+    except BaseException:
+        _close(client, target)
+        raise
+    _close(client, target)
+    return load_or_build_milvus(gallery, model, spec, metric, kind)
 
 
 def _sync(client: Any, target: MilvusTarget, want: dict[str, str], version: int, ids: np.ndarray,

@@ -76,7 +76,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.exception_handler(FaceprintError)
     async def _library_error(request: Request, exc: FaceprintError) -> JSONResponse:
         err = api_error_for(exc)
-        if err.code == "internal_error":
+        if err.code in ("internal_error", "gallery_unavailable"):  # the details stay in the log
             log.error("%s %s: %s", request.method, request.url.path, exc)
         return _error(err)
 

@@ -91,7 +91,8 @@ def api_error_for(exc: FaceprintError) -> HttpError:
     if isinstance(exc, UnknownPerson):
         return HttpError("unknown_person", msg)
     if isinstance(exc, GalleryUnavailable):
-        return HttpError("gallery_unavailable", msg, {"Retry-After": "2"})
+        # the message would name the database's host and user: those stay in the server log
+        return HttpError("gallery_unavailable", "the gallery's database cannot be reached; try again shortly", {"Retry-After": "2"})
     if isinstance(exc, GalleryLocked):
         return HttpError("gallery_locked", msg, {"Retry-After": "1"})
     if isinstance(exc, ModelNotInGallery):

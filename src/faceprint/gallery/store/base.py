@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from faceprint.models.identity import ModelIdentity
 
 __all__ = [
-    "GalleryStore", "GalleryEmbeddings", "PersonInfo", "FaceRecord", "Removed", "check_name", "face_image_key",
+    "GalleryStore", "GalleryEmbeddings", "FollowedVectors", "PersonInfo", "FaceRecord", "Removed", "check_name", "face_image_key",
     "default_gallery_path", "is_postgres_url",
 ]
 
@@ -50,6 +50,15 @@ def face_image_key(face_id: int) -> str:
 def is_postgres_url(target: object) -> bool:
     """Whether a gallery argument names a PostgreSQL database (``postgresql://...`` or ``postgres://...``)."""
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def shown_target(target: object) -> str:
+    """A gallery argument as messages show it: a PostgreSQL URL without its password."""
+    if is_postgres_url(target):
+        from faceprint.gallery.store.postgres import display_url
+
+        return display_url(str(target))
+    return str(target)
 
 
 def default_gallery_path() -> Path | str:
@@ -77,6 +86,17 @@ class FaceRecord:
     face: Face | None
     created: float
     models: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class FollowedVectors:
+    """A model's vectors as a process holds them, and what it needs to bring them up to date cheaply
+    (GalleryStore.follow_vectors): the vectors version they are of and each row's embedding id."""
+
+    version: int
+    embeddings: GalleryEmbeddings
+    row_ids: np.ndarray
+    """The embedding id of each row (a replaced vector gets a new one)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,8 @@ class GalleryStore(ABC):
     """The dialect's aggregate joining strings with commas."""
     NEWEST_MODEL: str = "rowid"
     """The column ordering the model identity records by insertion."""
+    EMBEDDING_EXTRA: tuple[str, ...] = ()
+    """Columns of the embeddings table beyond the common ones (PostgreSQL keeps the image's hash there)."""
 
     def __new__(cls, target: str | os.PathLike[str] | None = None, *args: object, **kwargs: object) -> GalleryStore:
         if cls is GalleryStore:
@@ -138,6 +160,14 @@ class GalleryStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def _q_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement for each row of parameters (a backend may send them together)."""
+        for row in rows:
+            self._q(sql, row)
+
+    def _after_import(self) -> None:
+        """After rows were written with their ids (store/copy.py): bring id generators past them."""
 
     @property
     @abstractmethod
@@ -385,6 +415,79 @@ class GalleryStore(ABC):
         )
         person = {int(f): int(p) for f, p, _ in rows}
         return np.array([person.get(i, -1) for i in ids], np.int64), {int(p): n for _, p, n in rows}
+
+    def vectors_of(self, model: str, face_ids: Sequence[int]) -> np.ndarray:
+        """`model`'s vectors of the given face ids, in that order (NaN rows for ids without one): the exact vectors
+        of a search index's candidates, read for those rows only."""
+        ids = [int(i) for i in face_ids]
+        rows = self._q(f"SELECT face_id, vector FROM embeddings WHERE model = ? AND face_id IN ({', '.join('?' * len(ids))})",
+                       [model, *ids]) if ids else []
+        got = {int(f): np.frombuffer(bytes(v), "<f4") for f, v in rows}
+        dim = len(next(iter(got.values()))) if got else 0
+        out = np.full((len(ids), dim), np.nan, np.float32)
+        for i, f in enumerate(ids):
+            if f in got:
+                out[i] = got[f]
+        return out
+
+    def photo_counts(self, model: str) -> np.ndarray:
+        """How many faces of `model` each person has (one entry per person with any): the gallery's make-up, which
+        the open-set threshold needs, without reading a vector."""
+        rows = self._q("SELECT count(*) FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE e.model = ? GROUP BY f.person_id",
+                       (model,))
+        return np.array(sorted(int(r[0]) for r in rows), np.int64)
+
+    def check_identity(self, model: str, identity: ModelIdentity) -> None:
+        """StaleEmbeddings when some of `model`'s vectors were made by another pipeline than `identity` (as
+        `embeddings(model, identity)` checks, with one count instead of reading them)."""
+        row = self._q("SELECT count(*), sum(CASE WHEN identity IS NULL OR identity != ? THEN 1 ELSE 0 END) FROM embeddings WHERE model = ?",
+                      (identity.key, model))[0]
+        total, stale = int(row[0]), int(row[1] or 0)
+        if stale:
+            raise StaleEmbeddings(
+                f"{self.path}: {stale} of {total} faces enrolled with {model!r} were embedded by another version "
+                f"of its pipeline (weights, alignment or test-time settings changed since); "
+                f"run: faceprint gallery reembed --gallery {self.path} --model {model}"
+            )
+
+    def follow_vectors(self, model: str, held: FollowedVectors | None = None) -> FollowedVectors:
+        """`model`'s vectors, brought up to date from `held` (what this process read before) reading as little as
+        it can: nothing but the version when no vector changed (the names are read again: renames), else the ids of
+        the rows and the vectors of the new rows only (removed rows are dropped). EmptyGallery / ModelNotInGallery
+        when there are none. A process that identifies many times loads the vectors once and then follows them."""
+        for _ in range(3):  # a consistent snapshot: the version must not move while the rows are read
+            version = self.vectors_version(model)
+            if held is not None and held.version == version and held.embeddings.model == model:
+                names = {int(i): n for i, n in self._q("SELECT id, name FROM people")}
+                e = held.embeddings
+                return FollowedVectors(version, GalleryEmbeddings(model, e.vectors, e.face_ids, e.person_ids, names), held.row_ids)
+            rows = self._q("""SELECT e.id, e.face_id, f.person_id FROM embeddings e JOIN faces f ON f.id = e.face_id
+                              WHERE e.model = ? ORDER BY e.face_id""", (model,))
+            if not rows:
+                self._no_vectors(model)
+            ids = np.array([r[0] for r in rows], np.int64)
+            old: dict[int, int] = {}
+            if held is not None and held.embeddings.model == model:
+                old = {int(i): k for k, i in enumerate(held.row_ids)}
+            new = [int(i) for i in ids if int(i) not in old]
+            got: dict[int, np.ndarray] = {}
+            for s in range(0, len(new), 1000):
+                part = new[s : s + 1000]
+                for i, dim, v in self._q(f"SELECT id, dim, vector FROM embeddings WHERE id IN ({', '.join('?' * len(part))})", part):
+                    got[int(i)] = np.frombuffer(bytes(v), "<f4")
+            if len(got) != len(new) or self.vectors_version(model) != version:
+                continue  # changed while read: again
+            dims = {len(v) for v in got.values()} | ({held.embeddings.vectors.shape[1]} if old else set())  # type: ignore[union-attr]
+            if len(dims) != 1:
+                raise GalleryError(f"{self.path}: embeddings of {model!r} have mixed sizes {sorted(dims)}")
+            vectors = np.empty((len(ids), dims.pop()), np.float32)
+            for k, i in enumerate(ids):
+                j = old.get(int(i))
+                vectors[k] = held.embeddings.vectors[j] if j is not None else got[int(i)]  # type: ignore[union-attr]
+            names = {int(i): n for i, n in self._q("SELECT id, name FROM people")}
+            emb = GalleryEmbeddings(model, vectors, np.array([r[1] for r in rows], np.int64), np.array([r[2] for r in rows], np.int64), names)
+            return FollowedVectors(version, emb, ids)
+        raise GalleryError(f"{self.path}: the gallery keeps changing while its vectors are read; try again")
 
     def iter_vectors(self, model: str, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """`model`'s (face ids, vectors) in face-id order, `batch` rows at a time (for building a search index or

@@ -23,15 +23,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryUnavailable, MissingExtra
+from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryLocked, GalleryUnavailable, MissingExtra
 from faceprint.gallery.store.base import GalleryStore
 
-__all__ = ["PostgresStore", "PG_MIGRATIONS", "PG_SCHEMA_VERSION", "display_url"]
+__all__ = ["PostgresStore", "PG_MIGRATIONS", "PG_SCHEMA_VERSION", "display_url", "gallery_url", "list_galleries"]
 
 log = logging.getLogger(__name__)
 
 WRITE_LOCK = 0x46505254
-"""The advisory lock every writing transaction takes ("FPRT"): one writer at a time per database."""
+"""The advisory lock every writing transaction takes ("FPRT", with the schema's hash): one writer at a time per
+gallery."""
+LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))"
 
 # Step i takes the schema from version i to i + 1. Never edit a released step; append a new one.
 PG_MIGRATIONS: list[str] = [
@@ -160,6 +162,25 @@ def display_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def gallery_url(base: str, name: str) -> str:
+    """The URL of gallery `name` of a database that holds several (``serve --galleries postgresql://...``): the
+    same database, its own schema (created on first write), chosen by libpq's ``options=-c search_path=...``."""
+    sep = "&" if urllib.parse.urlsplit(base).query else "?"
+    return f"{base}{sep}options=" + urllib.parse.quote(f'-csearch_path="{name}"', safe="")
+
+
+def list_galleries(base: str, timeout: float = 10.0) -> list[str]:
+    """The galleries (schemas holding a faceprint gallery) of the database at `base`, by name."""
+    psycopg, _ = _psycopg()
+    try:
+        with psycopg.connect(base, connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
+            rows = conn.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'faceprint_schema' "
+                                "ORDER BY table_schema").fetchall()
+    except psycopg.OperationalError as exc:
+        raise GalleryUnavailable(f"{display_url(base)}: the PostgreSQL server cannot be reached ({str(exc).strip()})") from None
+    return [r[0] for r in rows]
+
+
 def _psycopg() -> tuple[Any, Any]:
     try:
         import psycopg
@@ -184,7 +205,9 @@ class _Pools:
                 pool = psycopg_pool.ConnectionPool(
                     url, min_size=1, max_size=8, timeout=timeout, open=False, name="faceprint",
                     kwargs={"autocommit": True}, check=psycopg_pool.ConnectionPool.check_connection,
-                    reconnect_timeout=0,  # keep trying for as long as the server is away
+                    # give up a failed reconnection soon: the next request then tries again at once, so a server
+                    # that is back is used at the next request (instead of after an ever longer back-off)
+                    reconnect_timeout=1.0,
                 )
                 try:
                     pool.open(wait=True, timeout=timeout)
@@ -218,11 +241,13 @@ class PostgresStore(GalleryStore):
 
     CONCAT = "string_agg({}, ',')"
     NEWEST_MODEL = "n"
+    EMBEDDING_EXTRA = ("sha256",)
 
     def __init__(self, url: str, timeout: float = 10.0, create: bool = True) -> None:
         self.url = url
         self.path = display_url(url)
         self.read_only = False
+        self._timeout = timeout
         self._psycopg, self._pool_mod = _psycopg()
         self._local = threading.local()
         self._pool = POOLS.get(url, timeout)
@@ -241,6 +266,9 @@ class PostgresStore(GalleryStore):
     # -- connections and errors -------------------------------------------------------------------------------
 
     def _error(self, exc: Exception) -> GalleryError:
+        if isinstance(exc, self._psycopg.errors.LockNotAvailable):
+            return GalleryLocked(f"{self.path}: another process has been writing to the gallery for longer than "
+                                 f"{self._timeout:g} s; try again when it has finished")
         if isinstance(exc, (self._psycopg.OperationalError, self._pool_mod.PoolTimeout, self._psycopg.InterfaceError)):
             return GalleryUnavailable(f"{self.path}: the PostgreSQL server cannot be reached ({str(exc).strip()}); try again")
         return GalleryError(f"{self.path}: gallery database error: {str(exc).strip()}")
@@ -268,6 +296,14 @@ class PostgresStore(GalleryStore):
 
     def _q(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         return self._run(sql, params)
+
+    def _q_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self._conn() as conn:
+            try:
+                with conn.cursor() as cur:  # psycopg sends them in one pipeline: no round trip per row
+                    cur.executemany(sql.replace("%", "%%").replace("?", "%s"), [tuple(r) for r in rows])
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
 
     def _insert(self, sql: str, params: Sequence[object] = ()) -> int:
         return int(self._run(sql + " RETURNING id", params)[0][0])
@@ -306,8 +342,16 @@ class PostgresStore(GalleryStore):
             try:
                 tx = conn.transaction()
                 tx.__enter__()
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+            try:
+                conn.execute(f"SET LOCAL lock_timeout = {max(1, int(self._timeout * 1000))}")  # then GalleryLocked
+                conn.execute(LOCK_SQL, (WRITE_LOCK,))
+            except self._psycopg.Error as exc:
+                try:
+                    tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
+                except self._psycopg.Error:
+                    pass
                 raise self._error(exc) from None
             self._local.conn = conn
             try:
@@ -325,14 +369,22 @@ class PostgresStore(GalleryStore):
                 tx.__exit__(None, None, None)  # COMMIT
             except self._psycopg.Error as exc:
                 raise self._error(exc) from None
+        except BaseException as exc:
+            failed = exc
+            raise
         finally:
-            ctx.__exit__(type(failed) if failed else None, failed, None)
+            try:
+                ctx.__exit__(type(failed) if failed else None, failed, None)  # back to the pool
+            except self._psycopg.Error as exc:
+                if failed is None:
+                    raise self._error(exc) from None
 
     def _insert_vector(self, face_id: int, sha256: str, model: str, dim: int, data: bytes, identity: str | None, replace: bool) -> None:
-        if replace:
+        if replace:  # a new row id, as SQLite's INSERT OR REPLACE gives: a process following the vectors sees the change
             self._q(
                 """INSERT INTO embeddings (face_id, sha256, model, dim, vector, identity) VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (face_id, model) DO UPDATE SET dim = excluded.dim, vector = excluded.vector, identity = excluded.identity""",
+                   ON CONFLICT (face_id, model) DO UPDATE SET id = nextval(pg_get_serial_sequence('embeddings', 'id')),
+                       dim = excluded.dim, vector = excluded.vector, identity = excluded.identity""",
                 (face_id, sha256, model, dim, data, identity),
             )
             return
@@ -352,7 +404,11 @@ class PostgresStore(GalleryStore):
         with self._conn() as conn:
             try:
                 with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    if create and conn.execute("SELECT current_schema()").fetchone()[0] is None:
+                        # a gallery of a database that holds several: its schema (search_path) is made on first use
+                        schema = conn.execute("SHOW search_path").fetchone()[0].split(",")[0].strip().strip('"')
+                        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    conn.execute(LOCK_SQL, (WRITE_LOCK,))
                     version = self._version(conn)
                     if version > PG_SCHEMA_VERSION:
                         raise GalleryError(f"{self.path}: gallery schema version {version} is newer than this faceprint "
@@ -371,6 +427,8 @@ class PostgresStore(GalleryStore):
         """The schema version (0: an empty database), after checking that the database holds a faceprint gallery."""
         if conn.execute("SELECT to_regclass('faceprint_schema')").fetchone()[0] is not None:
             return int(conn.execute("SELECT version FROM faceprint_schema").fetchone()[0])
+        if conn.execute("SELECT current_schema()").fetchone()[0] is None:
+            return 0  # the schema of a gallery not made yet
         tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").fetchone()[0]
         if tables:
             raise GalleryError(f"{self.path}: this database holds other tables and is not a faceprint gallery; "
@@ -380,6 +438,11 @@ class PostgresStore(GalleryStore):
     @property
     def schema_version(self) -> int:
         return int(self._q("SELECT version FROM faceprint_schema")[0][0])
+
+    def _after_import(self) -> None:
+        with self.transaction():
+            for table in ("people", "faces", "embeddings"):
+                self._q(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
     def change_token(self) -> object:
         return int(self._q("SELECT n FROM changes")[0][0])
