@@ -61,6 +61,7 @@ def test_sqlite_to_postgres_and_back(tmp_path: Path, pg_url: str) -> None:
         fid = a.faces("p1")[0].id
         assert b.get_blob(face_image_key(fid)) == a.get_blob(face_image_key(fid))
         assert b.get_setting("gallery_uid") != a.get_setting("gallery_uid")  # each keeps its own
+        assert b.vectors_version("m1") == b.models()["m1"] and c.vectors_version("m2") == c.models()["m2"]  # its own count
         new = b.add_face("p9", "new.jpg", "sha-new", None, np.ones(128, np.float32), "m1")  # ids go on after the copy
         assert new > max(f.id for f in a.faces())
     assert sorted(KeyStore(pg_url).export_rows()) == sorted(KeyStore(keys_path(src, None)).export_rows())

@@ -161,11 +161,6 @@ class GalleryStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def _q_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        """Run one statement for each row of parameters (a backend may send them together)."""
-        for row in rows:
-            self._q(sql, row)
-
     def _after_import(self) -> None:
         """After rows were written with their ids (store/copy.py): bring id generators past them."""
 

@@ -135,12 +135,16 @@ def copy_gallery(
     _check_resumable(src, dst)
     for table in _tables(dst):
         cols = table.columns
-        sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-               f"ON CONFLICT DO NOTHING")
+        one = f"({', '.join('?' * len(cols))})"
+        per = max(1, 2000 // len(cols))  # rows per statement: within every backend's limit on parameters
         before = dst._q(f"SELECT count(*) FROM {table.name}")[0][0]
         for rows in _rows(src, table, batch):
+            values = [bytes(v) if isinstance(v, memoryview) else v for row in rows for v in row]
             with dst.transaction():
-                dst._q_many(sql, [[bytes(v) if isinstance(v, memoryview) else v for v in row] for row in rows])
+                for s in range(0, len(rows), per):
+                    n = min(per, len(rows) - s)
+                    dst._q(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES {', '.join([one] * n)} ON CONFLICT DO NOTHING",
+                           values[s * len(cols) : (s + n) * len(cols)])
             if on_batch is not None:
                 on_batch(table.name, len(rows))
         report.copied[table.name] = int(dst._q(f"SELECT count(*) FROM {table.name}")[0][0]) - int(before)

@@ -87,24 +87,35 @@ PG_MIGRATIONS: list[str] = [
     CREATE TABLE changes (one boolean PRIMARY KEY DEFAULT true CHECK (one), n bigint NOT NULL);
     INSERT INTO changes (n) VALUES (0);
 
-    CREATE FUNCTION faceprint_bump(k text) RETURNS void LANGUAGE sql AS $$
-        INSERT INTO settings (key, value) VALUES (k, '1')
-        ON CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + 1)::text
+    -- the vectors version: statement-level, over the statement's rows (one upsert per model per statement)
+    CREATE FUNCTION faceprint_vectors_bump(model text, n bigint) RETURNS void LANGUAGE sql AS $$
+        INSERT INTO settings (key, value) VALUES ('vectors_version:' || model, n::text)
+        ON CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + n)::text;
+        SELECT pg_notify('faceprint_vectors', model);
     $$;
-    CREATE FUNCTION faceprint_vectors_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION faceprint_vectors_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            PERFORM faceprint_bump('vectors_version:' || NEW.model);
-            PERFORM pg_notify('faceprint_vectors', NEW.model);
-        END IF;
-        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.model <> NEW.model) THEN
-            PERFORM faceprint_bump('vectors_version:' || OLD.model);
-            PERFORM pg_notify('faceprint_vectors', OLD.model);
-        END IF;
+        PERFORM faceprint_vectors_bump(model, count(*)) FROM new_rows GROUP BY model;
         RETURN NULL;
     END $$;
-    CREATE TRIGGER embeddings_version AFTER INSERT OR UPDATE OR DELETE ON embeddings
-        FOR EACH ROW EXECUTE FUNCTION faceprint_vectors_changed();
+    CREATE FUNCTION faceprint_vectors_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM faceprint_vectors_bump(model, count(*)) FROM old_rows GROUP BY model;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION faceprint_vectors_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM faceprint_vectors_bump(model, count(*)) FROM new_rows GROUP BY model;
+        PERFORM faceprint_vectors_bump(o.model, count(*)) FROM old_rows o JOIN new_rows n ON n.face_id = o.face_id
+            WHERE o.model <> n.model GROUP BY o.model;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER embeddings_version_insert AFTER INSERT ON embeddings REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION faceprint_vectors_inserted();
+    CREATE TRIGGER embeddings_version_delete AFTER DELETE ON embeddings REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION faceprint_vectors_deleted();
+    CREATE TRIGGER embeddings_version_update AFTER UPDATE ON embeddings REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION faceprint_vectors_updated();
     CREATE FUNCTION faceprint_changed() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE changes SET n = n + 1;
@@ -296,14 +307,6 @@ class PostgresStore(GalleryStore):
 
     def _q(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         return self._run(sql, params)
-
-    def _q_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        with self._conn() as conn:
-            try:
-                with conn.cursor() as cur:  # psycopg sends them in one pipeline: no round trip per row
-                    cur.executemany(sql.replace("%", "%%").replace("?", "%s"), [tuple(r) for r in rows])
-            except self._psycopg.Error as exc:
-                raise self._error(exc) from None
 
     def _insert(self, sql: str, params: Sequence[object] = ()) -> int:
         return int(self._run(sql + " RETURNING id", params)[0][0])

@@ -345,12 +345,6 @@ class SQLiteStore(GalleryStore):
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
 
-    def _q_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        try:
-            self._db.executemany(sql, [tuple(r) for r in rows])
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from None
-
     def _insert(self, sql: str, params: Sequence[object] = ()) -> int:
         try:
             cur = self._db.execute(sql, tuple(params))
