@@ -24,6 +24,7 @@ from typing import Literal
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
+from faceprint.gallery.audit import record
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
 from faceprint.gallery.store import FaceRecord, GalleryStore, PersonInfo, Removed, open_store
 from faceprint.gallery.store.base import FollowedVectors
@@ -388,7 +389,9 @@ class Gallery:
         if not faces:
             return []
         matches = ident.identify(a.embed_faces(img, faces), top_k=top_k)
-        return [FaceResult(label or _label(image, "<image>"), f, m) for f, m in zip(faces, matches)]
+        results = [FaceResult(label or _label(image, "<image>"), f, m) for f, m in zip(faces, matches)]
+        _audit_identify(self, results)
+        return results
 
     def identify_many(
         self,
@@ -402,7 +405,9 @@ class Gallery:
         face (``box`` None) or that cannot be read (``error`` says why)."""
         check_threshold(threshold)
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        return identify_images(items, self.analyzer, self._identifier_for(threshold, far), top_k=top_k)
+        results = identify_images(items, self.analyzer, self._identifier_for(threshold, far), top_k=top_k)
+        _audit_identify(self, results)
+        return results
 
     @property
     def path(self) -> object:
@@ -468,6 +473,14 @@ class Gallery:
 
     def __repr__(self) -> str:
         return f"Gallery({str(self.path)!r}, model={self.model!r})"
+
+
+def _audit_identify(gallery: Gallery, results: list[FaceResult]) -> None:
+    """One audit record per identification call: the people named, how many faces, how many unknown."""
+    named = sorted({r.person for r in results if getattr(r, "person", None)})
+    faces = [r for r in results if getattr(r, "face", None) is not None]
+    record(gallery.store, "identify", named, {"faces": len(faces), "unknown": sum(1 for r in faces if r.person is None)},
+           required=False)
 
 
 def _sources(images: ImageSource | Iterable[ImageSource]) -> list[ImageSource]:

@@ -73,7 +73,9 @@ def video(
                             tracks_out.write(e.track)
                         thumb = rec.thumbnail(e.track.track_id) if faces is not None else None
                         if thumb is not None:
-                            save_thumbnail(faces, e.track, thumb)  # type: ignore[arg-type]
+                            written = save_thumbnail(faces, e.track, thumb)  # type: ignore[arg-type]
+                            if not g.store.read_only:  # so that erasure and retention find it (gallery/erasure.py)
+                                g.store.record_file(written, "thumbnail", e.track.person)
 
                 last = None
                 t0 = time.perf_counter()

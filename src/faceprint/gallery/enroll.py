@@ -14,6 +14,7 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImagesFound
+from faceprint.gallery.audit import record_enrolment
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
@@ -139,6 +140,7 @@ def enroll(
                     report.skip("already enrolled", r.path, f"as {exc.person}")
                 else:
                     stored.append(r)
+            record_enrolment(gallery, [(r.person, r.path) for r in stored], model)  # same transaction
         for r in stored:
             report.enrolled[r.person] = report.enrolled.get(r.person, 0) + 1
             report.added.append((r.person, r.path))

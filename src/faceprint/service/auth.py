@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from faceprint.gallery.audit import set_actor
 from faceprint.service.errors import HttpError
 from faceprint.service.keys import SCOPES, ApiKey
 
@@ -58,6 +59,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey | None]]:
             gallery = request.path_params.get("gallery")
             if rec.gallery is not None and gallery is not None and gallery != rec.gallery:
                 raise HttpError("forbidden", f"key {rec.id} opens gallery {rec.gallery!r} only")
+        set_actor(f"key:{rec.id}" if rec is not None else "anonymous")  # whom the gallery's audit log names
         if not state.ready.is_set():
             msg = f"loading the models failed: {state.load_error}" if state.load_error else "the models are still loading"
             raise HttpError("not_ready", msg, {"Retry-After": "2"})

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceprint.errors import FaceprintError
+from faceprint.gallery.audit import record, record_key_change
 
 __all__ = ["SCOPES", "ApiKey", "KeyStore", "keys_path", "GALLERY_NAME"]
 
@@ -146,6 +147,7 @@ class KeyStore:
             f"INSERT INTO {self._table} (id, hash, scope, gallery, label, created) VALUES (?, ?, ?, ?, ?, ?)",
             (rec.id, _hash(key), rec.scope, rec.gallery, rec.label, rec.created),
         )
+        self._audit("key-create", rec)
         return key, rec
 
     def list(self) -> list[ApiKey]:
@@ -159,7 +161,17 @@ class KeyStore:
         if not rows:
             raise KeyError(key_id)
         self._write(f"UPDATE {self._table} SET revoked = coalesce(revoked, ?) WHERE id = ?", (time.time(), key_id))
-        return next(k for k in self.list() if k.id == key_id)
+        rec = next(k for k in self.list() if k.id == key_id)
+        self._audit("key-revoke", rec)
+        return rec
+
+    def _audit(self, action: str, rec: ApiKey) -> None:
+        """Record a key change in the audit log of the galleries the keys open (gallery/audit.py): the PostgreSQL
+        gallery that holds them, or the gallery files beside the keys file."""
+        if self._url is not None:
+            record(self._postgres(), action, [], {"key": rec.id, "scope": rec.scope, "gallery": rec.gallery})
+        else:
+            record_key_change(self.path, action, rec.id, rec.scope, rec.gallery)
 
     def any(self) -> bool:
         """Whether a key was ever created here: from then on every route but health, ready and the page needs one

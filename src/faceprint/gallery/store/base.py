@@ -209,16 +209,16 @@ class GalleryStore(ABC):
             if self._q("SELECT 1 FROM people WHERE name = ?", (new,)):
                 raise InvalidName(f"cannot rename {old!r}: {new!r} is already enrolled (remove or rename them first)")
             self._q("UPDATE people SET name = ? WHERE id = ?", (new, pid))
+            from faceprint.gallery.audit import record
+
+            record(self, "rename", [old, new])
 
     def remove_person(self, name: str) -> Removed:
-        """Remove a person with all their faces, embeddings and stored crops; returns what went."""
-        with self.transaction():
-            pid = self.person_id(name)
-            rows = self._q("SELECT id, sha256, source FROM faces WHERE person_id = ? ORDER BY id", (pid,))
-            self._q("DELETE FROM people WHERE id = ?", (pid,))
-            for fid, _, _ in rows:  # a face id SQLite reuses later must not show this person's crop
-                self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(int(fid)),))
-        return Removed(name, tuple(int(r[0]) for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows))
+        """Erase a person: their faces, vectors and crops, and every copy faceprint derived from them (index files,
+        Milvus, stored clusters, caches, thumbnails: faceprint.gallery.erasure); returns what went from the gallery."""
+        from faceprint.gallery.erasure import erase_person
+
+        return erase_person(self, name).removed
 
     # -- faces ------------------------------------------------------------------------------------------------
 
@@ -249,14 +249,11 @@ class GalleryStore(ABC):
         return out
 
     def remove_face(self, face_id: int) -> Removed:
-        """Remove one face with its embeddings and stored crop; returns what went (UnknownPerson if none)."""
-        with self.transaction():
-            row = self._q("SELECT p.name, f.sha256, f.source FROM faces f JOIN people p ON p.id = f.person_id WHERE f.id = ?", (face_id,))
-            if not row:
-                raise UnknownPerson(f"no face with id {face_id} in {self.path}")
-            self._q("DELETE FROM faces WHERE id = ?", (face_id,))
-            self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(face_id),))
-        return Removed(row[0][0], (int(face_id),), (row[0][1],), (row[0][2],))
+        """Erase one face with its vectors, crop and derived copies (faceprint.gallery.erasure); returns what went
+        (UnknownPerson if there is no such face)."""
+        from faceprint.gallery.erasure import erase_face
+
+        return erase_face(self, face_id).removed
 
     def enrolled_as(self, sha256: str, model: str) -> str | None:
         """Name of the person this image (by content hash) is already enrolled as with `model`, if any."""
@@ -544,7 +541,10 @@ class GalleryStore(ABC):
             self._q("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
     def put_blob(self, key: str, meta: dict[str, object], data: bytes) -> None:
-        """Store an object (a fitted classifier, saved clusters, a face's crop) under `key`, replacing one there."""
+        """Store an object (a fitted classifier, saved clusters, a face's crop) under `key`, replacing one there;
+        an enrolled face's crop is not stored while the gallery's crops are off (`set_crops`)."""
+        if key.startswith("face-image:") and self.get_setting("crops") == "off":
+            return
         with self.transaction():
             self._q("INSERT INTO blobs (key, meta, data) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET meta = excluded.meta, data = excluded.data",
                     (key, json.dumps(meta), data))
@@ -572,3 +572,133 @@ class GalleryStore(ABC):
         """An enrolled face's stored crop, or None."""
         blob = self.get_blob(face_image_key(face_id))
         return blob[1] if blob is not None else None
+
+    # -- erasure and audit (gallery/erasure.py, gallery/audit.py; tables of SQLite schema step 5) ---------------
+
+    AUDIT_FROM: int = 1 << 30
+    """The schema version from which the backend has the audit, erasures and written_files tables."""
+
+    @property
+    def has_audit(self) -> bool:
+        return self.schema_version >= self.AUDIT_FROM
+
+    def checkpoint(self) -> bool:
+        """Make deleted bytes leave the database's files now where the backend can (SQLite: truncate the WAL);
+        True when done."""
+        return True
+
+    def _finish_erasures(self) -> None:
+        """At open: finish the erasures an interrupted process left (a removal killed after its gallery rows)."""
+        if not self.read_only and self.pending_erasures():
+            from faceprint.gallery.erasure import finish_pending
+
+            finish_pending(self)
+
+    def erase_rows(self, erasure_id: str, plan_json: str, face_ids: Sequence[int], person_ids: Sequence[int],
+                   audit: tuple[str, list[str], dict[str, object]] | None = None) -> None:
+        """In one transaction: record a pending erasure, delete the faces (their vectors cascade), the people, the
+        faces' crops and every fitted classifier (a fit may hold the faces' vectors; it is refitted on use), and
+        append the audit record `audit` (action, people, detail)."""
+        with self.transaction():
+            if audit is not None:
+                from faceprint.gallery.audit import record
+
+                record(self, *audit)
+            self._q("INSERT INTO erasures (id, created, plan) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET plan = excluded.plan",
+                    (erasure_id, time.time(), plan_json))
+            for fid in face_ids:
+                self._q("DELETE FROM faces WHERE id = ?", (int(fid),))
+                self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(int(fid)),))
+            for pid in person_ids:
+                self._q("DELETE FROM people WHERE id = ?", (int(pid),))
+            self._q("DELETE FROM blobs WHERE key LIKE 'classifier:%'")
+
+    def pending_erasures(self) -> list[tuple[str, str]]:
+        """(id, plan JSON) of erasures whose rows are gone but whose derived copies may not be yet, oldest first."""
+        if not self.has_audit:
+            return []
+        return [(str(i), str(p)) for i, p in self._q("SELECT id, plan FROM erasures ORDER BY created, id")]
+
+    def erasure_done(self, erasure_id: str) -> None:
+        with self.transaction():
+            self._q("DELETE FROM erasures WHERE id = ?", (erasure_id,))
+
+    def face_vectors(self, face_ids: Sequence[int]) -> list[tuple[int, str, bytes]]:
+        """(face id, model, float32 bytes) of every vector of these faces."""
+        out: list[tuple[int, str, bytes]] = []
+        ids = [int(i) for i in face_ids]
+        for s in range(0, len(ids), 500):
+            part = ids[s : s + 500]
+            out += [(int(f), str(m), bytes(v)) for f, m, v in self._q(
+                f"SELECT face_id, model, vector FROM embeddings WHERE face_id IN ({', '.join('?' * len(part))})", part)]
+        return out
+
+    def record_file(self, path: str | os.PathLike[str], kind: str, person: str | None) -> None:
+        """Remember a file faceprint wrote outside the gallery that shows a face (a video thumbnail), and whom it
+        shows (None: an unknown face), so that erasure and retention can delete it."""
+        pid = None
+        if person is not None:
+            row = self._q("SELECT id FROM people WHERE name = ?", (person,))
+            pid = int(row[0][0]) if row else None
+        with self.transaction():
+            self._q("""INSERT INTO written_files (path, kind, person_id, created) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, person_id = excluded.person_id,
+                       created = excluded.created""", (str(Path(path).resolve()), kind, pid, time.time()))
+
+    def written_files(self, person_ids: Sequence[int] | None = None, unknown_before: float | None = None) -> list[str]:
+        """Paths of recorded files that show one of `person_ids`, or an unknown face recorded before `unknown_before`."""
+        out: list[str] = []
+        for pid in person_ids or []:
+            out += [str(r[0]) for r in self._q("SELECT path FROM written_files WHERE person_id = ?", (int(pid),))]
+        if unknown_before is not None:
+            out += [str(r[0]) for r in self._q("SELECT path FROM written_files WHERE person_id IS NULL AND created < ?",
+                                               (unknown_before,))]
+        return out
+
+    def forget_files(self, paths: Sequence[str]) -> None:
+        with self.transaction():
+            for p in paths:
+                self._q("DELETE FROM written_files WHERE path = ?", (p,))
+
+    def append_audit(self, actor: str, action: str, people: Sequence[str], detail: dict[str, object], result: str,
+                     at: float | None = None) -> None:
+        """Append one audit record (inside the caller's transaction when there is one)."""
+        with self.transaction():
+            self._q("INSERT INTO audit (at, actor, action, people, detail, result) VALUES (?, ?, ?, ?, ?, ?)",
+                    (time.time() if at is None else at, actor, action, json.dumps(list(people)), json.dumps(detail), result))
+
+    def audit_records(self, since: float | None = None, until: float | None = None, action: str | None = None,
+                      actor: str | None = None, person: str | None = None, limit: int | None = None) -> list[tuple]:
+        """Audit rows (id, at, actor, action, people JSON, detail JSON, result), oldest first, filtered."""
+        where, params = ["1 = 1"], []
+        for sql, value in (("at >= ?", since), ("at < ?", until), ("action = ?", action), ("actor = ?", actor)):
+            if value is not None:
+                where.append(sql)
+                params.append(value)
+        rows = self._q(f"SELECT id, at, actor, action, people, detail, result FROM audit WHERE {' AND '.join(where)} ORDER BY id",
+                       params)
+        if person is not None:
+            rows = [r for r in rows if person in json.loads(r[4])]
+        return rows[:limit] if limit is not None else rows
+
+    def expire_audit(self, before: float) -> int:
+        """Delete the audit rows older than `before` (unix time); returns how many went."""
+        with self.transaction():
+            self._q("""INSERT INTO settings (key, value) VALUES ('audit_expire_before', ?)
+                       ON CONFLICT (key) DO UPDATE SET value = excluded.value""", (repr(float(before)),))
+            n = int(self._q("SELECT count(*) FROM audit WHERE at < ?", (before,))[0][0])
+            self._q("DELETE FROM audit WHERE at < ?", (before,))
+            self._q("DELETE FROM settings WHERE key = 'audit_expire_before'")
+        return n
+
+    def set_crops(self, enabled: bool) -> int:
+        """Keep enrolled faces' crops (the default, for the service's face images) or not: off stops storing them
+        and erases the ones stored; returns how many were erased."""
+        with self.transaction():
+            self._q("INSERT INTO settings (key, value) VALUES ('crops', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    ("on" if enabled else "off",))
+            n = 0 if enabled else int(self._q("SELECT count(*) FROM blobs WHERE key LIKE 'face-image:%'")[0][0])
+            if not enabled:
+                self._q("DELETE FROM blobs WHERE key LIKE 'face-image:%'")
+        self.checkpoint()
+        return n

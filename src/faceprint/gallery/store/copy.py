@@ -20,8 +20,10 @@ from faceprint.gallery.store.base import GalleryStore
 
 __all__ = ["CopyReport", "copy_gallery", "gallery_digests"]
 
-OWN_SETTINGS = ("gallery_uid", "vectors_version:")
-"""Settings each gallery keeps for itself (prefixes): never copied, never compared."""
+OWN_SETTINGS = ("gallery_uid", "vectors_version:", "gallery_version", "milvus_collections")
+"""Settings each gallery keeps for itself (prefixes): never copied, never compared. ``gallery_version`` is SQLite's
+change counter (its triggers keep it), ``milvus_collections`` the Milvus server collections built from this gallery
+(erasure deletes there: gallery/erasure.py)."""
 
 
 @dataclass(frozen=True)

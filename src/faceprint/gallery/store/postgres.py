@@ -129,6 +129,36 @@ PG_MIGRATIONS: list[str] = [
     CREATE TRIGGER models_changed AFTER INSERT OR UPDATE OR DELETE ON models FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
     INSERT INTO settings (key, value) VALUES ('gallery_uid', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
     """,
+    # 2: erasure and audit (gallery/erasure.py, gallery/audit.py), as SQLite's schema step 5: an append-only audit
+    # log (updates refused, deletes only of rows older than the cut-off that expire_audit sets), pending erasures,
+    # and the files written outside the gallery that show faces (video thumbnails). The audit table has no
+    # `changes` trigger: recording an identification does not make other processes rebuild their identifiers.
+    """
+    CREATE TABLE audit (
+        id bigserial PRIMARY KEY,
+        at double precision NOT NULL,
+        actor text NOT NULL,
+        action text NOT NULL,
+        people text NOT NULL,
+        detail text NOT NULL,
+        result text NOT NULL
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE FUNCTION faceprint_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' OR OLD.at >= coalesce(
+                (SELECT value::double precision FROM settings WHERE key = 'audit_expire_before'), 0) THEN
+            RAISE EXCEPTION 'faceprint: the audit log is append-only';
+        END IF;
+        RETURN OLD;
+    END $$;
+    CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION faceprint_audit_append_only();
+    CREATE TABLE erasures (id text PRIMARY KEY, created double precision NOT NULL, plan text NOT NULL);
+    CREATE TABLE written_files (
+        path text PRIMARY KEY, kind text NOT NULL, person_id bigint, created double precision NOT NULL
+    );
+    """,
 ]
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 
@@ -239,6 +269,10 @@ class PostgresStore(GalleryStore):
             self.close()
             raise
         log.info("opened gallery %s", self.path)
+        self._finish_erasures()
+
+    AUDIT_FROM = 2
+    """The schema version that has the audit, erasures and written_files tables."""
 
     # -- connections and errors -------------------------------------------------------------------------------
 

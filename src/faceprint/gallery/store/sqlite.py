@@ -11,6 +11,7 @@ import itertools
 import logging
 import os
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x46505254  # "FPRT": marks the SQLite file as a faceprint gallery
 DUPLICATE_MARK = "faceprint: image already enrolled with this model"
+AUDIT_MARK = "faceprint: the audit log is append-only"
 
 # Migration i takes the schema from version i to i + 1. Never edit a released step; append a new one.
 MIGRATIONS: list[str] = [
@@ -109,6 +111,55 @@ MIGRATIONS: list[str] = [
     END;
     INSERT OR IGNORE INTO settings (key, value) VALUES ('gallery_uid', lower(hex(randomblob(8))));
     """,
+    # 5: erasure and audit (gallery/erasure.py, gallery/audit.py). An append-only audit log (the triggers refuse
+    # updates, and deletes of rows newer than the retention cut-off that `expire_audit` sets); pending erasures, so
+    # that a removal interrupted after its rows went is finished by the next open; and the files faceprint wrote
+    # outside the gallery that hold faces (video thumbnails), so that erasure and retention can find them.
+    f"""
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,               -- unix time
+        actor TEXT NOT NULL,            -- 'key:<id>' (HTTP service) or 'user:<OS user>'
+        action TEXT NOT NULL,           -- enroll, identify, verify, rename, remove, remove-face, key-create, ...
+        people TEXT NOT NULL,           -- JSON list of names concerned (never an image or a vector)
+        detail TEXT NOT NULL,           -- JSON object: counts, sources' labels, channel
+        result TEXT NOT NULL            -- ok, or the error's name
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit BEGIN
+        SELECT RAISE(ABORT, '{AUDIT_MARK}');
+    END;
+    CREATE TRIGGER audit_expire_only BEFORE DELETE ON audit
+    WHEN OLD.at >= coalesce((SELECT CAST(value AS REAL) FROM settings WHERE key = 'audit_expire_before'), 0)
+    BEGIN
+        SELECT RAISE(ABORT, '{AUDIT_MARK}');
+    END;
+    CREATE TABLE erasures (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        plan TEXT NOT NULL              -- JSON ErasurePlan: ids, paths, content and vector digests; never a vector
+    );
+    CREATE TABLE written_files (
+        path TEXT PRIMARY KEY,          -- absolute
+        kind TEXT NOT NULL,             -- 'thumbnail'
+        person_id INTEGER,              -- whom it shows when named, NULL for an unknown face
+        created REAL NOT NULL
+    );
+    """
+    # ... and a counter of changes to what identification reads (people, faces, vectors, models, settings, stored
+    # objects), which audit records do not move: a process knows its identifier is current without SQLite's
+    # data_version, which every audit record of another connection would change.
+    + "".join(
+        f"""
+    CREATE TRIGGER gallery_version_{table}_{op.lower()} AFTER {op} ON {table}{when} BEGIN
+        INSERT INTO settings (key, value) VALUES ('gallery_version', '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;"""
+        for table in ("people", "faces", "embeddings", "models", "blobs", "settings")
+        for op in ("INSERT", "UPDATE", "DELETE")
+        for when in [(f" WHEN {'OLD' if op == 'DELETE' else 'NEW'}.key NOT IN ('gallery_version', 'audit_expire_before')"
+                      if table == "settings" else "")]
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 2
@@ -164,11 +215,14 @@ class SQLiteStore(GalleryStore):
         try:
             self._db = self._connect(timeout)
             self._db.execute("PRAGMA foreign_keys = ON")
+            if not self.read_only:  # deleted rows are overwritten with zeros, not left in free space (erasure.py)
+                self._db.execute("PRAGMA secure_delete = ON")
             self._migrate()
             if not self.read_only and self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 self._db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
+        self._finish_erasures()
         log.info("opened gallery %s%s", self.path, " (read-only)" if self.read_only else "")
 
     def _make_folder(self) -> None:
@@ -312,5 +366,24 @@ class SQLiteStore(GalleryStore):
             raise _translate(exc, self.path) from None
 
     def change_token(self) -> object:
-        # data_version moves when another connection commits; total_changes when this one writes.
+        # From schema step 5 the gallery_version counter (triggers on everything identification reads; audit
+        # records do not move it, so recording an identification does not make every other connection rebuild
+        # its identifier). Before: data_version moves when another connection commits; total_changes when this
+        # one writes.
+        if self.schema_version >= self.AUDIT_FROM:
+            return self._q("SELECT value FROM settings WHERE key = 'gallery_version'")
         return (self._q("PRAGMA data_version")[0][0], self._db.total_changes)
+
+    AUDIT_FROM = 5
+    """The schema version that has the audit, erasures and written_files tables."""
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the file and truncate it to zero bytes (after an erasure, so that no old
+        page image of a deleted row stays in the ``-wal`` file), trying for a few seconds while readers finish.
+        False when a reader still holds an older snapshot and the log could not be emptied."""
+        for wait in (0.0, 0.05, 0.2, 0.5, 1.0, 2.0):
+            time.sleep(wait)
+            busy, _, _ = self._q("PRAGMA wal_checkpoint(TRUNCATE)")[0]
+            if int(busy) == 0:
+                return True
+        return False
