@@ -479,15 +479,15 @@ def test_names_over_http(server: Server, client: Client, photos: dict[str, list[
         st, _, body = _raw(server, "POST", f"/v1/people/{raw}/faces", json.dumps({"image": base64.b64encode(photo.read_bytes()).decode()}).encode(),
                            {"Content-Type": "application/json"})
         assert (st, body["error"]["code"]) == (422, "invalid_parameter"), (raw, st, body)
-    rep = client.enroll(" Rumsfeld ", [photo])
-    assert rep["person"] == "Rumsfeld" and rep["enrolled"]
-    assert client.person("  Rumsfeld")["name"] == "Rumsfeld"
+    rep = client.enroll(" Rummy ", [photo])
+    assert rep["person"] == "Rummy" and rep["enrolled"]
+    assert client.person("  Rummy")["name"] == "Rummy"
     for new in ("AC/DC", "x\ny", "\u200b", "y" * 201, 5):
         with pytest.raises(ApiError) as exc:
-            client.request("PATCH", "/v1/people/Rumsfeld", json_body={"name": new})
+            client.request("PATCH", "/v1/people/Rummy", json_body={"name": new})
         assert _err(exc) == (422, "invalid_parameter"), new
-    assert client.rename("Rumsfeld", " Donald Rumsfeld ")["name"] == "Donald Rumsfeld"
-    assert client.remove("Donald Rumsfeld")["faces"] == 1
+    assert client.rename("Rummy", " Rummy D. ")["name"] == "Rummy D."
+    assert client.remove("Rummy D.")["faces"] == 1
 
 
 def test_unknown_and_conflicting_options_are_refused(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
