@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search import make_data  # noqa: E402
+from search import make_data
 
 MODEL = "bench-128"
 
@@ -105,7 +105,7 @@ def main() -> None:
             assert name not in {p.name for p in g.people()}
             emb = g.embeddings(MODEL)
             with load_or_build_milvus(g, MODEL, kind=None if args.kind == "auto" else args.kind) as m:
-                d, i = m.search(q[:4], 1)
+                _, i = m.search(q[:4], 1)
                 assert len(m) == len(emb.face_ids) and (i >= 0).all()
         reopen = time.perf_counter() - t0
         left = _scan([path.parent, tmp / "home"], needles)

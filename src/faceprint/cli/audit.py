@@ -52,13 +52,13 @@ def audit(
     removal uses.
     """
     from faceprint.errors import FaceprintError
-    from faceprint.gallery import Gallery
+    from faceprint.gallery.store import open_store
     from faceprint.gallery.audit import ACTIONS, expire, records
 
     with handle_errors():
         if action is not None and action not in ACTIONS:
             raise typer.BadParameter(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
-        with Gallery(gallery, create=False) as g:
+        with open_store(gallery, create=False) as g:
             expired = expire(g, keep_days) if keep_days is not None else None
             found = records(g, since=_when(since), until=_when(until), action=action, actor=actor, person=person, limit=limit)
         rows = [r.to_dict() for r in found]

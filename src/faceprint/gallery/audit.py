@@ -150,13 +150,13 @@ def _key_galleries(keys_file: Path, bound: str | None) -> list[Path]:
 def record_key_change(keys_file: str | Path, action: str, key_id: str, scope: str, bound: str | None) -> None:
     """Record the creation or revocation of a service key in the galleries it opens (the gallery beside the keys
     file, or the galleries of its folder)."""
-    from faceprint.gallery.store import Gallery
+    from faceprint.gallery.store import open_store
 
     for path in _key_galleries(Path(keys_file), bound):
         if not path.is_file():
             continue
         try:
-            with Gallery(path, create=False) as g:
+            with open_store(path, create=False) as g:
                 record(g, action, [], {"key": key_id, "scope": scope, "gallery": bound})
         except GalleryError as exc:
             log.warning("%s: could not record %s of key %s (%s)", path, action, key_id, exc)

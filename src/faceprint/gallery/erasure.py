@@ -42,13 +42,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from faceprint.errors import GalleryError, UnknownPerson
 from faceprint.gallery.store import Gallery, Removed
 
-__all__ = ["ErasurePlan", "ErasureReport", "STEPS", "erase_face", "erase_person", "expire_unknown_files", "finish_pending", "plan_erasure"]
+__all__ = ["STEPS", "ErasurePlan", "ErasureReport", "erase_face", "erase_person", "expire_unknown_files", "finish_pending", "plan_erasure"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class ErasurePlan:
     @classmethod
     def from_json(cls, text: str) -> ErasurePlan:
         d = json.loads(text)
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -141,7 +142,7 @@ def plan_erasure(gallery: Gallery, *, person: str | None = None, face_ids: list[
         people = [person]
         faces = gallery.faces(person)
     else:
-        wanted = set(int(f) for f in face_ids or [])
+        wanted = {int(f) for f in face_ids or []}
         faces = [f for f in gallery.faces() if f.id in wanted]
         missing = wanted - {f.id for f in faces}
         if missing:
@@ -351,8 +352,8 @@ def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray])
         meta, data = found
         if meta.get("format") != FORMAT:
             continue
-        faces = list(meta["faces"])  # type: ignore[arg-type]
-        dim = int(meta["dim"])  # type: ignore[arg-type]
+        faces: list[dict[str, Any]] = list(meta["faces"])  # type: ignore[call-overload]
+        dim = int(meta["dim"])  # type: ignore[call-overload]
         vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim) if faces and dim else np.zeros((len(faces), max(dim, 1)), "<f4")
         gone = _matches(vecs, plan, near) if dim else np.zeros(len(faces), bool)
         for i, f in enumerate(faces):
@@ -392,12 +393,12 @@ def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
         return lines
     from faceprint.gallery import milvus_index as mi
 
-    current = {}
+    current: dict[Path, str] = {}
     uid = gallery.get_setting("gallery_uid") or ""
-    for model in gallery.models():
-        current[Path(mi.milvus_target(gallery.path, uid, mi.index_key(gallery, model)).uri).resolve()] = model
+    for name in gallery.models():
+        current[Path(mi.milvus_target(gallery.path, uid, mi.index_key(gallery, name)).uri).resolve()] = name
     for db in lite:
-        model = current.get(db.resolve())
+        model: str | None = current.get(db.resolve())
         if model is not None:
             try:
                 done = mi.erase_partitions(gallery, model, list(plan.owner_ids))
@@ -445,7 +446,7 @@ def _compact_server(uri: str, collection: str, plan: ErasurePlan) -> str:
     target = mi.MilvusTarget(uri, collection)
     try:
         client = mi._connect(target)
-    except Exception as exc:  # the server is down: the plan stays pending only if we raise
+    except Exception as exc:  # noqa: BLE001  (pymilvus raises its own errors for a server that is down)
         raise GalleryError(f"cannot reach Milvus at {uri} to erase from {collection}: {exc}") from None
     try:
         if not client.has_collection(collection):
@@ -495,7 +496,8 @@ def _scrub_cache_db(path: Path, table: str, plan: ErasurePlan, near: list[np.nda
         for (count, _), rows in by_shape.items():
             x = np.frombuffer(b"".join(d for _, d in rows), "<f4").reshape(len(rows) * count, -1)
             hit = _matches(x, plan, near).reshape(len(rows), count).any(1)
-            doomed += [rowid for (rowid, _), h in zip(rows, hit) if h]
+            flags: list[bool] = [bool(h) for h in np.asarray(hit).ravel()]
+            doomed += [rowid for (rowid, _), h in zip(rows, flags) if h]
         if doomed:
             db.execute("BEGIN IMMEDIATE")
             for s in range(0, len(doomed), 500):
