@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("av")
-pytest.importorskip("supervision")
+pytest.importorskip("scipy")
 
 import faceprint  # noqa: E402
 from faceprint.errors import VideoError  # noqa: E402
@@ -26,8 +26,13 @@ ENROLLED = ["George_W_Bush", "Tony_Blair", "Colin_Powell", "Donald_Rumsfeld"]
 FPS = 25
 DETECT_EVERY = 5
 SLACK_S = 2 * DETECT_EVERY / FPS
-"""A track starts on its second detection (ByteTrack confirms a new track once matched twice) and is carried for up
-to DETECT_EVERY-1 frames after its last one, so spans may differ from the truth by up to two detection steps."""
+"""A track is carried for up to DETECT_EVERY-1 frames after its last detection, and a face entering is found at
+the next detection, so spans may differ from the truth by up to two detection steps."""
+
+
+@pytest.fixture(autouse=True)
+def _weights(with_weights: Path) -> None:
+    """Video detects with YuNet, whose weights `make weights` fetched into the real cache."""
 
 
 @pytest.fixture(scope="module")
@@ -248,20 +253,106 @@ def test_gallery_identify_faces_matches_identify(lfw: Path, gallery) -> None:  #
     assert gallery.identify_faces(path, []) == []
 
 
-def test_tracker_ids_are_per_tracker_and_never_reused() -> None:
+def _face(x: float, y: float = 50.0, side: float = 60.0) -> "faceprint.Face":
     from faceprint.types import Face
+
+    return Face((x, y, x + side, y + side * 7 / 6), 0.99,
+                ((x + side / 3, y + 20), (x + 2 * side / 3, y + 20), (x + side / 2, y + 35), (x + side / 3, y + 50), (x + 2 * side / 3, y + 50)))
+
+
+def test_tracker_confirms_on_second_detection_and_numbers_from_one() -> None:
     from faceprint.video.tracker import FaceTracker
 
-    def face(x: float) -> Face:
-        return Face((x, 50.0, x + 60.0, 120.0), 0.99, ((x + 20, 70.0), (x + 40, 70.0), (x + 30, 85.0), (x + 22, 100.0), (x + 38, 100.0)))
+    for _ in range(2):  # each FaceTracker starts at 1
+        tr = FaceTracker(fps=25)
+        assert tr.update(0, [_face(10), _face(200)]) == [] and tr.tentative  # seen once: tentative, held back
+        ids = sorted(t.track_id for t in tr.update(1, [_face(12), _face(198)]))
+        assert ids == [1, 2] and not tr.tentative
+    # A face seen once and never again is dropped after `tentative_patience` missed detections, without a track.
+    tr.update(2, [_face(14), _face(196), _face(100, 150)])
+    for i in range(3, 6):
+        assert {t.track_id for t in tr.update(i, [_face(10 + 2 * i), _face(200 - 2 * i)])} == {1, 2}
+    assert not tr.tentative
 
-    for _ in range(2):  # ByteTrack numbers tracks across the process; each FaceTracker starts at 1
-        tr = FaceTracker(fps=25, detect_every=1)
-        ids = [[t.track_id for t in tr.update(i, [face(10 + 2 * i), face(200 - 2 * i)])] for i in range(3)]
-        assert sorted(ids[-1]) == [1, 2] and ids[1] == ids[2]
-    # Between detections a box moves along its velocity (2 px a frame here).
-    moving = next(t.track_id for t in tr.update(3, [face(16), face(194)]) if t.face.box[0] == 16)
-    assert tr.predict(moving, 5) == pytest.approx((20.0, 50.0, 80.0, 120.0))
-    tr.forget(moving)  # an ended track's id is not handed out again, even if ByteTrack matches it once more
-    again = {t.track_id for t in tr.update(4, [face(18), face(192)])}
-    assert moving not in again and max(again) == 3
+
+def test_tracker_follows_a_face_moving_further_than_its_width_between_detections() -> None:
+    """30 px a frame, a 40-px face, a detection every 5 frames: 150 px between detections, no box overlap at all
+    (IoU association loses it); in face sizes, after moving along the velocity, it is where it was predicted."""
+    from faceprint.video.tracker import FaceTracker
+
+    tr = FaceTracker(fps=25)
+    tr.update(0, [_face(0, side=40)])
+    (first,) = tr.update(1, [_face(30, side=40)])
+    for f in range(6, 40, 5):
+        (t,) = tr.update(f, [_face(30 * f, side=40)])
+        assert t.track_id == first.track_id
+    assert tr.predict(first.track_id, 38) == pytest.approx((30 * 38, 50.0, 30 * 38 + 40, 50 + 40 * 7 / 6))
+    assert tr.relative_speed(first.track_id) == pytest.approx(30 / (40 * (7 / 6) ** 0.5), rel=1e-3)
+
+
+def test_tracker_crossing_faces_keep_their_ids() -> None:
+    from faceprint.video.tracker import FaceTracker
+
+    tr = FaceTracker(fps=25)
+    tr.update(0, [_face(0), _face(300)])
+    ids = {round(t.face.box[0]): t.track_id for t in tr.update(1, [_face(10), _face(290)])}
+    left, right = ids[10], ids[290]
+    for f in range(2, 31):  # they pass each other at frame 15 (the detector sees one face there: one hides the other)
+        faces = [_face(10 * f), _face(300 - 10 * f)] if f != 15 else [_face(150)]
+        for t in tr.update(f, faces):
+            if f != 15:
+                assert t.track_id == (left if t.face.box[0] == 10 * f else right), f
+
+
+def test_tracker_split_and_merge() -> None:
+    from faceprint.video.tracker import FaceTracker
+
+    tr = FaceTracker(fps=25)
+    tr.update(0, [_face(10)])
+    (t,) = tr.update(1, [_face(10)])
+    new = tr.split(t.track_id)  # someone else's face: the box continues under a new id
+    assert new != t.track_id and tr.predict(t.track_id, 2) is None
+    assert [x.track_id for x in tr.update(2, [_face(10)])] == [new]
+    tr.update(3, [_face(200)])
+    (other,) = tr.update(4, [_face(200)])
+    tr.merge(other.track_id, into=new)  # linked by appearance: the old id continues
+    assert {x.track_id for x in tr.update(5, [_face(10), _face(200)])} >= {new}
+
+
+SWAP_HOLD_S = 1.6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gap_s", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("first,second", [("Tony_Blair", None), (None, "Colin_Powell")])
+def test_no_name_carries_over_to_the_next_person_at_the_same_spot(lfw: Path, gallery, tmp_path: Path, gap_s: float,
+                                                                  first: str | None, second: str | None) -> None:
+    """Issue 29: one person stands still, the frame is empty for `gap_s`, then someone else stands at the same spot.
+    Enrolled then stranger: the stranger is never shown with the first name. Stranger then enrolled: the enrolled
+    person is named, not left UNKNOWN by inheriting the stranger's track. No track spans both people."""
+    from faceprint.video import VideoRecognizer, open_source
+
+    def pic(name: str | None) -> np.ndarray:
+        return photo(lfw, name, 8) if name else photo(lfw, "Hugo_Chavez", 1)
+
+    t2 = SWAP_HOLD_S + gap_s
+    scene = Scene(320, 240, FPS, t2 + SWAP_HOLD_S, [
+        Actor(first, pic(first), [(0, 160, 120, 110), (SWAP_HOLD_S - 1e-6, 160, 120, 110)]),
+        Actor(second, pic(second), [(t2, 160, 120, 110), (t2 + SWAP_HOLD_S, 160, 120, 110)]),
+    ])
+    truths = write_scene(scene, tmp_path / "swap.mp4")
+    with open_source(tmp_path / "swap.mp4") as src:
+        rec = VideoRecognizer(gallery, src.fps, detect_every=DETECT_EVERY)
+        results = [rec.process(f) for f in src]
+        rec.finish()
+    start2 = round(t2 * FPS)
+    late = start2 + 2 * DETECT_EVERY  # the next detection after the change has re-checked the track
+    for i, (r, truth) in enumerate(zip(results, truths)):
+        names = {s.track.person for s in r.shown}
+        if i >= start2 and first is not None:
+            assert first not in names, f"frame {i}: {first} carried over to the next person"
+        if i >= late:
+            assert [n for n, _ in truth] == [second]
+            assert [(s.track.person, s.track.checked) for s in r.shown] == [(second, True)], f"frame {i}"
+    for t in rec.tracks:  # no track spans both people
+        assert t.last_frame < start2 or t.first_frame >= start2 - 1, t

@@ -174,6 +174,13 @@ class TrackState:
     checked_s: float = 0.0
     conflict_with: int | None = None
     ended: bool = False
+    announced: bool = False
+    """Its ``started`` event was sent (a confirmed track is announced after its first check, unless that check
+    links it to a lost track of the same person)."""
+    vectors: list[np.ndarray] = field(default_factory=list)
+    """Embeddings of its most recent checked faces: what a new face must resemble to continue the track."""
+    signature: np.ndarray | None = None
+    """Its face's cheap appearance signature (`faceprint.video.appearance`), to notice a change of face."""
 
     @property
     def person(self) -> str | None:
