@@ -356,3 +356,33 @@ def test_no_name_carries_over_to_the_next_person_at_the_same_spot(lfw: Path, gal
             assert [(s.track.person, s.track.checked) for s in r.shown] == [(second, True)], f"frame {i}"
     for t in rec.tracks:  # no track spans both people
         assert t.last_frame < start2 or t.first_frame >= start2 - 1, t
+
+
+def test_cli_refuses_photos_unknown_extensions_and_threshold_zero(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 29: `video photo.png` is an error (exit 2), `--out x.avi` writes an AVI (and an extension we cannot
+    write is refused before any work), `--threshold 0` is refused as `identify` refuses it, "1 track" not "1 tracks"."""
+    import av
+    from typer.testing import CliRunner
+
+    from faceprint.cli._common import Exit
+    from faceprint.cli.app import app
+
+    run = CliRunner().invoke
+    g = ["-g", str(gallery.path)]
+    still = lfw / "Tony_Blair" / "Tony_Blair_0008.jpg"
+    r = run(app, ["video", str(still), *g])
+    assert r.exit_code == Exit.BAD_INPUT and "a still image, not a video" in r.output, r.output
+
+    scene = Scene(160, 120, FPS, 1.0, [Actor("Tony_Blair", photo(lfw, "Tony_Blair", 8), [(0, 80, 60, 70), (1, 80, 60, 70)])])
+    src = clip(tmp_path, scene)
+    r = run(app, ["video", str(src), *g, "--threshold", "0"])
+    assert r.exit_code == run(app, ["identify", str(still), *g, "--threshold", "0"]).exit_code == Exit.USAGE, r.output
+    r = run(app, ["video", str(src), *g, "--out", str(tmp_path / "x.gif")])
+    assert r.exit_code == Exit.OUTPUT and ".avi" in r.output and not (tmp_path / "x.gif").exists(), r.output
+
+    r = run(app, ["video", str(src), *g, "--out", str(tmp_path / "x.avi")])
+    assert r.exit_code == 0, r.output
+    assert "1 track," in r.output and "1 tracks" not in r.output
+    with av.open(str(tmp_path / "x.avi")) as c:
+        assert c.format.name == "avi" and c.streams.video[0].codec_context.name == "mpeg4"
+        assert sum(1 for _ in c.decode(video=0)) == scene.frame_count
