@@ -13,7 +13,7 @@ from faceprint.cli._gallery_opts import FarOpt, GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.models import DEFAULT_MODEL
 from faceprint.recognize.open_set import DEFAULT_FAR
-from faceprint.video.recognizer import DEFAULT_VIDEO_DETECTOR
+from faceprint.video.recognizer import DEFAULT_DETECT_EVERY, DEFAULT_VIDEO_DETECTOR
 
 
 def video(
@@ -22,7 +22,7 @@ def video(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the annotated video here; its extension says how (.mp4, .mov, .mkv: H.264; .avi: MPEG-4; .webm: VP9).")] = None,
     tracks: Annotated[Optional[Path], typer.Option("--tracks", help="Write one JSON line per track here (as each track ends).")] = None,
     faces: Annotated[Optional[Path], typer.Option("--faces", help="Write each track's best face into this folder (track_0001.jpg ...).")] = None,
-    detect_every: Annotated[int, typer.Option("--detect-every", min=1, help="Detect faces at least every N frames (sooner for new and fast faces); the tracker carries them in between.")] = 5,
+    detect_every: Annotated[int, typer.Option("--detect-every", min=1, help="Detect faces at least every N frames (sooner for new and fast faces); the tracker carries them in between.")] = DEFAULT_DETECT_EVERY,
     recheck_every: Annotated[float, typer.Option("--recheck-every", min=0.01, help="Seconds between re-checks of a track (an UNKNOWN one may be named, a named one must still be its person).")] = 2.0,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
     far: FarOpt = DEFAULT_FAR,

@@ -58,7 +58,7 @@ DEFAULT_MIN_FACE = 40
 """MTCNN's smallest face, in pixels of the detection copy: 20 (the photo default) costs ~5x more per frame."""
 DEFAULT_YUNET_MIN_FACE = 16
 """YuNet's smallest face in pixels of the detection copy (its cost hardly depends on it)."""
-DEFAULT_DETECT_EVERY = 5
+DEFAULT_DETECT_EVERY = 3
 """The longest run of frames between two detections (detection comes sooner when a face is new or moves fast)."""
 KEEP_VECTORS = 8
 """Embeddings of a track's recent faces kept to compare new faces with."""
@@ -295,6 +295,11 @@ class VideoRecognizer:
         if t.announced and (missed or jumped or due):
             cand = _candidate(frame, face, face_quality(frame.image, face).score)
             result, vec = self._identify(cand)
+            if not self._same_person(t, vec, result) and self._overlapped(t, face.box, frame.index):
+                # Another face covers part of this one (people crossing): it is no evidence of a new person, and
+                # no face to learn from. The track keeps its box and waits for a clear view.
+                t.last_detected, t.box = frame.index, face.box
+                return t, events
             if not self._same_person(t, vec, result):
                 log.info("track %d: the face on frame %d is someone else; a new track takes over", t.track_id, frame.index)
                 self.splits += 1
@@ -312,6 +317,18 @@ class VideoRecognizer:
         t.last_detected, t.box, t.detections = frame.index, face.box, t.detections + 1
         self._collect(t, frame, face)
         return t, events
+
+    def _overlapped(self, t: TrackState, box: tuple[float, float, float, float], index: int) -> bool:
+        """Does `box` overlap another open track's head on this frame (its face box, where it is now or is
+        predicted, widened by half its size on each side: a head hides more than its face box)?"""
+        for o in self._tracks.values():
+            if o is t or not o.announced or index - o.last_detected > self.detect_every:
+                continue
+            x1, y1, x2, y2 = self.tracker.predict(o.track_id, index) or o.box
+            mw, mh = (x2 - x1) / 2, (y2 - y1) / 2
+            if min(box[2], x2 + mw) > max(box[0], x1 - mw) and min(box[3], y2 + mh) > max(box[1], y1 - mh):
+                return True
+        return False
 
     def _first_check(self, t: TrackState, frame: Frame) -> tuple[TrackState, list[TrackEvent]]:
         """Recognise a newly confirmed track; link it to a lost open track whose faces it matches, else announce it."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from faceprint.image import load_image
 
-__all__ = ["Actor", "Scene", "write_scene", "face_photo"]
+__all__ = ["Actor", "Scene", "write_scene", "write_scene_by_actor", "face_photo"]
 
 
 def face_photo(path: str | os.PathLike[str], crop: float = 0.56) -> np.ndarray:
@@ -78,21 +78,27 @@ class Scene:
 
     def frames(self) -> Iterator[tuple[np.ndarray, list[tuple[str | None, tuple[float, float, float, float]]]]]:
         """Each frame (RGB) with its truth: (name, box of the photo) for every actor on screen, top-most last."""
+        for img, truth in self.frames_by_actor():
+            yield img, [(self.actors[a].name, box) for a, box in truth]
+
+    def frames_by_actor(self) -> Iterator[tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]]:
+        """Each frame (RGB) with its truth as (index of the actor in `actors`, box of the photo), top-most last: an
+        actor entry is one appearance, so a person who leaves and comes back is two entries with one name."""
         bg = self.background()
         for i in range(self.frame_count):
             t = i / self.fps
             img = bg.copy()
             drawn = []
-            for actor in self.actors:
+            for a, actor in enumerate(self.actors):
                 pos = actor.at(t)
                 if pos is None:
                     continue
                 cx, cy, side = pos
                 box = _paste(img, actor.photo, cx, cy, side)
                 if box is not None:
-                    drawn.append((actor.name, box))
+                    drawn.append((a, box))
             # An actor more than half hidden behind later ones is not in the truth (nobody can name them).
-            truth = [(n, b) for i, (n, b) in enumerate(drawn) if _visible(b, [c for _, c in drawn[i + 1 :]], self.width, self.height) >= 0.5]
+            truth = [(a, b) for i, (a, b) in enumerate(drawn) if _visible(b, [c for _, c in drawn[i + 1 :]], self.width, self.height) >= 0.5]
             yield img, truth
 
 
@@ -123,12 +129,17 @@ def _paste(img: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: float
 
 def write_scene(scene: Scene, path: str | os.PathLike[str]) -> list[list[tuple[str | None, tuple[float, float, float, float]]]]:
     """Render the scene to an H.264 MP4 at `path`; returns each frame's truth."""
+    return [[(scene.actors[a].name, box) for a, box in truth] for truth in write_scene_by_actor(scene, path)]
+
+
+def write_scene_by_actor(scene: Scene, path: str | os.PathLike[str]) -> list[list[tuple[int, tuple[float, float, float, float]]]]:
+    """Render the scene to an H.264 MP4 at `path`; returns each frame's truth as (actor index, box)."""
     from faceprint.video.writers import AnnotatedVideoWriter
 
     truths = []
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with AnnotatedVideoWriter(path, scene.fps, scene.width, scene.height, crf=18) as out:
-        for img, truth in scene.frames():
+        for img, truth in scene.frames_by_actor():
             out.write(img)
             truths.append(truth)
     return truths
