@@ -295,6 +295,7 @@ class VideoRecognizer:
         if t.announced and (missed or jumped or due):
             cand = _candidate(frame, face, face_quality(frame.image, face).score)
             result, vec = self._identify(cand)
+            t.embedded += 1
             if not self._same_person(t, vec, result) and self._overlapped(t, face.box, frame.index):
                 # Another face covers part of this one (people crossing): it is no evidence of a new person, and
                 # no face to learn from. The track keeps its box and waits for a clear view.
@@ -303,9 +304,11 @@ class VideoRecognizer:
             if not self._same_person(t, vec, result):
                 log.info("track %d: the face on frame %d is someone else; a new track takes over", t.track_id, frame.index)
                 self.splits += 1
+                t.embedded -= 1  # the face checked is the new track's first
                 events += self._end(t, frame, keep_tracker=True)
                 new_id = self.tracker.split(t.track_id)
                 t = self._new_track(new_id, frame, face, frame.index)
+                t.embedded = 1
                 t.pending.clear()
                 t.samples.append((cand.quality, result))
                 t.vectors.append(vec)
@@ -342,6 +345,7 @@ class VideoRecognizer:
             self.tracker.merge(t.track_id, lost.track_id)
             del self._tracks[t.track_id]
             lost.samples += t.samples
+            lost.embedded += t.embedded
             lost.vectors = (lost.vectors + t.vectors)[-KEEP_VECTORS:]
             lost.last_detected, lost.box, lost.detections = frame.index, t.box, lost.detections + t.detections
             lost.signature = t.signature
@@ -356,10 +360,13 @@ class VideoRecognizer:
         """The open track, not seen on this frame, whose own faces are nearest to `t`'s (within `same_person`)."""
         if not t.vectors:
             return None
+        named = vote(t.samples).person if t.samples else None
         best, best_d = None, self.same_person
         for o in self._tracks.values():
             if o is t or not o.announced or o.last_detected >= frame.index or not o.vectors:
                 continue
+            if named is not None and o.person is not None and named != o.person:
+                continue  # the gallery tells them apart
             d = float(pairwise_distances(np.stack(t.vectors), np.stack(o.vectors), self._identifier.metric).min())
             if d <= best_d:
                 best, best_d = o, d
@@ -409,6 +416,7 @@ class VideoRecognizer:
     def _embed_pending(self, t: TrackState) -> None:
         for c in t.pending:
             result, vec = self._identify(c)
+            t.embedded += 1
             t.samples.append((c.quality, result))
             t.vectors = (t.vectors + [vec])[-KEEP_VECTORS:]
         t.pending.clear()

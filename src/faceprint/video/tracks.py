@@ -177,6 +177,8 @@ class TrackState:
     announced: bool = False
     """Its ``started`` event was sent (a confirmed track is announced after its first check, unless that check
     links it to a lost track of the same person)."""
+    embedded: int = 0
+    """Faces of this track embedded and matched (votes and re-checks)."""
     vectors: list[np.ndarray] = field(default_factory=list)
     """Embeddings of its most recent checked faces: what a new face must resemble to continue the track."""
     signature: np.ndarray | None = None
@@ -205,7 +207,7 @@ class TrackState:
             frames=self.frames,
             best_frame=self.best.frame if self.best else self.first_frame,
             best_quality=self.best.quality if self.best else 0.0,
-            recognitions=len(self.samples),
+            recognitions=self.embedded,
             conflict_with=self.conflict_with,
             ended=self.ended,
         )
