@@ -284,13 +284,13 @@ class VideoRecognizer:
 
     def _continue(self, t: TrackState, frame: Frame, tf: TrackedFace) -> tuple[TrackState, list[TrackEvent]]:
         """The tracker matched a face to an open track. When the face may have changed (the track was lost for a
-        while, its appearance jumped, or a named track is due for its re-check) it is embedded and compared with
+        while, its appearance jumped, or `recheck_every_s` passed since its last check) it is embedded and compared with
         the track's own faces; another person's face ends the track and starts a new one."""
         face = tf.face
         sig = appearance_signature(frame.image, face)
         missed = t.last_detected != self._last_detection_frame
         jumped = t.signature is not None and signature_similarity(t.signature, sig) < SIGNATURE_CHANGE
-        due = t.person is not None and frame.time_s - t.checked_s >= self.recheck_every_s
+        due = t.verdict is not None and frame.time_s - t.verified_s >= self.recheck_every_s
         events: list[TrackEvent] = []
         if t.announced and (missed or jumped or due):
             cand = _candidate(frame, face, face_quality(frame.image, face).score)
@@ -314,8 +314,7 @@ class VideoRecognizer:
                 t.vectors.append(vec)
                 return t, events
             t.vectors = (t.vectors + [vec])[-KEEP_VECTORS:]
-            if due:
-                t.checked_s = frame.time_s
+            t.verified_s = frame.time_s
         t.signature = sig if t.signature is None else SIGNATURE_MEMORY * t.signature + (1 - SIGNATURE_MEMORY) * sig
         t.last_detected, t.box, t.detections = frame.index, face.box, t.detections + 1
         self._collect(t, frame, face)
@@ -431,6 +430,8 @@ class VideoRecognizer:
         if not t.samples:
             return []
         before, first, clash = t.person, t.verdict is None, t.conflict_with
+        if first:
+            t.verified_s = time_s  # its faces so far are the ones later faces are compared with
         t.verdict, t.checked_s, t.conflict_with = vote(t.samples), time_s, None
         events: list[TrackEvent] = []
         if t.person is not None:

@@ -177,6 +177,8 @@ class TrackState:
     announced: bool = False
     """Its ``started`` event was sent (a confirmed track is announced after its first check, unless that check
     links it to a lost track of the same person)."""
+    verified_s: float = 0.0
+    """When a face of the track was last compared with its own faces (or when it was first voted on)."""
     embedded: int = 0
     """Faces of this track embedded and matched (votes and re-checks)."""
     vectors: list[np.ndarray] = field(default_factory=list)
