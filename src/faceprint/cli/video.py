@@ -24,6 +24,7 @@ def video(
     faces: Annotated[Optional[Path], typer.Option("--faces", help="Write each track's best face into this folder (track_0001.jpg ...).")] = None,
     detect_every: Annotated[int, typer.Option("--detect-every", min=1, help="Detect faces at least every N frames (sooner for new and fast faces); the tracker carries them in between.")] = DEFAULT_DETECT_EVERY,
     recheck_every: Annotated[float, typer.Option("--recheck-every", min=0.01, help="Seconds between re-checks of a track (an UNKNOWN one may be named, a named one must still be its person).")] = 2.0,
+    keep_lost: Annotated[float, typer.Option("--keep-lost", min=0.0, help="Seconds a face may be gone (hidden, out of the frame) and come back as the same track.")] = 1.0,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
     far: FarOpt = DEFAULT_FAR,
     threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN; overrides --far.")] = None,
@@ -34,7 +35,8 @@ def video(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per track.")] = False,
     wait: WaitOpt = 10.0,
 ) -> None:
-    """Track faces and name each track once (re-checking UNKNOWN ones), writing an annotated video, tracks and faces.
+    """Track faces and name each track once, re-checking it when its face may have changed (a new person never
+    inherits a name), writing an annotated video, tracks and faces.
 
     A file is read frame by frame; a camera or stream by a thread that keeps only the newest frame (stop with
     Ctrl-C: the tracks so far are written). A corrupt or truncated file stops with an error naming the frame
@@ -63,7 +65,7 @@ def video(
             try:
                 rec = VideoRecognizer(g, src.fps, detect_every=detect_every, recheck_every_s=recheck_every,
                                       far=far, threshold=threshold, detector=video_detector(detector, min_face),
-                                      detect_width=detect_width or None)
+                                      detect_width=detect_width or None, keep_lost_s=keep_lost)
                 writer = AnnotatedVideoWriter(out, getattr(src, "rate", src.fps), src.width, src.height) if out else None
                 tracks_out = TracksWriter(tracks) if tracks else None
 
