@@ -165,6 +165,7 @@ class VideoRecognizer:
         self._done: list[TrackSummary] = []
         self._processed = 0
         self._last_detection_frame = -1
+        self._previous_detection = -1
         self._thumbs: dict[int, Candidate | None] = {}
         self.recognitions = 0
         """Faces embedded and matched so far (the work the tracker saves is frames x faces minus this)."""
@@ -213,11 +214,12 @@ class VideoRecognizer:
                 if t.track_id in seen and t.announced:
                     events += self._maybe_check(t, frame)
             visible = [t for t in self._tracks.values() if t.track_id in seen and t.announced]
-            self._last_detection_frame = frame.index
+            self._previous_detection, self._last_detection_frame = self._last_detection_frame, frame.index
         else:
             visible = [t for t in self._tracks.values() if t.last_detected == self._last_detection_frame]
             for t in visible:
                 t.box = self.tracker.predict(t.track_id, frame.index) or t.box
+        visible += self._leaving(frame, visible)
         for t in visible:
             t.frames += 1
             t.last_frame, t.last_s = frame.index, frame.time_s
@@ -251,6 +253,25 @@ class VideoRecognizer:
             if speed > 0:
                 interval = min(interval, max(1, int(self.max_shift / speed)))
         return index - self._last_detection_frame >= interval
+
+    def _leaving(self, frame: Frame, visible: list[TrackState]) -> list[TrackState]:
+        """Tracks lost while walking out of the picture: a face cut by the frame's edge is seldom detected, so the
+        box is carried along its velocity while its centre is still inside the frame and its box crosses the edge."""
+        h, w = frame.image.shape[:2]
+        out = []
+        for t in self._tracks.values():
+            if t in visible or not t.announced or not t.leaving and t.last_detected != self._previous_detection:
+                continue
+            box = self.tracker.predict(t.track_id, frame.index)
+            if box is None:
+                continue
+            x1, y1, x2, y2 = box
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            t.leaving = 0 <= cx < w and 0 <= cy < h and (x1 < 0 or y1 < 0 or x2 > w or y2 > h)
+            if t.leaving:
+                t.box = box
+                out.append(t)
+        return out
 
     def _changed(self, frame: Frame) -> bool:
         """Between detections: does any shown track's face look different at its predicted box (it left, or
@@ -316,7 +337,7 @@ class VideoRecognizer:
             t.vectors = (t.vectors + [vec])[-KEEP_VECTORS:]
             t.verified_s = frame.time_s
         t.signature = sig if t.signature is None else SIGNATURE_MEMORY * t.signature + (1 - SIGNATURE_MEMORY) * sig
-        t.last_detected, t.box, t.detections = frame.index, face.box, t.detections + 1
+        t.last_detected, t.box, t.detections, t.leaving = frame.index, face.box, t.detections + 1, False
         self._collect(t, frame, face)
         return t, events
 

@@ -177,6 +177,8 @@ class TrackState:
     announced: bool = False
     """Its ``started`` event was sent (a confirmed track is announced after its first check, unless that check
     links it to a lost track of the same person)."""
+    leaving: bool = False
+    """Lost at the frame's edge while walking out: its box is still drawn (see `VideoRecognizer._leaving`)."""
     verified_s: float = 0.0
     """When a face of the track was last compared with its own faces (or when it was first voted on)."""
     embedded: int = 0
