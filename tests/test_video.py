@@ -320,19 +320,19 @@ def test_tracker_crossing_faces_keep_their_ids() -> None:
                 assert t.track_id == (left if t.face.box[0] == 10 * f else right), f
 
 
-def test_tracker_split_and_merge() -> None:
+def test_tracker_detach_and_merge() -> None:
     from faceprint.video.tracker import FaceTracker
 
     tr = FaceTracker(fps=25)
     tr.update(0, [_face(10)])
-    (t,) = tr.update(1, [_face(10)])
-    new = tr.split(t.track_id)  # someone else's face: the box continues under a new id
-    assert new != t.track_id and tr.predict(t.track_id, 2) is None
-    assert [x.track_id for x in tr.update(2, [_face(10)])] == [new]
-    tr.update(3, [_face(200)])
-    (other,) = tr.update(4, [_face(200)])
-    tr.merge(other.track_id, into=new)  # linked by appearance: the old id continues
-    assert {x.track_id for x in tr.update(5, [_face(10), _face(200)])} >= {new}
+    tr.update(1, [_face(12)])
+    (t,) = tr.update(2, [_face(14)])
+    tr.detach(t.track_id)  # someone else's face: the track is back where it was, the face is a new tentative one
+    assert tr.predict(t.track_id, 2) == pytest.approx(tuple(_face(14).box)) and tr.tentative
+    (again,) = tr.update(3, [_face(14)])  # confirmed on its next detection, under a new id
+    assert again.track_id not in (t.track_id,) and again.first_frame == 2
+    tr.merge(again.track_id, into=t.track_id)  # linked by appearance after all: the old id continues
+    assert [x.track_id for x in tr.update(4, [_face(14)])] == [t.track_id]
 
 
 SWAP_HOLD_S = 1.6

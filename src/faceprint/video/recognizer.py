@@ -18,8 +18,9 @@ the vote leaves UNKNOWN is checked again every ``recheck_every_s`` seconds with 
 
 A track never carries a name across a change of person. Its face is embedded again and compared with the track's
 own recent faces when it may have changed: the track was lost and found again, its appearance signature jumped
-(`faceprint.video.appearance`), or ``recheck_every_s`` passed. Another person's face ends the track and starts a
-new one from that face. A new track whose faces match a track lost less than ``keep_lost_s`` ago continues that
+(`faceprint.video.appearance`), or ``recheck_every_s`` passed. The track refuses another person's face (it is lost
+from that frame, and ends after ``keep_lost_s`` unless its own face comes back); that face starts a track of its
+own. A new track whose faces match a track lost less than ``keep_lost_s`` ago continues that
 track (one person, one track across a short absence). Two tracks on screen at once are never both named as one
 person: the one with the stronger vote keeps the name, the other becomes UNKNOWN with ``conflict_with`` pointing
 at it.
@@ -171,8 +172,8 @@ class VideoRecognizer:
         """Faces embedded and matched so far (the work the tracker saves is frames x faces minus this)."""
         self.detections = 0
         """Frames on which faces were detected."""
-        self.splits = 0
-        """Tracks ended because their face turned out to be someone else's (a new track took over)."""
+        self.refusals = 0
+        """Faces a track refused when re-checked: someone else's (they start a track of their own)."""
         self.links = 0
         """Faces that came back after being lost and were linked to their old track by embedding."""
         self.frames = 0
@@ -198,8 +199,11 @@ class VideoRecognizer:
                     t = self._new_track(tf.track_id, frame, tf.face, tf.first_frame)
                     fresh.append(t)
                 else:
-                    t, more = self._continue(t, frame, tf)
+                    kept, more = self._continue(t, frame, tf)
                     events += more
+                    if kept is None:
+                        continue
+                    t = kept
                     if not t.announced:
                         fresh.append(t)
                 seen.add(t.track_id)
@@ -303,10 +307,10 @@ class VideoRecognizer:
         self._collect(t, frame, face)
         return t
 
-    def _continue(self, t: TrackState, frame: Frame, tf: TrackedFace) -> tuple[TrackState, list[TrackEvent]]:
+    def _continue(self, t: TrackState, frame: Frame, tf: TrackedFace) -> tuple[TrackState | None, list[TrackEvent]]:
         """The tracker matched a face to an open track. When the face may have changed (the track was lost for a
-        while, its appearance jumped, or `recheck_every_s` passed since its last check) it is embedded and compared with
-        the track's own faces; another person's face ends the track and starts a new one."""
+        while, its appearance jumped, or `recheck_every_s` passed since its last check) it is embedded and compared
+        with the track's own faces; another person's face is refused (None): the track is lost from this frame on."""
         face = tf.face
         sig = appearance_signature(frame.image, face)
         missed = t.last_detected != self._last_detection_frame
@@ -317,41 +321,20 @@ class VideoRecognizer:
             cand = _candidate(frame, face, face_quality(frame.image, face).score)
             result, vec = self._identify(cand)
             t.embedded += 1
-            if not self._same_person(t, vec, result) and self._overlapped(t, face.box, frame.index):
-                # Another face covers part of this one (people crossing): it is no evidence of a new person, and
-                # no face to learn from. The track keeps its box and waits for a clear view.
-                t.last_detected, t.box = frame.index, face.box
-                return t, events
             if not self._same_person(t, vec, result):
-                log.info("track %d: the face on frame %d is someone else; a new track takes over", t.track_id, frame.index)
-                self.splits += 1
-                t.embedded -= 1  # the face checked is the new track's first
-                events += self._end(t, frame, keep_tracker=True)
-                new_id = self.tracker.split(t.track_id)
-                t = self._new_track(new_id, frame, face, frame.index)
-                t.embedded = 1
-                t.pending.clear()
-                t.samples.append((cand.quality, result))
-                t.vectors.append(vec)
-                return t, events
+                # Someone else's face (or one too covered to tell): the track does not take it, and is not shown
+                # until its own face is back; the face starts a track of its own, which the next detection
+                # confirms (and which continues this one if it is this person after all).
+                log.info("track %d: the face on frame %d is not its person's", t.track_id, frame.index)
+                self.refusals += 1
+                self.tracker.detach(t.track_id)
+                return None, events
             t.vectors = (t.vectors + [vec])[-KEEP_VECTORS:]
             t.verified_s = frame.time_s
         t.signature = sig if t.signature is None else SIGNATURE_MEMORY * t.signature + (1 - SIGNATURE_MEMORY) * sig
         t.last_detected, t.box, t.detections, t.leaving = frame.index, face.box, t.detections + 1, False
         self._collect(t, frame, face)
         return t, events
-
-    def _overlapped(self, t: TrackState, box: tuple[float, float, float, float], index: int) -> bool:
-        """Does `box` overlap another open track's head on this frame (its face box, where it is now or is
-        predicted, widened by half its size on each side: a head hides more than its face box)?"""
-        for o in self._tracks.values():
-            if o is t or not o.announced or index - o.last_detected > self.detect_every:
-                continue
-            x1, y1, x2, y2 = self.tracker.predict(o.track_id, index) or o.box
-            mw, mh = (x2 - x1) / 2, (y2 - y1) / 2
-            if min(box[2], x2 + mw) > max(box[0], x1 - mw) and min(box[3], y2 + mh) > max(box[1], y1 - mh):
-                return True
-        return False
 
     def _first_check(self, t: TrackState, frame: Frame) -> tuple[TrackState, list[TrackEvent]]:
         """Recognise a newly confirmed track; link it to a lost open track whose faces it matches, else announce it."""

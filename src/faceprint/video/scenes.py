@@ -103,15 +103,17 @@ class Scene:
 
 
 def _visible(box: tuple[float, float, float, float], above: list[tuple[float, float, float, float]], w: int, h: int) -> float:
-    """Share of `box` (clipped to the frame) not covered by the boxes drawn above it."""
+    """Share of `box` inside the frame and not covered by the boxes drawn above it (a photo half out of the frame
+    is half visible)."""
     x1, y1, x2, y2 = (int(round(v)) for v in box)
+    area = max(1, (x2 - x1) * (y2 - y1))
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
     if x2 <= x1 or y2 <= y1:
         return 0.0
     mask = np.ones((y2 - y1, x2 - x1), bool)
     for a1, b1, a2, b2 in above:
         mask[max(0, int(b1) - y1) : max(0, int(b2) - y1), max(0, int(a1) - x1) : max(0, int(a2) - x1)] = False
-    return float(mask.mean())
+    return float(mask.sum()) / area
 
 
 def _paste(img: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: float) -> tuple[float, float, float, float] | None:

@@ -52,6 +52,11 @@ class _Track:
     misses: int = 0
     moving: bool = False
     """The velocity was measured (two detections or more)."""
+    refused: np.ndarray | None = None
+    """The box of a face this track refused (`FaceTracker.detach`): faces there are not its own, until it matches
+    a face elsewhere."""
+    before: tuple[np.ndarray, int, np.ndarray, bool] | None = None
+    """(box, frame, velocity, moving) before the last match, to undo it (`FaceTracker.detach`)."""
 
     def at(self, frame: int) -> np.ndarray:
         return self.box + self.velocity * (frame - self.frame)
@@ -68,6 +73,12 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
 
 def _size(box: np.ndarray) -> float:
     return math.sqrt(max(box[2] - box[0], 1.0) * max(box[3] - box[1], 1.0))
+
+
+def _centre_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance between two boxes' centres, in their mean size."""
+    size = (_size(a) + _size(b)) / 2
+    return math.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / size
 
 
 class FaceTracker:
@@ -147,6 +158,8 @@ class FaceTracker:
                 size = (_size(p) + _size(b)) / 2
                 centre = math.hypot((p[0] + p[2] - b[0] - b[2]) / 2, (p[1] + p[3] - b[1] - b[3]) / 2) / size
                 scale = abs(math.log(_size(b) / _size(p)))
+                if t.refused is not None and _centre_distance(t.refused, b) < 1.0:
+                    continue
                 if centre <= gate and scale <= math.log(1.8):
                     # confirmed tracks win ties over tentative ones, recently seen over long-lost ones
                     cost[i, j] = centre + scale + (0.0 if t.hits >= self.min_hits else 0.05) + 0.002 * gap
@@ -155,6 +168,7 @@ class FaceTracker:
         matched_tracks = set()
         for i, j in _assign(cost) if tracks and faces else []:
             t, b = tracks[i], boxes[j]
+            t.before, t.refused = (t.box, t.frame, t.velocity, t.moving), None
             gap = frame - t.frame
             if gap > 0:
                 v = (b - t.box) / gap
@@ -188,14 +202,20 @@ class FaceTracker:
         """Drop an ended track: should its face be detected again, that starts a new track."""
         self._tracks.pop(track_id, None)
 
-    def split(self, track_id: int) -> int:
-        """The face last matched to `track_id` belongs to someone else: it continues under a new id (confirmed,
-        its velocity measured afresh), and the old id is dropped. Returns the new id."""
-        t = self._tracks.pop(track_id)
-        t.track_id, t.velocity, t.moving = self._next_id, np.zeros(4), False
+    def detach(self, track_id: int) -> None:
+        """The face last matched to `track_id` is someone else's: the match is undone (the track is as it was, and
+        has missed this detection) and the face becomes a tentative track of its own, confirmed by the next
+        detection like any new face."""
+        t = self._tracks[track_id]
+        face = _Track(self._next_id, t.box, t.frame, t.frame)
         self._next_id += 1
-        self._tracks[t.track_id] = t
-        return t.track_id
+        self._tracks[face.track_id] = face
+        if t.before is None:
+            del self._tracks[track_id]
+            return
+        t.refused = t.box
+        t.box, t.frame, t.velocity, t.moving = t.before
+        t.before, t.hits, t.misses = None, t.hits - 1, t.misses + 1
 
     def merge(self, track_id: int, into: int) -> None:
         """Track `track_id` is the same person as the lost track `into` (linked by appearance): from now on its
