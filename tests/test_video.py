@@ -269,7 +269,7 @@ def test_gallery_identify_faces_matches_identify(lfw: Path, gallery) -> None:  #
     assert gallery.identify_faces(path, []) == []
 
 
-def _face(x: float, y: float = 50.0, side: float = 60.0) -> "faceprint.Face":
+def _face(x: float, y: float = 50.0, side: float = 60.0) -> faceprint.Face:
     from faceprint.types import Face
 
     return Face((x, y, x + side, y + side * 7 / 6), 0.99,
