@@ -64,7 +64,7 @@ class _Track:
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     try:
-        from scipy.optimize import linear_sum_assignment
+        from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
     except ImportError:
         raise MissingExtra("scipy", "video") from None
     rows, cols = linear_sum_assignment(cost)
