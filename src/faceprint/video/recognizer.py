@@ -337,9 +337,11 @@ class VideoRecognizer:
         return t, events
 
     def _first_check(self, t: TrackState, frame: Frame) -> tuple[TrackState, list[TrackEvent]]:
-        """Recognise a newly confirmed track; link it to a lost open track whose faces it matches, else announce it."""
+        """Recognise a newly confirmed track; link it to a lost open track whose faces it matches, else announce it.
+        With `first_check` above 1 the track is announced at once and votes later (and is not linked)."""
         if t.detections < self.first_check and not t.samples:
-            return t, []
+            t.announced = True
+            return t, [TrackEvent("started", frame.index, frame.time_s, t.summary())]
         self._embed_pending(t)
         lost = self._linkable(t, frame)
         if lost is not None:
