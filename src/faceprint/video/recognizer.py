@@ -260,7 +260,9 @@ class VideoRecognizer:
 
     def _leaving(self, frame: Frame, visible: list[TrackState]) -> list[TrackState]:
         """Tracks lost while walking out of the picture: a face cut by the frame's edge is seldom detected, so the
-        box is carried along its velocity while its centre is still inside the frame and its box crosses the edge."""
+        box is carried along its velocity while its centre is still inside the frame, its box crosses an edge and
+        it moves out through that edge, for at most two detection intervals (a face that stops being detected near
+        the edge without walking out is not drawn on: nobody may be there)."""
         h, w = frame.image.shape[:2]
         out = []
         for t in self._tracks.values():
@@ -271,7 +273,11 @@ class VideoRecognizer:
                 continue
             x1, y1, x2, y2 = box
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            t.leaving = 0 <= cx < w and 0 <= cy < h and (x1 < 0 or y1 < 0 or x2 > w or y2 > h)
+            vx, vy = self.tracker.velocity(t.track_id)
+            out_x = (x1 < 0 and vx < 0) or (x2 > w and vx > 0)
+            out_y = (y1 < 0 and vy < 0) or (y2 > h and vy > 0)
+            recent = frame.index - t.last_detected <= 2 * self.detect_every  # a ghost box lasts a few frames at most
+            t.leaving = recent and 0 <= cx < w and 0 <= cy < h and (out_x or out_y)
             if t.leaving:
                 t.box = box
                 out.append(t)

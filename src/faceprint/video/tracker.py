@@ -132,6 +132,14 @@ class FaceTracker:
         b = t.at(frame)
         return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
+    def velocity(self, track_id: int) -> tuple[float, float]:
+        """The track's centre velocity in pixels a frame (0, 0 until two detections measured it)."""
+        t = self._tracks.get(track_id)
+        if t is None or not t.moving:
+            return (0.0, 0.0)
+        v = t.velocity
+        return (float(v[0] + v[2]) / 2, float(v[1] + v[3]) / 2)
+
     def relative_speed(self, track_id: int) -> float:
         """How many of its own sizes the track's face moves per frame (0 until two detections measured it)."""
         t = self._tracks.get(track_id)
