@@ -33,8 +33,9 @@ def photo_folder(shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def door_clip(photo_folder: Path, shared_dir: Path) -> Path:
-    """door.mp4: alice (Colin Powell's photos) walking past a camera, and people.sqlite with her enrolled."""
+def door_clip(photo_folder: Path, shared_dir: Path, with_weights: Path) -> Path:
+    """door.mp4: alice (Colin Powell's photos) walking past a camera, and people.sqlite with her enrolled (video
+    detects with YuNet, whose weights `make weights` fetched)."""
     import faceprint
     from faceprint.video.scenes import Actor, Scene, face_photo, write_scene
 
