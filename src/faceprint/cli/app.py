@@ -112,4 +112,7 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
+    from faceprint._heap import bound_heap
+
+    bound_heap()  # peak memory flat in the number of photos (faceprint._heap)
     app()

@@ -21,6 +21,7 @@ def detect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
 ) -> None:
     """Find faces: box (x1 y1 x2 y2 pixels), confidence and five landmarks per face. Exit 2 if any image failed."""
+    from faceprint.analyzer import detect_scaled
     from faceprint.detect import create_detector
     from faceprint.image import load_image
     from faceprint.viz import draw_faces, save_image
@@ -43,7 +44,7 @@ def detect(
             print_error(str(exc))
             results.append({"image": str(path), "error": str(exc), "faces": []})
             continue
-        faces = det.detect(image)
+        faces = detect_scaled(det, image)
         entry: dict[str, object] = {"image": str(path), "width": image.shape[1], "height": image.shape[0], "faces": [f.to_dict() for f in faces]}
         if annotate is not None:
             try:

@@ -17,6 +17,7 @@ from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImag
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
+from faceprint.pipeline import item_pixels
 from faceprint.types import Face
 
 __all__ = ["EnrollReport", "enroll", "identity_folders", "new_images", "source_label", "split_per_person", "SKIP_REASONS"]
@@ -143,7 +144,8 @@ def enroll(
         rows.clear()
 
     results = analyzer.analyze_many(
-        new_images(gallery, model, items, report, seen, on_image), select="largest", load=lambda r: analyzer.load(r.data, name=r.path), batch_faces=batch_size
+        new_images(gallery, model, items, report, seen, on_image), select="largest", load=lambda r: analyzer.load(r.data, name=r.path),
+        batch_faces=batch_size, pixels=lambda r: item_pixels(r.data),
     )
     for res in results:
         r = res.item
