@@ -14,6 +14,7 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImagesFound
+from faceprint.gallery.sources import stored_source
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
@@ -97,6 +98,8 @@ class _Read:
     sha256: str
     data: bytes | np.ndarray
     """The file's bytes, or the pixels of an in-memory image."""
+    stored: str
+    """The source as the gallery stores it: a file's absolute path (faceprint.gallery.sources), else `path`."""
 
 
 def enroll(
@@ -133,7 +136,7 @@ def enroll(
         with gallery.transaction():
             for r, face, vec in rows:
                 try:
-                    gallery.add_face(r.person, r.path, r.sha256, face, vec, model, identity)
+                    gallery.add_face(r.person, r.stored, r.sha256, face, vec, model, identity)
                 except AlreadyEnrolled as exc:  # another process enrolled it since we looked
                     report.skip("already enrolled", r.path, f"as {exc.person}")
                 else:
@@ -203,7 +206,7 @@ def new_images(
             report.skip("already enrolled", path_s, f"as {already}")
             _tick(on_image, path_s)
             continue
-        yield _Read(person, path_s, sha, data)
+        yield _Read(person, path_s, sha, data, stored_source(source) if isinstance(source, (str, os.PathLike)) else path_s)
 
 
 def source_label(source: ImageSource) -> str:
