@@ -144,6 +144,15 @@ def check_threshold(value: float | None) -> float | None:
     return value
 
 
+def plural(n: int, singular: str, many: str | None = None) -> str:
+    """`n` and the noun in the number it takes: "1 track", "2 tracks", "1 person", "3 people".
+
+    >>> plural(1, "person", "people"), plural(3, "person", "people"), plural(0, "photo")
+    ('1 person', '3 people', '0 photos')
+    """
+    return f"{n:,} {singular if n == 1 else (many or singular + 's')}"
+
+
 def distinct(a: float, b: float, digits: int = 4) -> tuple[str, str]:
     """`a` and `b` printed with `digits` decimals, or with as many more as it takes to tell them apart."""
     for d in range(digits, 17):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, stored_model_name
+from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, stored_model_name, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -66,7 +66,7 @@ def calibrate(
     console.print(f"threshold {cal.threshold:.4f} for FAR {far:g} ({model})", highlight=False)
     console.print(f"  FAR {100 * cal.far:.3f}% of {cal.n_different} different-person pairs (resolution 1/{cal.n_different})", highlight=False)
     console.print(f"  TAR {tar}", highlight=False)
-    console.print(f"  {cal.n_photos} photos of {cal.n_people} people; {len(data.skipped)} photos without a face skipped", highlight=False)
+    console.print(f"  {plural(cal.n_photos, 'photo')} of {plural(cal.n_people, 'person', 'people')}; {len(data.skipped)} photos without a face skipped", highlight=False)
     if population is None:
         console.print(f"  no impostor distribution stored: {why}", highlight=False)
     else:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, labelled_embeddings
+from faceprint.cli._common import console, handle_errors, labelled_embeddings, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -43,5 +43,5 @@ def export_projector(
             thumbs = face_crops(data.sources, data.faces, side)
         files = write_projector(outdir, data.vectors, data.labels, data.sources, thumbs, tensor_name=f"faceprint/{data.model}")
     extra = f", sprite {files.thumb}px tiles" if files.sprite else ""
-    console.print(f"wrote {files.folder}: {len(data)} embeddings of {len(data.people)} people{extra}", highlight=False)
+    console.print(f"wrote {files.folder}: {plural(len(data), 'embedding')} of {plural(len(data.people), 'person', 'people')}{extra}", highlight=False)
     console.print(f"view: tensorboard --logdir {files.folder}  (Projector tab), or load vecs.tsv and meta.tsv at projector.tensorflow.org", highlight=False)

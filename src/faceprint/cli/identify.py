@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from faceprint.cli._common import (
+    plural,
     Exit,
     check_threshold,
     console,
@@ -30,7 +31,35 @@ from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 from faceprint.recognize.open_set import DEFAULT_FAR
 
-CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "score", "confidence", "error"]
+CSV_FIELDS = ["image", "status", "box", "person", "unknown", "closest", "distance", "score", "confidence", "candidates", "error"]
+"""One row per face; `status` says what a row is (identified, unknown, no face, error), so a photo without a face is
+a row that says so, not a blank one; `candidates` lists the top-k people as `person:distance` separated by `;`."""
+
+
+def annotated_name(path: str, used: set[str]) -> str:
+    """A file name for the annotated copy of `path` that no other photo of this run has taken: `<stem>_identified.jpg`,
+    else with the parent folder's name (`<folder>_<stem>`), else with a number, so colA/img.jpg and colB/img.jpg
+    both get their own copy."""
+    p = Path(path)
+    for base in (p.stem, f"{p.parent.name}_{p.stem}" if p.parent.name else p.stem):
+        name = f"{base}_identified.jpg"
+        if name not in used:
+            used.add(name)
+            return name
+    n = 2
+    while f"{p.stem}_{n}_identified.jpg" in used:
+        n += 1
+    used.add(f"{p.stem}_{n}_identified.jpg")
+    return f"{p.stem}_{n}_identified.jpg"
+
+
+def _status(row: dict[str, object]) -> str:
+    if row["error"]:
+        return "error"
+    if row["box"] is None:
+        return "no face"
+    return "unknown" if row["unknown"] else "identified"
+
 
 
 def identify(
@@ -61,6 +90,8 @@ def identify(
     from faceprint.viz import draw_faces, save_image
     from faceprint.viz.annotate import GREEN, RED
 
+    used_names: set[str] = set()
+
     def annotate_one(path: str, image, results) -> None:
         bar.advance(task)
         if annotate is None or image is None:
@@ -68,7 +99,7 @@ def identify(
         faces = [r.face for r in results if r.face is not None]
         labels = [r.match.label() for r in results if r.face is not None and r.match is not None]
         colors = [GREEN if not r.match.unknown else RED for r in results if r.face is not None and r.match is not None]
-        save_image(draw_faces(image, faces, labels, colors), annotate / f"{Path(path).stem}_identified.jpg")
+        save_image(draw_faces(image, faces, labels, colors), annotate / annotated_name(path, used_names))
 
     with handle_errors():
         # Cheap checks first, so that bad input fails before the model is loaded.
@@ -85,6 +116,12 @@ def identify(
         if classifier is not None and classifier not in CLASSIFIER_KINDS:
             raise UnknownModel("classifier", classifier, list(CLASSIFIER_KINDS))
         files = expand_paths(paths)
+        from faceprint.errors import EmptyGallery
+        from faceprint.gallery.store import default_gallery_path
+
+        where = gallery if gallery is not None else default_gallery_path()
+        if not where.exists():  # nobody enrolled yet: an empty gallery (exit 8), not an unusable one
+            raise EmptyGallery(f"{where}: no gallery here; enroll someone first (faceprint enroll)")
         with Gallery(gallery, model=model, detector=detector, timeout=wait, create=False) as g:
             model = g.model
             if model not in g.models():
@@ -119,7 +156,9 @@ def identify(
         w = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for row in rows:
-            w.writerow({**row, "box": " ".join(f"{v:g}" for v in row["box"]) if row["box"] else ""})
+            cands = ";".join(f"{c['person']}:{c['distance']:.4f}" for c in row["candidates"])
+            w.writerow({**row, "status": _status(row), "candidates": cands,
+                        "box": " ".join(f"{v:g}" for v in row["box"]) if row["box"] else ""})
     else:
         for r in results:
             if r.error:
@@ -135,6 +174,9 @@ def identify(
                 values = f"distance {shown}" if m.score is None else f"distance {m.distance:.3f}, score {shown}"
                 console.print(Text.assemble(f"{r.image} [{x1},{y1},{x2},{y2}]: ", styled(m.describe(), style),
                                             f" ({values})"), highlight=False)
+                if top_k > 1 and len(m.candidates) > 1:  # the -k people nearest, as --json lists them
+                    console.print("    candidates: " + ", ".join(f"{c.person} {c.distance:.3f}" for c in m.candidates),
+                                  highlight=False, style="dim")
         how = f", classifier {classifier}" if classifier else ""
         how += f", {index} search" if index != "exact" else ""
         console.print(f"{point.describe()}, model {model}{how}", highlight=False, style="dim")
@@ -159,5 +201,5 @@ def fit_classifier(
             clf = fit_from_gallery(g, model, kind)
             save_classifier(g, model, clf)
     cal = f"temperature {clf.temperature_:.3g}" if clf.calibration_ == "temperature" else "not calibrated (too few faces)"
-    console.print(f"fitted {kind} on {clf.n_samples_} faces of {len(clf.classes_)} people in {clf.fit_seconds_:.1f} s "
+    console.print(f"fitted {kind} on {plural(clf.n_samples_, 'face')} of {plural(len(clf.classes_), 'person', 'people')} in {clf.fit_seconds_:.1f} s "
                   f"({cal}); stored in {g.path}", highlight=False)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error
 
 
 def is_loopback(host: str) -> bool:
@@ -66,11 +66,10 @@ def serve(
         config = ServiceConfig(gallery=gallery, galleries=galleries, model=model, detector=detector, limits=limits)
         keys = KeyStore(config.keys_file)
         if not is_loopback(host) and not keys.active():
-            err_console.print(
-                f"[bold red]error:[/] refusing to listen on {host} without API keys: anyone on the network could read and "
+            print_error(
+                f"refusing to listen on {host} without API keys: anyone on the network could read and "
                 f"change the gallery. Create one first: faceprint keys create --scope admin "
-                f"{'--galleries ' + str(galleries) if galleries else '--gallery ' + str(config.gallery)}",
-                highlight=False,
+                f"{'--galleries ' + str(galleries) if galleries else '--gallery ' + str(config.gallery)}"
             )
             raise typer.Exit(int(Exit.USAGE))
         keys.close()
@@ -88,7 +87,7 @@ def _run(config: object, host: str, port: int) -> None:
     try:
         sock.bind((host, port))
     except OSError as exc:
-        err_console.print(f"[bold red]error:[/] cannot listen on {host}:{port}: {exc.strerror or exc}", highlight=False)
+        print_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         raise typer.Exit(int(Exit.USAGE)) from None
     sock.listen(128)
     bound = sock.getsockname()[1]

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from faceprint.detect import DEFAULT_DETECTOR
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 
 
@@ -154,7 +154,7 @@ def _export(config: Any, out_dir: Path, as_json: bool) -> None:
     if as_json:
         print_json(summary)
     else:
-        console.print(f"wrote {n} face crops of {len(faces.people)} people to {out_dir} (skipped: {summary['skipped']})", highlight=False)
+        console.print(f"wrote {plural(n, 'face crop')} of {plural(len(faces.people), 'person', 'people')} to {out_dir} (skipped: {summary['skipped']})", highlight=False)
 
 
 def _run_training(config: Any, out: Path, as_json: bool) -> None:
@@ -225,7 +225,7 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
         console.print(f"resumed after epoch {result.resumed_from}", highlight=False)
     auc = f"held-out AUC {result.best_auc:.4f}" if result.best_auc is not None else "no validation"
     console.print(
-        f"{result.epochs} epochs on {result.train_images} photos of {result.train_people} people; "
+        f"{result.epochs} epochs on {plural(result.train_images, 'photo')} of {plural(result.train_people, 'person', 'people')}; "
         f"best: epoch {result.best_epoch} ({auc}) -> {result.run_dir / 'best.pt'}",
         highlight=False,
     )
@@ -268,7 +268,7 @@ def train_head(
         print_json(report.to_dict())
         return
     console.print(
-        f"linear head on {report.model}: {report.people} people, {report.train_faces} training faces "
+        f"linear head on {report.model}: {plural(report.people, 'person', 'people')}, {report.train_faces} training faces "
         f"({report.enrolled} newly enrolled); stored in {report.gallery} as {report.classifier_key}",
         highlight=False,
     )
