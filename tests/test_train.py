@@ -207,7 +207,7 @@ def test_cli_gallery_commands_take_a_checkpoint_path_or_an_ensemble_with_one(kil
         r = run("enroll", *photos, "--person", "Tony_Blair", "-g", g, "-m", model, "--json")
         assert r.exit_code == 0, r.output
         assert json.loads(r.stdout)["model"] == get_model_spec(model).name
-        r = run("calibrate", lfw_subset, "-g", g, "-m", model, "--far", "0.01", "--json")
+        r = run("calibrate", lfw_subset, "-g", g, "-m", model, "--pair-far", "0.01", "--json")
         assert r.exit_code == 0, r.output
         with Gallery(g) as gallery:  # stored where identify looks for the model's threshold
             assert gallery.get_setting(threshold_setting(gallery, get_model_spec(model).name)) == repr(json.loads(r.stdout)["threshold"])

@@ -10,6 +10,7 @@ import typer
 from rich.text import Text
 
 from faceprint.detect import DEFAULT_DETECTOR
+from faceprint.models import DEFAULT_MODEL
 from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 
@@ -234,7 +235,7 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
 
 def train_head(
     data_dir: Annotated[Path, typer.Argument(help="Identity folders DIR/<person>/<images>.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The frozen embedding model (any model name or checkpoint).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The frozen embedding model (any model name or checkpoint).")] = DEFAULT_MODEL,
     gallery: GalleryOpt = None,
     holdout: Annotated[float, typer.Option(help="Share of each person's photos held out to measure accuracy (0: none).")] = 0.4,
     cropped: Annotated[bool, typer.Option("--cropped", help="Each file is already one face crop: no detection.")] = False,
