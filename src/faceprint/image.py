@@ -84,11 +84,11 @@ def load_image(
         data = bytes(source)
         if not data:
             raise ImageError(label, "empty data (0 bytes)")
-        return _decode(_open(io.BytesIO(data), label), label, max_pixels)
+        return _decode(_open(io.BytesIO(data), label, max_pixels), label, max_pixels)
     if isinstance(source, (str, os.PathLike)):
         label = name or os.fspath(source)
         with _open_file(source, label) as fp:
-            return _decode(_open(fp, label), label, max_pixels)
+            return _decode(_open(fp, label, max_pixels), label, max_pixels)
     if callable(getattr(source, "read", None)):
         return load_image(_read_file_object(source, name), max_pixels=max_pixels, name=name or _file_label(source))
     raise TypeError(
@@ -166,8 +166,9 @@ def _open_file(path: str | os.PathLike[str], label: str) -> BinaryIO:
     return fp
 
 
-def _open(fp: BinaryIO, label: str) -> Image.Image:
-    """Identify the format and read the header, without decoding pixel data."""
+def _open(fp: BinaryIO, label: str, max_pixels: int | None = None) -> Image.Image:
+    """Identify the format and read the header, without decoding pixel data. An image beyond Pillow's own hard limit
+    is refused here, quoting `max_pixels` when one applies (one limit in every message), else Pillow's."""
     try:
         with warnings.catch_warnings():
             # faceprint's own limit (max_pixels) is checked next, from the header; Pillow's warning would be
@@ -179,7 +180,7 @@ def _open(fp: BinaryIO, label: str) -> Image.Image:
     except MemoryError:
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(None, None, Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageError(label, _too_large(None, None, max_pixels or Image.MAX_IMAGE_PIXELS * 2)) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
 

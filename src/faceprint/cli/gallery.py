@@ -187,7 +187,7 @@ def people_remove(name: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -
     """Remove a person with all their faces."""
     with handle_errors(), _open(gallery, wait) as g:
         n = g.remove_person(name)
-    console.print(f"removed {name} and {n} face(s)", highlight=False)
+    console.print(f"removed {name} and {plural(n, 'face')}", highlight=False)
 
 
 @people_app.command("remove-face")

@@ -36,23 +36,6 @@ CSV_FIELDS = ["image", "status", "box", "person", "unknown", "closest", "distanc
 a row that says so, not a blank one; `candidates` lists the top-k people as `person:distance` separated by `;`."""
 
 
-def annotated_name(path: str, used: set[str]) -> str:
-    """A file name for the annotated copy of `path` that no other photo of this run has taken: `<stem>_identified.jpg`,
-    else with the parent folder's name (`<folder>_<stem>`), else with a number, so colA/img.jpg and colB/img.jpg
-    both get their own copy."""
-    p = Path(path)
-    for base in (p.stem, f"{p.parent.name}_{p.stem}" if p.parent.name else p.stem):
-        name = f"{base}_identified.jpg"
-        if name not in used:
-            used.add(name)
-            return name
-    n = 2
-    while f"{p.stem}_{n}_identified.jpg" in used:
-        n += 1
-    used.add(f"{p.stem}_{n}_identified.jpg")
-    return f"{p.stem}_{n}_identified.jpg"
-
-
 def _status(row: dict[str, object]) -> str:
     if row["error"]:
         return "error"
@@ -81,7 +64,7 @@ def identify(
     """Name every face in every photo, or call it UNKNOWN and say whom it resembles."""
     from faceprint.api import Gallery
     from faceprint.errors import InvalidOption, UnknownModel
-    from faceprint.output_paths import check_output_dir
+    from faceprint.output_paths import annotated_name, check_output_dir
     from faceprint.gallery.milvus_index import is_milvus_spec
     from faceprint.recognize import build_identifier, identify_images
     from faceprint.gallery.classifier_store import classifier_status, load_classifier
@@ -99,7 +82,7 @@ def identify(
         faces = [r.face for r in results if r.face is not None]
         labels = [r.match.label() for r in results if r.face is not None and r.match is not None]
         colors = [GREEN if not r.match.unknown else RED for r in results if r.face is not None and r.match is not None]
-        save_image(draw_faces(image, faces, labels, colors), annotate / annotated_name(path, used_names))
+        save_image(draw_faces(image, faces, labels, colors), annotate / annotated_name(path, used_names, "_identified.jpg"))
 
     with handle_errors():
         # Cheap checks first, so that bad input fails before the model is loaded.
