@@ -85,3 +85,10 @@ def test_enroll_says_use_largest_and_keeps_one_log(lfw_subset: Path, tmp_path: P
 
     out = json.loads(r.stdout)
     assert out["people_enrolled"] == 0 and out["people"] == 3  # a rerun enrols nobody new; 3 people in the photos
+
+
+def test_no_empty_progress_bar_for_stored_vectors(gallery: Path, tmp_path: Path) -> None:
+    """export and viz read a gallery's vectors without embedding anything: no "embedding photos 0/?" bar."""
+    r = runner.invoke(app, ["export", "projector", str(tmp_path / "proj"), "--gallery", str(gallery), "--no-sprite"])
+    assert r.exit_code == 0, r.output
+    assert "0/?" not in r.stderr and "embedding photos" not in r.stderr

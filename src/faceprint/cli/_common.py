@@ -195,10 +195,15 @@ def labelled_embeddings(
     from faceprint.evaluate.labelled import load_labelled
 
     model = stored_model_name(model, known=folder is not None)
+    build = lambda: FaceAnalyzer(model=model, detector=detector)  # noqa: E731
+    if folder is None:  # stored vectors: nothing to embed, no bar (it would sit at "0/?")
+        return load_labelled(folder, gallery, build, model, cache)
     with progress_bar() as bar:
-        task = bar.add_task("embedding photos", total=None)
-        return load_labelled(folder, gallery, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,
-                             lambda done, total: bar.update(task, completed=done, total=total))
+        task = bar.add_task("embedding photos", total=None, visible=False)  # shown once the photos are counted
+        data = load_labelled(folder, gallery, build, model, cache,
+                             lambda done, total: bar.update(task, completed=done, total=total, visible=True))
+        bar.update(task, total=len(data) + len(data.skipped), completed=len(data) + len(data.skipped))
+        return data
 
 
 @contextmanager

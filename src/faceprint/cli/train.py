@@ -263,14 +263,16 @@ def train_head(
                     g, embedder, items, holdout, cropped, detector, params={"steps": steps, "lr": lr},
                     on_image=lambda _: bar.advance(task),
                 )
+                bar.update(task, completed=len(items))  # photos read from the face cache are not reported one by one
         except ValueError as exc:
             raise _usage_error(exc) from None
     if as_json:
         print_json(report.to_dict())
         return
     console.print(
-        f"linear head on {report.model}: {plural(report.people, 'person', 'people')}, {report.train_faces} training faces "
-        f"({report.enrolled} newly enrolled); stored in {report.gallery} as {report.classifier_key}",
+        f"linear head on {report.model}: {plural(report.people, 'person', 'people')}, fitted on "
+        f"{plural(report.fitted_faces, 'face')} of the gallery ({report.train_faces} from these photos, "
+        f"{report.enrolled} newly enrolled); stored in {report.gallery} as {report.classifier_key}",
         highlight=False,
     )
     if report.head_accuracy is not None:

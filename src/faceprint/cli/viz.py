@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import check_threshold, console, handle_errors, labelled_embeddings, plural
+from faceprint.cli._common import check_threshold, console, err_console, handle_errors, labelled_embeddings, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -50,7 +50,8 @@ def viz_tsne(
         check_output_file(out, "picture", PICTURE_SUFFIXES)
         data = labelled_embeddings(src, gal, model, detector, cache)
         try:
-            points = project_2d(data.vectors, method, seed=seed, metric=data.metric)
+            with err_console.status(f"{method.upper()} of {plural(len(data), 'face')}"):  # seconds to a minute
+                points = project_2d(data.vectors, method, seed=seed, metric=data.metric)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         where = src.name if src is not None else Path(str(gal)).name
