@@ -50,3 +50,27 @@ def test_label_size_follows_the_image_and_stays_readable() -> None:
     face = Face((20.0, 40.0, 120.0, 130.0), 0.99, ((60.0, 80.0),) * 5)
     out = draw_faces(img, [face], ["UNKNOWN (~chris_hemsworth 80%)"], min_side=480)
     assert out.shape == (480, 480, 3)
+
+
+def test_sprite_tiles_stay_inside_tight_crops() -> None:
+    """A face filling a 139 px crop: with the margin the square leaves the photo; inside=True keeps it in, so no
+    black border shrinks the face in its tile."""
+    from faceprint.viz._tiles import face_thumb
+
+    photo = np.full((139, 139, 3), 200, np.uint8)
+    face = Face((15.0, 10.0, 125.0, 135.0), 0.99, ((70.0, 70.0),) * 5)
+    old = face_thumb(photo, face, 64)
+    new = face_thumb(photo, face, 64, inside=True)
+    assert (old == 0).all(axis=2).mean() > 0.1  # black borders
+    assert not (new == 0).all(axis=2).any() and (new == 200).all()
+
+
+def test_errors_sheet_header_is_large(lfw_subset: Path) -> None:
+    from faceprint.viz.errors import HEADER, HardPair, error_pairs_picture, error_pairs_size
+
+    names = [str(p.relative_to(lfw_subset)) for p in sorted(lfw_subset.glob("*/*.jpg"))[:3]]
+    sheet = error_pairs_picture(lfw_subset, [HardPair(names[0], names[2], 0.5, False, True)],
+                                [HardPair(names[0], names[1], 0.7, True, True)], 0.6)
+    assert (sheet.shape[1], sheet.shape[0]) == error_pairs_size(1, 120) and HEADER >= 60
+    dark = (sheet[:HEADER].max(axis=2) < 80).any(axis=1)  # rows of the header holding dark (title) text
+    assert dark.sum() >= 14  # the title is at least 14 px tall
