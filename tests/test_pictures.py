@@ -74,3 +74,13 @@ def test_errors_sheet_header_is_large(lfw_subset: Path) -> None:
     assert (sheet.shape[1], sheet.shape[0]) == error_pairs_size(1, 120) and HEADER >= 60
     dark = (sheet[:HEADER].max(axis=2) < 80).any(axis=1)  # rows of the header holding dark (title) text
     assert dark.sum() >= 14  # the title is at least 14 px tall
+
+
+def test_roc_tar_axis_zooms_on_a_good_model(tmp_path: Path) -> None:
+    from faceprint.viz.plots import roc_floor, roc_plot
+
+    far, tar = np.array([0.0, 0.0, 0.002, 0.01, 1.0]), np.array([0.0, 0.94, 0.97, 0.99, 1.0])
+    assert roc_floor(far, tar) == 0.9  # from the TAR at FAR 0 (0.94) on, not from the curve's (0, 0) start
+    assert roc_floor(far, tar, {0.001: 0.8}) == 0.75
+    assert roc_floor(np.array([0.0, 0.5, 1.0]), np.array([0.1, 0.6, 1.0])) == 0.0  # a weak model: the whole axis
+    assert roc_plot(far, tar, tmp_path / "roc.png").is_file()
