@@ -25,7 +25,7 @@ from faceprint.cli._common import (
     stored_model_name,
     styled,
 )
-from faceprint.cli._gallery_opts import FarOpt, GalleryOpt
+from faceprint.cli._gallery_opts import FarOpt, GalleryOpt, ThresholdOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -50,7 +50,7 @@ def identify(
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
     far: FarOpt = DEFAULT_FAR,
-    threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN; overrides --far.")] = None,
+    threshold: ThresholdOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many candidate people to list per face.")] = 3,
     classifier: Annotated[Optional[str], typer.Option(help="Use a fitted classifier: knn, svm or linear (see fit-classifier).")] = None,
     stale: Annotated[str, typer.Option(help="A classifier fitted before the gallery last changed: refit (and store) it, or refuse (exit 10).")] = "refit",
