@@ -180,7 +180,7 @@ def _open(fp: BinaryIO, label: str, max_pixels: int | None = None) -> Image.Imag
     except MemoryError:
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(None, None, max_pixels or Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageError(label, _too_large(None, None, max_pixels or 2 * (Image.MAX_IMAGE_PIXELS or 0))) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
 

@@ -57,14 +57,13 @@ def det_plot(
     ax.annotate("FPIR 0", (floor, 1.0), textcoords="offset points", xytext=(4, -12), fontsize=8, color="grey")
     notes = []
     for label, fpir, fnir in curves:
-        fpir, fnir = np.asarray(fpir, np.float64), np.asarray(fnir, np.float64)
         ax.step(np.maximum(fpir, floor), np.maximum(fnir, floor), where="post", lw=2, label=label)
         note = zero_note(label, fpir, fnir)
         if note:
             notes.append(note)
-    for label, fpir, fnir in points:
-        ax.plot([max(fpir, floor)], [max(fnir, floor)], "o", color="black")
-        ax.annotate(label, (max(fpir, floor), max(fnir, floor)), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    for label, x, y in points:
+        ax.plot([max(x, floor)], [max(y, floor)], "o", color="black")
+        ax.annotate(label, (max(x, floor), max(y, floor)), textcoords="offset points", xytext=(6, 4), fontsize=8)
     if notes:
         ax.text(0.5, 0.5, "\n".join(notes), transform=ax.transAxes,
                 ha="center", va="center", fontsize=10, bbox={"boxstyle": "round", "facecolor": "#fff8e1", "edgecolor": "#e0a800"})
