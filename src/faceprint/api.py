@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from faceprint.analyzer import FaceAnalyzer
+from faceprint.analyzer import FaceAnalyzer, detect_scaled
 from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
 from faceprint.gallery.audit import record
@@ -125,8 +125,8 @@ def detect(
     if analyzer is not None:
         if detector is not None:
             raise ValueError("pass either analyzer= or detector=, not both")
-        return analyzer.detector.detect(analyzer.load(image, bgr=bgr))
-    return analyzers.detector(detector).detect(load_image(image, bgr=bgr))
+        return analyzer.detect(analyzer.load(image, bgr=bgr))
+    return detect_scaled(analyzers.detector(detector), load_image(image, bgr=bgr))
 
 
 def embed(
@@ -355,7 +355,7 @@ class Gallery:
         """
         check_threshold(threshold)
         img = self.analyzer.load(image, bgr=bgr)
-        faces = self.analyzer.detector.detect(img)
+        faces = self.analyzer.detect(img)
         return self.identify_faces(img, faces, far=far, threshold=threshold, top_k=top_k, label=_label(image, "<image>"))
 
     def identify_faces(

@@ -154,6 +154,15 @@ def check_threshold(value: float | None) -> float | None:
     return value
 
 
+def plural(n: int, singular: str, many: str | None = None) -> str:
+    """`n` and the noun in the number it takes: "1 track", "2 tracks", "1 person", "3 people".
+
+    >>> plural(1, "person", "people"), plural(3, "person", "people"), plural(0, "photo")
+    ('1 person', '3 people', '0 photos')
+    """
+    return f"{n:,} {singular if n == 1 else (many or singular + 's')}"
+
+
 def distinct(a: float, b: float, digits: int = 4) -> tuple[str, str]:
     """`a` and `b` printed with `digits` decimals, or with as many more as it takes to tell them apart."""
     for d in range(digits, 17):
@@ -196,10 +205,15 @@ def labelled_embeddings(
     from faceprint.evaluate.labelled import load_labelled
 
     model = stored_model_name(model, known=folder is not None)
+    build = lambda: FaceAnalyzer(model=model, detector=detector)  # noqa: E731
+    if folder is None:  # stored vectors: nothing to embed, no bar (it would sit at "0/?")
+        return load_labelled(folder, gallery, build, model, cache)
     with progress_bar() as bar:
-        task = bar.add_task("embedding photos", total=None)
-        return load_labelled(folder, gallery, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,
-                             lambda done, total: bar.update(task, completed=done, total=total))
+        task = bar.add_task("embedding photos", total=None, visible=False)  # shown once the photos are counted
+        data = load_labelled(folder, gallery, build, model, cache,
+                             lambda done, total: bar.update(task, completed=done, total=total, visible=True))
+        bar.update(task, total=len(data) + len(data.skipped), completed=len(data) + len(data.skipped))
+        return data
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from faceprint.cli._common import (
+    plural,
     Exit,
     console,
     err_console,
@@ -43,7 +44,7 @@ def enroll(
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     largest: Annotated[bool, typer.Option("--largest", help="Enrol the largest face of photos with several faces instead of skipping them.")] = False,
-    log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to write the per-image log (default: beside the gallery).")] = None,
+    log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to append the per-image log (default: <gallery>-enroll.log beside the gallery, one file for every run).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     engine: Annotated[str, typer.Option(help="local, or ray: detection and embedding on Ray actors (pip install faceprint[ray]).")] = "local",
     address: Annotated[Optional[str], typer.Option(help="With --engine ray: a running Ray cluster (auto, or ray://HOST:PORT); default: start a local one.")] = None,
@@ -81,13 +82,14 @@ def enroll(
                 raise NoImagesFound(f"no images given for {person!r}")
         g = Gallery(gallery, timeout=wait)
         beside = g.path if isinstance(g.path, Path) else Path.cwd() / "postgres-gallery"  # a database: log here
-        log_path = log_file or beside.with_name(f"{beside.stem}-enroll-{time.strftime('%Y%m%d-%H%M%S')}.log")
-        handler = logging.FileHandler(log_path, encoding="utf-8")
+        log_path = log_file or beside.with_name(f"{beside.stem}-enroll.log")  # appended: one file, not one a run
+        handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger = logging.getLogger("faceprint.gallery.enroll")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = logging.getLogger().getEffectiveLevel() <= logging.INFO  # -v shows each skipped image
+        logger.info("run of %s: %d images into %s (%s)", time.strftime("%Y-%m-%d %H:%M:%S"), len(items), g.path, model)
         try:
             several = "largest" if largest else "skip"
             with progress_bar() as bar:
@@ -114,16 +116,24 @@ def enroll(
     failed = sum(len(v) for r, v in report.skipped.items() if r != "already enrolled")
     code = Exit.BAD_INPUT if report.faces_enrolled == 0 and failed else Exit.OK
     if as_json:
-        print_json({**report.to_dict(), "gallery": str(g.path), "model": model, "log": str(log_path)})
+        print_json({**report.to_dict(), "people_enrolled": sum(1 for n in report.enrolled.values() if n),
+                    "gallery": str(g.path), "model": model, "log": str(log_path)})
         raise typer.Exit(int(code))
     out = table(f"enrolment into {g.path} ({model})", "")
     out.add_column("count", justify="right", no_wrap=True)
-    out.add_row("people", str(len(report.enrolled)))
+    people_enrolled = sum(1 for n in report.enrolled.values() if n)
+    out.add_row("people enrolled", str(people_enrolled))
+    if people_enrolled != len(report.enrolled):
+        out.add_row("people in the photos", str(len(report.enrolled)))
     out.add_row("images", str(report.images))
     out.add_row("faces enrolled", str(report.faces_enrolled))
     for reason, skipped in report.skipped.items():
         out.add_row(f"skipped: {reason}", str(len(skipped)))
     console.print(out)
+    several_faces = len(report.skipped["several faces"])
+    if several_faces and not largest:  # the commonest skip has a one-flag fix: say it here, not only in the log
+        console.print(Text.assemble(styled("note:", "yellow"), f" {plural(several_faces, 'photo')} skipped for several "
+                                    "faces; rerun with --largest to enrol the largest face of each"), highlight=False)
     console.print(f"details: {log_path}", highlight=False)
     if code != Exit.OK:
         print_error(f"none of the {report.images} images was enrolled ({failed} skipped for a problem; see {log_path})")
@@ -144,7 +154,7 @@ def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Optio
     if as_json:
         print_json([{"name": p.name, "faces": p.n_faces, "models": list(p.models)} for p in people])
         return
-    out = table(f"{len(people)} people", "name", "faces", "models")
+    out = table(plural(len(people), "person", "people"), "name", "faces", "models")
     for p in people:
         out.add_row(p.name, str(p.n_faces), ", ".join(p.models))
     console.print(out)
@@ -158,7 +168,7 @@ def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, 
     if as_json:
         print_json([{"id": f.id, "source": f.source, "sha256": f.sha256, "box": list(f.face.box) if f.face else None, "models": list(f.models)} for f in faces])
         return
-    out = table(f"{name}: {len(faces)} faces", "face id", "source", "box", "models")
+    out = table(f"{name}: {plural(len(faces), 'face')}", "face id", "source", "box", "models")
     for f in faces:
         box = ", ".join(f"{v:.0f}" for v in f.face.box) if f.face else "-"
         out.add_row(str(f.id), f.source, box, ", ".join(f.models))
@@ -179,7 +189,7 @@ def people_remove(name: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -
     """Remove a person with all their faces."""
     with handle_errors(), _open(gallery, wait) as g:
         n = g.remove_person(lookup_name(name)).n_faces
-    console.print(f"removed {name} and {n} face(s)", highlight=False)
+    console.print(f"removed {name} and {plural(n, 'face')}", highlight=False)
 
 
 @people_app.command("remove-face")

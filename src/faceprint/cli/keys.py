@@ -52,7 +52,7 @@ def create(
     try:
         key, rec = store.create(scope, bind, label)
     except FaceprintError as exc:
-        print_error(f"{exc}")
+        print_error(str(exc))
         raise typer.Exit(int(Exit.USAGE)) from None
     finally:
         store.close()
