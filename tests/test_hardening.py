@@ -1,5 +1,5 @@
 """Issue 11, items 1-12: the edges a new user hits, each through the real CLI (Typer's runner, or a subprocess where
-file permissions matter). Every case ends in one `error:` line and the README's exit code, never a traceback.
+file permissions matter). Every case ends in one `error:` line and the exit code of docs/cli.md's table, never a traceback.
 
 Permissions: as root every file is writable, so the permission cases run the CLI in a subprocess without the
 capabilities that let root ignore file modes (`setpriv`); as another user they run as that user.
@@ -312,9 +312,9 @@ def test_exit_code_table_is_the_only_source() -> None:
             if isinstance(obj, type) and issubclass(obj, FaceprintError) and obj.__module__ == mod.name and mod.name != "faceprint.errors"
         ]
         assert not strays, f"{mod.name} defines error classes outside errors.py: {strays}"
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "cli.md").read_text()
     for code in sorted({int(c) for _, c in EXIT_CODES}):
-        assert f"| {code} |" in readme, f"exit code {code} missing from the README's table"
+        assert f"| {code} |" in readme, f"exit code {code} missing from the table of docs/cli.md"
 
 
 def test_enroll_exit_codes(tmp_path: Path) -> None:

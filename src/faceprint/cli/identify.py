@@ -100,10 +100,10 @@ def identify(
             raise UnknownModel("classifier", classifier, list(CLASSIFIER_KINDS))
         files = expand_paths(paths)
         from faceprint.errors import EmptyGallery
-        from faceprint.gallery.store import default_gallery_path
+        from faceprint.gallery.store import default_gallery_path, is_postgres_url
 
         where = gallery if gallery is not None else default_gallery_path()
-        if not where.exists():  # nobody enrolled yet: an empty gallery (exit 8), not an unusable one
+        if not is_postgres_url(where) and not Path(where).exists():  # nobody enrolled yet: empty (exit 8), not unusable
             raise EmptyGallery(f"{where}: no gallery here; enroll someone first (faceprint enroll)")
         with Gallery(gallery, model=model, detector=detector, timeout=wait, create=False) as g:
             model, store = g.model, g.store

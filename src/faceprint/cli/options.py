@@ -50,7 +50,7 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--stale", None, "A classifier fitted before the gallery changed: refit it, or refuse (exit 10)."),
     OptionMeaning("--index", None, "How to search the gallery: exact, faiss, milvus or milvus://HOST:PORT."),
     # enrolment and people
-    OptionMeaning("--person", "-p", "Enrol the given photos as this person."),
+    OptionMeaning("--person", "-p", "The person: enrol the given photos as them (enroll); only records that name them (audit)."),
     OptionMeaning("--largest", None, "Enrol the largest face of a photo with several faces instead of skipping it."),
     OptionMeaning("--log", None, "The file enrol appends its per-image log to."),
     OptionMeaning("--engine", None, "Where enrolment runs: local, or ray."),
@@ -100,6 +100,15 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--weight-decay", None, "Adam weight decay."),
     OptionMeaning("--export-faces", None, "Only prepare the face crops and write them as PNG files."),
     # video
+    OptionMeaning("--keep-lost", None, "Seconds a face may be gone (hidden, out of the frame) and come back as the same track."),
+    # the audit log
+    OptionMeaning("--since", None, "Only audit records from this time on (ISO date or time, or an age such as 30d, 12h, 15m)."),
+    OptionMeaning("--until", None, "Only audit records before this time."),
+    OptionMeaning("--action", None, "Only audit records of this action (enroll, identify, rename, remove, ...)."),
+    OptionMeaning("--actor", None, "Only audit records of this actor: key:<id> or user:<name>."),
+    OptionMeaning("--limit", None, "At most this many records."),
+    OptionMeaning("--jsonl", None, "Export as JSON lines to this file ('-': stdout)."),
+    OptionMeaning("--keep-days", None, "Retention: expire audit records and unknown-face data older than this many days."),
     OptionMeaning("--detect-every", None, "Detect faces on one frame in N."),
     OptionMeaning("--detect-width", None, "Detect on a copy of each frame scaled down to this width."),
     OptionMeaning("--recheck-every", None, "Seconds between re-checks of a track's identity."),

@@ -159,7 +159,7 @@ class VideoRecognizer:
         self.vote_faces = vote_faces
         self.max_shift = float(max_shift)
         self.tracker = FaceTracker(self.fps, keep_lost_s=keep_lost_s)
-        self._identifier = build_identifier(gallery, gallery.analyzer, threshold, far=far)
+        self._identifier = build_identifier(gallery.store, gallery.analyzer, threshold, far=far)
         self.same_person = float(gallery.analyzer.embedder.spec.threshold)
         """Embedding distance within which two faces of a track are one person (the model's verify threshold)."""
         self._tracks: dict[int, TrackState] = {}
