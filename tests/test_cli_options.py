@@ -69,6 +69,9 @@ def test_help_keeps_brackets_and_whole_sentences() -> None:
     assert r.exit_code == 0
     assert "pip install faceprint[ray]" in " ".join(r.stdout.split())
     assert "╭" not in r.stdout  # plain help: no boxes whose borders cut sentences
+    # a docstring paragraph is rewrapped to the terminal, not broken where its source lines end
+    r = CliRunner().invoke(app, ["calibrate", "--help"], terminal_width=200)
+    assert "Every pair of photos is scored. Stored in the gallery for the model: the impostor distribution" in r.stdout
 
 
 def test_deprecated_spellings_still_run_with_a_note(tmp_path: Path) -> None:
