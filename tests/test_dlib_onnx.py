@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import faceprint.models.dlib_onnx as dlib_onnx
+from conftest import NO_SHARED, SHARED, skip_missing
 from faceprint.errors import WeightsError
 from faceprint.models._dlib_dat import _Reader, parse_dlib_net, read_dlib_dat
 from faceprint.models._weights import package_file
@@ -18,7 +18,6 @@ from faceprint.models.dlib_onnx import DlibOnnxRunner, build_dlib_onnx, default_
 
 needs_onnx = pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="building needs the onnx package")
 
-SHARED = Path(os.environ.get("FACEPRINT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 LFW_SUBSET = SHARED / "data" / "lfw-subset"
 
 # Observed maximum |onnx - dlib| over 100 LFW chips: 3.6e-7 (descriptor elements reach ~0.4, so that is a few
@@ -156,7 +155,7 @@ def _dlib_chips(n_people: int = 10) -> np.ndarray:
     from PIL import Image
 
     if not LFW_SUBSET.is_dir():
-        pytest.skip(f"{LFW_SUBSET} is not there")
+        skip_missing(NO_SHARED)
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(
         str(package_file("face_recognition_models", "models/shape_predictor_5_face_landmarks.dat"))

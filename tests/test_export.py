@@ -34,13 +34,11 @@ def _crops(embedder: TorchEmbedder, lfw_subset: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def facenet_torch() -> TorchEmbedder:
-    from conftest import REAL_HOME
+    from conftest import fetched_weights
 
     from faceprint.models.facenet import FACENET_WEIGHTS, FaceNetEmbedder
 
-    weights = REAL_HOME / "weights" / FACENET_WEIGHTS.filename
-    if not weights.is_file():
-        pytest.fail(f"{weights} is missing: run `make weights`")
+    weights = fetched_weights(FACENET_WEIGHTS.filename)
     torch.set_num_threads(1)
     return FaceNetEmbedder(get_model_spec("facenet-inception-resnet-v1"), weights=weights, backend="torch", device="cpu")
 

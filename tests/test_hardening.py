@@ -208,23 +208,23 @@ def test_pairs_file_too_small_for_ten_folds(tmp_path: Path, lfw_subset: Path) ->
 
 def test_names_and_file_names_print_as_they_are(tmp_path: Path) -> None:
     gallery = _vector_gallery(tmp_path / "g.sqlite", ["ann", "eve"])
-    r = run("people", "rename", "ann", "Bob [/]", "--gallery", gallery)
-    assert r.exit_code == 0 and "Bob [/]" in r.stdout, r.output
+    r = run("people", "rename", "ann", "Bob [i]", "--gallery", gallery)  # ('/' is refused by the name rule)
+    assert r.exit_code == 0 and "Bob [i]" in r.stdout, r.output
     r = run("people", "rename", "eve", "[bold]Eve", "--gallery", gallery)
     assert r.exit_code == 0, r.output
     r = run("people", "list", "--gallery", gallery)
     assert r.exit_code == 0, r.output
-    assert "Bob [/]" in r.stdout and "[bold]Eve" in r.stdout
+    assert "Bob [i]" in r.stdout and "[bold]Eve" in r.stdout
     odd = tmp_path / "b[red]x.png"
     odd.write_bytes(b"not a png")
     r = run("detect", odd)
     fails(r, Exit.BAD_INPUT, "b[red]x.png")
 
 
-@pytest.mark.parametrize("name", ["", "   ", "tab\there"])
-def test_blank_names_refused(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(("name", "why"), [("", "visible characters"), ("   ", "visible characters"), ("tab\there", "control character")])
+def test_blank_names_refused(tmp_path: Path, name: str, why: str) -> None:
     gallery = _vector_gallery(tmp_path / "g.sqlite", ["ann"])
-    fails(run("people", "rename", "ann", name, "--gallery", gallery), Exit.BAD_INPUT, "visible characters")
+    fails(run("people", "rename", "ann", name, "--gallery", gallery), Exit.BAD_INPUT, why)
     assert [p.name for p in Gallery(gallery, create=False).people()] == ["ann"]
 
 
@@ -362,16 +362,4 @@ def test_train_defaults_and_failed_runs_leave_nothing(shared_dir: Path, tmp_path
     assert not runs.exists()
 
 
-# -- 14. make demo without ../shared ----------------------------------------------------------------------------
-
-
-def test_demo_without_the_shared_folder_says_what_to_put_where(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    r = subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--shared", str(tmp_path / "none")],
-                       capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "data/lfw-subset/<Name>/<Name>_NNNN.jpg" in r.stderr and "make demo SHARED=" in r.stderr
-    if shutil.which("make"):
-        r = subprocess.run(["make", "-s", "-C", str(ROOT), "check-shared", f"SHARED={tmp_path / 'none'}"],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2 and "make demo SHARED=" in r.stderr
+# -- 14. make demo without ../shared: tests/test_sample_photos.py ----------------------------------------------

@@ -65,12 +65,12 @@ def test_vectors_of_an_older_pipeline_are_refused_then_reembedded(photos, tmp_pa
     with faceprint.Gallery(tmp_path / "fresh.sqlite") as fresh:
         fresh.enroll("Ariel", photos["Ariel_Sharon"][:3])
         fresh.enroll("Colin", photos["Colin_Powell"][:3])
-        expected = fresh.embeddings("dlib-resnet-v1").vectors
+        expected = fresh.store.embeddings("dlib-resnet-v1").vectors
     photos["Colin_Powell"][2].write_bytes(photos["Ariel_Sharon"][3].read_bytes())  # one source changed since
     with faceprint.Gallery(path) as g:
         with pytest.raises(StaleEmbeddings, match="gallery reembed"):
             g.identify(photos["Ariel_Sharon"][3])
-        report = reembed(g, g.analyzer)
+        report = reembed(g.store, g.analyzer)
         assert (report.stale, report.updated) == (6, 5)
         assert report.failed == [(6, str(photos["Colin_Powell"][2]), "source photo changed since it was enrolled")]
         # Still stale (one face): refused, not mixed.
@@ -78,7 +78,7 @@ def test_vectors_of_an_older_pipeline_are_refused_then_reembedded(photos, tmp_pa
             g.identify(photos["Ariel_Sharon"][3])
         g.remove_face(6)
         assert g.identify(photos["Ariel_Sharon"][3])[0].person == "Ariel"
-        np.testing.assert_allclose(g.embeddings("dlib-resnet-v1").vectors, expected[:5], atol=1e-5)
+        np.testing.assert_allclose(g.store.embeddings("dlib-resnet-v1").vectors, expected[:5], atol=1e-5)
 
 
 def test_gallery_reembed_command_and_galleries_from_before_identities(photos, tmp_path: Path) -> None:
@@ -99,8 +99,9 @@ def test_gallery_reembed_command_and_galleries_from_before_identities(photos, tm
 def test_gallery_keeps_the_identity_record(photos, tmp_path: Path) -> None:
     with faceprint.Gallery(tmp_path / "g.sqlite") as g:
         g.enroll("Ariel", photos["Ariel_Sharon"][:1])
-        assert g.model_record("dlib-resnet-v1") == model_identity("dlib-resnet-v1")
-        assert g.model_record("facenet-inception-resnet-v1") is None
+        assert g.store.model_record("dlib-resnet-v1") == model_identity("dlib-resnet-v1")
+        assert g.store.model_record("facenet-inception-resnet-v1") is None
+
 
 
 def test_sources_are_stored_absolute_and_found_from_any_folder(photos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

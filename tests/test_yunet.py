@@ -11,22 +11,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REAL_HOME
+from conftest import fetched_weights
 from faceprint.cli.app import app
 from faceprint.detect import YuNetDetector, create_detector, detector_weights
 from faceprint.detect.yunet import YUNET_WEIGHTS, yunet_scales
 from faceprint.errors import WeightsError
 from faceprint.image import load_image
 
-WEIGHTS = REAL_HOME / "weights" / YUNET_WEIGHTS.filename
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def weights() -> Path:
-    if not WEIGHTS.is_file():
-        pytest.fail(f"{WEIGHTS} is missing: run `make weights` (faceprint models fetch yunet)")
-    return WEIGHTS
+    return fetched_weights(YUNET_WEIGHTS.filename)
 
 
 @pytest.fixture(scope="module")

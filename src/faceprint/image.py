@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from faceprint.errors import ImageError
+from faceprint.errors import ImageError, ImageTooLarge
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SUPPORTED_SUFFIXES", "load_image", "image_size", "list_images"]
 
@@ -180,7 +180,7 @@ def _open(fp: BinaryIO, label: str, max_pixels: int | None = None) -> Image.Imag
     except MemoryError:
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(None, None, max_pixels or 2 * (Image.MAX_IMAGE_PIXELS or 0))) from None
+        raise ImageTooLarge(label, _too_large(None, None, max_pixels or 2 * (Image.MAX_IMAGE_PIXELS or 0))) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
 
@@ -207,7 +207,7 @@ def _decode(im: Image.Image, label: str, max_pixels: int | None, *, owned: bool 
     except (ImageError, MemoryError):
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageTooLarge(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
     logger.debug("loaded %s: %s %s %dx%d", label, fmt or "in-memory", mode, *size)
@@ -298,7 +298,7 @@ def _check_size(width: int, height: int, label: str, max_pixels: int | None) -> 
     if width == 0 or height == 0:
         raise ImageError(label, f"empty image ({width} x {height})")
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(label, _too_large(width, height, max_pixels))
+        raise ImageTooLarge(label, _too_large(width, height, max_pixels))
 
 
 def _too_large(width: int | None, height: int | None, limit: int) -> str:

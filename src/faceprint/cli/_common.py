@@ -20,11 +20,14 @@ from rich.text import Text
 from faceprint.errors import (
     AlreadyEnrolled,
     ApiError,
+    DeadlineExceeded,
     EmptyGallery,
     FaceprintError,
     GalleryError,
     GalleryLocked,
+    GalleryUnavailable,
     ImageError,
+    ImageTooLarge,
     InsufficientData,
     InvalidName,
     InvalidOption,
@@ -38,12 +41,14 @@ from faceprint.errors import (
     OutputError,
     PairsFormatError,
     RunConflict,
+    SampleDataError,
     StaleClassifier,
     StaleEmbeddings,
     UnknownCluster,
     UnknownModel,
     UnknownPerson,
     VideoError,
+    VideoTooLarge,
     WeightsError,
 )
 
@@ -85,6 +90,7 @@ class Exit(IntEnum):
 
 EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     # Most specific first: the first class an error is an instance of gives its code.
+    (ImageTooLarge, Exit.BAD_INPUT),
     (ImageError, Exit.BAD_INPUT),
     (NoFaceFound, Exit.BAD_INPUT),
     (PairsFormatError, Exit.BAD_INPUT),
@@ -94,9 +100,12 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (InvalidOption, Exit.USAGE),
     (ModelMismatch, Exit.USAGE),
     (WeightsError, Exit.MISSING),
+    (SampleDataError, Exit.MISSING),
     (MissingExtra, Exit.MISSING),
+    (VideoTooLarge, Exit.BAD_INPUT),
     (VideoError, Exit.BAD_INPUT),
     (GalleryLocked, Exit.LOCKED),
+    (GalleryUnavailable, Exit.LOCKED),  # the database server is away: like a lock, try again later
     (StaleEmbeddings, Exit.MODEL_NOT_IN_GALLERY),
     (ModelNotInGallery, Exit.MODEL_NOT_IN_GALLERY),
     (NoClusters, Exit.EMPTY_GALLERY),
@@ -110,6 +119,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (RunConflict, Exit.RUN_CONFLICT),
     (OutputError, Exit.OUTPUT),
     (NotFittedError, Exit.ERROR),
+    (DeadlineExceeded, Exit.ERROR),
     (ApiError, Exit.ERROR),
     (FaceprintError, Exit.BAD_INPUT),
 )

@@ -7,9 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
+def gallery_arg(value: str) -> Path | str:
+    """A gallery argument: a ``postgresql://`` URL stays a string (a Path would fold its ``//``), anything else is
+    a file path."""
+    return value if value.startswith(("postgresql://", "postgres://")) else Path(value)
+
+
 GalleryOpt = Annotated[
     Optional[Path],
-    typer.Option("--gallery", "-g", help="Gallery file (default: $FACEPRINT_GALLERY or the user data directory)."),
+    typer.Option("--gallery", "-g", parser=gallery_arg,
+                 help="Gallery file or postgresql://user@host:port/db (default: $FACEPRINT_GALLERY or the user data directory)."),
 ]
 
 

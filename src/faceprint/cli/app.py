@@ -10,6 +10,7 @@ from typer.core import TyperGroup, TyperOption
 
 from faceprint import __version__
 from faceprint.cli._common import Exit, print_error
+from faceprint.cli.audit import audit
 from faceprint.cli.calibrate import calibrate
 from faceprint.cli.cluster import cluster, eval_cluster, list_clusters, merge_clusters, name_cluster, split_cluster
 from faceprint.cli.detect import detect
@@ -98,6 +99,7 @@ app.command()(serve)
 app.add_typer(keys_app, name="keys")
 app.command()(video)
 app.command()(cluster)
+app.command()(audit)
 eval_app.command("cluster")(eval_cluster)
 people_app.command("clusters")(list_clusters)
 people_app.command("name-cluster")(name_cluster)

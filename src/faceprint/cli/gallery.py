@@ -27,6 +27,7 @@ from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import InvalidOption, NoImagesFound, UnknownModel
 from faceprint.models import DEFAULT_MODEL
+from faceprint.names import lookup_name, person_name
 
 people_app = typer.Typer(help="List, show, rename and remove enrolled people and faces.", no_args_is_help=True)
 
@@ -52,7 +53,6 @@ def enroll(
     """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.gallery import Gallery, enroll as run_enroll, identity_folders
-    from faceprint.gallery.store import check_name
     from faceprint.image import SUPPORTED_SUFFIXES
     from faceprint.output_paths import check_output_file
 
@@ -61,7 +61,7 @@ def enroll(
         if log_file is not None:
             check_output_file(log_file, "--log file")
         if person is not None:
-            check_name(person)
+            person = person_name(person)
         if engine not in ("local", "ray"):
             raise UnknownModel("engine", engine, ["local", "ray"])
         if address is not None and engine != "ray":
@@ -81,7 +81,8 @@ def enroll(
             if not items:
                 raise NoImagesFound(f"no images given for {person!r}")
         g = Gallery(gallery, timeout=wait)
-        log_path = log_file or g.path.with_name(f"{g.path.stem}-enroll.log")  # appended: one file, not one a run
+        beside = g.path if isinstance(g.path, Path) else Path.cwd() / "postgres-gallery"  # a database: log here
+        log_path = log_file or beside.with_name(f"{beside.stem}-enroll.log")  # appended: one file, not one a run
         handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger = logging.getLogger("faceprint.gallery.enroll")
@@ -163,7 +164,7 @@ def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Optio
 def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False, wait: WaitOpt = 10.0) -> None:
     """One person's enrolled faces: id, source image, box, models."""
     with handle_errors(), _open(gallery, wait) as g:
-        faces = g.faces(name)
+        faces = g.faces(lookup_name(name))
     if as_json:
         print_json([{"id": f.id, "source": f.source, "sha256": f.sha256, "box": list(f.face.box) if f.face else None, "models": list(f.models)} for f in faces])
         return
@@ -178,7 +179,8 @@ def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, 
 def people_rename(old: str, new: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Rename a person (classifiers fitted before become stale)."""
     with handle_errors(), _open(gallery, wait) as g:
-        g.rename_person(old, new)
+        new = person_name(new)
+        g.rename_person(lookup_name(old), new)
     console.print(f"renamed {old} -> {new}", highlight=False)
 
 
@@ -186,7 +188,7 @@ def people_rename(old: str, new: str, gallery: GalleryOpt = None, wait: WaitOpt 
 def people_remove(name: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Remove a person with all their faces."""
     with handle_errors(), _open(gallery, wait) as g:
-        n = g.remove_person(name)
+        n = g.remove_person(lookup_name(name)).n_faces
     console.print(f"removed {name} and {plural(n, 'face')}", highlight=False)
 
 

@@ -106,18 +106,17 @@ def identify(
         if not where.exists():  # nobody enrolled yet: an empty gallery (exit 8), not an unusable one
             raise EmptyGallery(f"{where}: no gallery here; enroll someone first (faceprint enroll)")
         with Gallery(gallery, model=model, detector=detector, timeout=wait, create=False) as g:
-            model = g.model
-            if model not in g.models():
-                g.embeddings(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there
+            model, store = g.model, g.store
+            store.require_model(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there
             if classifier is not None:
-                status = classifier_status(g, model, classifier)
+                status = classifier_status(store, model, classifier)
                 if status == "stale" and stale == "refuse":
-                    load_classifier(g, model, classifier, stale="refuse")  # raises StaleClassifier (exit 10)
+                    load_classifier(store, model, classifier, stale="refuse")  # raises StaleClassifier (exit 10)
                 if status == "stale":
                     err_console.print(f"note: the {classifier} classifier was fitted before the gallery last changed; "
                                       "refitting it and storing the new one", highlight=False)
             analyzer = g.analyzer
-            ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index, far=far)
+            ident = build_identifier(store, analyzer, threshold=threshold, classifier=classifier, index=index, far=far)
             try:
                 with progress_bar() as bar:
                     task = bar.add_task("identifying", total=len(files))

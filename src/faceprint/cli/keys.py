@@ -9,11 +9,12 @@ import typer
 from rich.table import Table
 
 from faceprint.cli._common import Exit, console, err_console, print_error, print_json
+from faceprint.cli._gallery_opts import gallery_arg
 
 keys_app = typer.Typer(help="Create, list and revoke the API keys of `faceprint serve`.", no_args_is_help=True)
 
-GalleryOpt = Annotated[Optional[Path], typer.Option("--gallery", "-g", help="The gallery file `serve --gallery` opens (default: $FACEPRINT_GALLERY or the user data directory).")]
-GalleriesOpt = Annotated[Optional[Path], typer.Option("--galleries", help="The folder `serve --galleries` opens.")]
+GalleryOpt = Annotated[Optional[Path], typer.Option("--gallery", "-g", parser=gallery_arg, help="The gallery `serve --gallery` opens: a file or a postgresql:// URL, whose keys live in that database (default: $FACEPRINT_GALLERY or the user data directory).")]
+GalleriesOpt = Annotated[Optional[Path], typer.Option("--galleries", parser=gallery_arg, help="The folder or postgresql:// database `serve --galleries` opens.")]
 
 
 def _store(gallery: Optional[Path], galleries: Optional[Path]):  # type: ignore[no-untyped-def]

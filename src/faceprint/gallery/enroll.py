@@ -14,10 +14,12 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImagesFound
+from faceprint.gallery.audit import record_enrolment
 from faceprint.gallery.sources import stored_source
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
+from faceprint.names import person_name
 from faceprint.pipeline import item_pixels
 from faceprint.types import Face
 
@@ -68,7 +70,8 @@ def identity_folders(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
         raise ImageError(root, "directory not found")
     if not root.is_dir():
         raise ImageError(root, "not a directory of identity folders (DIR/<person>/<images>)")
-    items = [(d.name, p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
+    # A folder's name is its person's name, by the one name rule (faceprint.names): InvalidName names the folder.
+    items = [(person_name(d.name), p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
     if not items:
         raise NoImagesFound(f"{root}: no images found in <person>/ sub-folders (expected DIR/<person>/<images>)")
     return items
@@ -141,6 +144,7 @@ def enroll(
                     report.skip("already enrolled", r.path, f"as {exc.person}")
                 else:
                     stored.append(r)
+            record_enrolment(gallery, [(r.person, r.path) for r in stored], model)  # same transaction
         for r in stored:
             report.enrolled[r.person] = report.enrolled.get(r.person, 0) + 1
             report.added.append((r.person, r.path))

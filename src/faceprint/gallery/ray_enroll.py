@@ -23,6 +23,7 @@ import numpy as np
 
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import AlreadyEnrolled, FaceprintError, MissingExtra
+from faceprint.gallery.audit import record_enrolment
 from faceprint.gallery.enroll import EnrollReport, new_images
 from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
@@ -230,6 +231,7 @@ def _write(gallery: Gallery, model: str, batch: dict[str, np.ndarray], meta: dic
                 report.skip("already enrolled", path, f"as {exc.person}")
                 continue
             done.append((person, path))
+        record_enrolment(gallery, done, model)  # same transaction
     for person, path in done:
         report.enrolled[person] = report.enrolled.get(person, 0) + 1
         report.added.append((person, path))
