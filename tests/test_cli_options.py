@@ -69,8 +69,19 @@ def test_help_keeps_brackets_and_whole_sentences() -> None:
     assert r.exit_code == 0
     assert "pip install faceprint[ray]" in " ".join(r.stdout.split())
     assert "╭" not in r.stdout  # plain help: no boxes whose borders cut sentences
+    # a docstring paragraph is rewrapped to the terminal, not broken where its source lines end
+    r = CliRunner().invoke(app, ["calibrate", "--help"], terminal_width=200)
+    assert "Every pair of photos is scored. Stored in the gallery for the model: the impostor distribution" in r.stdout
 
 
 def test_deprecated_spellings_still_run_with_a_note(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["calibrate", str(tmp_path / "none"), "--far", "0.01"])
     assert "--pair-far" in r.stderr and r.exit_code != 3
+
+
+def test_keys_and_serve_errors_print_no_markup(tmp_path: Path) -> None:
+    """These errors were printed with markup off, so `[bold red]error:[/]` reached the terminal as text."""
+    r = CliRunner().invoke(app, ["keys", "create", "--scope", "bogus", "--gallery", str(tmp_path / "g.sqlite")])
+    assert r.exit_code == 3 and r.stderr.startswith("error: unknown scope") and "[" not in r.stderr.split(";")[0]
+    r = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--gallery", str(tmp_path / "g.sqlite")])
+    assert r.exit_code == 3 and r.stderr.startswith("error: refusing to listen on 0.0.0.0") and "[/]" not in r.stderr

@@ -48,7 +48,7 @@ def _distance(value: float | None) -> float | None:
 
 
 ThresholdOpt = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--threshold", callback=_distance, help="Distance above which a face is UNKNOWN (a number above 0); overrides --far."),
 ]
 """The fixed threshold of the commands that identify: the same check (above 0, exit 3) in each (identify, video)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ def _far(value: float) -> float:
 def calibrate(
     folder: Annotated[Path, typer.Argument(help="Labelled photos: DIR/<person>/<images>.")],
     far: Annotated[float, typer.Option("--pair-far", callback=_far, help="Target false-accept rate per different-person pair (one comparison), for the single stored threshold.")] = 1e-3,
-    old_far: Annotated[Optional[float], typer.Option("--far", hidden=True, callback=lambda v: v if v is None else _far(v), help="Deprecated spelling of --pair-far (--far is identify's share of strangers).")] = None,
+    old_far: Annotated[float | None, typer.Option("--far", hidden=True, callback=lambda v: v if v is None else _far(v), help="Deprecated spelling of --pair-far (--far is identify's share of strangers).")] = None,
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,

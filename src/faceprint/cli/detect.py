@@ -26,7 +26,6 @@ def detect(
     from faceprint.recognize.images import expand_paths
     from faceprint.image import load_image
     from faceprint.viz import draw_faces, save_image
-    from faceprint.viz.annotate import ANNOTATED_MIN_SIDE
 
     from faceprint.output_paths import annotated_name, check_output_dir
 
@@ -52,7 +51,7 @@ def detect(
         entry: dict[str, object] = {"image": str(path), "width": image.shape[1], "height": image.shape[0], "faces": [f.to_dict() for f in faces]}
         if annotate is not None:
             try:
-                out = save_image(draw_faces(image, faces, min_side=ANNOTATED_MIN_SIDE), annotate / annotated_name(path, used_names, "_faces.jpg"))
+                out = save_image(draw_faces(image, faces), annotate / annotated_name(path, used_names, "_faces.jpg"))
             except FaceprintError as exc:
                 raise fail(exc) from None
             entry["annotated"] = str(out)

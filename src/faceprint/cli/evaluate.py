@@ -116,8 +116,8 @@ def sweep_table(sweep: list, derived: bool) -> Any:
 @eval_app.command("identify")
 def eval_identify(
     folder: Annotated[Path, typer.Argument(help="Identity folders: DIR/<person>/<images>.")],
-    enroll: Annotated[Optional[int], typer.Option("--enroll", min=1, help="Photos enrolled per person; the rest are queries.  [required]")] = None,
-    old_k: Annotated[Optional[int], typer.Option("-k", hidden=True, min=1, help="Deprecated spelling of --enroll (-k is --top-k).")] = None,
+    enroll: Annotated[int | None, typer.Option("--enroll", min=1, help="Photos enrolled per person; the rest are queries.  [required]")] = None,
+    old_k: Annotated[int | None, typer.Option("-k", hidden=True, min=1, help="Deprecated spelling of --enroll (-k is --top-k).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     impostors: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of persons held out of the gallery as impostors (open set).")] = 0.2,

@@ -71,7 +71,7 @@ def identify(
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS
     from faceprint.recognize.images import expand_paths
     from faceprint.viz import draw_faces, save_image
-    from faceprint.viz.annotate import ANNOTATED_MIN_SIDE, GREEN, RED
+    from faceprint.viz.annotate import GREEN, RED
 
     used_names: set[str] = set()
 
@@ -82,7 +82,7 @@ def identify(
         faces = [r.face for r in results if r.face is not None]
         labels = [r.match.label() for r in results if r.face is not None and r.match is not None]
         colors = [GREEN if not r.match.unknown else RED for r in results if r.face is not None and r.match is not None]
-        save_image(draw_faces(image, faces, labels, colors, min_side=ANNOTATED_MIN_SIDE), annotate / annotated_name(path, used_names, "_identified.jpg"))
+        save_image(draw_faces(image, faces, labels, colors), annotate / annotated_name(path, used_names, "_identified.jpg"))
 
     with handle_errors():
         # Cheap checks first, so that bad input fails before the model is loaded.

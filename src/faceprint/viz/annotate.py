@@ -21,8 +21,8 @@ AMBER = (255, 170, 0)
 
 
 ANNOTATED_MIN_SIDE = 480
-"""The shorter side annotated copies of photos are enlarged to (`detect`/`identify --annotate`), so labels on small
-photos (139 px Avengers crops, 250 px LFW) can be read."""
+"""A shorter side to enlarge small photos to before drawing (`min_side`), for pictures whose labels matter more
+than their pixel coordinates; `detect`/`identify --annotate` keep the photo's size, so boxes match --json."""
 LABEL_HEIGHT = 0.025
 """Label text height as a share of the image's shorter side: the same size on the picture whatever its resolution."""
 MIN_LABEL_PX = 12
@@ -44,7 +44,7 @@ def draw_faces(
     Labels are a fixed share of the image's shorter side (LABEL_HEIGHT) and at most an eighth of their face, never
     below MIN_LABEL_PX; a label wider
     than the image is shrunk to fit down to that size, then shortened with "..". `min_side` enlarges a smaller
-    image first (the annotated copies of 139 px face crops get labels one can read); video frames keep their size.
+    image first (labels one can read on a 139 px face crop); by default the copy keeps the image's size.
     """
     h, w = image.shape[:2]
     if min_side is not None and min(h, w) < min_side:
