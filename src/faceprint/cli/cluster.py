@@ -22,7 +22,7 @@ MethodOpt = Annotated[
 ]
 ThresholdOpt = Annotated[
     Optional[float],
-    typer.Option("--threshold", "-t", help="Distance at which faces are grouped (default: the method's, for the model)."),
+    typer.Option("--threshold", "-t", help="Distance at which faces are grouped (default: follows the model and the collection's size and make-up)."),
 ]
 MinSizeOpt = Annotated[int, typer.Option("--min-size", "-k", help="Smaller clusters leave their faces alone.")]
 
@@ -142,7 +142,7 @@ def eval_cluster(
     with handle_errors():
         data = labelled_embeddings(folder, None, model, detector, cache)
         m = method or DEFAULT_METHOD
-        thr = resolve_threshold(m, threshold, data.model)
+        thr = resolve_threshold(m, threshold, data.model, data.vectors, data.metric)
         labels = cluster_vectors(data.vectors, method=m, threshold=thr, min_size=min_size, metric=data.metric, groups=data.sources)
         scores = score_clustering(data.labels, labels)
         written = []

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from faceprint.cluster.collect import CollectedFace, Collection
-from faceprint.cluster.methods import METHODS, cluster_vectors
+from faceprint.cluster.methods import cluster_vectors
 from faceprint.cluster.saved import SavedClusters
-from faceprint.errors import FaceprintError, UnknownModel
+from faceprint.cluster.threshold import THRESHOLD_SCALE, collection_threshold, default_threshold
+from faceprint.errors import FaceprintError
 from faceprint.recognize.identifier import Identifier
 from faceprint.types import Embeddings
 
@@ -18,31 +19,16 @@ __all__ = ["DEFAULT_METHOD", "ClusterOutcome", "NamedFace", "THRESHOLD_SCALE", "
 
 DEFAULT_METHOD = "agglomerative"
 
-THRESHOLD_SCALE: dict[str, float] = {"agglomerative": 0.84, "chinese-whispers": 0.78, "hdbscan": 0.84}
-"""Each method's default threshold as a multiple of the model's verification threshold (0.608 for dlib-resnet-v1,
-so 0.5107 for agglomerative), chosen on the dev collection of `python bench/cluster.py --sweep` (LFW View 1
-DevTrain people plus the Avengers): agglomerative has BCubed F >= 0.95 from 0.84 to 0.86 and 0.84 is the stricter
-end (collections with more strangers want a lower threshold); Chinese Whispers peaks at 0.78. HDBSCAN does not
-use a threshold."""
 
-
-def default_threshold(method: str, model: str) -> float:
-    """The default distance threshold of `method` for `model`'s embeddings."""
-    from faceprint.models import get_model_spec
-
-    if method not in THRESHOLD_SCALE:
-        raise FaceprintError(f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}")
-    try:
-        base = get_model_spec(model).threshold
-    except UnknownModel:
-        base = get_model_spec(model.split("@", 1)[0]).threshold
-    return round(THRESHOLD_SCALE[method] * base, 4)
-
-
-def resolve_threshold(method: str, threshold: float | None, model: str) -> float:
-    """The threshold a run uses: the one given, else the method's default for the model. HDBSCAN takes none, so
-    giving one is refused rather than ignored."""
+def resolve_threshold(
+    method: str, threshold: float | None, model: str, vectors: np.ndarray | None = None, metric: str = "euclidean"
+) -> float:
+    """The threshold a run uses: the one given; else the one that follows the collection (`collection_threshold`)
+    when its `vectors` are given, the method's fixed default for the model when not. HDBSCAN takes none, so giving
+    one is refused rather than ignored."""
     if threshold is None:
+        if vectors is not None and len(vectors):
+            return collection_threshold(vectors, method, model, metric)
         return default_threshold(method, model)
     if method == "hdbscan":
         raise FaceprintError("hdbscan finds its own density levels and takes no --threshold; leave it out or choose another --method")
@@ -120,7 +106,8 @@ def cluster_collection(
     """Cluster a collection's faces.
 
     Args:
-        method, threshold: default `DEFAULT_METHOD` and `default_threshold(method, model)`.
+        method, threshold: default `DEFAULT_METHOD` and the threshold that follows the collection
+            (`collection_threshold`).
         min_size: clusters with fewer faces leave them alone.
         identifier: faces it names (enrolled people within its threshold) are reported, not clustered.
         saved: clusters stored earlier: the faces join them (their method and settings apply; giving other ones
@@ -143,7 +130,7 @@ def cluster_collection(
         added = saved.add(rest)
         return ClusterOutcome(collection, saved, named, added)
     method = method or DEFAULT_METHOD
-    thr = resolve_threshold(method, threshold, model)
+    thr = resolve_threshold(method, threshold, model, np.stack([f.vector for f in rest]) if rest else None, metric)
     if rest:
         labels = cluster_vectors(np.stack([f.vector for f in rest]), method=method, threshold=thr, min_size=min_size,
                                  metric=metric, groups=[f.image for f in rest])
