@@ -41,7 +41,7 @@ import cluster_others as others  # noqa: E402
 from faceprint.cluster.methods import METHODS, cluster_vectors  # noqa: E402
 from faceprint.cluster.metrics import ClusterScores, score_clustering  # noqa: E402
 from faceprint.cluster.threshold import (  # noqa: E402
-    FAR_NEIGHBOUR, RULES, THRESHOLD_SCALE, AdaptiveRule, collection_threshold, default_threshold, far_share,
+    FAR_NEIGHBOUR, RULES, AdaptiveRule, collection_threshold, default_threshold, far_share,
 )
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", ROOT.parent / "shared"))
@@ -182,7 +182,9 @@ def quality_table(model: str, extra: bool = True) -> None:
 def sweep(model: str) -> None:
     """Agglomerative thresholds on the DevTrain collections: the fixed scale, the adaptive rule (its constants
     searched here) and the best threshold of each collection; Chinese Whispers and HDBSCAN on the dev collection."""
-    base = default_threshold("agglomerative", model) / THRESHOLD_SCALE["agglomerative"]
+    from faceprint.models import get_model_spec
+
+    base = get_model_spec(model).threshold
     scales = np.round(np.arange(0.66, 1.06, 0.01), 2)
     rows = []
     print(f"model {model}, verification threshold {base}; load average {os.getloadavg()[0]:.1f}")
@@ -234,10 +236,10 @@ def synthetic(n: int, dim: int = 128, seed: int = 0) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-def one_synthetic(method: str, n: int) -> None:
+def one_synthetic(method: str, n: int, fixed: bool = False) -> None:
     x, y = synthetic(n)
     t0 = time.perf_counter()
-    thr = collection_threshold(x, method, MODEL)
+    thr = default_threshold(method, MODEL) if fixed else collection_threshold(x, method, MODEL)
     labels = cluster_vectors(x, method=method, threshold=thr, min_size=2)
     dt = time.perf_counter() - t0
     s = score_clustering(y, labels)
@@ -247,14 +249,15 @@ def one_synthetic(method: str, n: int) -> None:
                       "people": s.people, "clusters": s.clusters}))
 
 
-def synthetic_table(n: int, timeout: float) -> None:
+def synthetic_table(n: int, timeout: float, fixed: bool = False) -> None:
     print(f"{n} synthetic face-like vectors, each method in its own process ({os.cpu_count()} CPUs visible, "
           f"load average {os.getloadavg()[0]:.1f} at the start)")
     print("| method | threshold (adaptive) | wall s (threshold + clustering) | CPU s (whole process) | peak memory MB | BCubed F | pairwise F | clusters / identities |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in METHODS:
         try:
-            out = subprocess.run([sys.executable, __file__, "--one", m, "--synthetic", str(n)], capture_output=True, text=True,
+            out = subprocess.run([sys.executable, __file__, "--one", m, "--synthetic", str(n)] + (["--fixed-threshold"] if fixed else []),
+                                 capture_output=True, text=True,
                                  timeout=timeout, check=True).stdout.strip().splitlines()[-1]
         except subprocess.TimeoutExpired:
             print(f"| {m} | | > {timeout:.0f} (stopped) | | | | | |", flush=True)
@@ -301,13 +304,14 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per method on synthetic vectors")
     ap.add_argument("--knn-recall", action="store_true", help="with --synthetic: check the kNN graph against brute force")
     ap.add_argument("--one", choices=METHODS, help=argparse.SUPPRESS)
+    ap.add_argument("--fixed-threshold", action="store_true", help="with --synthetic: the fixed threshold instead of the adaptive one")
     a = ap.parse_args()
     if a.one:
-        one_synthetic(a.one, a.synthetic)
+        one_synthetic(a.one, a.synthetic, a.fixed_threshold)
     elif a.synthetic and a.knn_recall:
         knn_recall(a.synthetic)
     elif a.synthetic:
-        synthetic_table(a.synthetic, a.timeout)
+        synthetic_table(a.synthetic, a.timeout, a.fixed_threshold)
     elif a.sweep:
         sweep(a.model)
     else:

@@ -85,8 +85,8 @@ def nextcloud_hdbscan(vectors: np.ndarray, separation: float = 0.35) -> tuple[np
 
     x = unit(vectors)
     n = len(x)
-    size = int(round(max(2.0, min(5.0, n ** (1 / 4.7)))))
-    samples = int(round(max(2.0, min(4.0, n ** (1 / 5.6)))))
+    size = round(max(2.0, min(5.0, n ** (1 / 4.7))))
+    samples = round(max(2.0, min(4.0, n ** (1 / 5.6))))
     try:
         model = HDBSCAN(min_cluster_size=size, min_samples=samples, cluster_selection_epsilon=separation, copy=True)
         return model.fit_predict(x).astype(np.int64), True

@@ -11,11 +11,16 @@ import pytest
 
 from faceprint.cluster import collection_threshold, score_clustering
 from faceprint.cluster.run import resolve_threshold
-from faceprint.cluster.threshold import FAR_NEIGHBOUR, RULES, default_threshold, far_share
+from faceprint.cluster.threshold import (
+    FAR_NEIGHBOUR,
+    RULES,
+    default_threshold,
+    far_share,
+)
 from faceprint.types import pairwise_distances
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import cluster_others  # noqa: E402
+import cluster_others
 
 DLIB = "dlib-resnet-v1"
 DLIB_T = 0.608

@@ -10,12 +10,16 @@ import numpy as np
 from faceprint.cluster.collect import CollectedFace, Collection
 from faceprint.cluster.methods import cluster_vectors
 from faceprint.cluster.saved import FaceKey, SavedClusters, face_key
-from faceprint.cluster.threshold import THRESHOLD_SCALE, collection_threshold, default_threshold
+from faceprint.cluster.threshold import (
+    THRESHOLD_SCALE,
+    collection_threshold,
+    default_threshold,
+)
 from faceprint.errors import FaceprintError
 from faceprint.recognize.identifier import Identifier
 from faceprint.types import Embeddings
 
-__all__ = ["DEFAULT_METHOD", "ClusterOutcome", "NamedFace", "THRESHOLD_SCALE", "cluster_collection", "default_threshold", "resolve_threshold"]
+__all__ = ["DEFAULT_METHOD", "THRESHOLD_SCALE", "ClusterOutcome", "NamedFace", "cluster_collection", "default_threshold", "resolve_threshold"]
 
 DEFAULT_METHOD = "agglomerative"
 

@@ -27,7 +27,7 @@ import numpy as np
 from faceprint.errors import FaceprintError, UnknownModel
 from faceprint.types import pairwise_distances
 
-__all__ = ["AdaptiveRule", "RULES", "THRESHOLD_SCALE", "collection_threshold", "default_threshold", "far_share"]
+__all__ = ["RULES", "THRESHOLD_SCALE", "AdaptiveRule", "collection_threshold", "default_threshold", "far_share"]
 
 THRESHOLD_SCALE: dict[str, float] = {"agglomerative": 0.84, "chinese-whispers": 0.78, "hdbscan": 0.84}
 """Each method's fixed threshold as a multiple of the model's verification threshold (0.608 for dlib-resnet-v1, so
@@ -96,8 +96,8 @@ def far_share(vectors: np.ndarray, distance: float, metric: str = "euclidean", s
         return 1.0
     rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
     far = 0
-    for s in range(0, len(rows), 512):
-        part = rows[s : s + 512]
+    for s in range(0, len(rows), 128):  # 128 x n distances at a time
+        part = rows[s : s + 128]
         d = pairwise_distances(x[part], x, metric)
         d[np.arange(len(part)), part] = np.inf
         far += int((d.min(axis=1) > distance).sum())
