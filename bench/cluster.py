@@ -27,7 +27,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,12 @@ import cluster_others as others  # noqa: E402
 from faceprint.cluster.methods import METHODS, cluster_vectors  # noqa: E402
 from faceprint.cluster.metrics import ClusterScores, score_clustering  # noqa: E402
 from faceprint.cluster.threshold import (  # noqa: E402
-    FAR_NEIGHBOUR, RULES, AdaptiveRule, collection_threshold, default_threshold, far_share,
+    FAR_NEIGHBOUR,
+    RULES,
+    AdaptiveRule,
+    collection_threshold,
+    default_threshold,
+    far_share,
 )
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", ROOT.parent / "shared"))
@@ -91,16 +96,17 @@ def lfw_people(model: str) -> tuple[np.ndarray, np.ndarray]:
     return lfw.vectors, np.array(lfw.labels)
 
 
-def dev_variants(model: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def dev_variants(model: str, pairs: str = "pairsDevTrain.txt") -> list[tuple[str, np.ndarray, np.ndarray]]:
     """The DevTrain collections the thresholds are chosen on: 30/60/100% of the DevTrain people with >= 3 photos,
-    plus 0/100/400/1,000 DevTrain people seen once."""
+    plus 0/100/400/1,000 DevTrain people seen once (or the same from another pairs file's people)."""
     lx, ly = lfw_people(model)
-    people = pairs_people(SHARED / "data/lfw-view1/pairsDevTrain.txt")
+    people = pairs_people(SHARED / "data/lfw-view1" / pairs)
     out = []
     for share in (0.3, 0.6, 1.0):
         for once in (0, 100, 400, 1000):
             idx = realistic(list(ly), people, np.random.default_rng(0), once=once, share=share)
-            out.append((f"{share:.0%} of people, {once} seen once", lx[idx], ly[idx]))
+            seen_once = sum(1 for c in Counter(ly[idx].tolist()).values() if c == 1)
+            out.append((f"{share:.0%} of people, {seen_once} seen once", lx[idx], ly[idx]))
     return out
 
 
@@ -157,21 +163,21 @@ def quality_table(model: str, extra: bool = True) -> None:
         t0 = time.perf_counter()
         thr = collection_threshold(x, "agglomerative", model)
         runs.append((f"faceprint agglomerative, adaptive threshold {thr}",
-                     lambda thr=thr: cluster_vectors(x, method="agglomerative", threshold=thr), t0))
+                     lambda x, thr=thr: cluster_vectors(x, method="agglomerative", threshold=thr), t0))
         for m in METHODS:
             t = default_threshold(m, model)
             label = f"faceprint {m}" + (f", fixed threshold {t}" if m != "hdbscan" else "")
-            runs.append((label, lambda m=m, t=t: cluster_vectors(x, method=m, threshold=t), None))
+            runs.append((label, lambda x, m=m, t=t: cluster_vectors(x, method=m, threshold=t), None))
         runs += [
-            ("Immich incremental (literal: minFaces 3, maxDistance 0.5)", lambda: others.immich(x, 0.5, 3), None),
-            (f"Immich incremental (maxDistance {d_immich}, chosen on DevTrain)", lambda: others.immich(x, d_immich, 3), None),
-            ("PhotoPrism DBSCAN (literal: eps 0.64, core 4)", lambda: others.photoprism_dbscan(x, 0.64, 4), None),
-            (f"PhotoPrism DBSCAN (eps {d_pp}, chosen on DevTrain)", lambda: others.photoprism_dbscan(x, d_pp, 4), None),
-            ("Nextcloud Recognize HDBSCAN", lambda: others.nextcloud_hdbscan(x), None),
+            ("Immich incremental (literal: minFaces 3, maxDistance 0.5)", lambda x: others.immich(x, 0.5, 3), None),
+            (f"Immich incremental (maxDistance {d_immich}, chosen on DevTrain)", lambda x: others.immich(x, d_immich, 3), None),
+            ("PhotoPrism DBSCAN (literal: eps 0.64, core 4)", lambda x: others.photoprism_dbscan(x, 0.64, 4), None),
+            (f"PhotoPrism DBSCAN (eps {d_pp}, chosen on DevTrain)", lambda x: others.photoprism_dbscan(x, d_pp, 4), None),
+            ("Nextcloud Recognize HDBSCAN", lambda x: others.nextcloud_hdbscan(x), None),
         ]
         for label, fn, started in runs:
             start = time.perf_counter() if started is None else started
-            labels = fn()
+            labels = fn(x)
             dt = time.perf_counter() - start
             if isinstance(labels, tuple):  # Nextcloud's: (labels, whether the separation could be applied)
                 labels, applied = labels
@@ -179,19 +185,22 @@ def quality_table(model: str, extra: bool = True) -> None:
             print(_row(name, label, score_clustering(y, labels), dt, len(y)), flush=True)
 
 
-def sweep(model: str) -> None:
+def sweep(model: str, test: bool = False) -> None:
     """Agglomerative thresholds on the DevTrain collections: the fixed scale, the adaptive rule (its constants
-    searched here) and the best threshold of each collection; Chinese Whispers and HDBSCAN on the dev collection."""
+    searched here) and the best threshold of each collection; Chinese Whispers and HDBSCAN on the dev collection.
+    With `test`: the same collections built from the DevTest people, to read how the choices carry over (nothing
+    is searched)."""
     from faceprint.models import get_model_spec
 
     base = get_model_spec(model).threshold
     scales = np.round(np.arange(0.66, 1.06, 0.01), 2)
     rows = []
     print(f"model {model}, verification threshold {base}; load average {os.getloadavg()[0]:.1f}")
-    print("| DevTrain collection | faces | p (share without a neighbour within %.2f x) | best scale | F at best | F at 0.84 | F adaptive (scale) |" % FAR_NEIGHBOUR)
+    kind = "DevTest" if test else "DevTrain"
+    print(f"| {kind} collection | faces | p (share without a neighbour within {FAR_NEIGHBOUR:.2f} x) | best scale | F at best | F at 0.84 | F adaptive (scale) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rule = RULES["agglomerative"]
-    for name, x, y in dev_variants(model):
+    for name, x, y in dev_variants(model, "pairsDevTest.txt" if test else "pairsDevTrain.txt"):
         fs = np.array([score_clustering(y, cluster_vectors(x, method="agglomerative", threshold=sc * base)).bcubed_f for sc in scales])
         p = far_share(x, FAR_NEIGHBOUR * base)
         rows.append((len(y), p, fs))
@@ -202,6 +211,10 @@ def sweep(model: str) -> None:
     def mean_f(r: AdaptiveRule) -> float:
         return float(np.mean([np.interp(r.scale(n, p), scales, fs) for n, p, fs in rows]))
 
+    if test:
+        print(f"mean BCubed F over the DevTest collections: 0.84 -> {float(np.mean([np.interp(0.84, scales, fs) for *_, fs in rows])):.4f}; "
+              f"adaptive {mean_f(rule):.4f}; each collection at its best {np.mean([fs.max() for *_, fs in rows]):.4f}")
+        return
     p_ref = float(np.mean([p for _, p, _ in rows]))
     fits = [(mean_f(AdaptiveRule(c, b, m, p_ref)), c, b, m) for c in np.arange(0.76, 0.93, 0.01)
             for b in np.arange(-0.12, 0.041, 0.01) for m in np.arange(-0.6, 0.31, 0.05)]
@@ -299,6 +312,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=MODEL)
     ap.add_argument("--sweep", action="store_true", help="how the thresholds were chosen (DevTrain collections only)")
+    ap.add_argument("--test-variants", action="store_true", help="with --sweep: the same collections from the DevTest people (reading only)")
     ap.add_argument("--no-extra", action="store_true", help="only the dev and test collections (not all of View 1, not the Avengers)")
     ap.add_argument("--synthetic", type=int, default=0, help="time and memory on this many synthetic vectors")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per method on synthetic vectors")
@@ -313,7 +327,7 @@ def main() -> None:
     elif a.synthetic:
         synthetic_table(a.synthetic, a.timeout, a.fixed_threshold)
     elif a.sweep:
-        sweep(a.model)
+        sweep(a.model, a.test_variants)
     else:
         quality_table(a.model, extra=not a.no_extra)
 
