@@ -172,3 +172,82 @@ def test_incremental_equals_batch(method: str) -> None:
     assert step.partition() == batch.partition()
     assert report["joined"] == 12 and report["new_clusters"] == 2  # person 4 (with its old lone face) and person 5
     assert step.add(_faces(x[rest], [photos[i] for i in rest]))["known"] == len(rest)
+
+
+def _identifier(x: np.ndarray, names: list[str]):  # type: ignore[no-untyped-def]
+    from faceprint.gallery.store import GalleryEmbeddings
+    from faceprint.recognize.identifier import Identifier
+
+    people = sorted(set(names))
+    pid = np.array([people.index(n) for n in names])
+    g = GalleryEmbeddings("dlib-resnet-v1", x.astype(np.float32), np.arange(len(x)), pid, dict(enumerate(people)))
+    return Identifier(g, "euclidean", 0.3, 10.0)
+
+
+def _collection(x: np.ndarray, photos: list[str]):  # type: ignore[no-untyped-def]
+    from faceprint.cluster import Collection
+
+    return Collection("dlib-resnet-v1", "euclidean", _faces(x, photos), images=len(photos))
+
+
+def _consistent(outcome) -> None:  # type: ignore[no-untyped-def]
+    """No face both in a cluster (or alone) and named; the summary counts what the lists hold."""
+    doc = outcome.to_dict()
+    in_clusters = {(f["image"], tuple(f["box"])) for c in doc["clusters"] for f in c["faces"]}
+    alone = {(f["image"], tuple(f["box"])) for f in doc["noise"]}
+    named = {(f["image"], tuple(f["box"])) for f in doc["people"]}
+    assert not in_clusters & named and not alone & named and not in_clusters & alone
+    s = doc["summary"]
+    assert s["in_clusters"] == sum(c["size"] for c in doc["clusters"]) == len(in_clusters)
+    assert s["alone"] == len(doc["noise"]) and s["named"] == len(doc["people"]) == sum(s["named_people"].values())
+
+
+def test_named_faces_leave_stored_clusters_and_named_clusters_stay_named() -> None:
+    from faceprint.cluster import cluster_collection
+
+    x, y = blobs(people=4, per=5, seed=5)
+    photos = [f"/photos/{i}.jpg" for i in range(len(y))]
+    first = cluster_collection(_collection(x, photos))
+    assert len(first.clusters.clusters()) == 4
+    saved = first.clusters
+    # name person 0's cluster by hand; person 1 gets enrolled some other way (the gallery now names them)
+    c0 = next(cid for cid, fs in saved.clusters().items() if fs[0].image in photos[:5])
+    taken = saved.name(c0, "Ann")
+    assert len(taken) == 5 and c0 not in saved.clusters()
+    enrolled = np.r_[0:5, np.flatnonzero(y == 1)[:2]]  # name-cluster enrolled Ann's five
+    ident = _identifier(x[enrolled], ["Ann"] * 5 + ["Bob"] * 2)
+    # cluster again: the old photos, with new ones of person 0 and person 1
+    rng = np.random.default_rng(9)
+    extra = x[[0, 5]] + rng.normal(scale=0.005, size=(2, x.shape[1])).astype(np.float32)
+    again = cluster_collection(_collection(np.concatenate([x, extra]), photos + ["/new/a.jpg", "/new/b.jpg"]),
+                               identifier=ident, saved=saved)
+    _consistent(again)
+    counts = again.named_counts()
+    assert counts["Ann"] == 6  # her five named by hand and her new photo
+    assert {n.face.image for n in again.named if n.person == "Ann"} == set(photos[:5]) | {"/new/a.jpg"}
+    assert counts["Bob"] >= 5  # person 1's stored faces left their cluster as the gallery names them
+    assert all(f.image not in photos[5:10] for f in again.clusters.faces)
+    assert "/new/b.jpg" in {n.face.image for n in again.named if n.person == "Bob"}
+    # --fresh keeps what people decided (no gallery asked: Ann's five are named by hand)
+    fresh = cluster_collection(_collection(x, photos), replacing=again.clusters)
+    _consistent(fresh)
+    assert fresh.named_counts() == {"Ann": 5}
+
+
+def test_discarded_clusters_stay_out(tmp_path: Path) -> None:
+    from faceprint.cluster import cluster_collection
+
+    x, y = blobs(people=3, per=4, seed=6)
+    photos = [f"/photos/{i}.jpg" for i in range(len(y))]
+    saved = cluster_collection(_collection(x, photos)).clusters
+    junk = next(iter(saved.clusters()))
+    assert saved.discard(junk) == 4 and junk not in saved.clusters()
+    with Gallery(tmp_path / "g.sqlite") as g:
+        saved.save(g)
+        back = SavedClusters.load(g, "dlib-resnet-v1")
+    assert back is not None and back.discarded == saved.discarded and len(back.discarded) == 4
+    again = cluster_collection(_collection(x, photos), saved=back)
+    assert again.discarded == 4 and again.added is not None and again.added["known"] == 8
+    assert sum(len(fs) for fs in again.clusters.clusters().values()) == 8
+    fresh = cluster_collection(_collection(x, photos), replacing=back)
+    assert fresh.discarded == 4 and len(fresh.clusters.clusters()) == 2 and fresh.clusters.discarded == back.discarded

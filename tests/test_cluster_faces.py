@@ -182,3 +182,45 @@ def test_eval_cluster_scores_labelled_folders(shared_dir: Path, tmp_path: Path) 
     assert all(Path(p).is_file() for p in doc["report"])
     r = run("eval", "cluster", shared_dir / "data" / "lfw-subset", "--method", "louvain")
     assert r.exit_code == 2 and "choose one of" in r.stderr
+
+
+def test_clusters_stay_consistent_after_naming_merging_and_discarding(shared_dir: Path, tmp_path: Path) -> None:
+    """Issue 29: after naming a cluster and clustering again, no face is both in a cluster and named; the summary
+    counts what the table shows; the text says who was named; a junk cluster can be discarded; `--out` drops the
+    sheets of clusters merged away."""
+    lfw = shared_dir / "data" / "lfw-subset"
+    g, sheets = tmp_path / "g.sqlite", tmp_path / "sheets"
+    folders = [lfw / "Hugo_Chavez", lfw / "Jacques_Chirac", lfw / "Tony_Blair"]
+    doc = json.loads(run("cluster", *folders, "--gallery", g, "--json", "--out", sheets).stdout)
+    big = sorted((c for c in doc["clusters"] if c["size"] >= 5), key=lambda c: c["id"])
+    assert len(big) == 3
+    by_name = {Path(c["faces"][0]["image"]).parent.name: c for c in big}
+    chavez, chirac, blair = by_name["Hugo_Chavez"], by_name["Jacques_Chirac"], by_name["Tony_Blair"]
+    # merge Blair into Chirac (as a user might by mistake): the rerun's sheets no longer show Blair's cluster
+    assert run("people", "merge-clusters", chirac["id"], blair["id"], "--gallery", g).exit_code == 0
+    blair_sheet = [p for p in sheets.glob(f"*_cluster{blair['id']}.jpg")]
+    assert blair_sheet
+    r = run("people", "name-cluster", chavez["id"], "Hugo Chavez", "--gallery", g)
+    assert r.exit_code == 0, r.output
+    r = run("cluster", *folders, "--gallery", g, "--out", sheets)
+    assert r.exit_code == 0, r.output
+    assert not any(p.exists() for p in blair_sheet) and not list(sheets.glob(f"*_cluster{chavez['id']}.jpg"))
+    assert "named: Hugo Chavez " in r.stdout
+    doc = json.loads(run("cluster", *folders, "--gallery", g, "--json").stdout)
+    s = doc["summary"]
+    in_clusters = {(f["image"], tuple(f["box"])) for c in doc["clusters"] for f in c["faces"]}
+    named = {(f["image"], tuple(f["box"])) for f in doc["people"]}
+    alone = {(f["image"], tuple(f["box"])) for f in doc["noise"]}
+    assert not in_clusters & named and not alone & named
+    assert s["in_clusters"] == sum(c["size"] for c in doc["clusters"]) == len(in_clusters)
+    assert s["named_people"]["Hugo Chavez"] >= chavez["size"]
+    assert f"{s['in_clusters']} in {s['clusters']} clusters" in r.stdout
+    # discard the merged cluster: it leaves the list and later runs keep its faces out
+    r = run("people", "discard-cluster", chirac["id"], "--gallery", g)
+    assert r.exit_code == 0 and "discarded" in r.stdout, r.output
+    doc = json.loads(run("cluster", *folders, "--gallery", g, "--json").stdout)
+    assert all(c["id"] != chirac["id"] for c in doc["clusters"])
+    assert doc["summary"]["discarded"] >= chirac["size"] + blair["size"]
+    assert all("Jacques_Chirac" not in f["image"] for c in doc["clusters"] for f in c["faces"])
+    r = run("people", "discard-cluster", chirac["id"], "--gallery", g)
+    assert r.exit_code == 9 and "no cluster" in r.stderr

@@ -12,7 +12,7 @@ from faceprint import __version__
 from faceprint.cli._common import Exit, print_error
 from faceprint.cli.audit import audit
 from faceprint.cli.calibrate import calibrate
-from faceprint.cli.cluster import cluster, eval_cluster, list_clusters, merge_clusters, name_cluster, split_cluster
+from faceprint.cli.cluster import cluster, discard_cluster, eval_cluster, list_clusters, merge_clusters, name_cluster, split_cluster
 from faceprint.cli.detect import detect
 from faceprint.cli.evaluate import eval_app
 from faceprint.cli.export import export_app
@@ -105,6 +105,7 @@ people_app.command("clusters")(list_clusters)
 people_app.command("name-cluster")(name_cluster)
 people_app.command("merge-clusters")(merge_clusters)
 people_app.command("split-cluster")(split_cluster)
+people_app.command("discard-cluster")(discard_cluster)
 
 
 def _version(value: bool) -> None:

@@ -1,6 +1,6 @@
 """`faceprint cluster`: group the faces of unlabelled photos by person; `faceprint eval cluster`: how well it does on
-labelled folders; `faceprint people clusters | name-cluster | merge-clusters | split-cluster`: work with stored
-clusters."""
+labelled folders; `faceprint people clusters | name-cluster | merge-clusters | split-cluster | discard-cluster`: work
+with stored clusters."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ MethodOpt = Annotated[
 ]
 ThresholdOpt = Annotated[
     Optional[float],
-    typer.Option("--threshold", "-t", help="Distance at which faces are grouped (default: the method's, for the model)."),
+    typer.Option("--threshold", "-t", help="Distance at which faces are grouped (default: follows the model and the collection's size and make-up)."),
 ]
 MinSizeOpt = Annotated[int, typer.Option("--min-size", "-k", help="Smaller clusters leave their faces alone.")]
 
@@ -35,7 +35,7 @@ def cluster(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a contact sheet per cluster (largest first), of faces left alone and of low-quality faces here.")] = None,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="Name faces of enrolled people first, store the clusters here (new photos then join them).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="With --gallery: recluster from scratch instead of joining the stored clusters.")] = False,
-    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (facenet-inception-resnet-v1 clusters best on LFW DevTrain, docs/clustering.md).")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     min_face: Annotated[float, typer.Option(help="Faces with a shorter side (pixels) are kept out of clusters.")] = 40.0,
     min_score: Annotated[float, typer.Option(help="Faces with a lower detector score are kept out.")] = 0.9,
@@ -71,9 +71,10 @@ def cluster(
         g = Gallery(gallery) if gallery is not None else None
         try:
             identifier = build_identifier(g, analyzer) if g is not None and g.models().get(model) else None
-            saved = None if g is None or fresh else SavedClusters.load(g, model)
+            stored = None if g is None else SavedClusters.load(g, model)
             outcome = cluster_collection(collection, method=method, threshold=threshold, min_size=min_size,
-                                         identifier=identifier, saved=saved)
+                                         identifier=identifier, saved=None if fresh else stored,
+                                         replacing=stored if fresh else None)
             if g is not None:
                 outcome.clusters.save(g)
         finally:
@@ -105,12 +106,16 @@ def _print_outcome(doc: dict, gallery: Path | None, sheets: list[Path], out: Pat
             table.add_row(str(c["id"]), str(c["size"]), ", ".join(Path(f["image"]).name for f in c["faces"][:3]))
         console.print(table)
     low = ", ".join(f"{n} {why}" for why, n in s["low_quality"].items()) or "none"
+    stored = " (stored clusters included)" if "added" in doc else ""
     console.print(
-        f"{s['images']} photos, {s['faces']} faces: {s['clustered_faces'] - s['named'] - s['alone']} in {s['clusters']} "
-        f"clusters, {s['alone']} left alone, {s['named']} named as enrolled people; kept out for low quality: {low}; "
-        f"photos without a face: {s['images_without_face']}; unreadable: {s['unreadable']}",
+        f"{s['images']} photos, {s['faces']} faces: {s['in_clusters']} in {s['clusters']} clusters{stored}, "
+        f"{s['alone']} left alone, {s['named']} named as enrolled people; kept out for low quality: {low}; "
+        + (f"kept out as discarded: {s['discarded']}; " if s["discarded"] else "")
+        + f"photos without a face: {s['images_without_face']}; unreadable: {s['unreadable']}",
         highlight=False,
     )
+    if s["named_people"]:
+        console.print("named: " + ", ".join(f"{person} {n}" for person, n in s["named_people"].items()), highlight=False)
     if "added" in doc:
         a = doc["added"]
         console.print(f"joined stored clusters: {a['joined']} faces; {a['new_clusters']} new clusters; {a['known']} faces were already stored",
@@ -142,7 +147,7 @@ def eval_cluster(
     with handle_errors():
         data = labelled_embeddings(folder, None, model, detector, cache)
         m = method or DEFAULT_METHOD
-        thr = resolve_threshold(m, threshold, data.model)
+        thr = resolve_threshold(m, threshold, data.model, data.vectors, data.metric)
         labels = cluster_vectors(data.vectors, method=m, threshold=thr, min_size=min_size, metric=data.metric, groups=data.sources)
         scores = score_clustering(data.labels, labels)
         written = []
@@ -213,7 +218,8 @@ def name_cluster(
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
 ) -> None:
-    """Enrol a stored cluster's faces as a person; the cluster leaves the list."""
+    """Enrol a stored cluster's faces as a person; the cluster leaves the list, and later runs report its faces as
+    that person."""
     from faceprint.cluster.saved import photo_sha256
     from faceprint.errors import AlreadyEnrolled, UnknownModel
     from faceprint.names import person_name
@@ -228,7 +234,7 @@ def name_cluster(
                 identity = model_identity(saved.model)
             except UnknownModel:
                 identity = g.model_record(saved.model)
-            faces = saved.take(cluster_id)
+            faces = saved.name(cluster_id, name)
             enrolled = 0
             with g.transaction():
                 for f, vec in faces:
@@ -266,3 +272,17 @@ def split_cluster(
             new = saved.split(cluster_id, face_ids)
             saved.save(g)
     console.print(f"cluster {cluster_id}: {len(face_ids)} faces moved to new cluster {new}", highlight=False)
+
+
+def discard_cluster(
+    cluster_id: Annotated[int, typer.Argument(help="The cluster to discard (faceprint people clusters).")],
+    gallery: GalleryOpt = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+) -> None:
+    """Discard a stored cluster that is nobody (partial faces at photo edges, posters, statues): it leaves the list
+    and later runs keep its faces out."""
+    with handle_errors():
+        with _saved(gallery, model) as (g, saved):
+            n = saved.discard(cluster_id)
+            saved.save(g)
+    console.print(f"cluster {cluster_id}: {n} faces discarded; later runs keep them out", highlight=False)

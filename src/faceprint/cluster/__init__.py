@@ -20,6 +20,7 @@ from faceprint.cluster.metrics import ClusterScores, score_clustering
 from faceprint.cluster.quality import QualityRule
 from faceprint.cluster.run import DEFAULT_METHOD, ClusterOutcome, NamedFace, cluster_collection, default_threshold
 from faceprint.cluster.saved import NoClusters, SavedClusters, UnknownCluster
+from faceprint.cluster.threshold import collection_threshold
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -36,6 +37,7 @@ __all__ = [
     "UnknownCluster",
     "cluster_collection",
     "cluster_vectors",
+    "collection_threshold",
     "collect_faces",
     "default_threshold",
     "score_clustering",

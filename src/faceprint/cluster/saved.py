@@ -9,6 +9,11 @@ faces in the connected components of the threshold graph (pairs at or below the 
 reach, whole clusters included, with the stored method and settings. Average linkage never joins faces of
 different components, so for the default method this gives the clusters a full recluster would give, and the
 rest of the collection is not touched. A cluster keeps its id when the new cluster holds most of its faces.
+
+What people decided stays decided: faces of a named cluster are remembered with their name (`name`) and reported as
+that person by later runs, faces of a discarded cluster (`discard`: partial faces, posters, junk) are remembered and
+kept out of later runs, and a face that the gallery names in a later run leaves its cluster (`forget`): no face is
+ever both in a cluster and named.
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ from faceprint.errors import FaceprintError, GalleryError, NoClusters, UnknownCl
 from faceprint.gallery.store import Gallery
 from faceprint.types import Face, pairwise_distances
 
-__all__ = ["NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key"]
+__all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
 
 
-def face_key(image: str, face: Face) -> tuple[str, tuple[int, ...]]:
+FaceKey = tuple[str, tuple[int, ...]]
+
+
+def face_key(image: str, face: Face) -> FaceKey:
     """What identifies a face across runs: its photo's absolute path and its box rounded to pixels."""
     return (str(Path(image).resolve()), tuple(int(round(v)) for v in face.box))
 
@@ -59,6 +67,10 @@ class SavedClusters:
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     next_cluster: int = 1
     next_face: int = 1
+    named: dict[FaceKey, str] = field(default_factory=dict)
+    """Faces of clusters named by hand (`name`), with the name: later runs report them as that person."""
+    discarded: set[FaceKey] = field(default_factory=set)
+    """Faces of discarded clusters (`discard`): later runs keep them out."""
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -110,7 +122,7 @@ class SavedClusters:
         (new faces in them), ``alone`` (new faces left alone), ``known`` (faces skipped as already stored) and
         ``reclustered`` (stored faces whose neighbourhood was clustered again).
         """
-        keys = {face_key(f.image, f.face) for f in self.faces}
+        keys = {face_key(f.image, f.face) for f in self.faces} | self.discarded | set(self.named)
         fresh: list[CollectedFace] = []
         for f in faces:
             k = face_key(f.image, f.face)
@@ -208,14 +220,39 @@ class SavedClusters:
         return new
 
     def take(self, cid: int) -> list[tuple[SavedFace, np.ndarray]]:
-        """Remove cluster `cid` and return its faces with their embeddings (for naming it)."""
+        """Remove cluster `cid` and return its faces with their embeddings."""
         members = self.cluster(cid)
         keep = [i for i, f in enumerate(self.faces) if f.cluster != cid]
         out = [(f, self.vectors[i]) for i, f in enumerate(self.faces) if f.cluster == cid]
-        self.faces = [self.faces[i] for i in keep]
-        self.vectors = self.vectors[keep]
+        self._keep(keep)
         assert len(out) == len(members)
         return out
+
+    def name(self, cid: int, person: str) -> list[tuple[SavedFace, np.ndarray]]:
+        """Remove cluster `cid`, remember its faces as `person` and return them with their embeddings (to enrol)."""
+        out = self.take(cid)
+        for f, _ in out:
+            self.named[face_key(f.image, f.face)] = person
+        return out
+
+    def discard(self, cid: int) -> int:
+        """Remove cluster `cid` and keep its faces out of later runs; returns how many faces it held."""
+        out = self.take(cid)
+        self.discarded.update(face_key(f.image, f.face) for f, _ in out)
+        return len(out)
+
+    def forget(self, keys: set[FaceKey]) -> int:
+        """Remove the stored faces with these keys (faces the gallery now names) from clusters and from the faces
+        left alone; returns how many were removed."""
+        keep = [i for i, f in enumerate(self.faces) if face_key(f.image, f.face) not in keys]
+        removed = len(self.faces) - len(keep)
+        if removed:
+            self._keep(keep)
+        return removed
+
+    def _keep(self, rows: list[int]) -> None:
+        self.faces = [self.faces[i] for i in rows]
+        self.vectors = self.vectors[rows] if len(self.vectors) else self.vectors
 
     # -- storage --------------------------------------------------------------------------------------------
 
@@ -236,8 +273,10 @@ class SavedClusters:
         faces = [SavedFace(int(d["id"]), d["image"], face_from_dict(d), d["cluster"]) for d in meta["faces"]]  # type: ignore[union-attr]
         dim = int(meta["dim"])  # type: ignore[arg-type]
         vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim).astype(np.float32) if faces else np.zeros((0, dim), np.float32)
+        named = {_key(d): str(d["person"]) for d in meta.get("named", [])}  # type: ignore[union-attr]
+        discarded = {_key(d) for d in meta.get("discarded", [])}  # type: ignore[union-attr]
         return cls(model, str(meta["metric"]), str(meta["method"]), float(meta["threshold"]), int(meta["min_size"]),  # type: ignore[arg-type]
-                   faces, vecs, int(meta["next_cluster"]), int(meta["next_face"]))  # type: ignore[arg-type]
+                   faces, vecs, int(meta["next_cluster"]), int(meta["next_face"]), named, discarded)  # type: ignore[arg-type]
 
     @classmethod
     def require(cls, gallery: Gallery, model: str) -> SavedClusters:
@@ -252,8 +291,14 @@ class SavedClusters:
             "threshold": self.threshold, "min_size": self.min_size, "next_cluster": self.next_cluster,
             "next_face": self.next_face, "dim": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
             "faces": [dict(face_to_dict(f.face), id=f.id, image=f.image, cluster=f.cluster) for f in self.faces],
+            "named": [{"image": k[0], "box": list(k[1]), "person": p} for k, p in sorted(self.named.items())],
+            "discarded": [{"image": k[0], "box": list(k[1])} for k in sorted(self.discarded)],
         }
         gallery.put_blob(self.blob_key(gallery, self.model), meta, np.ascontiguousarray(self.vectors, "<f4").tobytes())
+
+
+def _key(d: dict) -> FaceKey:  # type: ignore[type-arg]
+    return (str(d["image"]), tuple(int(v) for v in d["box"]))
 
 
 def photo_sha256(path: str) -> str:

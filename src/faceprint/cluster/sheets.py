@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,9 +61,16 @@ def face_sheet(
     return np.concatenate([head, body], axis=0)
 
 
+SHEET_NAME = re.compile(r"^(\d{3}_cluster\d+|alone|low_quality)(_\d+)?\.jpg$")
+"""The names `write_cluster_sheets` gives its sheets: only files named so are ever removed from the folder."""
+
+
 def write_cluster_sheets(outcome: object, out_dir: str | os.PathLike[str], per_sheet: int = 100) -> list[Path]:
     """Write `NNN_cluster<id>.jpg` per cluster (NNN = rank by size), `alone.jpg` and `low_quality.jpg` (numbered
-    `_2`, `_3`... beyond `per_sheet` faces) into `out_dir`; returns the files written."""
+    `_2`, `_3`... beyond `per_sheet` faces) into `out_dir`; returns the files written.
+
+    Sheets an earlier run wrote there that this run did not (clusters merged away, named, discarded, or ranked
+    differently) are removed, so the folder shows the clusters as they are; other files are left alone."""
     from faceprint.cluster.run import ClusterOutcome
 
     assert isinstance(outcome, ClusterOutcome)
@@ -86,4 +94,9 @@ def write_cluster_sheets(outcome: object, out_dir: str | os.PathLike[str], per_s
     low = outcome.collection.rejected
     if low:
         pages("low_quality", f"kept out (low quality): {len(low)} faces", [(f.image, f.face, f"{f.rejected}: {Path(f.image).name}") for f in low])
+    current = {p.name for p in written}
+    for old in out.iterdir():
+        if old.is_file() and SHEET_NAME.match(old.name) and old.name not in current:
+            old.unlink()
+            log.info("removed the stale sheet %s", old)
     return written
