@@ -37,8 +37,10 @@ _DETECTORS: dict[str, type[Detector]] = {
 }
 
 
-DEFAULT_DETECTOR = "mtcnn"
-"""The detector used when none is named (chosen on LFW View 1 DevTrain; see the README's detector section)."""
+DEFAULT_DETECTOR = "yunet"
+"""The detector used when none is named: YuNet, 11x less CPU per LFW photo than MTCNN (1.4 against 16.2 ms) at the
+same LFW View 1 DevTrain accuracy within one pair (docs/speed.md; `python bench/quantize.py parity`). Its int8
+version is slower here, so the float32 network is the default on every CPU."""
 
 _WEIGHTS = {YuNetDetector.name: YUNET_WEIGHTS, YuNetInt8Detector.name: YUNET_WEIGHTS}
 """Detectors whose weights `faceprint models fetch NAME` downloads (the others ship in installed packages)."""
