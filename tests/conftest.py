@@ -24,8 +24,22 @@ def lfw_subset(shared_dir: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never read or write the user's ~/.cache/faceprint."""
-    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path_factory.getbasetemp() / "faceprint-home"))
+    """Tests never write the user's ~/.cache/faceprint: a private cache whose weights/ links (read only) to the
+    weight files fetched there, since the default detector (YuNet) needs its fetched file, as a user's does after
+    `faceprint models fetch`. Tests of a missing file set FACEPRINT_HOME to an empty folder themselves."""
+    home = tmp_path_factory.getbasetemp() / "faceprint-home"
+    if not (home / "weights").is_dir():
+        _link_weights(home / "weights")
+    monkeypatch.setenv("FACEPRINT_HOME", str(home))
+
+
+def _link_weights(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    real = REAL_HOME / "weights"
+    if real.is_dir():
+        for f in real.iterdir():
+            if f.is_file() and not f.name.startswith("."):
+                (folder / f.name).symlink_to(f.resolve())
 
 
 REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "faceprint").expanduser()
@@ -36,12 +50,7 @@ REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "f
 def _weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private FACEPRINT_HOME whose weights/ links to the weight files of the real cache (read only)."""
     home = tmp_path_factory.mktemp("faceprint-home-weights")
-    (home / "weights").mkdir()
-    real = REAL_HOME / "weights"
-    if real.is_dir():
-        for f in real.iterdir():
-            if f.is_file() and not f.name.startswith("."):
-                (home / "weights" / f.name).symlink_to(f.resolve())
+    _link_weights(home / "weights")
     return home
 
 
