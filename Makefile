@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: check-shared $(STAMP)
+	$(VENV)/bin/faceprint models fetch yunet  # the default detector's weights (quick when already present)
 	FACEPRINT_SHARED=$(SHARED) $(PY) examples/demo.py --out out/demo
 
 # Before installing anything: without the sample data the demo cannot run; say what to put where.
