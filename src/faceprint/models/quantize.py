@@ -101,7 +101,7 @@ def table_digest(table: str | os.PathLike[str]) -> str:
     return sha256_file(table)
 
 
-def int8_spec(base: ModelSpec, table: str, builder: Callable[[ModelSpec], object], description: str) -> ModelSpec:
+def int8_spec(base: ModelSpec, table: str, builder: Callable[[ModelSpec], object], description: str, lfw_accuracy: str = "") -> ModelSpec:
     """The registry record of `base` run as an int8 network: named ``<base>-int8``, its own identity (the
     quantisation and the table's digest), the same crops and test-time augmentation, and base's thresholds (the
     parity figures of ``bench/quantize.py parity`` on DevTrain say whether they still hold)."""
@@ -114,7 +114,7 @@ def int8_spec(base: ModelSpec, table: str, builder: Callable[[ModelSpec], object
         name=f"{base.name}-int8",
         quantization=f"int8-qdq v{QUANT_VERSION}, table {digest}",
         builder=builder,  # type: ignore[arg-type]
-        lfw_accuracy="",
+        lfw_accuracy=lfw_accuracy,
         description=description,
     )
 
