@@ -32,7 +32,8 @@ import numpy as np
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CALIBRATION_STEP = 14
-"""Every 14th DevTrain image (sorted): 246 photos of 246 people's... enough for MinMax ranges, seconds to run."""
+"""Every 14th DevTrain photo in sorted order: 246 photos, enough for MinMax ranges (which the extremes decide) and a
+minute to run."""
 CALIBRATION_DETECTOR = "yunet"
 NETWORKS = ("dlib", "facenet", "yunet")
 

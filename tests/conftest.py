@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from serve_helpers import REAL_HOME, link_fetched_weights
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
@@ -29,28 +30,15 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     `faceprint models fetch`. Tests of a missing file set FACEPRINT_HOME to an empty folder themselves."""
     home = tmp_path_factory.getbasetemp() / "faceprint-home"
     if not (home / "weights").is_dir():
-        _link_weights(home / "weights")
+        link_fetched_weights(home / "weights")
     monkeypatch.setenv("FACEPRINT_HOME", str(home))
-
-
-def _link_weights(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    real = REAL_HOME / "weights"
-    if real.is_dir():
-        for f in real.iterdir():
-            if f.is_file() and not f.name.startswith("."):
-                (folder / f.name).symlink_to(f.resolve())
-
-
-REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "faceprint").expanduser()
-"""The user's model cache as it was before any test changed FACEPRINT_HOME: where `make weights` fetched to."""
 
 
 @pytest.fixture(scope="session")
 def _weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private FACEPRINT_HOME whose weights/ links to the weight files of the real cache (read only)."""
     home = tmp_path_factory.mktemp("faceprint-home-weights")
-    _link_weights(home / "weights")
+    link_fetched_weights(home / "weights")
     return home
 
 

@@ -14,6 +14,20 @@ from pathlib import Path
 from faceprint.client import ApiError, Client
 
 
+REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "faceprint").expanduser()
+"""The user's model cache as it was when the tests started: where `make weights` fetched to."""
+
+
+def link_fetched_weights(folder: Path) -> None:
+    """Make `folder` (a private cache's weights/) hold read-only links to the weight files fetched into REAL_HOME."""
+    folder.mkdir(parents=True, exist_ok=True)
+    real = REAL_HOME / "weights"
+    if real.is_dir():
+        for f in real.iterdir():
+            if f.is_file() and not f.name.startswith(".") and not (folder / f.name).exists():
+                (folder / f.name).symlink_to(f.resolve())
+
+
 class Server:
     """`faceprint serve --port 0 ARGS` in a subprocess; `url` once it listens, `wait_ready()` for the models."""
 
@@ -23,6 +37,7 @@ class Server:
         self.args = [sys.executable, "-m", "faceprint.cli", "serve", "--port", "0", *args]
         env = os.environ.copy()
         if home is not None:
+            link_fetched_weights(Path(home) / "weights")  # the default detector (YuNet) needs its fetched file
             env["FACEPRINT_HOME"] = str(home)
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         self.output: list[str] = []
