@@ -26,8 +26,8 @@ def lfw_subset(shared_dir: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never write the user's ~/.cache/faceprint: a private cache whose weights/ links (read only) to the
-    weight files fetched there, since the default detector (YuNet) needs its fetched file, as a user's does after
-    `faceprint models fetch`. Tests of a missing file set FACEPRINT_HOME to an empty folder themselves."""
+    default detector's file fetched there (YuNet), which the default pipeline needs as a user's does after
+    `faceprint models fetch yunet`; other fetched weights (FaceNet) come with the `with_weights` fixture."""
     home = tmp_path_factory.getbasetemp() / "faceprint-home"
     if not (home / "weights").is_dir():
         link_fetched_weights(home / "weights")
@@ -38,7 +38,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 def _weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private FACEPRINT_HOME whose weights/ links to the weight files of the real cache (read only)."""
     home = tmp_path_factory.mktemp("faceprint-home-weights")
-    link_fetched_weights(home / "weights")
+    link_fetched_weights(home / "weights", only_default=False)
     return home
 
 

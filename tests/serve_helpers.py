@@ -18,14 +18,21 @@ REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "f
 """The user's model cache as it was when the tests started: where `make weights` fetched to."""
 
 
-def link_fetched_weights(folder: Path) -> None:
-    """Make `folder` (a private cache's weights/) hold read-only links to the weight files fetched into REAL_HOME."""
+def link_fetched_weights(folder: Path, only_default: bool = True) -> None:
+    """Make `folder` (a private cache's weights/) hold read-only links to weight files fetched into REAL_HOME: only
+    the default detector's (YuNet), which the default pipeline needs, or with `only_default=False` all of them
+    (tests of a missing model, FaceNet's, rely on a cache without it)."""
+    from faceprint.detect import DEFAULT_DETECTOR, detector_weights
+
+    spec = detector_weights(DEFAULT_DETECTOR)
+    wanted = {spec.filename} if spec is not None else set()
     folder.mkdir(parents=True, exist_ok=True)
     real = REAL_HOME / "weights"
     if real.is_dir():
         for f in real.iterdir():
             if f.is_file() and not f.name.startswith(".") and not (folder / f.name).exists():
-                (folder / f.name).symlink_to(f.resolve())
+                if not only_default or f.name in wanted:
+                    (folder / f.name).symlink_to(f.resolve())
 
 
 class Server:

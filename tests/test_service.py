@@ -128,7 +128,9 @@ def test_verify(tmp_path: Path, client: Client, photos: dict[str, list[Path]]) -
 
 
 def test_gallery_lifecycle(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
-    blair, powell = photos["Tony_Blair"], photos["Colin_Powell"]
+    # Tony_Blair_0001 also shows a cut-off face at its left edge, which YuNet (the default detector) finds, so
+    # enrolment skips that photo as "several faces": these steps use photos of one face
+    blair, powell = photos["Tony_Blair"][1:], photos["Colin_Powell"]
     # nobody enrolled: faces are found and all UNKNOWN
     empty = client.identify(blair[3])["faces"]
     assert empty and all(f["unknown"] and f["person"] is None and f["closest"] is None for f in empty)

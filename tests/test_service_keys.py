@@ -63,7 +63,8 @@ def test_several_galleries_without_keys(server: Server, folder: Path, photos: di
     assert _code(lambda: c.gallery("a").people()) == (404, "unknown_gallery")
     assert _code(lambda: c.gallery("bad.name").people()) == (404, "unknown_gallery")
     assert _code(lambda: c.identify(photos["Tony_Blair"][0])) == (404, "not_found")  # no /v1/identify here
-    assert len(c.gallery("a").enroll("Tony", photos["Tony_Blair"][:2])["enrolled"]) == 2
+    # [1:3]: Tony_Blair_0001 also shows a cut-off face that YuNet (the default detector) finds ("several faces")
+    assert len(c.gallery("a").enroll("Tony", photos["Tony_Blair"][1:3])["enrolled"]) == 2
     assert len(c.gallery("b").enroll("Colin", photos["Colin_Powell"][:2])["enrolled"]) == 2
     assert c.galleries() == ["a", "b"] and sorted(p.name for p in folder.glob("*.sqlite")) == ["a.sqlite", "b.sqlite"]
     assert [p["name"] for p in c.gallery("a").people()] == ["Tony"]
