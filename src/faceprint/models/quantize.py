@@ -145,14 +145,16 @@ def _preprocessed(float_onnx: Path, folder: Path) -> Path:
     """onnxruntime's recommended pre-processing of a float32 graph before quantisation (shape inference and its
     graph optimiser: convolutions absorb the scale and shift that follow them); ranges are measured on this graph.
 
-    Graphs whose symbolic shapes onnxruntime cannot infer (YuNet with a free image size) skip that step; which
-    case a graph is depends only on the graph, so calibration and build always agree."""
+    A graph whose input has free sizes besides the batch (YuNet takes any image size) skips the symbolic shape
+    inference, which cannot resolve them (it fails, leaving temporary files in the working directory); which case a
+    graph is depends only on the graph, so calibration and build always agree."""
+    import onnx
+
     q = _quantization()
+    dims = onnx.load(str(float_onnx), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    free_sizes = any(d.dim_param or not d.dim_value for d in list(dims)[1:])
     out = folder / f"{float_onnx.stem}-pre.onnx"
-    try:
-        q.quant_pre_process(str(float_onnx), str(out))  # type: ignore[attr-defined]
-    except Exception:  # onnxruntime raises a bare Exception("Incomplete symbolic shape inference")
-        q.quant_pre_process(str(float_onnx), str(out), skip_symbolic_shape=True)  # type: ignore[attr-defined]
+    q.quant_pre_process(str(float_onnx), str(out), skip_symbolic_shape=free_sizes)  # type: ignore[attr-defined]
     return out
 
 
