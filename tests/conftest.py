@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from serve_helpers import REAL_HOME, link_fetched_weights
 
 pytest_plugins = ["pg_server"]
 
@@ -76,24 +77,20 @@ def lfw_subset(shared_dir: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never read or write the user's ~/.cache/faceprint."""
-    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path_factory.getbasetemp() / "faceprint-home"))
-
-
-REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "faceprint").expanduser()
-"""The user's model cache as it was before any test changed FACEPRINT_HOME: where `make weights` fetched to."""
+    """Tests never write the user's ~/.cache/faceprint: a private cache whose weights/ links (read only) to the
+    default detector's file fetched there (YuNet), which the default pipeline needs as a user's does after
+    `faceprint models fetch yunet`; other fetched weights (FaceNet) come with the `with_weights` fixture."""
+    home = tmp_path_factory.getbasetemp() / "faceprint-home"
+    if not (home / "weights").is_dir():
+        link_fetched_weights(home / "weights")
+    monkeypatch.setenv("FACEPRINT_HOME", str(home))
 
 
 @pytest.fixture(scope="session")
 def _weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private FACEPRINT_HOME whose weights/ links to the weight files of the real cache (read only)."""
     home = tmp_path_factory.mktemp("faceprint-home-weights")
-    (home / "weights").mkdir()
-    real = REAL_HOME / "weights"
-    if real.is_dir():
-        for f in real.iterdir():
-            if f.is_file() and not f.name.startswith("."):
-                (home / "weights" / f.name).symlink_to(f.resolve())
+    link_fetched_weights(home / "weights", only_default=False)
     return home
 
 

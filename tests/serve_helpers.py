@@ -15,6 +15,27 @@ from pathlib import Path
 from faceprint.client import ApiError, Client
 
 
+REAL_HOME = Path(os.environ.get("FACEPRINT_HOME") or Path.home() / ".cache" / "faceprint").expanduser()
+"""The user's model cache as it was when the tests started: where `make weights` fetched to."""
+
+
+def link_fetched_weights(folder: Path, only_default: bool = True) -> None:
+    """Make `folder` (a private cache's weights/) hold read-only links to weight files fetched into REAL_HOME: only
+    the default detector's (YuNet), which the default pipeline needs, or with `only_default=False` all of them
+    (tests of a missing model, FaceNet's, rely on a cache without it)."""
+    from faceprint.detect import DEFAULT_DETECTOR, detector_weights
+
+    spec = detector_weights(DEFAULT_DETECTOR)
+    wanted = {spec.filename} if spec is not None else set()
+    folder.mkdir(parents=True, exist_ok=True)
+    real = REAL_HOME / "weights"
+    if real.is_dir():
+        for f in real.iterdir():
+            if f.is_file() and not f.name.startswith(".") and not (folder / f.name).exists():
+                if not only_default or f.name in wanted:
+                    (folder / f.name).symlink_to(f.resolve())
+
+
 class Server:
     """`faceprint serve --port 0 ARGS` in a subprocess; `url` once it listens, `wait_ready()` for the models."""
 
@@ -24,6 +45,7 @@ class Server:
         self.args = [sys.executable, "-m", "faceprint.cli", "serve", "--port", "0", *args]
         env = os.environ.copy()
         if home is not None:
+            link_fetched_weights(Path(home) / "weights")  # the default detector (YuNet) needs its fetched file
             env["FACEPRINT_HOME"] = str(home)
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         self.output: list[str] = []

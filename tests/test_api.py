@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceprint.detect import DEFAULT_DETECTOR
+from faceprint.models import DEFAULT_MODEL
 import faceprint
 from faceprint.errors import InvalidName
 
@@ -37,7 +39,7 @@ def test_verify_same_and_different(photos) -> None:
     diff = faceprint.verify(a1, b1)
     assert same.same and bool(same) and same.distance < same.threshold
     assert not diff.same and diff.distance > diff.threshold
-    assert same.model == "dlib-resnet-v1" and same.threshold == pytest.approx(0.608)
+    assert same.model == DEFAULT_MODEL and same.threshold == pytest.approx(0.608)
     assert same.face1.vector.shape == (128,) and same.face2.box[2] > same.face2.box[0]
     # An explicit threshold decides.
     assert faceprint.verify(a1, b1, threshold=diff.distance + 0.01).same
@@ -64,7 +66,7 @@ def test_embed_and_detect_fields(photos) -> None:
     faces = faceprint.embed(path)
     f = faces[0]
     assert f.vector.dtype == np.float32 and f.vector.ndim == 1 and f.landmarks.shape == (5, 2)
-    assert 0.0 <= f.score <= 1.0 and f.model == "dlib-resnet-v1"
+    assert 0.0 <= f.score <= 1.0 and f.model == DEFAULT_MODEL
     assert repr(f).startswith("FaceEmbedding(box=") and len(repr(f)) < 120
     detected = faceprint.detect(path)
     assert [d.box for d in detected] == [e.box for e in faces]
@@ -85,7 +87,7 @@ def test_models_are_built_once_and_visible(photos) -> None:
     first = faceprint.analyzers.get()
     faceprint.verify(a1, a2)
     assert faceprint.analyzers.get() is first
-    assert "dlib-resnet-v1 + mtcnn" in repr(faceprint.analyzers)
+    assert f"{DEFAULT_MODEL} + {DEFAULT_DETECTOR}" in repr(faceprint.analyzers)
     own = faceprint.FaceAnalyzer()
     assert own is not first and faceprint.verify(a1, a2, analyzer=own).same
 

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from faceprint.models import DEFAULT_MODEL
 from faceprint.cli.app import app
 
 runner = CliRunner()
@@ -31,7 +32,7 @@ def test_verify_same_and_different(photos) -> None:
     same = run("verify", photos["blair1"], photos["blair2"], "--json")
     assert same.exit_code == 0, same.output
     out = json.loads(same.stdout)
-    assert out["same"] is True and out["model"] == "dlib-resnet-v1" and 0 < out["distance"] <= out["threshold"]
+    assert out["same"] is True and out["model"] == DEFAULT_MODEL and 0 < out["distance"] <= out["threshold"]
     diff = run("verify", photos["blair1"], photos["powell"])
     assert diff.exit_code == 1
     assert "different people" in diff.stdout
@@ -123,7 +124,7 @@ def test_eval_pairs_json_and_cache(lfw_subset, tmp_path) -> None:
     out = json.loads(r.stdout)
     for key in ("model", "pairs", "accuracy_mean", "accuracy_std", "auc", "threshold", "no_face"):
         assert key in out
-    assert out["pairs"] == 20 and out["no_face"] == 1 and out["model"] == "dlib-resnet-v1"
+    assert out["pairs"] == 20 and out["no_face"] == 1 and out["model"] == DEFAULT_MODEL
     assert 0.0 <= out["accuracy_std"] <= out["accuracy_mean"] <= 1.0 and out["auc"] > 0.8
     # Every image is cached once; a rerun gives the same figures from the cache.
     with EmbeddingCache() as cache:

@@ -80,7 +80,7 @@ def _central(faces: list[Face], radius: float = 40.0) -> list[Face]:
 
 
 def test_registry_lists_every_detector() -> None:
-    assert list_detectors() == ["mtcnn", "dlib-hog", "yunet"]
+    assert list_detectors() == ["mtcnn", "dlib-hog", "yunet", "yunet-int8"]
     assert type(create_detector()).name == DEFAULT_DETECTOR
     assert isinstance(create_detector("mtcnn"), MTCNNDetector)
     assert isinstance(create_detector("dlib-hog", upsample=0), DlibHOGDetector)
@@ -90,7 +90,7 @@ def test_registry_lists_every_detector() -> None:
 def test_unknown_detector_lists_choices() -> None:
     with pytest.raises(UnknownModel) as err:
         create_detector("nope")
-    assert err.value.choices == ["mtcnn", "dlib-hog", "yunet"]
+    assert err.value.choices == ["mtcnn", "dlib-hog", "yunet", "yunet-int8"]
     assert "nope" in str(err.value) and "mtcnn" in str(err.value) and "dlib-hog" in str(err.value)
     assert isinstance(err.value, KeyError)
 

@@ -27,9 +27,10 @@ import pytest
 import faceprint
 from faceprint.errors import AlreadyEnrolled
 from faceprint.gallery import Gallery
+from faceprint.models import DEFAULT_MODEL
 
 SRC = Path(faceprint.__file__).resolve().parents[1]
-MODEL = "dlib-resnet-v1"
+MODEL = DEFAULT_MODEL  # what the CLI enrols with when no --model is given
 
 
 def _env() -> dict[str, str]:
@@ -132,6 +133,7 @@ def test_four_enrollers_a_renamer_and_an_identifier(lfw_subset: Path, tmp_path: 
 import sys, time
 from faceprint.errors import InvalidName, UnknownPerson
 from faceprint.gallery import Gallery
+from faceprint.models import DEFAULT_MODEL
 names, done, deadline = ["Hugo_Chavez", "Hugo Chavez"], 0, time.time() + 120
 while done < 6 and time.time() < deadline:
     with Gallery({str(gallery)!r}, timeout=30) as g:

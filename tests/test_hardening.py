@@ -26,6 +26,7 @@ from faceprint.cli.app import app
 from faceprint.errors import EXTRA_OF_PACKAGE, FaceprintError, GalleryError, InsufficientData, MissingExtra
 from faceprint.evaluate.lfw import Pair, PairsFile, protocol_folds
 from faceprint.gallery import Gallery
+from faceprint.models import DEFAULT_MODEL
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,13 +100,13 @@ def small_gallery(lfw_subset: Path, tmp_path: Path) -> Path:
 
 
 def _vector_gallery(path: Path, names: list[str]) -> Path:
-    """A gallery of random unit vectors (no model needed), two faces per name."""
+    """A gallery of random unit vectors standing in for the default model's (no model needed), two faces per name."""
     rng = np.random.default_rng(0)
     with Gallery(path) as g, g.transaction():
         for i, name in enumerate(names):
             for j in range(2):
                 v = rng.normal(size=128).astype(np.float32)
-                g.add_face(name, f"{i}-{j}.jpg", f"sha-{i}-{j}", None, v / np.linalg.norm(v), "dlib-resnet-v1")
+                g.add_face(name, f"{i}-{j}.jpg", f"sha-{i}-{j}", None, v / np.linalg.norm(v), DEFAULT_MODEL)
     return path
 
 

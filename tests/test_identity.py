@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import faceprint
+from faceprint.models import DEFAULT_MODEL
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.errors import StaleEmbeddings
@@ -62,12 +63,12 @@ def test_vectors_of_an_older_pipeline_are_refused_then_reembedded(photos, tmp_pa
     with faceprint.Gallery(path, analyzer=_old_pipeline()) as old:
         old.enroll("Ariel", photos["Ariel_Sharon"][:3])
         old.enroll("Colin", photos["Colin_Powell"][:3])
-    with faceprint.Gallery(tmp_path / "fresh.sqlite") as fresh:
+    with faceprint.Gallery(tmp_path / "fresh.sqlite", model="dlib-resnet-v1") as fresh:
         fresh.enroll("Ariel", photos["Ariel_Sharon"][:3])
         fresh.enroll("Colin", photos["Colin_Powell"][:3])
         expected = fresh.store.embeddings("dlib-resnet-v1").vectors
     photos["Colin_Powell"][2].write_bytes(photos["Ariel_Sharon"][3].read_bytes())  # one source changed since
-    with faceprint.Gallery(path) as g:
+    with faceprint.Gallery(path, model="dlib-resnet-v1") as g:
         with pytest.raises(StaleEmbeddings, match="gallery reembed"):
             g.identify(photos["Ariel_Sharon"][3])
         report = reembed(g.store, g.analyzer)
@@ -91,7 +92,7 @@ def test_gallery_reembed_command_and_galleries_from_before_identities(photos, tm
     assert result.exit_code == 12 and "faceprint gallery reembed" in result.output
     result = CliRunner().invoke(app, ["gallery", "reembed", "--gallery", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"model": "dlib-resnet-v1", "stale": 2, "updated": 2, "failed": []}
+    assert json.loads(result.stdout) == {"model": DEFAULT_MODEL, "stale": 2, "updated": 2, "failed": []}
     result = CliRunner().invoke(app, ["identify", str(photos["Ariel_Sharon"][3]), "--gallery", str(path), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)[0]["person"] == "Ariel"
 
@@ -99,7 +100,7 @@ def test_gallery_reembed_command_and_galleries_from_before_identities(photos, tm
 def test_gallery_keeps_the_identity_record(photos, tmp_path: Path) -> None:
     with faceprint.Gallery(tmp_path / "g.sqlite") as g:
         g.enroll("Ariel", photos["Ariel_Sharon"][:1])
-        assert g.store.model_record("dlib-resnet-v1") == model_identity("dlib-resnet-v1")
+        assert g.store.model_record(DEFAULT_MODEL) == model_identity(DEFAULT_MODEL)
         assert g.store.model_record("facenet-inception-resnet-v1") is None
 
 

@@ -17,6 +17,8 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from faceprint.detect import DEFAULT_DETECTOR  # noqa: E402
+from faceprint.models import DEFAULT_MODEL  # noqa: E402
 import faceprint  # noqa: E402
 from faceprint.client import ApiError, Client  # noqa: E402
 from faceprint.service.errors import ERROR_CODES  # noqa: E402
@@ -72,9 +74,9 @@ def _json_post(server: Server, path: str, obj: object) -> tuple[int, dict[str, s
 def test_health_ready_models_and_docs(server: Server, client: Client) -> None:
     assert client.health()["status"] == "ok"
     ready = client.ready()
-    assert ready["status"] == "ready" and ready["model"] == "dlib-resnet-v1" and ready["detector"] == "mtcnn"
+    assert ready["status"] == "ready" and ready["model"] == DEFAULT_MODEL and ready["detector"] == DEFAULT_DETECTOR
     m = client.models()
-    assert m["model"] == "dlib-resnet-v1" and m["dim"] == 128 and "dlib-resnet-v1" in m["available"]
+    assert m["model"] == DEFAULT_MODEL and m["dim"] == 128 and DEFAULT_MODEL in m["available"]
     assert m["threshold"] == faceprint.analyzers.get().embedder.spec.threshold
     u = urllib.parse.urlparse(server.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
@@ -105,9 +107,9 @@ def test_embed_matches_the_library(client: Client, photos: dict[str, list[Path]]
     photo = photos["Colin_Powell"][1]
     got = client.embed(photo)
     local = faceprint.embed(photo)
-    assert got["model"] == "dlib-resnet-v1" and len(got["faces"]) == len(local)
+    assert got["model"] == DEFAULT_MODEL and len(got["faces"]) == len(local)
     assert np.allclose(got["faces"][0]["embedding"], local[0].vector, atol=1e-5)
-    assert got["faces"][0]["model"] == "dlib-resnet-v1"
+    assert got["faces"][0]["model"] == DEFAULT_MODEL
 
 
 def test_verify(tmp_path: Path, client: Client, photos: dict[str, list[Path]]) -> None:
@@ -115,7 +117,7 @@ def test_verify(tmp_path: Path, client: Client, photos: dict[str, list[Path]]) -
     same = client.verify(a, b)
     local = faceprint.verify(a, b)
     assert same["same"] is local.same and abs(same["distance"] - local.distance) < 1e-5
-    assert same["threshold"] == local.threshold and same["model"] == "dlib-resnet-v1"
+    assert same["threshold"] == local.threshold and same["model"] == DEFAULT_MODEL
     other = client.verify(a, photos["Colin_Powell"][1])
     assert other["same"] is False and other["distance"] > other["threshold"]
     strict = client.verify(a, b, threshold=0.0)
@@ -126,7 +128,9 @@ def test_verify(tmp_path: Path, client: Client, photos: dict[str, list[Path]]) -
 
 
 def test_gallery_lifecycle(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
-    blair, powell = photos["Tony_Blair"], photos["Colin_Powell"]
+    # Tony_Blair_0001 also shows a cut-off face at its left edge, which YuNet (the default detector) finds, so
+    # enrolment skips that photo as "several faces": these steps use photos of one face
+    blair, powell = photos["Tony_Blair"][1:], photos["Colin_Powell"]
     # nobody enrolled: faces are found and all UNKNOWN
     empty = client.identify(blair[3])["faces"]
     assert empty and all(f["unknown"] and f["person"] is None and f["closest"] is None for f in empty)
@@ -327,7 +331,7 @@ def test_full_queue_answers_503_busy(server: Server, photos: dict[str, list[Path
         t.join()
     busy = [r for r in results if isinstance(r, ApiError)]
     assert busy and all(r.status == 503 and r.code == "busy" and r.headers.get("retry-after") == "1" for r in busy)
-    assert "dlib-resnet-v1" in results
+    assert DEFAULT_MODEL in results
 
 
 def test_timeout_and_not_ready(tmp_path: Path) -> None:

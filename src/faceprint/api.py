@@ -113,7 +113,7 @@ def detect(
 
     Args:
         image: path, bytes, binary file object, PIL image or RGB array (``bgr=True`` for OpenCV arrays).
-        detector: ``mtcnn`` (default) or another name from ``faceprint.detect.list_detectors()``.
+        detector: ``yunet`` (the default, DEFAULT_DETECTOR) or another name from ``faceprint.detect.list_detectors()``.
 
     Raises:
         ImageError: the image cannot be read. UnknownModel: no such detector.

@@ -30,7 +30,7 @@ def serve(
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", parser=gallery_arg, help="One gallery: a file or postgresql://user@host:port/db, which several servers (replicas) may share (default: $FACEPRINT_GALLERY or the user data directory).")] = None,
     galleries: Annotated[Optional[Path], typer.Option("--galleries", parser=gallery_arg, help="Several galleries, served under /v1/galleries/<name>/: a folder (DIR/<name>.sqlite) or a postgresql:// database (a schema each).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Embedding model (default dlib-resnet-v1).")] = None,
-    detector: Annotated[Optional[str], typer.Option(help="Face detector: mtcnn (default) or dlib-hog.")] = None,
+    detector: Annotated[Optional[str], typer.Option(help="Face detector: yunet (default), mtcnn or dlib-hog.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Inference threads.")] = 2,
     queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for an inference thread; more get 503 busy.")] = 16,
     timeout: Annotated[float, typer.Option(min=0.001, help="Seconds a request may wait and run (then 503 timeout).")] = 30.0,

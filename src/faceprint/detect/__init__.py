@@ -11,7 +11,7 @@ from typing import Any
 from faceprint.detect.base import Detector, check_image, largest_face
 from faceprint.detect.dlib_hog import DlibHOGDetector
 from faceprint.detect.mtcnn import MTCNNDetector
-from faceprint.detect.yunet import YUNET_WEIGHTS, YuNetDetector
+from faceprint.detect.yunet import YUNET_WEIGHTS, YuNetDetector, YuNetInt8Detector
 from faceprint.errors import UnknownModel
 from faceprint.models._weights import WeightSpec
 
@@ -21,6 +21,7 @@ __all__ = [
     "MTCNNDetector",
     "DlibHOGDetector",
     "YuNetDetector",
+    "YuNetInt8Detector",
     "detector_weights",
     "create_detector",
     "list_detectors",
@@ -32,13 +33,16 @@ _DETECTORS: dict[str, type[Detector]] = {
     MTCNNDetector.name: MTCNNDetector,
     DlibHOGDetector.name: DlibHOGDetector,
     YuNetDetector.name: YuNetDetector,
+    YuNetInt8Detector.name: YuNetInt8Detector,
 }
 
 
-DEFAULT_DETECTOR = "mtcnn"
-"""The detector used when none is named (chosen on LFW View 1 DevTrain; see the README's detector section)."""
+DEFAULT_DETECTOR = "yunet"
+"""The detector used when none is named: YuNet, 11x less CPU per LFW photo than MTCNN (1.4 against 16.2 ms) at the
+same LFW View 1 DevTrain accuracy within one pair (docs/speed.md; `python bench/quantize.py parity`). Its int8
+version is slower here, so the float32 network is the default on every CPU."""
 
-_WEIGHTS = {YuNetDetector.name: YUNET_WEIGHTS}
+_WEIGHTS = {YuNetDetector.name: YUNET_WEIGHTS, YuNetInt8Detector.name: YUNET_WEIGHTS}
 """Detectors whose weights `faceprint models fetch NAME` downloads (the others ship in installed packages)."""
 
 

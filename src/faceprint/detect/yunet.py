@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -36,9 +37,10 @@ from faceprint.models._weights import WeightSpec
 from faceprint.types import Face
 
 if TYPE_CHECKING:  # pragma: no cover
+    import onnx
     import onnxruntime as ort
 
-__all__ = ["YUNET_WEIGHTS", "YuNetDetector", "decode_yunet", "yunet_scales"]
+__all__ = ["INT8_TABLE", "YUNET_WEIGHTS", "YuNetDetector", "YuNetInt8Detector", "decode_yunet", "relaxed_yunet", "yunet_blobs", "yunet_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +121,13 @@ def shift_landmarks(marks: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-def _load_session(path: str, num_threads: int) -> ort.InferenceSession:
-    """The YuNet graph with its input's height and width made symbolic, on the CPU."""
+INT8_TABLE = "face_detection_yunet_2023mar"
+"""The calibration table (faceprint/models/calibration/<INT8_TABLE>.json) of the int8 network (`yunet-int8`)."""
+
+
+def _relaxed(path: str) -> onnx.ModelProto:
+    """The YuNet graph with its input's height and width made symbolic."""
     import onnx
-    import onnxruntime as ort
 
     model = onnx.load(path)
     dims = model.graph.input[0].type.tensor_type.shape.dim
@@ -131,6 +136,53 @@ def _load_session(path: str, num_threads: int) -> ort.InferenceSession:
         for d in out.type.tensor_type.shape.dim[1:2]:
             d.dim_param = "cells"
     del model.graph.value_info[:]
+    return model
+
+
+def relaxed_yunet(path: str | os.PathLike[str]) -> Path:
+    """The relaxed graph (any input size) as a file in the model cache: what the int8 network is quantised from.
+
+    The file is converted from opset 11 to 13, the first whose DequantizeLinear takes per-channel scales."""
+    from onnx import version_converter
+
+    from faceprint._files import atomic_write
+    from faceprint.models._weights import cache_dir, sha256_file
+
+    out = cache_dir() / "onnx" / f"{Path(path).stem}-relaxed-op13-{sha256_file(path)[:16]}.onnx"
+    if not (out.is_file() and out.stat().st_size > 0):
+        model = version_converter.convert_version(_relaxed(str(path)), 13)
+        atomic_write(out, lambda f: f.write(model.SerializeToString()))
+    return out
+
+
+def yunet_blobs(paths: list[Path], max_side: int = 640) -> list[np.ndarray]:
+    """The network inputs of photos as YuNetDetector's first pass sees them (calibration data for the int8 table)."""
+    from faceprint.image import load_image
+
+    blobs = []
+    for p in paths:
+        img = load_image(p)
+        h, w = img.shape[:2]
+        scale = min(1.0, max_side / max(h, w))
+        if scale < 1.0:
+            img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        blobs.append(_blob(img))
+    return blobs
+
+
+def _blob(image: np.ndarray) -> np.ndarray:
+    """An RGB image as YuNet's input: BGR planes, float 0..255, zero-padded right and bottom to multiples of 32."""
+    h, w = image.shape[:2]
+    ph, pw = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
+    blob = np.zeros((1, 3, ph, pw), np.float32)
+    blob[0, :, :h, :w] = image[:, :, ::-1].transpose(2, 0, 1)  # RGB -> BGR planes
+    return blob
+
+
+def _load_session(model: onnx.ModelProto | str, num_threads: int) -> ort.InferenceSession:
+    """A YuNet session on the CPU: the relaxed float32 graph, or the path of an int8 one (already relaxed)."""
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = num_threads
@@ -138,7 +190,8 @@ def _load_session(path: str, num_threads: int) -> ort.InferenceSession:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, str) else model.SerializeToString()
+    return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 class YuNetDetector(Detector):
@@ -192,7 +245,7 @@ class YuNetDetector(Detector):
 
     def __repr__(self) -> str:
         return (
-            f"YuNetDetector(score_threshold={self.score_threshold}, nms_threshold={self.nms_threshold}, "
+            f"{type(self).__name__}(score_threshold={self.score_threshold}, nms_threshold={self.nms_threshold}, "
             f"max_side={self.max_side}, min_face_size={self.min_face_size})"
         )
 
@@ -204,16 +257,17 @@ class YuNetDetector(Detector):
                     path = self.weights if self.weights is not None else YUNET_WEIGHTS.locate(verify=True)
                     if not os.path.isfile(path):
                         raise WeightsError(f"YuNet weights not found: {path}")
-                    self._session = _load_session(str(path), self.num_threads)
+                    self._session = self._open(str(path))
                     log.debug("loaded YuNet from %s (%d threads)", path, self.num_threads)
         return self._session
 
+    def _open(self, path: str) -> ort.InferenceSession:
+        return _load_session(_relaxed(path), self.num_threads)
+
     def run_network(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One pass on an RGB image at its own size: boxes (x, y, w, h), scores, landmarks, before NMS."""
-        h, w = image.shape[:2]
-        ph, pw = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
-        blob = np.zeros((1, 3, ph, pw), np.float32)
-        blob[0, :, :h, :w] = image[:, :, ::-1].transpose(2, 0, 1)  # RGB -> BGR planes
+        blob = _blob(image)
+        ph, pw = blob.shape[2:]
         sess = self.session()
         names = [o.name for o in sess.get_outputs()]
         outputs = dict(zip(names, sess.run(names, {sess.get_inputs()[0].name: blob})))
@@ -252,3 +306,16 @@ class YuNetDetector(Detector):
                 faces.append(Face.from_arrays(np.array([x1, y1, x2, y2]), float(scores[i]), marks[j]))
         log.debug("yunet: %d face(s) in %dx%d image", len(faces), w, h)
         return faces
+
+
+class YuNetInt8Detector(YuNetDetector):
+    """YuNet quantised to int8 (faceprint.models.quantize; calibrated on LFW View 1 DevTrain photos): a detector of
+    its own name, so embeddings cached or stored under ``yunet`` never stand for its crops. Same arguments.
+    """
+
+    name = "yunet-int8"
+
+    def _open(self, path: str) -> ort.InferenceSession:
+        from faceprint.models.quantize import calibration_table, int8_onnx
+
+        return _load_session(str(int8_onnx(relaxed_yunet(path), calibration_table(INT8_TABLE))), self.num_threads)

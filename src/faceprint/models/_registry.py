@@ -51,6 +51,9 @@ class ModelSpec:
     """sha256 of weights that no WeightSpec describes (a training checkpoint's file)."""
     weights_path: str | None = None
     """The file those weights were read from (a training checkpoint), so a later process can find them again."""
+    quantization: str = ""
+    """How the network's arithmetic was reduced, when it was (e.g. ``int8-qdq v1, table <12 hex digits>``): part
+    of the model's identity, so vectors of an int8 network never mix with its float32 original's. Empty: float32."""
     lfw_accuracy: str = ""
     """Our measured LFW figure and the protocol it came from, for `models list`."""
     description: str = ""

@@ -30,6 +30,7 @@ import numpy as np
 from faceprint.align import AlignmentTemplate, register_template
 from faceprint.models._registry import ModelSpec, register_model
 from faceprint.models._weights import WeightSpec
+from faceprint.models.quantize import int8_spec
 from faceprint.models.torch_embedder import TorchEmbedder
 from faceprint.types import Face
 
@@ -38,12 +39,14 @@ if TYPE_CHECKING:
 
     from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 
-__all__ = ["BOX_MARGIN", "CROPS", "CPU_BACKEND", "DEFAULT_CROP", "FACENET", "FACENET_WEIGHTS", "FaceNetEmbedder", "box_crop", "load_facenet", "preprocess"]
+__all__ = ["FACENET_INT8", "INT8_TABLE", "BOX_MARGIN", "CROPS", "CPU_BACKEND", "DEFAULT_CROP", "FACENET", "FACENET_WEIGHTS", "FaceNetEmbedder", "box_crop", "load_facenet", "preprocess"]
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "facenet-inception-resnet-v1"
 INPUT_SIZE = 160
+INT8_TABLE = MODEL_NAME
+"""The calibration table (faceprint/models/calibration/<INT8_TABLE>.json) of the int8 network."""
 
 FACENET_WEIGHTS = WeightSpec(
     filename="facenet_keras.h5",
@@ -130,7 +133,8 @@ class FaceNetEmbedder(TorchEmbedder):
     Args:
         spec: the registry record.
         crop: "box" or "align" (see the module docstring).
-        backend, device: as in TorchEmbedder; backend None means CPU_BACKEND on the cpu and "torch" on cuda.
+        backend, device: as in TorchEmbedder; backend None means CPU_BACKEND on the cpu and "torch" on cuda;
+            "onnx-int8" is the int8 network of `facenet-inception-resnet-v1-int8` (faceprint.models.quantize).
         weights: a facenet_keras.h5 to load instead of the cached one.
         module: an InceptionResnetV1 to use as is (e.g. one trained with faceprint); `weights` is then ignored.
     """
@@ -150,7 +154,7 @@ class FaceNetEmbedder(TorchEmbedder):
         if backend is None:
             on_gpu = str(device).startswith("cuda") or (device is None and _cuda_available())
             backend = "torch" if on_gpu else CPU_BACKEND
-        super().__init__(spec, net, preprocess, backend=backend, device=device)
+        super().__init__(spec, net, preprocess, backend=backend, device=device, int8_table=INT8_TABLE)
         self.crop = crop
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
@@ -183,5 +187,14 @@ FACENET = register_model(
         builder=lambda spec: FaceNetEmbedder(spec),
         lfw_accuracy="View 1 DevTest 99.00% ± 1.18",
         description="FaceNet Inception-ResNet-v1 20170512-110547 (MS-Celeb-1M), Keras weights ported to PyTorch",
+    )
+)
+
+FACENET_INT8 = register_model(
+    int8_spec(
+        FACENET,
+        INT8_TABLE,
+        builder=lambda spec: FaceNetEmbedder(spec, backend="onnx-int8", device="cpu"),
+        description="facenet-inception-resnet-v1 quantised to int8 (static QDQ, calibrated on LFW DevTrain chips; docs/speed.md)",
     )
 )

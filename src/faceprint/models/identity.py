@@ -3,7 +3,7 @@
 Two embeddings are comparable only when the same weights saw the same crops the same way. The record holds
 everything that decides that: the model's resolved name, its weights' sha256, every pipeline setting that changes
 the vectors (alignment template, padding, input size, preprocessing, test-time mirroring and jitter, an
-ensemble's members), and IDENTITY_VERSION, bumped when faceprint's own detection or alignment code changes the
+ensemble's members, int8 quantisation and its calibration table), and IDENTITY_VERSION, bumped when faceprint's own detection or alignment code changes the
 crops. Its `key` (``<name>#<12 hex digits>``) changes when any of them does.
 
 Thresholds and other judgements of distances (verification threshold, confidence slope) are not part of it: they
@@ -87,6 +87,8 @@ def model_identity(model: str | ModelSpec) -> ModelIdentity:
     }
     if s.jitters:
         settings["jitters"] = [s.jitters, JITTER_SEED]
+    if s.quantization:  # only when set, so float32 models keep the keys their stored vectors have
+        settings["quantization"] = s.quantization
     if s.name.startswith("ensemble:"):
         from faceprint.models.ensemble import parse_ensemble_name
 

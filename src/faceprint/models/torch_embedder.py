@@ -11,6 +11,8 @@ Backends:
 * ``"onnx"``: ``preprocess`` + ``module`` exported once to ONNX in the model cache
   (``cache_dir()/onnx/<model>-<hash>.onnx``, the hash covering the model's name, the weights and EXPORT_VERSION) and run with onnxruntime. The exported graph is the same one `export_onnx` writes: input ``crops``
   float32 (N, S, S, 3) RGB 0..255, output ``embeddings`` float32 (N, D), dynamic batch.
+* ``"onnx-int8"``: that export quantised to int8 with the calibration table named `int8_table`
+  (faceprint.models.quantize), on the CPU.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ __all__ = ["BACKENDS", "EXPORT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "Preproces
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-int8")
 INPUT_NAME = "crops"
 OUTPUT_NAME = "embeddings"
 EXPORT_VERSION = 2
@@ -167,6 +169,7 @@ class TorchEmbedder(Embedder):
         backend: "torch" or "onnx" (see the module docstring).
         device: "cpu", "cuda" or None (cuda when available). The onnx backend uses CUDA only when device is cuda
             and onnxruntime has the CUDA provider.
+        int8_table: the calibration table of the "onnx-int8" backend (required by it, ignored by the others).
 
     >>> emb = TorchEmbedder(spec, net, lambda x: x.permute(0, 3, 1, 2) / 255)   # doctest: +SKIP
     >>> emb.embed(crops).vectors.shape                                            # doctest: +SKIP
@@ -180,11 +183,15 @@ class TorchEmbedder(Embedder):
         preprocess: Preprocess,
         backend: str = "torch",
         device: str | None = None,
+        int8_table: str | None = None,
     ) -> None:
         super().__init__(spec)
         self._torch = _torch()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend == "onnx-int8" and int8_table is None:
+            raise ValueError("the onnx-int8 backend needs int8_table, the name of a calibration table")
+        self.int8_table = int8_table
         self.backend = backend
         self.device = _auto_device(device)
         self.preprocess = preprocess
@@ -193,7 +200,7 @@ class TorchEmbedder(Embedder):
         self._onnx_path: Path | None = None
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
-        if self.backend == "onnx":
+        if self.backend in ("onnx", "onnx-int8"):
             return self._forward_onnx(batch)
         torch = self._torch
         with torch.inference_mode():
@@ -226,8 +233,13 @@ class TorchEmbedder(Embedder):
             import onnxruntime as ort
 
             path = self.onnx_path()
+            if self.backend == "onnx-int8":
+                from faceprint.models.quantize import calibration_table, int8_onnx
+
+                assert self.int8_table is not None
+                path = int8_onnx(path, calibration_table(self.int8_table))
             providers = ["CPUExecutionProvider"]
-            if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            if self.backend == "onnx" and self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
                 providers.insert(0, "CUDAExecutionProvider")
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
