@@ -600,3 +600,10 @@ def test_list_images_errors(tmp_path: Path) -> None:
     (tmp_path / "file.png").write_bytes(b"x")
     with pytest.raises(ImageError, match="not a directory"):
         list_images(tmp_path / "file.png")
+
+
+def test_image_size_of_a_file_object_is_that_of_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "p.png"
+    Image.new("RGB", (37, 21)).save(path)
+    with open(path, "rb") as fp:
+        assert image_size(fp) == image_size(path) == image_size(path.read_bytes()) == (37, 21)

@@ -477,7 +477,7 @@ class Gallery:
 
 def _audit_identify(gallery: Gallery, results: list[FaceResult]) -> None:
     """One audit record per identification call: the people named, how many faces, how many unknown."""
-    named = sorted({r.person for r in results if getattr(r, "person", None)})
+    named = sorted({r.person for r in results if r.person is not None})
     faces = [r for r in results if getattr(r, "face", None) is not None]
     record(gallery.store, "identify", named, {"faces": len(faces), "unknown": sum(1 for r in faces if r.person is None)},
            required=False)

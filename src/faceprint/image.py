@@ -127,9 +127,12 @@ def image_size(source: ImageSource) -> tuple[int, int]:
         if not len(source):
             raise ImageError("<bytes>", "empty data (0 bytes)")
         return _oriented_size(_open(io.BytesIO(bytes(source)), "<bytes>"))
-    label = os.fspath(source)
-    with _open_file(source, label) as fp:
-        return _oriented_size(_open(fp, label))
+    if hasattr(source, "read"):  # a binary file object: its bytes from the current position
+        label = _file_label(source)
+        return _oriented_size(_open(io.BytesIO(_read_file_object(source, label)), label))  # type: ignore[arg-type]
+    path = os.fspath(source)
+    with _open_file(path, path) as fp:
+        return _oriented_size(_open(fp, path))
 
 
 def list_images(directory: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
@@ -207,7 +210,7 @@ def _decode(im: Image.Image, label: str, max_pixels: int | None, *, owned: bool 
     except (ImageError, MemoryError):
         raise
     except _BOMB:
-        raise ImageTooLarge(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageTooLarge(label, _too_large(im.width, im.height, 2 * (Image.MAX_IMAGE_PIXELS or 0))) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
     logger.debug("loaded %s: %s %s %dx%d", label, fmt or "in-memory", mode, *size)
