@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import pytest
 
+pytest_plugins = ["fixtures_embeddings"]
+
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 REQUIRE_DATA = os.environ.get("FACEPRINT_REQUIRE_SHARED", "") not in ("", "0")
