@@ -25,6 +25,7 @@ import pytest
 if TYPE_CHECKING:  # imported where used: loading this plugin stays as cheap as conftest.py
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.cluster import FaceCache
+    from faceprint.types import Face
 
 __all__ = ["copy_gallery", "photo_faces"]
 
@@ -55,7 +56,7 @@ def face_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaceCache]:
         yield cache
 
 
-def photo_faces(paths: list[Path], analyzer: FaceAnalyzer, cache: FaceCache) -> list[tuple[list[Any], np.ndarray]]:
+def photo_faces(paths: list[Path], analyzer: FaceAnalyzer, cache: FaceCache) -> list[tuple[list[Face], np.ndarray]]:
     """Per photo, its faces (largest first) and their vectors (n_faces, dim), as `analyzer.analyze` gives them;
     detected and embedded only for photos the session's cache lacks. An unreadable photo has no faces."""
     from faceprint.cluster import collect_faces
