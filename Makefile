@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,classify,torch,viz,faiss,facenet,openface,train,serve,browser-tests,video,cluster,milvus,ray
+EXTRAS ?= dev,classify,torch,viz,faiss,facenet,openface,train,serve,browser-tests,service-tests,video,bench,cluster,milvus,ray,postgres
 SHARED ?= $(abspath ../shared)
 STAMP := $(VENV)/.faceprint-installed
 

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pytest
 
-pytest_plugins = ["fixtures_embeddings"]
+pytest_plugins = ["pg_server", "fixtures_embeddings"]
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 

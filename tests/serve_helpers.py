@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,11 +43,21 @@ class Server:
                 self.output.append(line)
                 m = re.search(r"serving on (http://\S+:\d+)", line)
                 if m:
+                    # keep reading what the server prints (its access log): a full pipe would stop the server
+                    threading.Thread(target=self._drain, daemon=True).start()
                     return m.group(1)
             elif self.proc.poll() is not None:
                 break
         self.stop()
         raise RuntimeError(f"server did not start: {''.join(self.output)}")
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            for raw in iter(self.proc.stdout.readline, b""):
+                self.output.append(raw.decode(errors="replace"))
+        except (ValueError, OSError):  # stop() closed the pipe
+            pass
 
     def client(self, key: str | None = None, gallery: str | None = None) -> Client:
         return Client(self.url, key, gallery=gallery, timeout=60)

@@ -101,12 +101,13 @@ def test_verify_refuses_bad_thresholds_and_faceless_images(photos) -> None:
         faceprint.verify(a1, "/nonexistent/photo.jpg")
 
 
-def test_gallery_enrol_identify_rename_remove(photos, tmp_path: Path) -> None:
+def test_gallery_enrol_identify_rename_remove(photos, gallery_target) -> None:
+    """On both backends (a SQLite file, a PostgreSQL database): the same answers."""
     ariel, colin = photos["Ariel_Sharon"], photos["Colin_Powell"]
     arnold = [p for p in photos["Arnold_Schwarzenegger"] if len(faceprint.detect(p)) == 1]  # single-face photos
     assert len(arnold) >= 7
     folder = ariel[0].parent
-    with faceprint.Gallery(tmp_path / "g.sqlite") as g:
+    with faceprint.Gallery(gallery_target("g")) as g:
         report = g.enroll("Ariel", folder)  # a folder: every photo in it
         assert report.faces_enrolled >= 7 and all(p == "Ariel" for p, _ in report.added)
         # Arrays, bytes and PIL images enrol too; the same file twice is skipped with its reason.
@@ -136,8 +137,8 @@ def test_gallery_enrol_identify_rename_remove(photos, tmp_path: Path) -> None:
         assert g.identify(arnold[5])[0].person is None
 
 
-def test_gallery_sees_another_connections_enrolment(photos, tmp_path: Path) -> None:
-    path = tmp_path / "g.sqlite"
+def test_gallery_sees_another_connections_enrolment(photos, gallery_target) -> None:
+    path = gallery_target("g")
     ariel = photos["Ariel_Sharon"]
     with faceprint.Gallery(path) as reader, faceprint.Gallery(path) as writer:
         writer.enroll("Ariel", ariel[:3])
@@ -152,8 +153,8 @@ def test_identify_takes_the_share_of_strangers_named(photos, tmp_path: Path) -> 
 
     with faceprint.Gallery(tmp_path / "g.sqlite") as g:
         g.enroll("Ariel", photos["Ariel_Sharon"][:3])
-        strict = build_identifier(g, g.analyzer, far=0.001).threshold
-        loose = build_identifier(g, g.analyzer, far=0.2).threshold
+        strict = build_identifier(g.store, g.analyzer, far=0.001).threshold
+        loose = build_identifier(g.store, g.analyzer, far=0.2).threshold
         assert strict < loose
         probe = photos["Colin_Powell"][0]
         d = g.identify(probe)[0].distance

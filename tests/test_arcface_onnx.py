@@ -154,7 +154,7 @@ def test_calibrate_stores_a_threshold(models: dict[str, tuple[Path, TinyResNet]]
             (folder / person.name / img.name).symlink_to(img)
     path = models["plain"][0]
     gallery = tmp_path / "g.sqlite"
-    res = runner.invoke(app, ["calibrate", str(folder), "-m", f"onnx:{path}", "--gallery", str(gallery), "--far", "0.1", "--no-cache", "--json"])
+    res = runner.invoke(app, ["calibrate", str(folder), "-m", f"onnx:{path}", "--gallery", str(gallery), "--pair-far", "0.1", "--no-cache", "--json"])
     assert res.exit_code == 0, res.output
     name = get_model_spec(f"onnx:{path}").name
     with sqlite3.connect(gallery) as db:

@@ -55,7 +55,7 @@ def small_gallery(lfw_subset: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_calibrate_cli_stores_threshold_identify_uses(lfw_subset: Path, small_gallery: Path) -> None:
-    r = runner.invoke(app, ["calibrate", str(lfw_subset), "--far", "1e-3", "--gallery", str(small_gallery), "--json"])
+    r = runner.invoke(app, ["calibrate", str(lfw_subset), "--pair-far", "1e-3", "--gallery", str(small_gallery), "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     n = out["photos"]
@@ -76,11 +76,13 @@ def test_calibrate_cli_stores_threshold_identify_uses(lfw_subset: Path, small_ga
         assert ident.operating_point.source.startswith("calibrate lfw-subset")
         assert build_identifier(g, FaceAnalyzer(), threshold=out["threshold"]).threshold == out["threshold"]
     # finer than 1 / (different pairs): refused, nothing changed
-    r = runner.invoke(app, ["calibrate", str(lfw_subset), "--far", "1e-5", "--gallery", str(small_gallery)])
-    assert r.exit_code == 2 and "different-person pairs" in r.stderr and "--far" in r.stderr
+    r = runner.invoke(app, ["calibrate", str(lfw_subset), "--pair-far", "1e-5", "--gallery", str(small_gallery)])
+    assert r.exit_code == 2 and "different-person pairs" in r.stderr and "--pair-far" in r.stderr
     with Gallery(small_gallery) as g:
         assert threshold_for(g, "dlib-resnet-v1", 0.6) == out["threshold"]
-    r = runner.invoke(app, ["calibrate", str(lfw_subset), "--far", "2"])
+    r = runner.invoke(app, ["calibrate", str(lfw_subset), "--pair-far", "2"])
+    assert r.exit_code == 3 and "--pair-far" in r.output and "strictly between 0" in r.output
+    r = runner.invoke(app, ["calibrate", str(lfw_subset), "--far", "2"])  # the old spelling: still checked
     assert r.exit_code == 3 and "--far" in r.output and "strictly between 0" in r.output
 
 

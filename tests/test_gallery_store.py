@@ -1,4 +1,5 @@
-"""The SQLite gallery: schema, transactions, edits, and refusing files it cannot trust."""
+"""The gallery store on both backends (SQLite and a real PostgreSQL: tests/pg_server.py): schema, transactions,
+edits; and the SQLite file refusing files it cannot trust."""
 
 import sqlite3
 import subprocess
@@ -17,8 +18,8 @@ def _vec(seed: int) -> np.ndarray:
 
 
 @pytest.fixture()
-def gallery(tmp_path):
-    with Gallery(tmp_path / "g.sqlite") as g:
+def gallery(gallery_target):
+    with Gallery(gallery_target("g")) as g:
         with g.transaction():
             g.add_face("ann", "a1.jpg", "sha-a1", None, _vec(1), "m1")
             g.add_face("ann", "a2.jpg", "sha-a2", None, _vec(2), "m1")
@@ -26,9 +27,10 @@ def gallery(tmp_path):
         yield g
 
 
-def test_schema_and_wal(gallery) -> None:
-    assert gallery.schema_version == SCHEMA_VERSION
-    assert gallery._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+def test_schema_and_wal(tmp_path) -> None:
+    with Gallery(tmp_path / "g.sqlite") as gallery:
+        assert gallery.schema_version == SCHEMA_VERSION
+        assert gallery._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_people_faces_embeddings(gallery) -> None:
@@ -56,7 +58,7 @@ def test_rename_remove_and_state(gallery) -> None:
     face_id = gallery.faces("ann")[0].id
     gallery.remove_face(face_id)
     assert gallery.state("m1") != s1 and len(gallery.faces("ann")) == 1
-    assert gallery.remove_person("ann") == 1
+    assert gallery.remove_person("ann").n_faces == 1
     assert [p.name for p in gallery.people()] == ["robert"]
     assert gallery.embeddings("m1").vectors.shape == (1, 128)  # cascaded
     with pytest.raises(UnknownPerson):
@@ -65,8 +67,8 @@ def test_rename_remove_and_state(gallery) -> None:
         gallery.remove_face(face_id)
 
 
-def test_empty_and_other_model(tmp_path, gallery) -> None:
-    with Gallery(tmp_path / "empty.sqlite") as g, pytest.raises(EmptyGallery, match="empty"):
+def test_empty_and_other_model(gallery_target, gallery) -> None:
+    with Gallery(gallery_target("empty")) as g, pytest.raises(EmptyGallery, match="empty"):
         g.embeddings("m1")
     with pytest.raises(ModelNotInGallery, match=r"m1 \(3\)"):
         gallery.embeddings("m2")
@@ -134,7 +136,7 @@ def test_split_per_person() -> None:
     assert not set(train) & set(test) and len(train) + len(test) == 15
 
 
-def test_vectors_version_counts_every_change_of_a_models_embeddings(gallery, tmp_path) -> None:
+def test_vectors_version_counts_every_change_of_a_models_embeddings(gallery, gallery_target) -> None:
     """The counter a derived index (Milvus) checks: inserts, in-place replacements, removals and cascades."""
     v = gallery.vectors_version("m1")
     assert v == 3 and gallery.vectors_version("m2") == 0
@@ -151,7 +153,7 @@ def test_vectors_version_counts_every_change_of_a_models_embeddings(gallery, tmp
     assert gallery.vectors_version("m1") == v + 4
     uid = gallery.get_setting("gallery_uid")
     assert uid and len(uid) == 16
-    with Gallery(tmp_path / "other.sqlite") as other:
+    with Gallery(gallery_target("other")) as other:
         assert other.get_setting("gallery_uid") not in (None, uid)
 
 
@@ -178,6 +180,34 @@ def test_a_faces_stored_image_goes_with_it(gallery) -> None:
         gallery.put_blob(face_image_key(fid), {"content_type": "image/jpeg"}, b"\xff\xd8crop")
     gallery.remove_face(bob)
     assert gallery.get_blob(face_image_key(bob)) is None
-    assert gallery.remove_person("ann") == 2
+    assert gallery.remove_person("ann").face_ids == tuple(ann)
     assert all(gallery.get_blob(face_image_key(fid)) is None for fid in ann)
     assert gallery.remove_blob("nothing-here") is False
+
+
+def test_following_the_vectors_equals_reading_them_again(gallery) -> None:
+    """A process that holds a model's vectors brings them up to date after inserts, replacements, removals and
+    renames, and ends where a fresh read ends (what a long-running identifier or a replica relies on)."""
+
+    def same(held) -> None:  # type: ignore[no-untyped-def]
+        fresh = gallery.embeddings("m1")
+        e = held.embeddings
+        assert e.vectors.tobytes() == fresh.vectors.tobytes() and (e.face_ids == fresh.face_ids).all()
+        assert (e.person_ids == fresh.person_ids).all() and e.labels() == fresh.labels()
+
+    held = gallery.follow_vectors("m1")
+    same(held)
+    assert gallery.follow_vectors("m1", held).embeddings.vectors is held.embeddings.vectors  # nothing changed: nothing read
+    gallery.add_face("cy", "c.jpg", "sha-c", None, _vec(7), "m1")
+    held = gallery.follow_vectors("m1", held)
+    same(held)
+    a1 = next(f.id for f in gallery.faces("ann") if f.sha256 == "sha-a1")
+    with gallery.transaction():
+        gallery.put_vector(a1, "m1", _vec(8), None, replace=True)
+    held = gallery.follow_vectors("m1", held)
+    same(held)
+    gallery.remove_person("bob")
+    gallery.rename_person("ann", "anne")
+    held = gallery.follow_vectors("m1", held)
+    same(held)
+    assert held.version == gallery.vectors_version("m1")

@@ -65,12 +65,12 @@ def test_vectors_of_an_older_pipeline_are_refused_then_reembedded(photos, tmp_pa
     with faceprint.Gallery(tmp_path / "fresh.sqlite") as fresh:
         fresh.enroll("Ariel", photos["Ariel_Sharon"][:3])
         fresh.enroll("Colin", photos["Colin_Powell"][:3])
-        expected = fresh.embeddings("dlib-resnet-v1").vectors
+        expected = fresh.store.embeddings("dlib-resnet-v1").vectors
     photos["Colin_Powell"][2].write_bytes(photos["Ariel_Sharon"][3].read_bytes())  # one source changed since
     with faceprint.Gallery(path) as g:
         with pytest.raises(StaleEmbeddings, match="gallery reembed"):
             g.identify(photos["Ariel_Sharon"][3])
-        report = reembed(g, g.analyzer)
+        report = reembed(g.store, g.analyzer)
         assert (report.stale, report.updated) == (6, 5)
         assert report.failed == [(6, str(photos["Colin_Powell"][2]), "source photo changed since it was enrolled")]
         # Still stale (one face): refused, not mixed.
@@ -78,7 +78,7 @@ def test_vectors_of_an_older_pipeline_are_refused_then_reembedded(photos, tmp_pa
             g.identify(photos["Ariel_Sharon"][3])
         g.remove_face(6)
         assert g.identify(photos["Ariel_Sharon"][3])[0].person == "Ariel"
-        np.testing.assert_allclose(g.embeddings("dlib-resnet-v1").vectors, expected[:5], atol=1e-5)
+        np.testing.assert_allclose(g.store.embeddings("dlib-resnet-v1").vectors, expected[:5], atol=1e-5)
 
 
 def test_gallery_reembed_command_and_galleries_from_before_identities(photos, tmp_path: Path) -> None:
@@ -99,5 +99,45 @@ def test_gallery_reembed_command_and_galleries_from_before_identities(photos, tm
 def test_gallery_keeps_the_identity_record(photos, tmp_path: Path) -> None:
     with faceprint.Gallery(tmp_path / "g.sqlite") as g:
         g.enroll("Ariel", photos["Ariel_Sharon"][:1])
-        assert g.model_record("dlib-resnet-v1") == model_identity("dlib-resnet-v1")
-        assert g.model_record("facenet-inception-resnet-v1") is None
+        assert g.store.model_record("dlib-resnet-v1") == model_identity("dlib-resnet-v1")
+        assert g.store.model_record("facenet-inception-resnet-v1") is None
+
+
+
+def test_sources_are_stored_absolute_and_found_from_any_folder(photos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`enroll` run with relative paths stores absolute ones; `gallery reembed` run elsewhere finds every photo; a
+    gallery written before (sources relative to the folder enroll ran from) is read beside the gallery file."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "g.sqlite"
+    result = CliRunner().invoke(app, ["enroll", "Ariel_Sharon", "--person", "Ariel", "--gallery", "g.sqlite", "--largest", "--json"])
+    assert result.exit_code == 0, result.output
+    with faceprint.Gallery(path) as g:
+        sources = sorted(f.source for f in g.faces())
+    assert sources == sorted(str(p.resolve()) for p in photos["Ariel_Sharon"])
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with sqlite3.connect(path) as db:  # stale vectors; and one face stored the old way, relative to tmp_path
+        db.execute("UPDATE embeddings SET identity = NULL")
+        db.execute("UPDATE faces SET source = ? WHERE id = 1", (f"Ariel_Sharon/{photos['Ariel_Sharon'][0].name}",))
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(app, ["gallery", "reembed", "--gallery", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"model": "dlib-resnet-v1", "stale": 4, "updated": 4, "failed": []}
+
+
+def test_find_source_rule(tmp_path: Path) -> None:
+    import hashlib
+
+    from faceprint.gallery.sources import find_source, stored_source
+
+    (tmp_path / "a").mkdir()
+    photo = tmp_path / "a" / "p.jpg"
+    photo.write_bytes(b"photo")
+    sha = hashlib.sha256(b"photo").hexdigest()
+    assert stored_source(tmp_path / "a" / ".." / "a" / "p.jpg") == str(photo.resolve())
+    assert find_source(str(photo), sha) == (photo, None)
+    assert find_source("a/p.jpg", sha, tmp_path / "g.sqlite") == (tmp_path.resolve() / "a" / "p.jpg", None)
+    assert find_source(str(photo), "0" * 64) == (None, "source photo changed since it was enrolled")
+    path, reason = find_source("b/p.jpg", sha, tmp_path / "g.sqlite")
+    assert path is None and reason is not None and reason.startswith("source photo cannot be read")

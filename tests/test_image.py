@@ -226,6 +226,32 @@ def test_exif_orientation(tmp_path: Path, orientation: int, suffix: str) -> None
     np.testing.assert_array_equal(load_image(peek(path)), a)  # PIL input is oriented too
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_as_pillow_turns_it(tmp_path: Path, orientation: int) -> None:
+    """The array is turned after decoding (to save memory); it must be what ImageOps.exif_transpose shows."""
+    from PIL import ImageOps
+
+    base = Image.fromarray(np.random.default_rng(orientation).integers(0, 255, (5, 7, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = save(base, tmp_path / f"o{orientation}.png", exif=exif.tobytes())
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    np.testing.assert_array_equal(load_image(path), expected)
+
+
+def test_large_photo_decoded_in_strips_unchanged(tmp_path: Path) -> None:
+    """Images copied strip by strip (several strips here) are the pixels Pillow decodes, writeable and contiguous."""
+    pixels = np.random.default_rng(0).integers(0, 255, (1500, 1100, 3), dtype=np.uint8)
+    path = save(Image.fromarray(pixels), tmp_path / "big.png")
+    a = load_image(path)
+    np.testing.assert_array_equal(a, pixels)
+    assert a.flags.writeable and a.flags.c_contiguous
+    np.testing.assert_array_equal(load_image(path.read_bytes())[..., 0], pixels[..., 0])
+    gray = save(Image.fromarray(pixels[..., 1]), tmp_path / "gray.png")
+    np.testing.assert_array_equal(load_image(gray), np.repeat(pixels[..., 1:2], 3, axis=2))
+
+
 def test_no_orientation_tag_unchanged(tmp_path: Path) -> None:
     base = blocks()
     np.testing.assert_array_equal(load_image(save(base, tmp_path / "plain.png")), np.asarray(base))
@@ -397,6 +423,8 @@ def test_pillow_decompression_bomb_error_becomes_image_error(tmp_path: Path) -> 
         with pytest.raises(ImageError, match="image too large: more than .* pixels, above the most faceprint reads") as info:
             load_image(path, **kw)
         assert "bomb.png" in str(info.value) and "max_pixels" not in str(info.value)
+        # one limit quoted: faceprint's own when it applies, Pillow's hard one only without it
+        assert ("40,000,000" in str(info.value)) == ("max_pixels" not in kw), str(info.value)
     with pytest.raises(ImageError, match="image too large"):
         image_size(path)
 

@@ -252,3 +252,63 @@ def test_identify_index_milvus_equals_exact_on_lfw_subset(lfw_subset, tmp_path) 
     exact2, milvus2 = _identify(photos, gallery, "exact"), _identify(photos, gallery, "milvus")
     _assert_same_answers(exact2, milvus2)
     assert people[0] not in {c["person"] for o in milvus2 for c in o["candidates"]}
+
+
+def _identify_lazily(g, spec: str) -> None:  # type: ignore[no-untyped-def]
+    """Fill store `g` (which records its statements), build `spec`'s index once, then identify through the index in
+    step: no vector read but the candidates', and the answers of exact search."""
+    from faceprint.gallery.milvus_index import open_milvus_in_step
+    from faceprint.recognize.identifier import GalleryEmbeddings, Identifier
+    from faceprint.types import Embeddings
+
+    x, names = clustered(40, 25, dim=32)
+    with g.transaction():
+        for i, (v, name) in enumerate(zip(x, names)):
+            g.add_face(name, f"{name}_{i}.jpg", f"sha{i}", None, v, MODEL)
+    open_milvus_in_step(g, MODEL, spec).close()  # the first command builds the index (reads every vector)
+    queries = clustered(40, 1, dim=32, seed=3)[0][:3]
+    exact = Identifier(g.embeddings(MODEL), "euclidean", 0.5, 10.0).identify(Embeddings(queries, MODEL), top_k=3)
+    g.statements.clear()
+    with open_milvus_in_step(g, MODEL, spec) as index:
+        assert index.vectors is None and len(index) == 1000
+        empty = GalleryEmbeddings(MODEL, np.zeros((0, 32), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), {})
+        lazy = Identifier(empty, "euclidean", 0.5, 10.0, index=index, directory=g, n_people=40)
+        got = lazy.identify(Embeddings(queries, MODEL), top_k=3)
+    reads = [(sql, n) for sql, n in g.statements if "vector" in sql]
+    assert reads and all("IN (" in sql and n - 1 <= 3 * 100 for sql, n in reads)  # only ids Milvus returned
+    assert [m.person for m in got] == [m.person for m in exact] and [m.closest for m in got] == [m.closest for m in exact]
+    np.testing.assert_allclose([m.distance for m in got], [m.distance for m in exact], atol=1e-5)
+    assert [[c.person for c in m.candidates] for m in got] == [[c.person for c in m.candidates] for m in exact]
+
+
+def _counting(base):  # type: ignore[no-untyped-def]
+    class Counting(base):
+        """The store, keeping every statement it runs (what the tests assert on)."""
+
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.statements: list[tuple[str, int]] = []
+            super().__init__(*args, **kwargs)
+
+        def _q(self, sql, params=()):  # type: ignore[no-untyped-def]
+            self.statements.append((sql, len(params)))
+            return super()._q(sql, params)
+
+    return Counting
+
+
+def test_identify_through_an_index_in_step_reads_only_the_candidates_rows(tmp_path) -> None:
+    """The goal of a large gallery: once Milvus is in step, identifying reads no vector but the candidates' (and
+    names the same people at the same distances as exact search over every vector)."""
+    from faceprint.gallery.store import SQLiteStore
+
+    with _counting(SQLiteStore)(tmp_path / "g.sqlite") as g:
+        _identify_lazily(g, "milvus")
+
+
+@pytest.mark.slow
+def test_a_postgres_gallery_on_a_milvus_server_reads_only_the_candidates_rows(pg_url, milvus_server) -> None:
+    pytest.importorskip("psycopg")
+    from faceprint.gallery.store.postgres import PostgresStore
+
+    with _counting(PostgresStore)(pg_url) as g:
+        _identify_lazily(g, f"milvus://127.0.0.1:{milvus_server}")

@@ -10,7 +10,7 @@ import pytest
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import ImageError
-from faceprint.pipeline import FacePipeline, available_cores
+from faceprint.pipeline import FacePipeline, PixelWindow, available_cores, item_pixels
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,43 @@ def test_settings_are_checked(analyzer: FaceAnalyzer) -> None:
     with pytest.raises(ValueError, match="batch_faces"):
         FacePipeline(analyzer, batch_faces=0)
     assert FacePipeline(analyzer).workers == available_cores() >= 1
+
+
+def test_pixel_window_admits_what_fits_and_one_oversized_image_alone() -> None:
+    w = PixelWindow(100)
+    assert w.admit(60) and not w.admit(50) and w.held == 60  # refused: nothing held for it
+    assert w.admit(40) and w.held == 100 and not w.admit(1)
+    w.release(60)
+    w.release(40)
+    assert w.admit(500) and w.held == 500  # larger than the window, admitted alone
+    assert not w.admit(1)
+    w.release(500)
+    assert w.peak == 500
+    with pytest.raises(ValueError, match="only 0 held"):
+        w.release(1)
+    with pytest.raises(ValueError, match="at least 1"):
+        PixelWindow(0)
+    unbounded = PixelWindow(None)
+    assert all(unbounded.admit(10**9) for _ in range(3))
+
+
+@pytest.mark.parametrize("keep_images", [False, True])
+def test_window_is_bounded_by_pixels(analyzer: FaceAnalyzer, files: list[Path], keep_images: bool) -> None:
+    """With room for two 250 x 250 photos' pixels, never more are in flight however many workers wait, and every
+    result still comes back in order (with keep_images the pixels are held until the consumer takes the image)."""
+    items = files[:8]
+    pipe = FacePipeline(analyzer, workers=4, batch_faces=2, pixels_in_flight=2 * 250 * 250)
+    out = []
+    for r in pipe.run(items, keep_images=keep_images):
+        out.append(r.item)
+        assert (r.image is not None) == keep_images
+    assert out == items
+    assert pipe.peak_pixels == 2 * 250 * 250
+    big = FacePipeline(analyzer, workers=4, batch_faces=2, pixels_in_flight=100)  # each photo alone
+    assert [r.item for r in big.run(items[:3], keep_images=keep_images)] == items[:3] and big.peak_pixels == 250 * 250
+
+
+def test_item_pixels_reads_headers_only(files: list[Path], tmp_path: Path) -> None:
+    assert item_pixels(files[0]) == 250 * 250 == item_pixels(str(files[0])) == item_pixels(files[0].read_bytes())
+    assert item_pixels(np.zeros((3, 4, 3), np.uint8)) == 12
+    assert item_pixels(tmp_path / "missing.jpg") == 0 and item_pixels(("not", "an image")) == 0

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+ROOT = Path(__file__).resolve().parents[1]
+# The README's blocks and those of the documentation pages that run on the README's photo names.
+PAGES = [ROOT / "README.md", ROOT / "docs" / "python-api.md", ROOT / "docs" / "video.md"]
+BLOCKS = [b for page in PAGES for b in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)]
 
 
 @pytest.fixture
@@ -31,8 +33,9 @@ def photo_folder(shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def door_clip(photo_folder: Path, shared_dir: Path) -> Path:
-    """door.mp4: alice (Colin Powell's photos) walking past a camera, and people.sqlite with her enrolled."""
+def door_clip(photo_folder: Path, shared_dir: Path, with_weights: Path) -> Path:
+    """door.mp4: alice (Colin Powell's photos) walking past a camera, and people.sqlite with her enrolled (video
+    detects with YuNet, whose weights `make weights` fetched)."""
     import faceprint
     from faceprint.video.scenes import Actor, Scene, face_photo, write_scene
 
@@ -52,7 +55,7 @@ def test_readme_has_python_blocks() -> None:
 def test_readme_block_runs(index: int, photo_folder: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> None:
     if "door.mp4" in BLOCKS[index]:
         request.getfixturevalue("door_clip")
-    exec(compile(BLOCKS[index], f"README.md python block {index + 1}", "exec"), {"__name__": "__readme__"})
+    exec(compile(BLOCKS[index], f"python block {index + 1} of README.md and docs", "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
     if "faceprint.verify(" in BLOCKS[index]:
         assert "alice" in out and "True" in out  # alice1/alice2 verified, and alice named on visitor.jpg

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +141,21 @@ def test_killed_enrolment_leaves_consistent_gallery(shared_dir, tmp_path) -> Non
     assert summary["skipped"]["already enrolled"] == n_faces
     assert total == n_faces + summary["faces_enrolled"]
     assert total + sum(v for k, v in summary["skipped"].items() if k != "already enrolled") == 40
+
+
+def test_the_avengers_figures_are_identical_on_postgresql(avengers, pg_url) -> None:
+    """The gallery copied to PostgreSQL (faceprint gallery copy) identifies every held-out photo as the SQLite file
+    does: the same names, candidates, distances and confidences, bit for bit; also after removing a person."""
+    from faceprint.gallery.store import open_store
+    from faceprint.gallery.store.copy import copy_gallery
+
+    with Gallery(avengers["path"]) as src, open_store(pg_url) as dst:
+        copy_gallery(src, dst)
+        answers = []
+        for g in (src, dst):
+            answers.append([(m.person, m.closest, m.distance, m.confidence, [(c.person, c.distance) for c in m.candidates])
+                            for m in build_identifier(g, avengers["analyzer"]).identify(avengers["queries"])])
+        assert answers[0] == answers[1]
+        dst.remove_person("mark_ruffalo")
+        after = build_identifier(dst, avengers["analyzer"]).identify(avengers["queries"])
+        assert all(m.person != "mark_ruffalo" for m in after)

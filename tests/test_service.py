@@ -242,7 +242,7 @@ def test_error_codes(tmp_path: Path, server: Server, client: Client, photos: dic
 def test_strict_parameters(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
     photo = photos["Tony_Blair"][0]
     b64 = base64.b64encode(photo.read_bytes()).decode()
-    for value in ("yes", "False ", "no", "2", "t", ""):
+    for value in ("yes", "False ", "no", "2", "t", "", "1", "0", "FALSE"):
         with pytest.raises(ApiError) as exc:
             client.request("POST", "/v1/detect", files=[("file", photo)], fields={"largest": value})
         assert _err(exc) == (422, "invalid_parameter") and "true or false" in exc.value.message
@@ -251,7 +251,7 @@ def test_strict_parameters(server: Server, client: Client, photos: dict[str, lis
             continue
         st, _, body = _json_post(server, "/v1/detect", {"image": b64, "largest": value})
         assert (st, body["error"]["code"]) == (422, "invalid_parameter")
-    for v in ("false", "FALSE", "0"):
+    for v in ("false", "true"):
         assert client.request("POST", "/v1/detect", files=[("file", photo)], fields={"largest": v})["faces"]
     for fields in ({"threshold": "abc"}, {"threshold": "-1"}, {"threshold": "nan"}, {"top_k": "0"}, {"top_k": "1.5"},
                    {"top_k": "100000"}):
@@ -283,13 +283,26 @@ def test_limits(tmp_path: Path, server: Server, client: Client, photos: dict[str
         client.detect(wide)
     assert _err(exc) == (413, "image_too_large")
     # files per request above --max-files 3, multipart and JSON
+    four = photos["Arnold_Schwarzenegger"][:4]
     with pytest.raises(ApiError) as exc:
-        client.enroll("Many", photos["Gerhard_Schroeder"][:4])
+        client.request("POST", "/v1/people/Many/faces", files=[("files", p) for p in four])
     assert _err(exc) == (413, "too_many_files")
     st, _, body = _json_post(server, "/v1/people/Many/faces", {"images": [base64.b64encode(b"x").decode()] * 4})
     assert (st, body["error"]["code"]) == (413, "too_many_files")
     with pytest.raises(ApiError):
         client.person("Many")
+    # the client sends any number of photos, or a folder, in requests within the server's limits
+    assert client.limits()["max_files"] == 3
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for p in photos["Arnold_Schwarzenegger"][:7]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    rep = client.enroll("Many", folder)
+    assert len(rep["enrolled"]) + len(rep["skipped"]) == 7 and len(rep["enrolled"]) >= 4
+    for s in rep["skipped"]:  # the hint names the HTTP parameter, not the CLI's --largest
+        assert s["reason"] == "several faces" and "largest=true" in s["detail"] and "--largest" not in s["detail"]
+    assert client.person("Many")["total"] == len(rep["enrolled"])
+    client.remove("Many")
 
 
 def test_full_queue_answers_503_busy(server: Server, photos: dict[str, list[Path]]) -> None:
@@ -364,8 +377,8 @@ def test_page_and_static_files(server: Server) -> None:
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
 
 
-def test_every_error_code_is_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_every_error_code_is_in_the_docs() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "service.md").read_text()
     for code, (status, _) in ERROR_CODES.items():
         assert f"`{code}`" in readme and f"| {status} |" in readme, code
 
@@ -445,3 +458,110 @@ def test_json_bodies_for_enrolment_and_verify(server: Server, client: Client, ph
     local = faceprint.verify(photos["Vladimir_Putin"][1], photos["Vladimir_Putin"][2])
     assert st == 200 and v["same"] is local.same and abs(v["distance"] - local.distance) < 1e-5
     assert client.remove("Putin")["faces"] == 3
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height pixels, with almost no pixel data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))
+
+
+def test_names_over_http(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
+    """The name rule of faceprint.names: 422 invalid_parameter for every bad name, never 500; names are trimmed."""
+    photo = photos["Donald_Rumsfeld"][5]
+    for raw in ("a%0Ab", "a%00b", "a%09b", "a%E2%80%8Bb", "%20%20", "x" * 201):
+        st, _, body = _raw(server, "POST", f"/v1/people/{raw}/faces", json.dumps({"image": base64.b64encode(photo.read_bytes()).decode()}).encode(),
+                           {"Content-Type": "application/json"})
+        assert (st, body["error"]["code"]) == (422, "invalid_parameter"), (raw, st, body)
+    rep = client.enroll(" Rummy ", [photo])
+    assert rep["person"] == "Rummy" and rep["enrolled"]
+    assert client.person("  Rummy")["name"] == "Rummy"
+    for new in ("AC/DC", "x\ny", "\u200b", "y" * 201, 5):
+        with pytest.raises(ApiError) as exc:
+            client.request("PATCH", "/v1/people/Rummy", json_body={"name": new})
+        assert _err(exc) == (422, "invalid_parameter"), new
+    assert client.rename("Rummy", " Rummy D. ")["name"] == "Rummy D."
+    assert client.remove("Rummy D.")["faces"] == 1
+
+
+def test_unknown_and_conflicting_options_are_refused(server: Server, client: Client, photos: dict[str, list[Path]]) -> None:
+    photo = photos["Tony_Blair"][0]
+    b64 = base64.b64encode(photo.read_bytes()).decode()
+    cases = [("/v1/identify", {"topk": "3"}, "'topk' (did you mean 'top_k'?)"),
+             ("/v1/identify", {"far": "0.01", "threshold": "0.5"}, "far or threshold, not both"),
+             ("/v1/detect", {"threshold": "0.5"}, "'threshold'")]
+    for path, fields, words in cases:
+        with pytest.raises(ApiError) as exc:
+            client.request("POST", path, files=[("file", photo)], fields=fields)
+        assert _err(exc) == (422, "invalid_parameter") and words in exc.value.message, exc.value.message
+    st, _, body = _json_post(server, "/v1/identify", {"image": b64, "treshold": 0.5})
+    assert st == 422 and "'treshold' (did you mean 'threshold'?)" in body["error"]["message"]
+    st, _, body = _json_post(server, "/v1/verify", {"image1": b64, "image2": b64, "far": 0.01})
+    assert st == 422 and "'far'" in body["error"]["message"]
+
+
+def test_methods_head_options_and_huge_headers(server: Server, client: Client) -> None:
+    st, headers, _ = _raw(server, "OPTIONS", "/v1/people/Nobody")
+    assert st == 204 and headers["allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
+    st, headers, body = _raw(server, "PUT", "/v1/people/Nobody", b"{}", {"Content-Type": "application/json"})
+    assert (st, body["error"]["code"]) == (405, "method_not_allowed") and headers["allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
+    u = urllib.parse.urlparse(server.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("HEAD", "/health")
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.read() == b"" and int(resp.getheader("content-length")) > 0
+    conn.close()
+    # a PNG whose header claims 100000 x 100000 pixels: 413 like a real large image, not 400
+    with pytest.raises(ApiError) as exc:
+        client.detect(_png_header(100_000, 100_000))
+    assert _err(exc) == (413, "image_too_large")
+
+
+def test_a_content_length_lie_is_cut_at_the_timeout(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    s = Server("--gallery", str(tmp_path / "g.sqlite"), "--timeout", "2", home=tmp_path / "home")
+    try:
+        u = urllib.parse.urlparse(s.url)
+        for length in (999_999_999, 5000):  # above the body limit, and below it
+            sock = socket.create_connection((u.hostname, u.port), timeout=20)
+            sock.sendall(f"POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {length}\r\n\r\n{{}}".encode())
+            start = time.monotonic()
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            took = time.monotonic() - start
+            sock.close()
+            assert took < 10, took  # cut at the 2 s timeout, not held open
+            assert answer.startswith((b"HTTP/1.1 413", b"HTTP/1.1 503")), answer[:100]
+    finally:
+        s.stop()
+    assert any("POST /v1/detect" in line for line in s.output), "no access log line"
+
+
+def test_offline_docs_and_openapi(server: Server, client: Client) -> None:
+    u = urllib.parse.urlparse(server.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    for page in ("/docs", "/redoc"):
+        conn.request("GET", page)
+        html = conn.getresponse().read().decode()
+        assert "https://" not in html and "http://" not in html, html  # nothing from other hosts
+        for src in [m for m in __import__("re").findall(r'(?:src|href)="(/[^"]+)"', html)]:
+            conn.request("GET", src)
+            r = conn.getresponse()
+            assert r.status == 200 and len(r.read()) > 100, src
+    conn.close()
+    spec = client.request("GET", "/openapi.json")
+    body = spec["paths"]["/v1/identify"]["post"]["requestBody"]["content"]
+    assert body["multipart/form-data"]["schema"]["required"] == ["file"] and body["application/json"]["schema"]["required"] == ["image"]
+    assert spec["paths"]["/v1/people/{name}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]["required"] == ["name"]
+    assert "securitySchemes" not in spec.get("components", {})  # this server has no keys: it asks for none
+    assert spec["paths"]["/v1/detect"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")

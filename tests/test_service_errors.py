@@ -9,6 +9,7 @@ from faceprint.errors import (
     FaceprintError,
     GalleryError,
     GalleryLocked,
+    GalleryUnavailable,
     ImageError,
     MissingExtra,
     ModelNotInGallery,
@@ -28,6 +29,7 @@ from faceprint.service.errors import ERROR_CODES, HttpError, api_error_for, enve
         (UnknownModel("model", "nope", ["dlib-resnet-v1"]), 422, "invalid_parameter"),
         (UnknownPerson("no person named 'x'"), 404, "unknown_person"),
         (GalleryLocked("locked"), 503, "gallery_locked"),
+        (GalleryUnavailable("postgresql://secret@db:5432/g: cannot be reached"), 503, "gallery_unavailable"),
         (ModelNotInGallery("other model"), 409, "model_not_in_gallery"),
         (EmptyGallery("empty"), 409, "model_not_in_gallery"),
         (GalleryError("corrupt /secret/path.sqlite"), 500, "internal_error"),
@@ -39,7 +41,7 @@ from faceprint.service.errors import ERROR_CODES, HttpError, api_error_for, enve
 def test_library_errors_map_to_one_status_each(exc: FaceprintError, status: int, code: str) -> None:
     err = api_error_for(exc)
     assert (err.status, err.code) == (status, code)
-    if status == 500 or code == "invalid_video":
+    if status == 500 or code in ("invalid_video", "gallery_unavailable"):
         assert "secret" not in err.message  # internals stay in the server log
     if code == "gallery_locked":
         assert err.headers == {"Retry-After": "1"}

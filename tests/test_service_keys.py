@@ -174,6 +174,7 @@ def test_non_loopback_needs_keys(tmp_path: Path) -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10") and not is_loopback("example.org")
     res = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "0", "--gallery", str(tmp_path / "g.sqlite")])
     assert res.exit_code == 3 and "refusing to listen on 0.0.0.0 without API keys" in res.output
+    assert "[bold" not in res.output and "[/]" not in res.output  # a plain error line, no literal markup
     key = json.loads(cli("keys", "create", "--gallery", tmp_path / "g.sqlite", "--scope", "read", "--json"))
     assert (tmp_path / "g.keys.sqlite").exists()
     cli("keys", "revoke", "--gallery", tmp_path / "g.sqlite", key["id"])
@@ -191,10 +192,45 @@ def test_serve_refuses_a_port_in_use_and_bad_options(tmp_path: Path) -> None:
         taken.listen(1)
         port = taken.getsockname()[1]
         res = runner.invoke(app, ["serve", "--port", str(port), "--gallery", str(tmp_path / "g.sqlite")])
-    assert res.exit_code == 3 and f"cannot listen on 127.0.0.1:{port}" in res.output
+    assert res.exit_code == 3 and f"cannot listen on 127.0.0.1:{port}" in res.output and "[bold" not in res.output
+    res = runner.invoke(app, ["keys", "create", "--gallery", str(tmp_path / "g.sqlite"), "--scope", "bogus"])
+    assert res.exit_code == 3 and "unknown scope 'bogus'" in res.output and "[bold" not in res.output
     res = runner.invoke(app, ["serve", "--gallery", str(tmp_path / "g.sqlite"), "--galleries", str(tmp_path)])
     assert res.exit_code != 0 and "not both" in res.output
     res = runner.invoke(app, ["serve", "--gallery", str(tmp_path / "g.sqlite"), "--model", "no-such-model"])
     assert res.exit_code == 3 and "dlib-resnet-v1" in res.output
     res = runner.invoke(app, ["serve", "--gallery", str(tmp_path / "g.sqlite"), "--detector", "nope"])
     assert res.exit_code != 0 and "mtcnn" in res.output
+
+
+def test_key_format_challenge_self_revocation_and_the_access_log(tmp_path: Path) -> None:
+    """401 says the header's format and carries WWW-Authenticate; a key cannot revoke itself nor the last admin key;
+    the access log names the key's id, never the key; /openapi.json declares the key schemes once keys exist."""
+    gallery = tmp_path / "g.sqlite"
+    admin = json.loads(cli("keys", "create", "--gallery", gallery, "--scope", "admin", "--json"))
+    s = Server("--gallery", str(gallery), home=tmp_path / "home")
+    try:
+        raw = Client(s.url)
+        for headers, words in (({"Authorization": admin["key"]}, "'Bearer KEY'"), ({"Authorization": "Basic eDp5"}, "'Bearer KEY'"),
+                               ({}, "needs an API key"), ({"Authorization": "Bearer fpk_nope"}, "unknown or revoked")):
+            with pytest.raises(ApiError) as exc:
+                raw.request("GET", "/v1/models", headers=headers)
+            assert exc.value.status == 401 and words in exc.value.message, exc.value.message
+            assert exc.value.headers["www-authenticate"].startswith("Bearer")
+        c = s.client(admin["key"])
+        assert _code(lambda: c.revoke_key(admin["id"])) == (409, "conflict")  # itself, and the last admin key
+        second = c.create_key("admin", label="second")
+        assert _code(lambda: c.revoke_key(admin["id"])) == (409, "conflict")  # still itself
+        assert s.client(second["key"]).revoke_key(admin["id"])["revoked"] is not None  # another admin may
+        c2 = s.client(second["key"])
+        assert _code(lambda: c2.revoke_key(second["id"])) == (409, "conflict")
+        spec = c2.request("GET", "/openapi.json")
+        assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+        assert spec["paths"]["/v1/models"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
+        assert "security" not in spec["paths"]["/health"]["get"]
+        assert "gallery" not in spec["paths"]["/v1/keys"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    finally:
+        s.stop()
+    log = "".join(s.output)
+    assert f"key={second['id']}" in log and "GET /v1/models 401" in log and "DELETE /v1/keys/{key_id} 409" in log, log[-3000:]
+    assert admin["key"] not in log and second["key"] not in log

@@ -4,6 +4,7 @@ a webcam snapshot (Chromium's fake camera), a phone-sized window; the screenshot
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 OUT = Path(__file__).resolve().parents[1] / "out"
 
 
-def _browser():  # type: ignore[no-untyped-def]
+def _browser(*extra: str):  # type: ignore[no-untyped-def]
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
     try:
         from selenium import webdriver
@@ -37,7 +38,7 @@ def _browser():  # type: ignore[no-untyped-def]
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=412,915",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-first-run"):
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-first-run", *extra):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
 
@@ -77,21 +78,23 @@ def test_page_identifies_enrols_and_lists_people(tmp_path: Path, lfw_subset: Pat
                    d.find_elements(By.CSS_SELECTOR, "#people .thumbs img"))
 
         def upload(photo: Path) -> str:
-            driver.execute_script("document.getElementById('faces').innerHTML = ''")
+            driver.execute_script("document.getElementById('results').innerHTML = ''")
             driver.find_element(By.ID, "file").send_keys(str(photo))
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces li.face .who"))
-            return driver.find_element(By.CSS_SELECTOR, "#faces li.face .who").text
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .faces li.face .who"))
+            return driver.find_element(By.CSS_SELECTOR, "#results .faces li.face .who").text
 
         assert upload(blair[5]).startswith("Tony Blair ")
-        assert "%" in driver.find_element(By.CSS_SELECTOR, "#faces li.face .who").text
+        assert "%" in driver.find_element(By.CSS_SELECTOR, "#results .faces li.face .who").text
         unknown = upload(powell[1])
         assert unknown.startswith("UNKNOWN"), unknown
 
         # enrol the unknown face from the result
-        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol input").send_keys("Colin Powell")
-        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol button").click()
+        driver.find_element(By.CSS_SELECTOR, "#results .faces li.face .enrol input").send_keys("Colin Powell")
+        driver.find_element(By.CSS_SELECTOR, "#results .faces li.face .enrol button").click()
         wait.until(lambda d: "Enrolled as Colin Powell" in d.find_element(By.ID, "status").text)
         wait.until(lambda d: "Colin Powell" in d.find_element(By.ID, "people").text)
+        # the result is refreshed after enrolling: the same photo now names him
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#results .faces li.face .who").text.startswith("Colin Powell "))
         assert len(client.person("Colin Powell")["faces"]) == 1
         assert upload(powell[2]).startswith("Colin Powell ")
 
@@ -148,13 +151,131 @@ def test_page_with_several_galleries(tmp_path: Path, lfw_subset: Path) -> None:
         driver.find_element(By.ID, "gallery").send_keys("staff", Keys.TAB)
         wait.until(lambda d: "empty" in d.find_element(By.ID, "people").text)
         driver.find_element(By.ID, "file").send_keys(str(blair[0]))
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces li.face .who"))
-        assert driver.find_element(By.CSS_SELECTOR, "#faces li.face .who").text == "UNKNOWN"
-        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol input").send_keys("Tony Blair")
-        driver.find_element(By.CSS_SELECTOR, "#faces li.face .enrol button").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .faces li.face .who"))
+        assert driver.find_element(By.CSS_SELECTOR, "#results .faces li.face .who").text == "UNKNOWN"
+        driver.find_element(By.CSS_SELECTOR, "#results .faces li.face .enrol input").send_keys("Tony Blair")
+        driver.find_element(By.CSS_SELECTOR, "#results .faces li.face .enrol button").click()
         wait.until(lambda d: "Tony Blair" in d.find_element(By.ID, "people").text)
         assert [p["name"] for p in server.client(gallery="staff").people()] == ["Tony Blair"]
         assert server.client().galleries() == ["staff"]
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()
+
+
+def test_api_docs_render_offline(tmp_path: Path) -> None:
+    """/docs (Swagger UI) and /redoc render every operation with no other host reachable: the browser resolves no
+    name but the server's address, so a script or style from a CDN would leave the page blank."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    gallery = tmp_path / "people.sqlite"
+    server_key(gallery)  # a server with keys: Swagger UI shows its Authorize button
+    server = Server("--gallery", str(gallery))
+    driver = None
+    try:
+        driver = _browser("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--window-size=1280,900")
+        wait = WebDriverWait(driver, 60)
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(server.url + "/openapi.json") as r:
+            spec = json.load(r)
+        n_ops = sum(len(item) for item in spec["paths"].values())
+        driver.get(server.url + "/docs")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) == n_ops)
+        assert driver.find_elements(By.CSS_SELECTOR, ".btn.authorize"), "no Authorize button"
+        assert "POST/v1/identify" in driver.find_element(By.ID, "operations-gallery-identify_v1_identify_post").text.replace("\n", "")
+        driver.save_screenshot(str(OUT / "docs-offline.png")) if OUT.exists() else None
+        driver.get(server.url + "/redoc")
+        wait.until(lambda d: "/v1/people/{name}/faces" in d.find_element(By.TAG_NAME, "body").text)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "faceprint API" in body or "faceprint" in body
+        assert "Enroll" in body and "Identify" in body
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()
+
+
+def test_page_scales_labels_pages_and_deletes(tmp_path: Path, lfw_subset: Path) -> None:
+    """With the page's own controls: several photos at once, each scaled to the card with labels inside the picture
+    and apart; candidates, distance, threshold and what the percentage means; an error clears the results; a
+    person's faces in pages, one deleted with its button; the people list searched and paged."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    blair = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))
+    putin = sorted((lfw_subset / "Vladimir_Putin").glob("*.jpg"))
+    small = tmp_path / "small.jpg"
+    Image.open(blair[7]).resize((139, 139)).save(small)  # a small photo: drawn to the card's width, not 139 px
+    server = Server("--gallery", str(tmp_path / "people.sqlite"))
+    driver = None
+    try:
+        client = server.client()
+        assert client.enroll("Tony Blair", blair[:7])["enrolled"]
+        client.enroll("Vladimir Putin", putin[1:3])
+        for i in range(3):  # more people than... a search narrows the list
+            client.enroll(f"Person {i}", [sorted((lfw_subset / d).glob("*.jpg"))[0] for d in ("Ariel_Sharon", "Hugo_Chavez", "Jacques_Chirac")][i:i + 1])
+        n_blair = client.person("Tony Blair")["total"]
+        driver = _browser("--window-size=1280,900")
+        wait = WebDriverWait(driver, 90)
+        driver.get(server.url + "/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+
+        driver.find_element(By.ID, "file").send_keys("\n".join(str(p) for p in (small, putin[0], blair[8])))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .result canvas[data-labels]")) == 3)
+        wait.until(lambda d: "in 3 photos" in d.find_element(By.ID, "status").text)
+        for canvas in driver.find_elements(By.CSS_SELECTOR, "#results .result canvas"):
+            w, h = float(canvas.get_attribute("data-width")), float(canvas.get_attribute("data-height"))
+            stage = driver.execute_script("return arguments[0].parentElement.clientWidth", canvas)
+            assert w >= 0.95 * stage or h >= 0.7 * driver.execute_script("return window.innerHeight"), (w, h, stage)
+            labels = json.loads(canvas.get_attribute("data-labels"))
+            for i, a in enumerate(labels):
+                assert 0 <= a["x"] and a["x"] + a["w"] <= w + 0.5 and 0 <= a["y"] and a["y"] + a["h"] <= h + 0.5, a
+                for b in labels[i + 1:]:
+                    assert not (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]), (a, b)
+        group = driver.find_elements(By.CSS_SELECTOR, "#results .result")[1]
+        assert len(group.find_elements(By.CSS_SELECTOR, ".faces li.face")) >= 2  # the group photo: several labels
+        first = driver.find_element(By.CSS_SELECTOR, "#results .result .faces li.face")
+        assert first.find_element(By.CSS_SELECTOR, ".who").text.startswith("Tony Blair ")
+        assert "distance" in first.find_element(By.CSS_SELECTOR, ".numbers").text
+        assert "Tony Blair" in first.find_element(By.CSS_SELECTOR, ".candidates").text
+        meaning = driver.find_element(By.CSS_SELECTOR, "#results .result .meaning")
+        meaning.find_element(By.TAG_NAME, "summary").click()
+        assert "Threshold" in meaning.text and len(meaning.text) > 100
+        OUT.mkdir(exist_ok=True)
+        driver.save_screenshot(str(OUT / "service-page-photos.png"))
+
+        # an unreadable file: the earlier results go, the status says why
+        bad = tmp_path / "not-a-photo.jpg"
+        bad.write_bytes(b"this is text")
+        driver.find_element(By.ID, "file").send_keys(str(bad))
+        wait.until(lambda d: "error" in d.find_element(By.ID, "status").get_attribute("class"))
+        assert "not-a-photo.jpg" in driver.find_element(By.ID, "status").text
+        assert not driver.find_elements(By.CSS_SELECTOR, "#results .result")
+
+        # a person's faces, a page at a time, and one deleted with its button
+        person = driver.find_element(By.CSS_SELECTOR, "#people li.person[data-name='Tony Blair']")
+        wait.until(lambda d: len(person.find_elements(By.CSS_SELECTOR, ".thumbs img")) == min(n_blair, 12))
+        if n_blair > 12:
+            person.find_element(By.CSS_SELECTOR, ".more-faces").click()
+            wait.until(lambda d: len(person.find_elements(By.CSS_SELECTOR, ".thumbs img")) == n_blair)
+        driver.execute_script("window.confirm = () => true")
+        person.find_element(By.CSS_SELECTOR, ".thumb .delete-face").click()
+        wait.until(lambda d: "Deleted a face of Tony Blair" in d.find_element(By.ID, "status").text)
+        assert client.person("Tony Blair")["total"] == n_blair - 1
+        wait.until(lambda d: f"{n_blair - 1} faces" in d.find_element(By.CSS_SELECTOR, "#people li.person[data-name='Tony Blair']").text)
+
+        # the people list: searched by name
+        driver.find_element(By.ID, "people-search").send_keys("person")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#people li.person")) == 3)
+        assert driver.find_element(By.ID, "people-count").text == "(3)"
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        OUT.mkdir(exist_ok=True)
+        driver.save_screenshot(str(OUT / "service-page-results.png"))
     finally:
         if driver is not None:
             driver.quit()

@@ -207,7 +207,7 @@ def test_cli_gallery_commands_take_a_checkpoint_path_or_an_ensemble_with_one(kil
         r = run("enroll", *photos, "--person", "Tony_Blair", "-g", g, "-m", model, "--json")
         assert r.exit_code == 0, r.output
         assert json.loads(r.stdout)["model"] == get_model_spec(model).name
-        r = run("calibrate", lfw_subset, "-g", g, "-m", model, "--far", "0.01", "--json")
+        r = run("calibrate", lfw_subset, "-g", g, "-m", model, "--pair-far", "0.01", "--json")
         assert r.exit_code == 0, r.output
         with Gallery(g) as gallery:  # stored where identify looks for the model's threshold
             assert gallery.get_setting(threshold_setting(gallery, get_model_spec(model).name)) == repr(json.loads(r.stdout)["threshold"])
@@ -248,6 +248,7 @@ def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp
     report = json.loads(r.stdout)
     train, test = split_per_person(identity_folders(orl_small), 0.66)
     assert report["people"] == 10 and report["train_faces"] == len(train) and report["test_faces"] == len(test)
+    assert report["fitted_faces"] == len(train)
     assert 0.0 <= report["head_accuracy"] <= 1.0 and report["classifier_key"].startswith("classifier:linear:")
     name = get_model_spec(str(best)).name
     with Gallery(gallery, create=False) as g:
@@ -260,6 +261,13 @@ def test_train_head_is_used_by_identify(killed_and_resumed, orl_small: Path, tmp
         results = identify_images([test[0][1]], analyzer, ident)
     assert isinstance(ident.classifier, LinearHeadClassifier) and ident.gallery.model == name
     assert results[0].match is not None and results[0].match.closest in clf.classes_
+    # --holdout 0 on the same gallery: every photo trains, the held-out share is enrolled now, and the counts say
+    # what the head was fitted on (all the gallery's faces), with a progress bar that reaches its end
+    r = run("train-head", orl_small, "--model", best, "--gallery", gallery, "--holdout", "0")
+    assert r.exit_code == 0, r.output
+    n = len(train) + len(test)
+    assert f"fitted on {n} faces of the gallery ({n} from these photos, {len(test)} newly enrolled)" in r.stdout
+    assert f"{n}/{n}" in r.stderr
 
 
 def test_rerun_with_other_settings_is_refused(killed_and_resumed) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("av")
-pytest.importorskip("supervision")
+pytest.importorskip("scipy")
 
 import faceprint  # noqa: E402
 from faceprint.errors import VideoError  # noqa: E402
@@ -26,8 +26,13 @@ ENROLLED = ["George_W_Bush", "Tony_Blair", "Colin_Powell", "Donald_Rumsfeld"]
 FPS = 25
 DETECT_EVERY = 5
 SLACK_S = 2 * DETECT_EVERY / FPS
-"""A track starts on its second detection (ByteTrack confirms a new track once matched twice) and is carried for up
-to DETECT_EVERY-1 frames after its last one, so spans may differ from the truth by up to two detection steps."""
+"""A track is carried for up to DETECT_EVERY-1 frames after its last detection, and a face entering is found at
+the next detection, so spans may differ from the truth by up to two detection steps."""
+
+
+@pytest.fixture(autouse=True)
+def _weights(with_weights: Path) -> None:
+    """Video detects with YuNet, whose weights `make weights` fetched into the real cache."""
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +74,8 @@ def test_pan_and_scale_is_one_named_track(lfw: Path, gallery, tmp_path: Path) ->
     assert t.person == "George_W_Bush" and not t.unknown and t.confidence > 0.5
     assert t.first_s <= SLACK_S and t.last_s >= 3.0 - 1 / FPS - SLACK_S
     assert t.frames >= scene.frame_count - DETECT_EVERY * 2
-    # Recognised once: only the votes' faces are embedded, a small share of the frames.
-    assert t.recognitions <= 3
+    # Recognised once: only the votes' faces are embedded (3), and one re-check after 2 s that it is still him.
+    assert t.recognitions <= 4
     assert [e.kind for e in events].count("named") == 1
     named = next(e for e in events if e.kind == "named")
     assert named.frame <= 2 * DETECT_EVERY  # named on the track's first vote, not after a wait
@@ -104,6 +109,22 @@ def test_leaving_and_returning_with_empty_frames_between(lfw: Path, gallery, tmp
     assert abs(second.first_s - 2.8) <= SLACK_S and second.last_s >= 4.0 - 1 / FPS - SLACK_S
     assert first.last_s < second.first_s  # not simultaneous: no conflict, two tracks of one person
     assert first.track_id != second.track_id
+
+
+def test_back_within_keep_lost_continues_the_track(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Gone for 0.6 s (under keep_lost_s, 1 s) and back beside where he was, in another photo: one track, one name;
+    the stranger standing at the other side keeps his own UNKNOWN track throughout."""
+    scene = Scene(320, 240, FPS, 3.0, [
+        Actor("Donald_Rumsfeld", photo(lfw, "Donald_Rumsfeld", 7), [(0, 90, 120, 80), (1.2, 100, 120, 80)]),
+        Actor("Donald_Rumsfeld", photo(lfw, "Donald_Rumsfeld", 8), [(1.8, 150, 120, 80), (3, 160, 120, 80)]),
+        Actor(None, photo(lfw, "Hugo_Chavez", 1), [(0, 265, 120, 80), (3, 265, 120, 80)]),
+    ])
+    events = list(recognize(clip(tmp_path, scene), gallery, detect_every=DETECT_EVERY))
+    tracks = ended_tracks(events)
+    assert sorted(str(t.person) for t in tracks) == ["Donald_Rumsfeld", "None"], tracks
+    rumsfeld = next(t for t in tracks if t.person)
+    assert rumsfeld.first_s <= SLACK_S and rumsfeld.last_s >= 3.0 - 1 / FPS - SLACK_S
+    assert [e.kind for e in events if e.track.track_id == rumsfeld.track_id].count("started") == 1
 
 
 def test_stranger_is_unknown_and_rechecked(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -248,20 +269,136 @@ def test_gallery_identify_faces_matches_identify(lfw: Path, gallery) -> None:  #
     assert gallery.identify_faces(path, []) == []
 
 
-def test_tracker_ids_are_per_tracker_and_never_reused() -> None:
+def _face(x: float, y: float = 50.0, side: float = 60.0) -> faceprint.Face:
     from faceprint.types import Face
+
+    return Face((x, y, x + side, y + side * 7 / 6), 0.99,
+                ((x + side / 3, y + 20), (x + 2 * side / 3, y + 20), (x + side / 2, y + 35), (x + side / 3, y + 50), (x + 2 * side / 3, y + 50)))
+
+
+def test_tracker_confirms_on_second_detection_and_numbers_from_one() -> None:
     from faceprint.video.tracker import FaceTracker
 
-    def face(x: float) -> Face:
-        return Face((x, 50.0, x + 60.0, 120.0), 0.99, ((x + 20, 70.0), (x + 40, 70.0), (x + 30, 85.0), (x + 22, 100.0), (x + 38, 100.0)))
+    for _ in range(2):  # each FaceTracker starts at 1
+        tr = FaceTracker(fps=25)
+        assert tr.update(0, [_face(10), _face(200)]) == [] and tr.tentative  # seen once: tentative, held back
+        ids = sorted(t.track_id for t in tr.update(1, [_face(12), _face(198)]))
+        assert ids == [1, 2] and not tr.tentative
+    # A face seen once and never again is dropped after `tentative_patience` missed detections, without a track.
+    tr.update(2, [_face(14), _face(196), _face(100, 150)])
+    for i in range(3, 6):
+        assert {t.track_id for t in tr.update(i, [_face(10 + 2 * i), _face(200 - 2 * i)])} == {1, 2}
+    assert not tr.tentative
 
-    for _ in range(2):  # ByteTrack numbers tracks across the process; each FaceTracker starts at 1
-        tr = FaceTracker(fps=25, detect_every=1)
-        ids = [[t.track_id for t in tr.update(i, [face(10 + 2 * i), face(200 - 2 * i)])] for i in range(3)]
-        assert sorted(ids[-1]) == [1, 2] and ids[1] == ids[2]
-    # Between detections a box moves along its velocity (2 px a frame here).
-    moving = next(t.track_id for t in tr.update(3, [face(16), face(194)]) if t.face.box[0] == 16)
-    assert tr.predict(moving, 5) == pytest.approx((20.0, 50.0, 80.0, 120.0))
-    tr.forget(moving)  # an ended track's id is not handed out again, even if ByteTrack matches it once more
-    again = {t.track_id for t in tr.update(4, [face(18), face(192)])}
-    assert moving not in again and max(again) == 3
+
+def test_tracker_follows_a_face_moving_further_than_its_width_between_detections() -> None:
+    """30 px a frame, a 40-px face, a detection every 5 frames: 150 px between detections, no box overlap at all
+    (IoU association loses it); in face sizes, after moving along the velocity, it is where it was predicted."""
+    from faceprint.video.tracker import FaceTracker
+
+    tr = FaceTracker(fps=25)
+    tr.update(0, [_face(0, side=40)])
+    (first,) = tr.update(1, [_face(30, side=40)])
+    for f in range(6, 40, 5):
+        (t,) = tr.update(f, [_face(30 * f, side=40)])
+        assert t.track_id == first.track_id
+    assert tr.predict(first.track_id, 38) == pytest.approx((30 * 38, 50.0, 30 * 38 + 40, 50 + 40 * 7 / 6))
+    assert tr.relative_speed(first.track_id) == pytest.approx(30 / (40 * (7 / 6) ** 0.5), rel=1e-3)
+
+
+def test_tracker_crossing_faces_keep_their_ids() -> None:
+    from faceprint.video.tracker import FaceTracker
+
+    tr = FaceTracker(fps=25)
+    tr.update(0, [_face(0), _face(300)])
+    ids = {round(t.face.box[0]): t.track_id for t in tr.update(1, [_face(10), _face(290)])}
+    left, right = ids[10], ids[290]
+    for f in range(2, 31):  # they pass each other at frame 15 (the detector sees one face there: one hides the other)
+        faces = [_face(10 * f), _face(300 - 10 * f)] if f != 15 else [_face(150)]
+        for t in tr.update(f, faces):
+            if f != 15:
+                assert t.track_id == (left if t.face.box[0] == 10 * f else right), f
+
+
+def test_tracker_detach_and_merge() -> None:
+    from faceprint.video.tracker import FaceTracker
+
+    tr = FaceTracker(fps=25)
+    tr.update(0, [_face(10)])
+    tr.update(1, [_face(12)])
+    (t,) = tr.update(2, [_face(14)])
+    tr.detach(t.track_id)  # someone else's face: the track is back where it was, the face is a new tentative one
+    assert tr.predict(t.track_id, 2) == pytest.approx(tuple(_face(14).box)) and tr.tentative
+    (again,) = tr.update(3, [_face(14)])  # confirmed on its next detection, under a new id
+    assert again.track_id not in (t.track_id,) and again.first_frame == 2
+    tr.merge(again.track_id, into=t.track_id)  # linked by appearance after all: the old id continues
+    assert [x.track_id for x in tr.update(4, [_face(14)])] == [t.track_id]
+
+
+SWAP_HOLD_S = 1.6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gap_s", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("first,second", [("Tony_Blair", None), (None, "Colin_Powell")])
+def test_no_name_carries_over_to_the_next_person_at_the_same_spot(lfw: Path, gallery, tmp_path: Path, gap_s: float,
+                                                                  first: str | None, second: str | None) -> None:
+    """Issue 29: one person stands still, the frame is empty for `gap_s`, then someone else stands at the same spot.
+    Enrolled then stranger: the stranger is never shown with the first name. Stranger then enrolled: the enrolled
+    person is named, not left UNKNOWN by inheriting the stranger's track. No track spans both people."""
+    from faceprint.video import VideoRecognizer, open_source
+
+    def pic(name: str | None) -> np.ndarray:
+        return photo(lfw, name, 8) if name else photo(lfw, "Hugo_Chavez", 1)
+
+    t2 = SWAP_HOLD_S + gap_s
+    scene = Scene(320, 240, FPS, t2 + SWAP_HOLD_S, [
+        Actor(first, pic(first), [(0, 160, 120, 110), (SWAP_HOLD_S - 1e-6, 160, 120, 110)]),
+        Actor(second, pic(second), [(t2, 160, 120, 110), (t2 + SWAP_HOLD_S, 160, 120, 110)]),
+    ])
+    truths = write_scene(scene, tmp_path / "swap.mp4")
+    with open_source(tmp_path / "swap.mp4") as src:
+        rec = VideoRecognizer(gallery, src.fps, detect_every=DETECT_EVERY)
+        results = [rec.process(f) for f in src]
+        rec.finish()
+    start2 = round(t2 * FPS)
+    late = start2 + 2 * DETECT_EVERY  # the next detection after the change has re-checked the track
+    for i, (r, truth) in enumerate(zip(results, truths)):
+        names = {s.track.person for s in r.shown}
+        if i >= start2 and first is not None:
+            assert first not in names, f"frame {i}: {first} carried over to the next person"
+        if i >= late:
+            assert [n for n, _ in truth] == [second]
+            assert [(s.track.person, s.track.checked) for s in r.shown] == [(second, True)], f"frame {i}"
+    for t in rec.tracks:  # no track spans both people
+        assert t.last_frame < start2 or t.first_frame >= start2 - 1, t
+
+
+def test_cli_refuses_photos_unknown_extensions_and_threshold_zero(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 29: `video photo.png` is an error (exit 2), `--out x.avi` writes an AVI (and an extension we cannot
+    write is refused before any work), `--threshold 0` is refused as `identify` refuses it, "1 track" not "1 tracks"."""
+    import av
+    from typer.testing import CliRunner
+
+    from faceprint.cli._common import Exit
+    from faceprint.cli.app import app
+
+    run = CliRunner().invoke
+    g = ["-g", str(gallery.path)]
+    still = lfw / "Tony_Blair" / "Tony_Blair_0008.jpg"
+    r = run(app, ["video", str(still), *g])
+    assert r.exit_code == Exit.BAD_INPUT and "a still image, not a video" in r.output, r.output
+
+    scene = Scene(160, 120, FPS, 1.0, [Actor("Tony_Blair", photo(lfw, "Tony_Blair", 8), [(0, 80, 60, 70), (1, 80, 60, 70)])])
+    src = clip(tmp_path, scene)
+    r = run(app, ["video", str(src), *g, "--threshold", "0"])
+    assert r.exit_code == run(app, ["identify", str(still), *g, "--threshold", "0"]).exit_code == Exit.USAGE, r.output
+    r = run(app, ["video", str(src), *g, "--out", str(tmp_path / "x.gif")])
+    assert r.exit_code == Exit.OUTPUT and ".avi" in r.output and not (tmp_path / "x.gif").exists(), r.output
+
+    r = run(app, ["video", str(src), *g, "--out", str(tmp_path / "x.avi")])
+    assert r.exit_code == 0, r.output
+    assert "1 track," in r.output and "1 tracks" not in r.output
+    with av.open(str(tmp_path / "x.avi")) as c:
+        assert c.format.name == "avi" and c.streams.video[0].codec_context.name == "mpeg4"
+        assert sum(1 for _ in c.decode(video=0)) == scene.frame_count

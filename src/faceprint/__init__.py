@@ -27,11 +27,13 @@ from faceprint.errors import (
     FaceprintError,
     GalleryError,
     ImageError,
+    InvalidName,
     MissingExtra,
     ModelMismatch,
     NoFaceFound,
     NotFittedError,
     UnknownModel,
+    UnknownPerson,
     WeightsError,
 )
 from faceprint.image import load_image
@@ -58,10 +60,12 @@ __all__ = [
     "FaceprintError",
     "GalleryError",
     "ImageError",
+    "InvalidName",
     "MissingExtra",
     "ModelMismatch",
     "NoFaceFound",
     "NotFittedError",
     "UnknownModel",
+    "UnknownPerson",
     "WeightsError",
 ]

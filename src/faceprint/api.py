@@ -21,13 +21,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from faceprint.analyzer import FaceAnalyzer
+from faceprint.analyzer import FaceAnalyzer, detect_scaled
 from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound, UnknownModel, WeightsError
+from faceprint.gallery.audit import record
 from faceprint.gallery.enroll import EnrollReport, enroll as _enroll_items, source_label
-from faceprint.gallery.store import Gallery as GalleryStore
-from faceprint.gallery.store import check_name
+from faceprint.gallery.store import FaceRecord, GalleryStore, PersonInfo, Removed, open_store
+from faceprint.gallery.store.base import FollowedVectors
 from faceprint.image import ImageSource, load_image
+from faceprint.names import lookup_name, person_name
 from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold
@@ -123,8 +125,8 @@ def detect(
     if analyzer is not None:
         if detector is not None:
             raise ValueError("pass either analyzer= or detector=, not both")
-        return analyzer.detector.detect(analyzer.load(image, bgr=bgr))
-    return analyzers.detector(detector).detect(load_image(image, bgr=bgr))
+        return analyzer.detect(analyzer.load(image, bgr=bgr))
+    return detect_scaled(analyzers.detector(detector), load_image(image, bgr=bgr))
 
 
 def embed(
@@ -227,11 +229,12 @@ def _label(image: ImageSource, default: str) -> str:
     return default if label.startswith("<") else label
 
 
-class Gallery(GalleryStore):
-    """A gallery of enrolled people in one SQLite file, with enrolment and identification in one call each.
+class Gallery:
+    """A gallery of enrolled people, with enrolment and identification in one call each.
 
-    It is the store (`faceprint.gallery.store.Gallery`) plus the pipeline of one model: ``model`` (default
-    dlib-resnet-v1) embeds what you enrol and what you identify. Use it as a context manager to close the file.
+    It holds a store (``.store``: a SQLite file or a PostgreSQL database, faceprint.gallery.store) and the pipeline
+    of one model: ``model`` (default dlib-resnet-v1) embeds what you enrol and what you identify. Use it as a
+    context manager to close the store.
 
     >>> with faceprint.Gallery("people.sqlite") as g:               # doctest: +SKIP
     ...     report = g.enroll("Ada", ["ada1.jpg", "ada2.jpg"])
@@ -239,7 +242,8 @@ class Gallery(GalleryStore):
     ...         print(face.person or "UNKNOWN", face.distance)
 
     Args:
-        path: the gallery file (created when missing); default ``$FACEPRINT_GALLERY`` or the user's data folder.
+        path: the gallery file (created when missing), or a ``postgresql://user@host:port/db`` URL; default
+            ``$FACEPRINT_GALLERY`` or the user's data folder.
         model, detector: the pipeline; the gallery may hold embeddings of several models.
         weights: a training checkpoint of `model`. A gallery enrolled with one records where its weights were, so a
             later process can reopen it with ``model="<base>@<digest>"`` (the name it was stored under) alone.
@@ -258,9 +262,12 @@ class Gallery(GalleryStore):
         timeout: float = 10.0,
         analyzer: FaceAnalyzer | None = None,
     ) -> None:
-        super().__init__(path, timeout=timeout, create=create)
+        self.store: GalleryStore = open_store(path, timeout=timeout, create=create)
+        """The database: people, faces, vectors, crops and settings (faceprint.gallery.store.GalleryStore)."""
         self._model, self._weights, self._detector, self._own_analyzer = model, weights, detector, analyzer
         self._identifier: tuple[tuple[object, ...], Identifier] | None = None
+        self._vectors: FollowedVectors | None = None
+        """The model's vectors as this object last read them; followed, not read again, as the gallery changes."""
 
     def _pipeline(self) -> tuple[str | None, str | os.PathLike[str] | None]:
         """(model, weights) to build. A checkpoint's ``<base>@<digest>`` name that this process has not read is
@@ -271,7 +278,7 @@ class Gallery(GalleryStore):
             get_model_spec(self._model)
             return self._model, None
         except UnknownModel:
-            record = self.model_record(self._model)
+            record = self.store.model_record(self._model)
             if record is None or record.weights_path is None:
                 raise
         base = self._model.split("@", 1)[0]
@@ -318,9 +325,9 @@ class Gallery(GalleryStore):
         Raises:
             InvalidName: the name is blank. NoImagesFound: a folder holds no images.
         """
-        check_name(name)
+        name = person_name(name)
         sources = _sources(images)
-        report = _enroll_items(self, self.analyzer, [(name, s) for s in sources], several=several)
+        report = _enroll_items(self.store, self.analyzer, [(name, s) for s in sources], several=several)
         self._identifier = None
         return report
 
@@ -348,7 +355,7 @@ class Gallery(GalleryStore):
         """
         check_threshold(threshold)
         img = self.analyzer.load(image, bgr=bgr)
-        faces = self.analyzer.detector.detect(img)
+        faces = self.analyzer.detect(img)
         return self.identify_faces(img, faces, far=far, threshold=threshold, top_k=top_k, label=_label(image, "<image>"))
 
     def identify_faces(
@@ -382,7 +389,9 @@ class Gallery(GalleryStore):
         if not faces:
             return []
         matches = ident.identify(a.embed_faces(img, faces), top_k=top_k)
-        return [FaceResult(label or _label(image, "<image>"), f, m) for f, m in zip(faces, matches)]
+        results = [FaceResult(label or _label(image, "<image>"), f, m) for f, m in zip(faces, matches)]
+        _audit_identify(self, results)
+        return results
 
     def identify_many(
         self,
@@ -396,18 +405,49 @@ class Gallery(GalleryStore):
         face (``box`` None) or that cannot be read (``error`` says why)."""
         check_threshold(threshold)
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        return identify_images(items, self.analyzer, self._identifier_for(threshold, far), top_k=top_k)
+        results = identify_images(items, self.analyzer, self._identifier_for(threshold, far), top_k=top_k)
+        _audit_identify(self, results)
+        return results
+
+    @property
+    def path(self) -> object:
+        """Where the gallery is: its file, or its PostgreSQL URL without the password."""
+        return self.store.path
+
+    def people(self) -> list[PersonInfo]:
+        """Everyone enrolled, by name, with face counts and the models their faces are embedded with."""
+        return self.store.people()
+
+    def faces(self, person: str | None = None) -> list[FaceRecord]:
+        """Enrolled faces, of one person or of everyone."""
+        return self.store.faces(person)
 
     def rename(self, old: str, new: str) -> None:
-        """Rename a person (InvalidName if `new` is blank or already taken, UnknownPerson if `old` is not there)."""
-        self.rename_person(old, new)
+        """Rename a person (InvalidName if `new` breaks the name rule of faceprint.names or is already taken,
+        UnknownPerson if `old` is not there). `new` is stored trimmed and NFC-normalised."""
+        self.store.rename_person(lookup_name(old), person_name(new))
         self._identifier = None
 
     def remove(self, name: str) -> int:
-        """Remove a person and all their faces; returns how many faces went."""
-        n = self.remove_person(name)
+        """Remove a person and all their faces; returns how many faces went (``store.remove_person`` says which)."""
+        removed = self.store.remove_person(lookup_name(name))
         self._identifier = None
-        return n
+        return removed.n_faces
+
+    def remove_face(self, face_id: int) -> Removed:
+        """Remove one enrolled face by id (UnknownPerson if there is none); returns what went."""
+        removed = self.store.remove_face(face_id)
+        self._identifier = None
+        return removed
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def operating_point(self, *, far: float = DEFAULT_FAR, threshold: float | None = None) -> OpenSetThreshold:
         """The threshold `identify` uses now, what it applies to (distance or score) and the share of strangers it
@@ -422,16 +462,25 @@ class Gallery(GalleryStore):
         return point
 
     def _identifier_for(self, threshold: float | None, far: float = DEFAULT_FAR) -> Identifier:
-        # Rebuilt when this connection wrote (total_changes) or another one committed (SQLite's data_version), so
-        # the threshold follows the gallery's size as people are enrolled or removed.
+        # Rebuilt when anything was committed since (by this process or another: the store's change token), so the
+        # threshold follows the gallery's size as people are enrolled or removed.
         check_far(far)
-        key = (self.model, threshold, far, self._q("PRAGMA data_version")[0][0], self._db.total_changes)
+        key = (self.model, threshold, far, self.store.change_token())
         if self._identifier is None or self._identifier[0] != key:
-            self._identifier = (key, build_identifier(self, self.analyzer, threshold, far=far))
+            self._vectors = self.store.follow_vectors(self.model, self._vectors)
+            self._identifier = (key, build_identifier(self.store, self.analyzer, threshold, far=far, embeddings=self._vectors.embeddings))
         return self._identifier[1]
 
     def __repr__(self) -> str:
         return f"Gallery({str(self.path)!r}, model={self.model!r})"
+
+
+def _audit_identify(gallery: Gallery, results: list[FaceResult]) -> None:
+    """One audit record per identification call: the people named, how many faces, how many unknown."""
+    named = sorted({r.person for r in results if getattr(r, "person", None)})
+    faces = [r for r in results if getattr(r, "face", None) is not None]
+    record(gallery.store, "identify", named, {"faces": len(faces), "unknown": sum(1 for r in faces if r.person is None)},
+           required=False)
 
 
 def _sources(images: ImageSource | Iterable[ImageSource]) -> list[ImageSource]:

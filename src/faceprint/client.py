@@ -3,6 +3,7 @@
 >>> from faceprint.client import Client
 >>> c = Client("http://127.0.0.1:8000", key="fpk_...")                 # doctest: +SKIP
 >>> c.enroll("Ada", ["ada1.jpg", "ada2.jpg"])["enrolled"]              # doctest: +SKIP
+>>> c.enroll("Bob", "photos/bob/")["skipped"]                            # a folder, in as many requests as needed  # doctest: +SKIP
 >>> [f["person"] for f in c.identify("party.jpg")["faces"]]            # doctest: +SKIP
 ['Ada', None]
 
@@ -103,16 +104,58 @@ class Client:
         return self.request("POST", self._g("/video"), files=[("file", clip)],
                             fields=_opts(detect_every=detect_every, recheck_every=recheck_every, far=far, threshold=threshold))
 
-    def people(self) -> list[dict[str, Any]]:
-        return self.request("GET", self._g("/people"))["people"]
+    def people(self, *, q: str | None = None) -> list[dict[str, Any]]:
+        """Everyone enrolled (`q`: whose name holds this text), fetched page by page."""
+        return self._all(self._g("/people"), "people", q=q)
 
     def person(self, name: str) -> dict[str, Any]:
-        return self.request("GET", self._g(f"/people/{_q(name)}"))
+        """A person with all their faces (fetched page by page)."""
+        first = self.request("GET", self._g(f"/people/{_q(name)}") + "?limit=500")
+        first["faces"] = first["faces"] + self._all(self._g(f"/people/{_q(name)}"), "faces", start=first.get("next_offset"))
+        first["next_offset"] = None
+        return first
+
+    def _all(self, path: str, field: str, start: int | None = 0, **query: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        offset = start
+        while offset is not None:
+            page = self.request("GET", f"{path}?{parse.urlencode({'offset': offset, 'limit': 500, **_opts(**query)})}")
+            out += page[field]
+            offset = page.get("next_offset")
+        return out
+
+    def limits(self) -> dict[str, int]:
+        """The server's request limits (max_files, max_body, max_pixels, max_top_k), from /v1/models."""
+        return {**DEFAULT_LIMITS, **self.models().get("limits", {})}
 
     def enroll(self, name: str, images: Image | Iterable[Image], *, largest: bool | None = None) -> dict[str, Any]:
-        items = [images] if isinstance(images, (str, os.PathLike, bytes)) else list(images)
-        return self.request("POST", self._g(f"/people/{_q(name)}/faces"), files=[("files", i) for i in items],
-                            fields=_opts(largest=largest))
+        """Enrol photos as `name`: paths, folders (every image inside, sorted), or bytes, any number of them. They
+        go in as many requests as the server's --max-files and --max-body-mb need; the answer merges them:
+        ``{"person", "enrolled": [...], "skipped": [...]}``. A photo too large for one request on its own is
+        reported as skipped (reason "too large"); any other error answer raises ApiError (photos sent before it
+        stay enrolled, and sending them again skips them as already enrolled)."""
+        from faceprint.image import list_images
+
+        given = [images] if isinstance(images, (str, os.PathLike, bytes)) else list(images)
+        items: list[Image] = []
+        for i in given:
+            items += list_images(i) if not isinstance(i, bytes) and Path(i).is_dir() else [i]
+        lim = self.limits()
+        path = self._g(f"/people/{_q(name)}/faces")
+        out: dict[str, Any] = {"person": name, "enrolled": [], "skipped": []}
+        for batch in _batches(items, lim["max_files"], int(lim["max_body"] * 0.95) - 4096):
+            try:
+                rep = self.request("POST", path, files=[("files", i) for i in batch], fields=_opts(largest=largest))
+            except ApiError as exc:
+                if len(batch) != 1 or exc.code not in ("body_too_large", "image_too_large"):
+                    raise
+                label = f"upload:{Path(batch[0]).name}" if not isinstance(batch[0], bytes) else "upload:files0"
+                out["skipped"].append({"source": label, "reason": "too large", "detail": exc.message})
+                continue
+            out["person"] = rep["person"]
+            out["enrolled"] += rep["enrolled"]
+            out["skipped"] += rep["skipped"]
+        return out
 
     def rename(self, name: str, new: str) -> dict[str, Any]:
         return self.request("PATCH", self._g(f"/people/{_q(name)}"), json_body={"name": new})
@@ -140,6 +183,29 @@ class Client:
 
     def revoke_key(self, key_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/v1/keys/{_q(key_id)}")
+
+
+DEFAULT_LIMITS = {"max_files": 20, "max_body": 10 * 1024 * 1024, "max_pixels": 40_000_000, "max_top_k": 100}
+"""A server's limits when it does not say them (the defaults of `faceprint serve`)."""
+
+
+def _size(image: Image) -> int:
+    return len(image) if isinstance(image, bytes) else os.path.getsize(image)
+
+
+def _batches(items: list[Image], max_files: int, max_bytes: int) -> Iterable[list[Image]]:
+    """`items` in order, in groups of at most `max_files` and `max_bytes` (with room for the multipart headers)."""
+    batch: list[Image] = []
+    size = 0
+    for item in items:
+        n = _size(item) + 512
+        if batch and (len(batch) >= max_files or size + n > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += n
+    if batch:
+        yield batch
 
 
 def _q(part: str) -> str:

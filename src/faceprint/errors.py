@@ -11,6 +11,7 @@ import os
 __all__ = [
     "FaceprintError",
     "ImageError",
+    "ImageTooLarge",
     "NoFaceFound",
     "UnknownModel",
     "ModelMismatch",
@@ -21,12 +22,15 @@ __all__ = [
     "PairsFormatError",
     "GalleryError",
     "GalleryLocked",
+    "GalleryUnavailable",
     "EmptyGallery",
     "UnknownPerson",
     "ModelNotInGallery",
     "StaleEmbeddings",
     "NoImagesFound",
     "VideoError",
+    "VideoTooLarge",
+    "DeadlineExceeded",
     "ApiError",
     "UnknownCluster",
     "NoClusters",
@@ -55,6 +59,10 @@ class ImageError(FaceprintError):
         self.source = str(source) if source is not None else "<image>"
         self.reason = reason
         super().__init__(f"{self.source}: {reason}")
+
+
+class ImageTooLarge(ImageError):
+    """An image has more pixels than the caller allows, or than faceprint reads at all (read from its header)."""
 
 
 class NoFaceFound(FaceprintError):
@@ -109,6 +117,7 @@ EXTRA_OF_PACKAGE: dict[str, str | None] = {
     "matplotlib": "viz",
     "umap-learn": "umap",
     "faiss-cpu": "faiss",
+    "psycopg": "postgres",
     "pytest": "dev",
     # core dependencies: a missing one means a broken install, not a missing extra
     "numpy": None,
@@ -150,6 +159,10 @@ class GalleryLocked(GalleryError):
     """Another process holds a write lock on the gallery for longer than the wait allows."""
 
 
+class GalleryUnavailable(GalleryError):
+    """The gallery's database server (PostgreSQL) cannot be reached now; nothing was written, try again."""
+
+
 class EmptyGallery(GalleryError):
     """The gallery holds no embeddings for the requested model."""
 
@@ -184,7 +197,8 @@ class AlreadyEnrolled(GalleryError):
 
 
 class InvalidName(FaceprintError):
-    """A person's name is empty, blank, or already taken by someone else."""
+    """A person's name breaks the name rule (faceprint.names: blank, too long, control or invisible characters, '/'),
+    or is already taken by someone else."""
 
 
 class InvalidOption(FaceprintError):
@@ -232,3 +246,11 @@ class VideoError(FaceprintError):
         self.source, self.reason, self.frame = source, reason, frame
         where = f" at frame {frame}" if frame is not None else ""
         super().__init__(f"{source}: {reason}{where}")
+
+
+class VideoTooLarge(VideoError):
+    """A clip is above a limit its caller set: more frames than allowed, or larger frames."""
+
+
+class DeadlineExceeded(FaceprintError):
+    """Work given a deadline (a service request's --timeout) ran past it and stopped."""

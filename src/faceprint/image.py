@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from faceprint.errors import ImageError
+from faceprint.errors import ImageError, ImageTooLarge
 
 __all__ = ["DEFAULT_MAX_PIXELS", "SUPPORTED_SUFFIXES", "load_image", "image_size", "list_images"]
 
@@ -78,17 +78,17 @@ def load_image(
             return _array_to_rgb(source, name or "<array>", max_pixels, owned=True)
         return _array_to_rgb(source, name or "<array>", max_pixels, owned=False)
     if isinstance(source, Image.Image):
-        return _decode(source, name or getattr(source, "filename", "") or "<PIL image>", max_pixels)
+        return _decode(source, name or getattr(source, "filename", "") or "<PIL image>", max_pixels, owned=False)
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "<bytes>"
         data = bytes(source)
         if not data:
             raise ImageError(label, "empty data (0 bytes)")
-        return _decode(_open(io.BytesIO(data), label), label, max_pixels)
+        return _decode(_open(io.BytesIO(data), label, max_pixels), label, max_pixels)
     if isinstance(source, (str, os.PathLike)):
         label = name or os.fspath(source)
         with _open_file(source, label) as fp:
-            return _decode(_open(fp, label), label, max_pixels)
+            return _decode(_open(fp, label, max_pixels), label, max_pixels)
     if callable(getattr(source, "read", None)):
         return load_image(_read_file_object(source, name), max_pixels=max_pixels, name=name or _file_label(source))
     raise TypeError(
@@ -166,8 +166,9 @@ def _open_file(path: str | os.PathLike[str], label: str) -> BinaryIO:
     return fp
 
 
-def _open(fp: BinaryIO, label: str) -> Image.Image:
-    """Identify the format and read the header, without decoding pixel data."""
+def _open(fp: BinaryIO, label: str, max_pixels: int | None = None) -> Image.Image:
+    """Identify the format and read the header, without decoding pixel data. An image beyond Pillow's own hard limit
+    is refused here, quoting `max_pixels` when one applies (one limit in every message), else Pillow's."""
     try:
         with warnings.catch_warnings():
             # faceprint's own limit (max_pixels) is checked next, from the header; Pillow's warning would be
@@ -179,30 +180,71 @@ def _open(fp: BinaryIO, label: str) -> Image.Image:
     except MemoryError:
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(None, None, Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageTooLarge(label, _too_large(None, None, max_pixels or 2 * (Image.MAX_IMAGE_PIXELS or 0))) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
 
 
-def _decode(im: Image.Image, label: str, max_pixels: int | None) -> np.ndarray:
-    """Check the size, decode, apply EXIF orientation and convert a PIL image to RGB uint8."""
+def _decode(im: Image.Image, label: str, max_pixels: int | None, *, owned: bool = True) -> np.ndarray:
+    """Check the size, decode, apply EXIF orientation and convert a PIL image to RGB uint8.
+
+    Memory: a photo is held at most twice while it is converted (Pillow's decoded copy, four bytes a pixel, and the
+    array, three): an image faceprint opened (`owned`) is closed as soon as its pixels are copied, EXIF orientation is
+    applied to the array afterwards, and 8-bit RGB and gray images are copied in strips into the array that is
+    returned, not through a bytes object and a second array.
+    """
     _check_size(im.width, im.height, label, max_pixels)
     fmt, mode, size = im.format, im.mode, im.size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
-            if _orientation(im, header_only=False) in range(2, 9):
-                im = ImageOps.exif_transpose(im)
+            orientation = _orientation(im, header_only=False)
             array = _pil_to_array(im, label)
+            if owned:
+                im.close()  # frees Pillow's copy of the pixels before the array is turned
+            array = _orient(array, orientation)
     except (ImageError, MemoryError):
         raise
     except _BOMB:
-        raise ImageError(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
+        raise ImageTooLarge(label, _too_large(im.width, im.height, Image.MAX_IMAGE_PIXELS * 2)) from None
     except Exception as exc:
         raise ImageError(label, f"truncated or corrupt image data: {_describe(exc)}") from exc
     logger.debug("loaded %s: %s %s %dx%d", label, fmt or "in-memory", mode, *size)
     return _array_to_rgb(array, label, None, owned=True)
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """The array as a viewer shows it under EXIF orientation 1-8 (what ImageOps.exif_transpose does to the image)."""
+    if orientation == 2:
+        array = array[:, ::-1]
+    elif orientation == 3:
+        array = array[::-1, ::-1]
+    elif orientation == 4:
+        array = array[::-1]
+    elif orientation == 5:
+        array = array.swapaxes(0, 1)
+    elif orientation == 6:
+        array = array[::-1].swapaxes(0, 1)
+    elif orientation == 7:
+        array = array[::-1, ::-1].swapaxes(0, 1)
+    elif orientation == 8:
+        array = array[:, ::-1].swapaxes(0, 1)
+    else:
+        return array
+    return np.ascontiguousarray(array)
+
+
+def _in_strips(im: Image.Image) -> np.ndarray:
+    """An 8-bit RGB or gray image as a new writeable array, copied a few megabytes at a time (np.asarray(im) would
+    go through a bytes object of the whole image and give a read-only array that must be copied once more)."""
+    w, h = im.size
+    bands = len(im.getbands())
+    out = np.empty((h, w, bands) if bands > 1 else (h, w), np.uint8)
+    step = max(1, (1 << 22) // (w * bands))
+    for y in range(0, h, step):
+        out[y : y + step] = np.asarray(im.crop((0, y, w, min(h, y + step))))
+    return out
 
 
 def _pil_to_array(im: Image.Image, label: str) -> np.ndarray:
@@ -210,7 +252,9 @@ def _pil_to_array(im: Image.Image, label: str) -> np.ndarray:
     mode = im.mode
     if mode.startswith("I"):  # I;16, I;16B, I (16-bit PNG/PGM/TIFF): 0..65535
         return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
-    if mode in ("1", "F", "RGBA") or (mode in ("L", "RGB") and "transparency" not in im.info):
+    if mode in ("L", "RGB") and "transparency" not in im.info:
+        return _in_strips(im)
+    if mode in ("1", "F", "RGBA"):
         return np.asarray(im)
     has_alpha = "A" in im.getbands() or "transparency" in im.info
     try:
@@ -254,7 +298,7 @@ def _check_size(width: int, height: int, label: str, max_pixels: int | None) -> 
     if width == 0 or height == 0:
         raise ImageError(label, f"empty image ({width} x {height})")
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(label, _too_large(width, height, max_pixels))
+        raise ImageTooLarge(label, _too_large(width, height, max_pixels))
 
 
 def _too_large(width: int | None, height: int | None, limit: int) -> str:

@@ -72,3 +72,23 @@ def make_output_dir(path: str | os.PathLike[str], what: str = "output folder") -
     except OSError as exc:
         raise OutputError(f"{path}: cannot create the {what}: {exc.strerror or exc}") from None
     return path
+
+
+def annotated_name(path: str | os.PathLike[str], used: set[str], suffix: str) -> str:
+    """A file name for the annotated copy of `path` that no other photo of this run has taken: `<stem><suffix>`, else
+    with the parent folder's name (`<folder>_<stem><suffix>`), else numbered, so colA/img.jpg and colB/img.jpg both
+    get their own copy. The name is added to `used`.
+
+    >>> used = set()
+    >>> annotated_name("a/img.jpg", used, "_x.jpg"), annotated_name("b/img.jpg", used, "_x.jpg")
+    ('img_x.jpg', 'b_img_x.jpg')
+    """
+    p = Path(path)
+    names = [f"{p.stem}{suffix}"] + ([f"{p.parent.name}_{p.stem}{suffix}"] if p.parent.name else [])
+    n = 2
+    while all(name in used for name in names):
+        names.append(f"{p.stem}_{n}{suffix}")
+        n += 1
+    name = next(name for name in names if name not in used)
+    used.add(name)
+    return name

@@ -3,10 +3,12 @@
 Worker threads decode, detect and align (OpenCV, Pillow and onnxruntime release the GIL there) while the calling
 thread embeds: the crops of several images go into one embedding call. Results come back in input order.
 
-Memory stays bounded whatever the number of images: items are pulled from the input iterable only as the window
-of images in flight frees up, a decoded image lives only inside its worker (the embedding stage sees the crops,
-a few tens of kilobytes a face) unless `keep_images` asks for it, and results are yielded as they are made, never
-collected. A folder of 100k photos streams through with at most `window` images' crops in memory.
+Memory stays bounded whatever the number and the size of the images: items are pulled from the input iterable only
+as the window frees up, and the window is bounded twice, by images (`window`) and by pixels (`pixels_in_flight`,
+read from each image's header before it is decoded), so six 24 MP photos are not decoded at once where sixty
+250 x 250 ones may be. A decoded image lives only inside its worker (the embedding stage sees the crops, a few tens
+of kilobytes a face) unless `keep_images` asks for it, and results are yielded as they are made, never collected.
+A folder of 100k photos streams through with at most `window` images' crops in memory.
 
 >>> pipe = FacePipeline(FaceAnalyzer())                                  # doctest: +SKIP
 >>> for r in pipe.run(paths, select="center", fallback_center=True):    # doctest: +SKIP
@@ -31,12 +33,71 @@ from faceprint.types import Embeddings, Face
 if TYPE_CHECKING:  # pragma: no cover
     from faceprint.analyzer import FaceAnalyzer
 
-__all__ = ["FacePipeline", "ImageResult", "available_cores", "Select"]
+__all__ = ["PIXELS_IN_FLIGHT", "FacePipeline", "ImageResult", "PixelWindow", "available_cores", "item_pixels", "Select"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Select = Literal["all", "largest", "center"]
+
+PIXELS_IN_FLIGHT = 16_000_000
+"""Pixels of the images decoded or queued at once, by default: one 12 MP phone photo (a 24 MP one is read alone), or
+a few hundred web-size ones, whatever the number of workers. A decoded image costs about 7 bytes a pixel while it is
+converted (Pillow's copy and the array), so this bounds the images in flight to roughly 110 MB; with 25 MP, two
+12 MP photos in flight made peak memory grow from 363 to 614 MB over six photos, with 16 MP it stays at 430 MB
+(bench/memory.py)."""
+
+
+def item_pixels(item: object) -> int:
+    """The pixel count of an image source from its header, without decoding it (0 when it is not a path, bytes, an
+    array or a PIL image, or when the header is unreadable: that error is reported when the image is loaded)."""
+    from PIL import Image
+
+    from faceprint.image import image_size
+
+    if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, Image.Image)):
+        return 0
+    try:
+        w, h = image_size(item)
+    except (FaceprintError, OSError):
+        return 0
+    return w * h
+
+
+class PixelWindow:
+    """How many pixels are in flight, and whether one more image fits: the pipeline's second bound.
+
+    An image is admitted when its pixels fit beside those held, or when nothing is held (an image larger than the
+    whole window is read alone rather than never).
+
+    >>> w = PixelWindow(10)
+    >>> w.admit(6), w.admit(6), w.release(6), w.admit(6)
+    (True, False, None, True)
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"pixels in flight must be at least 1 or None, got {limit}")
+        self.limit = limit
+        self.held = 0
+        self.peak = 0
+        """The most pixels held at once so far."""
+
+    def fits(self, pixels: int) -> bool:
+        return self.limit is None or self.held == 0 or self.held + pixels <= self.limit
+
+    def admit(self, pixels: int) -> bool:
+        """Hold `pixels` and return True if they fit; else hold nothing and return False."""
+        if not self.fits(pixels):
+            return False
+        self.held += pixels
+        self.peak = max(self.peak, self.held)
+        return True
+
+    def release(self, pixels: int) -> None:
+        if pixels > self.held:
+            raise ValueError(f"releasing {pixels} pixels, only {self.held} held")
+        self.held -= pixels
 
 
 def available_cores() -> int:
@@ -86,9 +147,17 @@ class FacePipeline:
         workers: decoding/detection threads (default: the cores present).
         batch_faces: faces gathered before one embedding call (the embedder splits larger batches itself).
         window: images in flight at most (default: batch_faces + 2 x workers; with keep_images, 2 x workers + 2).
+        pixels_in_flight: pixels of the images in flight at most (see PIXELS_IN_FLIGHT; None: bounded by count only).
     """
 
-    def __init__(self, analyzer: FaceAnalyzer, workers: int | None = None, batch_faces: int = 32, window: int | None = None) -> None:
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        workers: int | None = None,
+        batch_faces: int = 32,
+        window: int | None = None,
+        pixels_in_flight: int | None = PIXELS_IN_FLIGHT,
+    ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if batch_faces < 1:
@@ -97,6 +166,10 @@ class FacePipeline:
         self.workers = int(workers) if workers else available_cores()
         self.batch_faces = int(batch_faces)
         self.window = window
+        PixelWindow(pixels_in_flight)  # checks the value
+        self.pixels_in_flight = pixels_in_flight
+        self.peak_pixels = 0
+        """The most pixels in flight at once during the last run (for tests and benchmarks)."""
 
     def _prepare(
         self, item: T, load: Callable[[T], np.ndarray], select: Select, fallback_center: bool, keep_images: bool
@@ -108,7 +181,7 @@ class FacePipeline:
         except FaceprintError as exc:
             return _Prepared(item, [], [], [], False, None, exc)
         az = self.analyzer
-        faces = az.detector.detect(image)
+        faces = az.detect(image)
         if not faces:
             chosen: list[Face] = []
         elif select == "all":
@@ -128,6 +201,7 @@ class FacePipeline:
         select: Select = "all",
         fallback_center: bool = False,
         keep_images: bool = False,
+        pixels: Callable[[T], int] | None = None,
     ) -> Iterator[ImageResult[T]]:
         """Every item's faces and embeddings, in input order, as soon as its batch is embedded.
 
@@ -137,35 +211,54 @@ class FacePipeline:
             select: embed every face ("all"), the largest, or the one nearest the image centre.
             fallback_center: with no face found, embed the central region (pre-cropped datasets such as LFW).
             keep_images: return the decoded image with each result (identify draws on it); lowers the window.
+            pixels: item -> its pixel count, read cheaply (a header), for the pixel window; default item_pixels,
+                which knows paths, bytes, arrays and PIL images (other items count 0: bounded by number only).
         """
         loader: Callable[[T], np.ndarray] = load if load is not None else self.analyzer.load  # type: ignore[assignment]
+        size_of: Callable[[T], int] = pixels if pixels is not None else item_pixels
         window = self.window or (2 * self.workers + 2 if keep_images else self.batch_faces + 2 * self.workers)
+        held = PixelWindow(self.pixels_in_flight)
         source = iter(items)
-        pending: deque[Future[_Prepared[T]]] = deque()
+        pending: deque[tuple[Future[_Prepared[T]], int]] = deque()
+        waiting: list[tuple[T, int]] = []  # an item taken from the source that did not fit the pixel window yet
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="faceprint-decode") as pool:
 
             def refill() -> None:
                 while len(pending) < window:
-                    try:
-                        item = next(source)
-                    except StopIteration:
+                    if not waiting:
+                        try:
+                            item = next(source)
+                        except StopIteration:
+                            return
+                        waiting.append((item, max(0, int(size_of(item)))))
+                    item, n_pixels = waiting[0]
+                    if not held.admit(n_pixels):
                         return
-                    pending.append(pool.submit(self._prepare, item, loader, select, fallback_center, keep_images))
+                    waiting.clear()
+                    self.peak_pixels = held.peak
+                    pending.append((pool.submit(self._prepare, item, loader, select, fallback_center, keep_images), n_pixels))
 
             try:
                 refill()
-                batch: list[_Prepared[T]] = []
+                batch: list[tuple[_Prepared[T], int]] = []
                 n_crops = 0
                 while pending:
-                    prepared = pending.popleft().result()
-                    refill()
-                    batch.append(prepared)
+                    future, n_pixels = pending.popleft()
+                    prepared = future.result()
+                    if not keep_images:
+                        held.release(n_pixels)  # its worker is done: the decoded image is gone
+                    batch.append((prepared, n_pixels))
                     n_crops += len(prepared.crops)
+                    refill()
                     if n_crops >= self.batch_faces or not pending:
-                        yield from self._embed(batch)
+                        for (_, kept), result in zip(batch, self._embed([p for p, _ in batch])):
+                            yield result
+                            if keep_images:
+                                held.release(kept)  # the consumer is done with the image it was handed
                         batch, n_crops = [], 0
+                        refill()
             finally:
-                for f in pending:  # the consumer stopped early: drop queued work
+                for f, _ in pending:  # the consumer stopped early: drop queued work
                     f.cancel()
 
     def _embed(self, batch: list[_Prepared[T]]) -> Iterator[ImageResult[T]]:

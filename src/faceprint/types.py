@@ -55,6 +55,13 @@ class Face:
         lms = tuple((round(float(x), 1), round(float(y), 1)) for x, y in self.landmarks)
         return f"Face(box={box}, score={self.score:.3f}, landmarks={lms})"
 
+    def scaled(self, sx: float, sy: float | None = None) -> Face:
+        """The same face in an image resized by `sx` horizontally and `sy` (default `sx`) vertically: a face found
+        on a scaled copy, mapped back to the original's pixels."""
+        sy = sx if sy is None else sy
+        x1, y1, x2, y2 = self.box
+        return Face((x1 * sx, y1 * sy, x2 * sx, y2 * sy), self.score, tuple((x * sx, y * sy) for x, y in self.landmarks))
+
     def landmarks_array(self) -> np.ndarray:
         """Landmarks as a float32 (5, 2) array."""
         return np.asarray(self.landmarks, dtype=np.float32).reshape(5, 2)

@@ -20,11 +20,14 @@ from rich.text import Text
 from faceprint.errors import (
     AlreadyEnrolled,
     ApiError,
+    DeadlineExceeded,
     EmptyGallery,
     FaceprintError,
     GalleryError,
     GalleryLocked,
+    GalleryUnavailable,
     ImageError,
+    ImageTooLarge,
     InsufficientData,
     InvalidName,
     InvalidOption,
@@ -45,6 +48,7 @@ from faceprint.errors import (
     UnknownModel,
     UnknownPerson,
     VideoError,
+    VideoTooLarge,
     WeightsError,
 )
 
@@ -86,6 +90,7 @@ class Exit(IntEnum):
 
 EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     # Most specific first: the first class an error is an instance of gives its code.
+    (ImageTooLarge, Exit.BAD_INPUT),
     (ImageError, Exit.BAD_INPUT),
     (NoFaceFound, Exit.BAD_INPUT),
     (PairsFormatError, Exit.BAD_INPUT),
@@ -97,8 +102,10 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (WeightsError, Exit.MISSING),
     (SampleDataError, Exit.MISSING),
     (MissingExtra, Exit.MISSING),
+    (VideoTooLarge, Exit.BAD_INPUT),
     (VideoError, Exit.BAD_INPUT),
     (GalleryLocked, Exit.LOCKED),
+    (GalleryUnavailable, Exit.LOCKED),  # the database server is away: like a lock, try again later
     (StaleEmbeddings, Exit.MODEL_NOT_IN_GALLERY),
     (ModelNotInGallery, Exit.MODEL_NOT_IN_GALLERY),
     (NoClusters, Exit.EMPTY_GALLERY),
@@ -112,6 +119,7 @@ EXIT_CODES: tuple[tuple[type[FaceprintError], Exit], ...] = (
     (RunConflict, Exit.RUN_CONFLICT),
     (OutputError, Exit.OUTPUT),
     (NotFittedError, Exit.ERROR),
+    (DeadlineExceeded, Exit.ERROR),
     (ApiError, Exit.ERROR),
     (FaceprintError, Exit.BAD_INPUT),
 )
@@ -144,6 +152,15 @@ def check_threshold(value: float | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise InvalidOption(f"--threshold must be a number above 0, got {value}")
     return value
+
+
+def plural(n: int, singular: str, many: str | None = None) -> str:
+    """`n` and the noun in the number it takes: "1 track", "2 tracks", "1 person", "3 people".
+
+    >>> plural(1, "person", "people"), plural(3, "person", "people"), plural(0, "photo")
+    ('1 person', '3 people', '0 photos')
+    """
+    return f"{n:,} {singular if n == 1 else (many or singular + 's')}"
 
 
 def distinct(a: float, b: float, digits: int = 4) -> tuple[str, str]:
@@ -188,10 +205,15 @@ def labelled_embeddings(
     from faceprint.evaluate.labelled import load_labelled
 
     model = stored_model_name(model, known=folder is not None)
+    build = lambda: FaceAnalyzer(model=model, detector=detector)  # noqa: E731
+    if folder is None:  # stored vectors: nothing to embed, no bar (it would sit at "0/?")
+        return load_labelled(folder, gallery, build, model, cache)
     with progress_bar() as bar:
-        task = bar.add_task("embedding photos", total=None)
-        return load_labelled(folder, gallery, lambda: FaceAnalyzer(model=model, detector=detector), model, cache,
-                             lambda done, total: bar.update(task, completed=done, total=total))
+        task = bar.add_task("embedding photos", total=None, visible=False)  # shown once the photos are counted
+        data = load_labelled(folder, gallery, build, model, cache,
+                             lambda done, total: bar.update(task, completed=done, total=total, visible=True))
+        bar.update(task, total=len(data) + len(data.skipped), completed=len(data) + len(data.skipped))
+        return data
 
 
 @contextmanager

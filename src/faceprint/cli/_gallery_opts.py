@@ -7,9 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
+def gallery_arg(value: str) -> Path | str:
+    """A gallery argument: a ``postgresql://`` URL stays a string (a Path would fold its ``//``), anything else is
+    a file path."""
+    return value if value.startswith(("postgresql://", "postgres://")) else Path(value)
+
+
 GalleryOpt = Annotated[
     Optional[Path],
-    typer.Option("--gallery", "-g", help="Gallery file (default: $FACEPRINT_GALLERY or the user data directory)."),
+    typer.Option("--gallery", "-g", parser=gallery_arg,
+                 help="Gallery file or postgresql://user@host:port/db (default: $FACEPRINT_GALLERY or the user data directory)."),
 ]
 
 
@@ -28,3 +35,20 @@ FarOpt = Annotated[
                  "the threshold follows from it and the gallery's size."),
 ]
 """The open-set operating point of the commands that identify (default faceprint.recognize.open_set.DEFAULT_FAR)."""
+
+
+def _distance(value: float | None) -> float | None:
+    from faceprint.cli._common import check_threshold
+    from faceprint.errors import InvalidOption
+
+    try:
+        return check_threshold(value)
+    except InvalidOption as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--threshold ")) from None
+
+
+ThresholdOpt = Annotated[
+    Optional[float],
+    typer.Option("--threshold", callback=_distance, help="Distance above which a face is UNKNOWN (a number above 0); overrides --far."),
+]
+"""The fixed threshold of the commands that identify: the same check (above 0, exit 3) in each (identify, video)."""

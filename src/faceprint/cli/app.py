@@ -9,7 +9,8 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from faceprint import __version__
-from faceprint.cli._common import Exit
+from faceprint.cli._common import Exit, print_error
+from faceprint.cli.audit import audit
 from faceprint.cli.calibrate import calibrate
 from faceprint.cli.cluster import cluster, eval_cluster, list_clusters, merge_clusters, name_cluster, split_cluster
 from faceprint.cli.detect import detect
@@ -45,15 +46,23 @@ class _RootGroup(TyperGroup):
         try:
             return super().make_context(*args, **kwargs)
         except UsageError as exc:
-            exc.exit_code = int(Exit.USAGE)
-            raise
+            raise _usage_exit(exc) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except UsageError as exc:
-            exc.exit_code = int(Exit.USAGE)
-            raise
+            raise _usage_exit(exc) from None
+
+
+def _usage_exit(exc: Exception) -> typer.Exit:
+    """A usage error as the README promises every error: one `error:` line on stderr (no boxed Usage panel), exit 3.
+    The line says where help is, since the usage text is not printed."""
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see {ctx.command_path} --help)" if ctx is not None and ctx.command_path else ""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    print_error(" ".join(message.split()) + where)
+    return typer.Exit(int(Exit.USAGE))
 
 
 def _flag_type(self: TyperOption, ctx: Any, _plain: Any = TyperOption.display_type_rich) -> str | None:
@@ -70,6 +79,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text as written: `pip install faceprint[ray]` keeps its brackets
 )
 app.command()(verify)
 app.command()(detect)
@@ -89,6 +99,7 @@ app.command()(serve)
 app.add_typer(keys_app, name="keys")
 app.command()(video)
 app.command()(cluster)
+app.command()(audit)
 eval_app.command("cluster")(eval_cluster)
 people_app.command("clusters")(list_clusters)
 people_app.command("name-cluster")(name_cluster)
@@ -112,4 +123,7 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
+    from faceprint._heap import bound_heap
+
+    bound_heap()  # peak memory flat in the number of photos (faceprint._heap)
     app()

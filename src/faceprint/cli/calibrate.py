@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, stored_model_name
+from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, stored_model_name, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -21,7 +21,8 @@ def _far(value: float) -> float:
 
 def calibrate(
     folder: Annotated[Path, typer.Argument(help="Labelled photos: DIR/<person>/<images>.")],
-    far: Annotated[float, typer.Option("--far", callback=_far, help="Target false-accept rate over different-person pairs.")] = 1e-3,
+    far: Annotated[float, typer.Option("--pair-far", callback=_far, help="Target false-accept rate per different-person pair (one comparison), for the single stored threshold.")] = 1e-3,
+    old_far: Annotated[Optional[float], typer.Option("--far", hidden=True, callback=lambda v: v if v is None else _far(v), help="Deprecated spelling of --pair-far (--far is identify's share of strangers).")] = None,
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
@@ -33,8 +34,8 @@ def calibrate(
 
     Every pair of photos is scored. Stored in the gallery for the model: the impostor distribution of all
     different-person pairs, from which `identify` sets its threshold for the share of strangers it may name
-    (`identify --far`) at the gallery's size; and the threshold at which at most FAR of the different-person pairs
-    match (one comparison). With N different-person pairs FARs below 1/N cannot be measured, and are refused.
+    (`identify --far`) at the gallery's size; and the threshold at which at most --pair-far of the different-person
+    pairs match (one comparison). With N different-person pairs FARs below 1/N cannot be measured, and are refused.
     """
     from faceprint.evaluate.calibration import calibrate_threshold, store_threshold
     from faceprint.evaluate.impostors import gallery_population
@@ -42,6 +43,10 @@ def calibrate(
     from faceprint.gallery import Gallery
     from faceprint.recognize.open_set import store_gallery_impostors
 
+    if old_far is not None:
+        err_console.print("note: calibrate --far is now --pair-far (a rate per pair; --far is identify's share of "
+                          "strangers per query)", highlight=False)
+        far = old_far
     with handle_errors():
         model = stored_model_name(model)
         data = labelled_embeddings(folder, None, model, detector, cache)
@@ -66,7 +71,7 @@ def calibrate(
     console.print(f"threshold {cal.threshold:.4f} for FAR {far:g} ({model})", highlight=False)
     console.print(f"  FAR {100 * cal.far:.3f}% of {cal.n_different} different-person pairs (resolution 1/{cal.n_different})", highlight=False)
     console.print(f"  TAR {tar}", highlight=False)
-    console.print(f"  {cal.n_photos} photos of {cal.n_people} people; {len(data.skipped)} photos without a face skipped", highlight=False)
+    console.print(f"  {plural(cal.n_photos, 'photo')} of {plural(cal.n_people, 'person', 'people')}; {len(data.skipped)} photos without a face skipped", highlight=False)
     if population is None:
         console.print(f"  no impostor distribution stored: {why}", highlight=False)
     else:

@@ -216,11 +216,11 @@ def name_cluster(
     """Enrol a stored cluster's faces as a person; the cluster leaves the list."""
     from faceprint.cluster.saved import photo_sha256
     from faceprint.errors import AlreadyEnrolled, UnknownModel
-    from faceprint.gallery.store import check_name
+    from faceprint.names import person_name
     from faceprint.models.identity import model_identity
 
     with handle_errors():
-        check_name(name)
+        name = person_name(name)
         with _saved(gallery, model) as (g, saved):
             # The clusters were stored under the model's current identity (Gallery.data_key), so their vectors are
             # the current pipeline's; a name this process cannot build takes the gallery's record.

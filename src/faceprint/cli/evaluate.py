@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from faceprint.cli._common import check_threshold, console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
 from faceprint.cli._common import table as new_table
+from faceprint.cli._gallery_opts import FarOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
+from faceprint.recognize.open_set import DEFAULT_FAR
 from faceprint.output_paths import PICTURE_SUFFIXES, check_output_dir, check_output_file
 
 if TYPE_CHECKING:
@@ -114,13 +116,14 @@ def sweep_table(sweep: list, derived: bool) -> Any:
 @eval_app.command("identify")
 def eval_identify(
     folder: Annotated[Path, typer.Argument(help="Identity folders: DIR/<person>/<images>.")],
-    enroll: Annotated[int, typer.Option("--enroll", "-k", min=1, help="Photos enrolled per person; the rest are queries.")],
+    enroll: Annotated[Optional[int], typer.Option("--enroll", min=1, help="Photos enrolled per person; the rest are queries.  [required]")] = None,
+    old_k: Annotated[Optional[int], typer.Option("-k", hidden=True, min=1, help="Deprecated spelling of --enroll (-k is --top-k).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     impostors: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of persons held out of the gallery as impostors (open set).")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the draw of impostors and enrolled photos.")] = 0,
     threshold: Annotated[Optional[float], typer.Option(help="Operating threshold to report DIR and FAR at (default: the one --far gives for the gallery's size).")] = None,
-    far: Annotated[float, typer.Option("--far", min=1e-6, max=0.5, help="Share of strangers `identify` may name: sets the operating threshold for each gallery size.")] = 0.01,
+    far: FarOpt = DEFAULT_FAR,
     sizes: Annotated[str, typer.Option("--sizes", help="Gallery sizes in people to sweep, e.g. 10,100,1000,all.")] = "10,100,1000,all",
     report: Annotated[Optional[Path], typer.Option("--report", help="Write report.md and a DET plot (det.png) into this folder.")] = None,
     confusion: Annotated[Optional[Path], typer.Option("--confusion", help="Write a rank-1 confusion-matrix PNG here (up to 50 people).")] = None,
@@ -147,6 +150,11 @@ def eval_identify(
         size_list = parse_sizes(sizes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--sizes") from None
+    if old_k is not None:
+        err_console.print("note: eval identify -k is now --enroll (-k is --top-k in identify)", highlight=False)
+        enroll = enroll if enroll is not None else old_k
+    if enroll is None:
+        raise typer.BadParameter("how many photos to enrol per person", param_hint="--enroll")
     with handle_errors():
         check_threshold(threshold)
         if confusion is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import console, handle_errors, labelled_embeddings
+from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -40,8 +40,9 @@ def export_projector(
         thumbs = None
         if sprite:
             _, side = sprite_layout(len(data), thumb)
-            thumbs = face_crops(data.sources, data.faces, side)
+            with err_console.status(f"cutting {plural(len(data), 'face')} for the sprite"):
+                thumbs = face_crops(data.sources, data.faces, side)
         files = write_projector(outdir, data.vectors, data.labels, data.sources, thumbs, tensor_name=f"faceprint/{data.model}")
     extra = f", sprite {files.thumb}px tiles" if files.sprite else ""
-    console.print(f"wrote {files.folder}: {len(data)} embeddings of {len(data.people)} people{extra}", highlight=False)
+    console.print(f"wrote {files.folder}: {plural(len(data), 'embedding')} of {plural(len(data.people), 'person', 'people')}{extra}", highlight=False)
     console.print(f"view: tensorboard --logdir {files.folder}  (Projector tab), or load vecs.tsv and meta.tsv at projector.tensorflow.org", highlight=False)

@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from faceprint.cli._common import (
+    plural,
     Exit,
     console,
     err_console,
@@ -26,6 +27,7 @@ from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import InvalidOption, NoImagesFound, UnknownModel
 from faceprint.models import DEFAULT_MODEL
+from faceprint.names import lookup_name, person_name
 
 people_app = typer.Typer(help="List, show, rename and remove enrolled people and faces.", no_args_is_help=True)
 
@@ -42,7 +44,7 @@ def enroll(
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     largest: Annotated[bool, typer.Option("--largest", help="Enrol the largest face of photos with several faces instead of skipping them.")] = False,
-    log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to write the per-image log (default: beside the gallery).")] = None,
+    log_file: Annotated[Optional[Path], typer.Option("--log", help="Where to append the per-image log (default: <gallery>-enroll.log beside the gallery, one file for every run).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     engine: Annotated[str, typer.Option(help="local, or ray: detection and embedding on Ray actors (pip install faceprint[ray]).")] = "local",
     address: Annotated[Optional[str], typer.Option(help="With --engine ray: a running Ray cluster (auto, or ray://HOST:PORT); default: start a local one.")] = None,
@@ -51,7 +53,6 @@ def enroll(
     """Enrol people: detect, align and embed each photo, store it in the gallery. Reruns skip what is enrolled."""
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.gallery import Gallery, enroll as run_enroll, identity_folders
-    from faceprint.gallery.store import check_name
     from faceprint.image import SUPPORTED_SUFFIXES
     from faceprint.output_paths import check_output_file
 
@@ -60,7 +61,7 @@ def enroll(
         if log_file is not None:
             check_output_file(log_file, "--log file")
         if person is not None:
-            check_name(person)
+            person = person_name(person)
         if engine not in ("local", "ray"):
             raise UnknownModel("engine", engine, ["local", "ray"])
         if address is not None and engine != "ray":
@@ -80,13 +81,15 @@ def enroll(
             if not items:
                 raise NoImagesFound(f"no images given for {person!r}")
         g = Gallery(gallery, timeout=wait)
-        log_path = log_file or g.path.with_name(f"{g.path.stem}-enroll-{time.strftime('%Y%m%d-%H%M%S')}.log")
-        handler = logging.FileHandler(log_path, encoding="utf-8")
+        beside = g.path if isinstance(g.path, Path) else Path.cwd() / "postgres-gallery"  # a database: log here
+        log_path = log_file or beside.with_name(f"{beside.stem}-enroll.log")  # appended: one file, not one a run
+        handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger = logging.getLogger("faceprint.gallery.enroll")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = logging.getLogger().getEffectiveLevel() <= logging.INFO  # -v shows each skipped image
+        logger.info("run of %s: %d images into %s (%s)", time.strftime("%Y-%m-%d %H:%M:%S"), len(items), g.path, model)
         try:
             several = "largest" if largest else "skip"
             with progress_bar() as bar:
@@ -113,16 +116,24 @@ def enroll(
     failed = sum(len(v) for r, v in report.skipped.items() if r != "already enrolled")
     code = Exit.BAD_INPUT if report.faces_enrolled == 0 and failed else Exit.OK
     if as_json:
-        print_json({**report.to_dict(), "gallery": str(g.path), "model": model, "log": str(log_path)})
+        print_json({**report.to_dict(), "people_enrolled": sum(1 for n in report.enrolled.values() if n),
+                    "gallery": str(g.path), "model": model, "log": str(log_path)})
         raise typer.Exit(int(code))
     out = table(f"enrolment into {g.path} ({model})", "")
     out.add_column("count", justify="right", no_wrap=True)
-    out.add_row("people", str(len(report.enrolled)))
+    people_enrolled = sum(1 for n in report.enrolled.values() if n)
+    out.add_row("people enrolled", str(people_enrolled))
+    if people_enrolled != len(report.enrolled):
+        out.add_row("people in the photos", str(len(report.enrolled)))
     out.add_row("images", str(report.images))
     out.add_row("faces enrolled", str(report.faces_enrolled))
     for reason, skipped in report.skipped.items():
         out.add_row(f"skipped: {reason}", str(len(skipped)))
     console.print(out)
+    several_faces = len(report.skipped["several faces"])
+    if several_faces and not largest:  # the commonest skip has a one-flag fix: say it here, not only in the log
+        console.print(Text.assemble(styled("note:", "yellow"), f" {plural(several_faces, 'photo')} skipped for several "
+                                    "faces; rerun with --largest to enrol the largest face of each"), highlight=False)
     console.print(f"details: {log_path}", highlight=False)
     if code != Exit.OK:
         print_error(f"none of the {report.images} images was enrolled ({failed} skipped for a problem; see {log_path})")
@@ -143,7 +154,7 @@ def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Optio
     if as_json:
         print_json([{"name": p.name, "faces": p.n_faces, "models": list(p.models)} for p in people])
         return
-    out = table(f"{len(people)} people", "name", "faces", "models")
+    out = table(plural(len(people), "person", "people"), "name", "faces", "models")
     for p in people:
         out.add_row(p.name, str(p.n_faces), ", ".join(p.models))
     console.print(out)
@@ -153,11 +164,11 @@ def people_list(gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Optio
 def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False, wait: WaitOpt = 10.0) -> None:
     """One person's enrolled faces: id, source image, box, models."""
     with handle_errors(), _open(gallery, wait) as g:
-        faces = g.faces(name)
+        faces = g.faces(lookup_name(name))
     if as_json:
         print_json([{"id": f.id, "source": f.source, "sha256": f.sha256, "box": list(f.face.box) if f.face else None, "models": list(f.models)} for f in faces])
         return
-    out = table(f"{name}: {len(faces)} faces", "face id", "source", "box", "models")
+    out = table(f"{name}: {plural(len(faces), 'face')}", "face id", "source", "box", "models")
     for f in faces:
         box = ", ".join(f"{v:.0f}" for v in f.face.box) if f.face else "-"
         out.add_row(str(f.id), f.source, box, ", ".join(f.models))
@@ -168,7 +179,8 @@ def people_show(name: str, gallery: GalleryOpt = None, as_json: Annotated[bool, 
 def people_rename(old: str, new: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Rename a person (classifiers fitted before become stale)."""
     with handle_errors(), _open(gallery, wait) as g:
-        g.rename_person(old, new)
+        new = person_name(new)
+        g.rename_person(lookup_name(old), new)
     console.print(f"renamed {old} -> {new}", highlight=False)
 
 
@@ -176,8 +188,8 @@ def people_rename(old: str, new: str, gallery: GalleryOpt = None, wait: WaitOpt 
 def people_remove(name: str, gallery: GalleryOpt = None, wait: WaitOpt = 10.0) -> None:
     """Remove a person with all their faces."""
     with handle_errors(), _open(gallery, wait) as g:
-        n = g.remove_person(name)
-    console.print(f"removed {name} and {n} face(s)", highlight=False)
+        n = g.remove_person(lookup_name(name)).n_faces
+    console.print(f"removed {name} and {plural(n, 'face')}", highlight=False)
 
 
 @people_app.command("remove-face")

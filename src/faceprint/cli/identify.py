@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from faceprint.cli._common import (
+    plural,
     Exit,
     check_threshold,
     console,
@@ -24,13 +25,24 @@ from faceprint.cli._common import (
     stored_model_name,
     styled,
 )
-from faceprint.cli._gallery_opts import FarOpt, GalleryOpt
+from faceprint.cli._gallery_opts import FarOpt, GalleryOpt, ThresholdOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
 from faceprint.recognize.open_set import DEFAULT_FAR
 
-CSV_FIELDS = ["image", "box", "person", "unknown", "closest", "distance", "score", "confidence", "error"]
+CSV_FIELDS = ["image", "status", "box", "person", "unknown", "closest", "distance", "score", "confidence", "candidates", "error"]
+"""One row per face; `status` says what a row is (identified, unknown, no face, error), so a photo without a face is
+a row that says so, not a blank one; `candidates` lists the top-k people as `person:distance` separated by `;`."""
+
+
+def _status(row: dict[str, object]) -> str:
+    if row["error"]:
+        return "error"
+    if row["box"] is None:
+        return "no face"
+    return "unknown" if row["unknown"] else "identified"
+
 
 
 def identify(
@@ -38,7 +50,7 @@ def identify(
     gallery: GalleryOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (the gallery must hold its embeddings).")] = DEFAULT_MODEL,
     far: FarOpt = DEFAULT_FAR,
-    threshold: Annotated[Optional[float], typer.Option(help="Distance above which a face is UNKNOWN; overrides --far.")] = None,
+    threshold: ThresholdOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many candidate people to list per face.")] = 3,
     classifier: Annotated[Optional[str], typer.Option(help="Use a fitted classifier: knn, svm or linear (see fit-classifier).")] = None,
     stale: Annotated[str, typer.Option(help="A classifier fitted before the gallery last changed: refit (and store) it, or refuse (exit 10).")] = "refit",
@@ -52,14 +64,16 @@ def identify(
     """Name every face in every photo, or call it UNKNOWN and say whom it resembles."""
     from faceprint.api import Gallery
     from faceprint.errors import InvalidOption, UnknownModel
-    from faceprint.output_paths import check_output_dir
+    from faceprint.output_paths import annotated_name, check_output_dir
     from faceprint.gallery.milvus_index import is_milvus_spec
     from faceprint.recognize import build_identifier, identify_images
     from faceprint.gallery.classifier_store import classifier_status, load_classifier
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS
     from faceprint.recognize.images import expand_paths
     from faceprint.viz import draw_faces, save_image
-    from faceprint.viz.annotate import GREEN, RED
+    from faceprint.viz.annotate import ANNOTATED_MIN_SIDE, GREEN, RED
+
+    used_names: set[str] = set()
 
     def annotate_one(path: str, image, results) -> None:
         bar.advance(task)
@@ -68,7 +82,7 @@ def identify(
         faces = [r.face for r in results if r.face is not None]
         labels = [r.match.label() for r in results if r.face is not None and r.match is not None]
         colors = [GREEN if not r.match.unknown else RED for r in results if r.face is not None and r.match is not None]
-        save_image(draw_faces(image, faces, labels, colors), annotate / f"{Path(path).stem}_identified.jpg")
+        save_image(draw_faces(image, faces, labels, colors, min_side=ANNOTATED_MIN_SIDE), annotate / annotated_name(path, used_names, "_identified.jpg"))
 
     with handle_errors():
         # Cheap checks first, so that bad input fails before the model is loaded.
@@ -85,19 +99,24 @@ def identify(
         if classifier is not None and classifier not in CLASSIFIER_KINDS:
             raise UnknownModel("classifier", classifier, list(CLASSIFIER_KINDS))
         files = expand_paths(paths)
+        from faceprint.errors import EmptyGallery
+        from faceprint.gallery.store import default_gallery_path, is_postgres_url
+
+        where = gallery if gallery is not None else default_gallery_path()
+        if not is_postgres_url(where) and not Path(where).exists():  # nobody enrolled yet: empty (exit 8), not unusable
+            raise EmptyGallery(f"{where}: no gallery here; enroll someone first (faceprint enroll)")
         with Gallery(gallery, model=model, detector=detector, timeout=wait, create=False) as g:
-            model = g.model
-            if model not in g.models():
-                g.embeddings(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there
+            model, store = g.model, g.store
+            store.require_model(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there
             if classifier is not None:
-                status = classifier_status(g, model, classifier)
+                status = classifier_status(store, model, classifier)
                 if status == "stale" and stale == "refuse":
-                    load_classifier(g, model, classifier, stale="refuse")  # raises StaleClassifier (exit 10)
+                    load_classifier(store, model, classifier, stale="refuse")  # raises StaleClassifier (exit 10)
                 if status == "stale":
                     err_console.print(f"note: the {classifier} classifier was fitted before the gallery last changed; "
                                       "refitting it and storing the new one", highlight=False)
             analyzer = g.analyzer
-            ident = build_identifier(g, analyzer, threshold=threshold, classifier=classifier, index=index, far=far)
+            ident = build_identifier(store, analyzer, threshold=threshold, classifier=classifier, index=index, far=far)
             try:
                 with progress_bar() as bar:
                     task = bar.add_task("identifying", total=len(files))
@@ -119,7 +138,9 @@ def identify(
         w = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for row in rows:
-            w.writerow({**row, "box": " ".join(f"{v:g}" for v in row["box"]) if row["box"] else ""})
+            cands = ";".join(f"{c['person']}:{c['distance']:.4f}" for c in row["candidates"])
+            w.writerow({**row, "status": _status(row), "candidates": cands,
+                        "box": " ".join(f"{v:g}" for v in row["box"]) if row["box"] else ""})
     else:
         for r in results:
             if r.error:
@@ -135,6 +156,9 @@ def identify(
                 values = f"distance {shown}" if m.score is None else f"distance {m.distance:.3f}, score {shown}"
                 console.print(Text.assemble(f"{r.image} [{x1},{y1},{x2},{y2}]: ", styled(m.describe(), style),
                                             f" ({values})"), highlight=False)
+                if top_k > 1 and len(m.candidates) > 1:  # the -k people nearest, as --json lists them
+                    console.print("    candidates: " + ", ".join(f"{c.person} {c.distance:.3f}" for c in m.candidates),
+                                  highlight=False, style="dim")
         how = f", classifier {classifier}" if classifier else ""
         how += f", {index} search" if index != "exact" else ""
         console.print(f"{point.describe()}, model {model}{how}", highlight=False, style="dim")
@@ -159,5 +183,5 @@ def fit_classifier(
             clf = fit_from_gallery(g, model, kind)
             save_classifier(g, model, clf)
     cal = f"temperature {clf.temperature_:.3g}" if clf.calibration_ == "temperature" else "not calibrated (too few faces)"
-    console.print(f"fitted {kind} on {clf.n_samples_} faces of {len(clf.classes_)} people in {clf.fit_seconds_:.1f} s "
+    console.print(f"fitted {kind} on {plural(clf.n_samples_, 'face')} of {plural(len(clf.classes_), 'person', 'people')} in {clf.fit_seconds_:.1f} s "
                   f"({cal}); stored in {g.path}", highlight=False)

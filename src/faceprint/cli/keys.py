@@ -8,12 +8,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from faceprint.cli._common import Exit, console, err_console, print_json
+from faceprint.cli._common import Exit, console, err_console, print_error, print_json
+from faceprint.cli._gallery_opts import gallery_arg
 
 keys_app = typer.Typer(help="Create, list and revoke the API keys of `faceprint serve`.", no_args_is_help=True)
 
-GalleryOpt = Annotated[Optional[Path], typer.Option("--gallery", "-g", help="The gallery file `serve --gallery` opens (default: $FACEPRINT_GALLERY or the user data directory).")]
-GalleriesOpt = Annotated[Optional[Path], typer.Option("--galleries", help="The folder `serve --galleries` opens.")]
+GalleryOpt = Annotated[Optional[Path], typer.Option("--gallery", "-g", parser=gallery_arg, help="The gallery `serve --gallery` opens: a file or a postgresql:// URL, whose keys live in that database (default: $FACEPRINT_GALLERY or the user data directory).")]
+GalleriesOpt = Annotated[Optional[Path], typer.Option("--galleries", parser=gallery_arg, help="The folder or postgresql:// database `serve --galleries` opens.")]
 
 
 def _store(gallery: Optional[Path], galleries: Optional[Path]):  # type: ignore[no-untyped-def]
@@ -21,7 +22,7 @@ def _store(gallery: Optional[Path], galleries: Optional[Path]):  # type: ignore[
     from faceprint.service.keys import KeyStore, keys_path
 
     if gallery is not None and galleries is not None:
-        err_console.print("[bold red]error:[/] give --gallery or --galleries, not both", highlight=False)
+        print_error("give --gallery or --galleries, not both")
         raise typer.Exit(int(Exit.USAGE))
     if galleries is not None:
         return KeyStore(keys_path(None, galleries))
@@ -42,16 +43,16 @@ def create(
     from faceprint.service.keys import SCOPES
 
     if scope not in SCOPES:
-        err_console.print(f"[bold red]error:[/] unknown scope {scope!r}; choose one of: {', '.join(SCOPES)}", highlight=False)
+        print_error(f"unknown scope {scope!r}; choose one of: {', '.join(SCOPES)}")
         raise typer.Exit(int(Exit.USAGE))
     if bind is not None and galleries is None:
-        err_console.print("[bold red]error:[/] --bind names a gallery of --galleries DIR", highlight=False)
+        print_error("--bind names a gallery of --galleries DIR")
         raise typer.Exit(int(Exit.USAGE))
     store = _store(gallery, galleries)
     try:
         key, rec = store.create(scope, bind, label)
     except FaceprintError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(str(exc))
         raise typer.Exit(int(Exit.USAGE)) from None
     finally:
         store.close()
@@ -96,7 +97,7 @@ def revoke(
     try:
         rec = store.revoke(key_id)
     except KeyError:
-        err_console.print(f"[bold red]error:[/] no key with id {key_id!r} in {store.path}", highlight=False)
+        print_error(f"no key with id {key_id!r} in {store.path}")
         raise typer.Exit(int(Exit.USAGE)) from None
     finally:
         store.close()

@@ -124,7 +124,10 @@ def models_export(
     from faceprint.models import create_embedder, get_model_spec, list_models
     from faceprint.models.torch_embedder import TorchEmbedder
 
+    from faceprint.output_paths import check_output_file
+
     with handle_errors():
+        check_output_file(out, "ONNX model", (".onnx",))  # exp/dlib.txt is refused before any work
         spec = get_model_spec(name)
         if name == "dlib-resnet-v1":
             from faceprint.models.dlib_onnx import build_dlib_onnx

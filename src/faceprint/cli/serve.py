@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, console, err_console, handle_errors
+from faceprint.cli._common import Exit, console, handle_errors, print_error
+from faceprint.cli._gallery_opts import gallery_arg
 
 
 def is_loopback(host: str) -> bool:
@@ -26,8 +27,8 @@ def is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback needs API keys (faceprint keys create).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port; the URL is printed).")] = 8000,
-    gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="One gallery file (default: $FACEPRINT_GALLERY or the user data directory).")] = None,
-    galleries: Annotated[Optional[Path], typer.Option("--galleries", help="A folder of galleries, DIR/<name>.sqlite, served under /v1/galleries/<name>/.")] = None,
+    gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", parser=gallery_arg, help="One gallery: a file or postgresql://user@host:port/db, which several servers (replicas) may share (default: $FACEPRINT_GALLERY or the user data directory).")] = None,
+    galleries: Annotated[Optional[Path], typer.Option("--galleries", parser=gallery_arg, help="Several galleries, served under /v1/galleries/<name>/: a folder (DIR/<name>.sqlite) or a postgresql:// database (a schema each).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Embedding model (default dlib-resnet-v1).")] = None,
     detector: Annotated[Optional[str], typer.Option(help="Face detector: mtcnn (default) or dlib-hog.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Inference threads.")] = 2,
@@ -52,7 +53,7 @@ def serve(
         check_extra()
         if gallery is not None and galleries is not None:
             raise FaceprintError("give --gallery or --galleries, not both")
-        if galleries is not None:
+        if isinstance(galleries, Path):
             if galleries.exists() and not galleries.is_dir():
                 raise FaceprintError(f"{galleries}: not a folder")
             galleries.mkdir(parents=True, exist_ok=True)
@@ -66,12 +67,9 @@ def serve(
         config = ServiceConfig(gallery=gallery, galleries=galleries, model=model, detector=detector, limits=limits)
         keys = KeyStore(config.keys_file)
         if not is_loopback(host) and not keys.active():
-            err_console.print(
-                f"[bold red]error:[/] refusing to listen on {host} without API keys: anyone on the network could read and "
-                f"change the gallery. Create one first: faceprint keys create --scope admin "
-                f"{'--galleries ' + str(galleries) if galleries else '--gallery ' + str(config.gallery)}",
-                highlight=False,
-            )
+            print_error(f"refusing to listen on {host} without API keys: anyone on the network could read and "
+                        f"change the gallery. Create one first: faceprint keys create --scope admin "
+                        f"{'--galleries ' + str(galleries) if galleries else '--gallery ' + str(config.gallery)}")
             raise typer.Exit(int(Exit.USAGE))
         keys.close()
     _run(config, host, port)
@@ -88,15 +86,30 @@ def _run(config: object, host: str, port: int) -> None:
     try:
         sock.bind((host, port))
     except OSError as exc:
-        err_console.print(f"[bold red]error:[/] cannot listen on {host}:{port}: {exc.strerror or exc}", highlight=False)
+        print_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         raise typer.Exit(int(Exit.USAGE)) from None
     sock.listen(128)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    where = f"galleries in {config.galleries}" if config.galleries else f"gallery {config.gallery}"  # type: ignore[attr-defined]
+    from faceprint.gallery.store.base import shown_target
+
+    where = f"galleries in {shown_target(config.galleries)}" if config.galleries else f"gallery {shown_target(config.gallery)}"  # type: ignore[attr-defined]
     console.print(f"faceprint serving on http://{shown}:{bound} ({where}); API docs at /docs", highlight=False, soft_wrap=True)
     console.file.flush()
     level = logging.getLogger().getEffectiveLevel()
+    _print_access_log()
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="info" if level <= logging.INFO else "warning",  # type: ignore[arg-type]
-                                           access_log=level <= logging.INFO, timeout_graceful_shutdown=5))
+                                           access_log=False, timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
+
+
+def _print_access_log() -> None:
+    """The service's access log (method, route, status, time, key id; never the key) on stderr, one line a request,
+    whatever the log level: a server that says nothing cannot be watched."""
+    from faceprint.service.middleware import access_log
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False

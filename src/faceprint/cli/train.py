@@ -10,7 +10,8 @@ import typer
 from rich.text import Text
 
 from faceprint.detect import DEFAULT_DETECTOR
-from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled
+from faceprint.models import DEFAULT_MODEL
+from faceprint.cli._common import Exit, console, err_console, handle_errors, print_error, print_json, progress_bar, styled, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 
 
@@ -154,7 +155,7 @@ def _export(config: Any, out_dir: Path, as_json: bool) -> None:
     if as_json:
         print_json(summary)
     else:
-        console.print(f"wrote {n} face crops of {len(faces.people)} people to {out_dir} (skipped: {summary['skipped']})", highlight=False)
+        console.print(f"wrote {plural(n, 'face crop')} of {plural(len(faces.people), 'person', 'people')} to {out_dir} (skipped: {summary['skipped']})", highlight=False)
 
 
 def _run_training(config: Any, out: Path, as_json: bool) -> None:
@@ -225,7 +226,7 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
         console.print(f"resumed after epoch {result.resumed_from}", highlight=False)
     auc = f"held-out AUC {result.best_auc:.4f}" if result.best_auc is not None else "no validation"
     console.print(
-        f"{result.epochs} epochs on {result.train_images} photos of {result.train_people} people; "
+        f"{result.epochs} epochs on {plural(result.train_images, 'photo')} of {plural(result.train_people, 'person', 'people')}; "
         f"best: epoch {result.best_epoch} ({auc}) -> {result.run_dir / 'best.pt'}",
         highlight=False,
     )
@@ -234,7 +235,7 @@ def _run_training(config: Any, out: Path, as_json: bool) -> None:
 
 def train_head(
     data_dir: Annotated[Path, typer.Argument(help="Identity folders DIR/<person>/<images>.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The frozen embedding model (any model name or checkpoint).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The frozen embedding model (any model name or checkpoint).")] = DEFAULT_MODEL,
     gallery: GalleryOpt = None,
     holdout: Annotated[float, typer.Option(help="Share of each person's photos held out to measure accuracy (0: none).")] = 0.4,
     cropped: Annotated[bool, typer.Option("--cropped", help="Each file is already one face crop: no detection.")] = False,
@@ -262,14 +263,16 @@ def train_head(
                     g, embedder, items, holdout, cropped, detector, params={"steps": steps, "lr": lr},
                     on_image=lambda _: bar.advance(task),
                 )
+                bar.update(task, completed=len(items))  # photos read from the face cache are not reported one by one
         except ValueError as exc:
             raise _usage_error(exc) from None
     if as_json:
         print_json(report.to_dict())
         return
     console.print(
-        f"linear head on {report.model}: {report.people} people, {report.train_faces} training faces "
-        f"({report.enrolled} newly enrolled); stored in {report.gallery} as {report.classifier_key}",
+        f"linear head on {report.model}: {plural(report.people, 'person', 'people')}, fitted on "
+        f"{plural(report.fitted_faces, 'face')} of the gallery ({report.train_faces} from these photos, "
+        f"{report.enrolled} newly enrolled); stored in {report.gallery} as {report.classifier_key}",
         highlight=False,
     )
     if report.head_accuracy is not None:

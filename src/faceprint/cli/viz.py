@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import check_threshold, console, handle_errors, labelled_embeddings
+from faceprint.cli._common import check_threshold, console, err_console, handle_errors, labelled_embeddings, plural
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.models import DEFAULT_MODEL
@@ -50,12 +50,13 @@ def viz_tsne(
         check_output_file(out, "picture", PICTURE_SUFFIXES)
         data = labelled_embeddings(src, gal, model, detector, cache)
         try:
-            points = project_2d(data.vectors, method, seed=seed, metric=data.metric)
+            with err_console.status(f"{method.upper()} of {plural(len(data), 'face')}"):  # seconds to a minute
+                points = project_2d(data.vectors, method, seed=seed, metric=data.metric)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         where = src.name if src is not None else Path(str(gal)).name
-        path = embedding_map_plot(points, data.labels, out, title=f"{method.upper()} of {len(data)} faces, {len(data.people)} people ({where}, {data.model})")
-    console.print(f"wrote {path}: {len(data)} faces of {len(data.people)} people", highlight=False)
+        path = embedding_map_plot(points, data.labels, out, title=f"{method.upper()} of {plural(len(data), 'face')}, {plural(len(data.people), 'person', 'people')} ({where}, {data.model})")
+    console.print(f"wrote {path}: {plural(len(data), 'face')} of {plural(len(data.people), 'person', 'people')}", highlight=False)
 
 
 @viz_app.command("grid")

@@ -73,6 +73,8 @@ def _load_sessions(num_threads: int) -> tuple[ort.InferenceSession, ort.Inferenc
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = num_threads
     opts.inter_op_num_threads = 1
+    opts.enable_cpu_mem_arena = False
+    opts.enable_mem_pattern = False
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     # tiny networks: busy-waiting worker threads cost more than they save, worst on a loaded machine

@@ -79,7 +79,7 @@ def calibrate_threshold(data: LabelledEmbeddings, far: float) -> Calibration:
         raise InsufficientData(
             f"{n_diff} different-person pairs resolve false-accept rates only down to 1/{n_diff} = {1.0 / n_diff:.2g}; "
             f"a FAR of {far:g} needs at least {need} different-person pairs. Add photos of more people, "
-            f"or ask for --far {1.0 / n_diff:.2g} or above"
+            f"or ask for --pair-far {1.0 / n_diff:.2g} or above"
         )
     thr = threshold_at_far(dist[~same], far)
     got_far, tar = far_tar_at(dist, same, thr)

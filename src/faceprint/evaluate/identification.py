@@ -25,7 +25,7 @@ import numpy as np
 
 from faceprint.evaluate.labelled import InsufficientData, LabelledEmbeddings
 from faceprint.evaluate.metrics import threshold_at_far
-from faceprint.gallery.store import GalleryEmbeddings
+from faceprint.recognize.identifier import GalleryEmbeddings
 from faceprint.recognize.identifier import Identifier
 from faceprint.recognize.score_law import open_set_scores
 

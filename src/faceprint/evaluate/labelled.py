@@ -19,6 +19,7 @@ from faceprint.errors import InsufficientData, NoImagesFound
 from faceprint.gallery.enroll import identity_folders
 from faceprint.gallery.store import Gallery
 from faceprint.models import get_model_spec
+from faceprint.pipeline import item_pixels
 from faceprint.types import Face
 
 __all__ = ["InsufficientData", "LabelledEmbeddings", "embed_identity_folders", "gallery_labelled", "load_labelled"]
@@ -83,7 +84,8 @@ def embed_identity_folders(
     if on_image is not None and done:
         on_image(done, len(items))
     results = analyzer.analyze_many(
-        ((i, items[i][1]) for i in todo), select="center", fallback_center=True, load=lambda t: analyzer.load(t[1])
+        ((i, items[i][1]) for i in todo), select="center", fallback_center=True, load=lambda t: analyzer.load(t[1]),
+        pixels=lambda t: item_pixels(t[1]),
     )
     for r in results:
         i, path = r.item

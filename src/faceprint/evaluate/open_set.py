@@ -22,7 +22,7 @@ import numpy as np
 
 from faceprint.evaluate.identification import IdentificationSplit, dir_at_far
 from faceprint.evaluate.labelled import LabelledEmbeddings
-from faceprint.gallery.index import person_min_distances
+from faceprint.recognize.identifier import person_min_distances
 from faceprint.recognize.open_set import DEFAULT_FAR, ImpostorDistribution, open_set_threshold
 from faceprint.recognize.score_law import open_set_scores
 from faceprint.types import pairwise_distances

@@ -13,6 +13,7 @@ from faceprint.analyzer import FaceAnalyzer
 from faceprint.cache import EmbeddingCache
 from faceprint.errors import ImageError
 from faceprint.evaluate.lfw import PairsResult, evaluate_pairs, protocol_folds, read_pairs
+from faceprint.pipeline import item_pixels
 from faceprint.types import Face, paired_distances
 
 __all__ = ["PairsEvaluation", "run_pairs"]
@@ -88,7 +89,8 @@ def run_pairs(
     if on_image is not None and done:
         on_image(done, len(names))
     results = analyzer.analyze_many(
-        ((i, root / names[i]) for i in todo), select="center", fallback_center=True, load=lambda t: analyzer.load(t[1])
+        ((i, root / names[i]) for i in todo), select="center", fallback_center=True, load=lambda t: analyzer.load(t[1]),
+        pixels=lambda t: item_pixels(t[1]),
     )
     for r in results:
         if r.error is not None:

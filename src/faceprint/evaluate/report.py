@@ -16,7 +16,7 @@ from faceprint.output_paths import make_output_dir
 __all__ = ["PairsReport", "write_pairs_report"]
 
 FIGURES = {
-    "roc.png": "ROC (FAR on a log axis); squares: TAR at each target FAR, cross-validated over the 10 folds",
+    "roc.png": "ROC (FAR on a log axis, TAR axis from just below the lowest TAR shown); squares: TAR at each target FAR, cross-validated over the 10 folds",
     "distances.png": "Distances of same-person and different-person pairs with the best threshold",
     "threshold.png": "Accuracy and F1 against the distance threshold",
 }

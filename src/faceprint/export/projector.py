@@ -54,7 +54,8 @@ def sprite_layout(n: int, thumb: int) -> tuple[int, int]:
 
 
 def face_crops(sources: Sequence[str], faces: Sequence[Face | None], size: int) -> list[np.ndarray]:
-    """A size x size crop around each face in its source photo; a grey tile where the photo is gone or unreadable."""
+    """A size x size crop around each face in its source photo, kept within the photo (no black borders that shrink
+    the face in its tile); a grey tile where the photo is gone or unreadable."""
     cache: dict[str, np.ndarray | None] = {}
     out = []
     for src, face in zip(sources, faces):
@@ -64,7 +65,7 @@ def face_crops(sources: Sequence[str], faces: Sequence[Face | None], size: int) 
             except (FaceprintError, OSError):
                 cache = {src: None}
         image = cache[src]
-        out.append(face_thumb(image, face, size) if image is not None else np.full((size, size, 3), 128, np.uint8))
+        out.append(face_thumb(image, face, size, inside=True) if image is not None else np.full((size, size, 3), 128, np.uint8))
     return out
 
 

@@ -1,7 +1,7 @@
-"""The gallery: enrolled people in one SQLite file, enrolment, and nearest-neighbour search."""
+"""The gallery: enrolled people in a store (a SQLite file or PostgreSQL), enrolment, and nearest-neighbour search."""
 
 from faceprint.gallery.enroll import EnrollReport, enroll, identity_folders, split_per_person
 from faceprint.gallery.index import ExactIndex
-from faceprint.gallery.store import Gallery, GalleryEmbeddings, default_gallery_path
+from faceprint.gallery.store import Gallery, GalleryEmbeddings, GalleryStore, default_gallery_path, open_store
 
-__all__ = ["EnrollReport", "ExactIndex", "Gallery", "GalleryEmbeddings", "default_gallery_path", "enroll", "identity_folders", "split_per_person"]
+__all__ = ["EnrollReport", "ExactIndex", "Gallery", "GalleryEmbeddings", "GalleryStore", "default_gallery_path", "open_store", "enroll", "identity_folders", "split_per_person"]

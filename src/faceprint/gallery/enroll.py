@@ -14,9 +14,13 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import AlreadyEnrolled, FaceprintError, ImageError, NoImagesFound
+from faceprint.gallery.audit import record_enrolment
+from faceprint.gallery.sources import stored_source
 from faceprint.gallery.store import Gallery
 from faceprint.image import ImageSource, list_images, load_image
 from faceprint.models.identity import model_identity
+from faceprint.names import person_name
+from faceprint.pipeline import item_pixels
 from faceprint.types import Face
 
 __all__ = ["EnrollReport", "enroll", "identity_folders", "new_images", "source_label", "split_per_person", "SKIP_REASONS"]
@@ -66,7 +70,8 @@ def identity_folders(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
         raise ImageError(root, "directory not found")
     if not root.is_dir():
         raise ImageError(root, "not a directory of identity folders (DIR/<person>/<images>)")
-    items = [(d.name, p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
+    # A folder's name is its person's name, by the one name rule (faceprint.names): InvalidName names the folder.
+    items = [(person_name(d.name), p) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".") for p in list_images(d)]
     if not items:
         raise NoImagesFound(f"{root}: no images found in <person>/ sub-folders (expected DIR/<person>/<images>)")
     return items
@@ -96,6 +101,8 @@ class _Read:
     sha256: str
     data: bytes | np.ndarray
     """The file's bytes, or the pixels of an in-memory image."""
+    stored: str
+    """The source as the gallery stores it: a file's absolute path (faceprint.gallery.sources), else `path`."""
 
 
 def enroll(
@@ -132,18 +139,20 @@ def enroll(
         with gallery.transaction():
             for r, face, vec in rows:
                 try:
-                    gallery.add_face(r.person, r.path, r.sha256, face, vec, model, identity)
+                    gallery.add_face(r.person, r.stored, r.sha256, face, vec, model, identity)
                 except AlreadyEnrolled as exc:  # another process enrolled it since we looked
                     report.skip("already enrolled", r.path, f"as {exc.person}")
                 else:
                     stored.append(r)
+            record_enrolment(gallery, [(r.person, r.path) for r in stored], model)  # same transaction
         for r in stored:
             report.enrolled[r.person] = report.enrolled.get(r.person, 0) + 1
             report.added.append((r.person, r.path))
         rows.clear()
 
     results = analyzer.analyze_many(
-        new_images(gallery, model, items, report, seen, on_image), select="largest", load=lambda r: analyzer.load(r.data, name=r.path), batch_faces=batch_size
+        new_images(gallery, model, items, report, seen, on_image), select="largest", load=lambda r: analyzer.load(r.data, name=r.path),
+        batch_faces=batch_size, pixels=lambda r: item_pixels(r.data),
     )
     for res in results:
         r = res.item
@@ -201,7 +210,7 @@ def new_images(
             report.skip("already enrolled", path_s, f"as {already}")
             _tick(on_image, path_s)
             continue
-        yield _Read(person, path_s, sha, data)
+        yield _Read(person, path_s, sha, data, stored_source(source) if isinstance(source, (str, os.PathLike)) else path_s)
 
 
 def source_label(source: ImageSource) -> str:

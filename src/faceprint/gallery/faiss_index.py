@@ -304,8 +304,16 @@ class FaissIndex:
 
 def index_path(gallery: Any, model: str) -> Path:
     """Where the index of `model` lives beside a gallery file: ``<gallery>.<the model's identity key>.faiss``
-    (Gallery.data_key), so an index of an older pipeline's vectors is never read for new ones."""
-    p = Path(gallery.path)
+    (Gallery.data_key), so an index of an older pipeline's vectors is never read for new ones. A PostgreSQL
+    gallery has no file beside it: it is kept in the user's cache, named by the gallery's id."""
+    if not isinstance(gallery.path, Path):
+        from faceprint.models._weights import cache_dir
+
+        folder = cache_dir() / "faiss"
+        folder.mkdir(parents=True, exist_ok=True)
+        p = folder / f"gallery-{gallery.get_setting('gallery_uid')}"
+    else:
+        p = Path(gallery.path)
     return p.with_name(f"{p.name}.{re.sub(r'[^A-Za-z0-9._-]', '_', gallery.data_key('index', model))}.faiss")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from faceprint.types import pairwise_distances
 
-__all__ = ["ExactIndex", "person_min_distances"]
+__all__ = ["ExactIndex"]
 
 
 class ExactIndex:
@@ -36,11 +36,3 @@ class ExactIndex:
             best_d = np.take_along_axis(cand_d, order, 1)
             best_i = np.take_along_axis(cand_i, order, 1)
         return best_d, best_i
-
-
-def person_min_distances(distances: np.ndarray, person_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reduce (Q, N) face distances to (Q, P) per-person minimum distances; returns (matrix, person ids)."""
-    order = np.argsort(person_ids, kind="stable")
-    pids = person_ids[order]
-    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
-    return np.minimum.reduceat(distances[:, order], starts, axis=1), pids[starts]

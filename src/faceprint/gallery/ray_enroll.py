@@ -23,6 +23,7 @@ import numpy as np
 
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import AlreadyEnrolled, FaceprintError, MissingExtra
+from faceprint.gallery.audit import record_enrolment
 from faceprint.gallery.enroll import EnrollReport, new_images
 from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
@@ -129,11 +130,11 @@ def enroll_ray(
     report = EnrollReport()
     seen: dict[str, str] = {}
     todo: list[dict[str, Any]] = []
-    meta: dict[int, tuple[str, str, str]] = {}
+    meta: dict[int, tuple[str, str, str, str]] = {}
     for r in new_images(gallery, model, items, report, seen, on_image):  # the actors read the file again
         seen[r.sha256] = r.person
-        meta[len(todo)] = (r.person, r.path, r.sha256)
-        todo.append({"i": len(todo), "path": str(Path(r.path).resolve())})
+        meta[len(todo)] = (r.person, r.path, r.sha256, r.stored)  # reported as given, stored absolute
+        todo.append({"i": len(todo), "path": r.stored})
     if not todo:
         return report
 
@@ -209,14 +210,14 @@ def _init_local(ray: Any) -> None:
             os.environ[_LOCAL_ONLY] = before_env
 
 
-def _write(gallery: Gallery, model: str, batch: dict[str, np.ndarray], meta: dict[int, tuple[str, str, str]],
+def _write(gallery: Gallery, model: str, batch: dict[str, np.ndarray], meta: dict[int, tuple[str, str, str, str]],
            report: EnrollReport, on_image: Callable[[str], None] | None) -> None:
     """One transaction per batch, in input order; skips reported as the local engine reports them."""
     identity = model_identity(model)
     done = []
     with gallery.transaction():
         for r, i in enumerate(batch["i"]):
-            person, path, sha = meta[int(i)]
+            person, path, sha, stored = meta[int(i)]
             status = str(batch["status"][r])
             if status != "ok":
                 report.skip(status, path, str(batch["detail"][r]))
@@ -225,11 +226,12 @@ def _write(gallery: Gallery, model: str, batch: dict[str, np.ndarray], meta: dic
             face = Face(tuple(float(v) for v in batch["box"][r]), float(batch["score"][r]),
                         tuple((float(lm[2 * j]), float(lm[2 * j + 1])) for j in range(5)))
             try:
-                gallery.add_face(person, path, sha, face, batch["vector"][r], model, identity)
+                gallery.add_face(person, stored, sha, face, batch["vector"][r], model, identity)
             except AlreadyEnrolled as exc:  # another process enrolled it since the driver looked
                 report.skip("already enrolled", path, f"as {exc.person}")
                 continue
             done.append((person, path))
+        record_enrolment(gallery, done, model)  # same transaction
     for person, path in done:
         report.enrolled[person] = report.enrolled.get(person, 0) + 1
         report.added.append((person, path))

@@ -4,13 +4,15 @@ A vector is stale when the model identity that made it (faceprint.models.identit
 weights, alignment or test-time settings. Each stale face is re-read from its source photo, checked against the
 sha256 recorded at enrolment, cropped at the box and landmarks found then (no new detection, so the same face is
 embedded) and its vector replaced. Faces whose photo is gone or changed, or that were enrolled from memory
-(``<array>``, ``<bytes>``), are reported and keep their old vector.
+(``<array>``, ``<bytes>``), are reported and keep their old vector. Sources are found by one rule
+(faceprint.gallery.sources): absolute paths as stored, older relative ones beside the gallery or in the current
+folder, so a rerun from any folder finds the same photos.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import FaceprintError
+from faceprint.gallery.sources import find_source
 from faceprint.gallery.store import FaceRecord, Gallery
 from faceprint.models.identity import model_identity
 
@@ -71,13 +74,13 @@ def reembed(
         report.updated += len(pending)
         pending.clear()
 
+    gallery_path = getattr(gallery, "path", None)  # a file for SQLite; a server backend holds absolute paths only
     for done, rec in enumerate(stale, start=1):
-        reason = _check(rec)
-        if reason is None:
-            data = Path(rec.source).read_bytes()
+        path, reason = _locate(rec, gallery_path)
+        if path is not None:
             try:
-                image = analyzer.load(data, name=rec.source)
-            except FaceprintError as exc:
+                image = analyzer.load(path.read_bytes(), name=rec.source)
+            except (FaceprintError, OSError) as exc:
                 reason = f"unreadable: {exc}"
             else:
                 assert rec.face is not None
@@ -93,17 +96,10 @@ def reembed(
     return report
 
 
-def _check(rec: FaceRecord) -> str | None:
-    """Why a face cannot be re-embedded from its source photo, or None when it can."""
+def _locate(rec: FaceRecord, gallery_path: str | os.PathLike[str] | None) -> tuple[Path | None, str | None]:
+    """The face's source photo, or None and why it cannot be re-embedded from it."""
     if rec.face is None:
-        return "no face box was stored for it"
+        return None, "no face box was stored for it"
     if rec.source.startswith("<"):
-        return "enrolled from memory; enrol the photo again"
-    path = Path(rec.source)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"source photo cannot be read ({exc.strerror or exc})"
-    if hashlib.sha256(data).hexdigest() != rec.sha256:
-        return "source photo changed since it was enrolled"
-    return None
+        return None, "enrolled from memory; enrol the photo again"
+    return find_source(rec.source, rec.sha256, gallery_path if isinstance(gallery_path, (str, os.PathLike)) else None)

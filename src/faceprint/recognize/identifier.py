@@ -11,18 +11,51 @@ the person it names must have a score within the threshold however sure the clas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
-from faceprint.gallery.index import person_min_distances
-from faceprint.gallery.store import GalleryEmbeddings
 from faceprint.recognize.confidence import distance_to_confidence
 from faceprint.recognize.open_set import OpenSetThreshold
 from faceprint.recognize.score_law import open_set_scores
 from faceprint.types import Embeddings, pairwise_distances
 
-__all__ = ["Candidate", "Match", "Identifier", "ProbabilisticClassifier"]
+__all__ = ["Candidate", "GalleryEmbeddings", "Match", "Identifier", "ProbabilisticClassifier", "person_min_distances"]
+
+
+@dataclass(frozen=True, eq=False)
+class GalleryEmbeddings:
+    """Every enrolled embedding of one model, row-aligned with its face and person: what identification compares
+    queries with (a gallery store reads it: faceprint.gallery.store)."""
+
+    model: str
+    vectors: np.ndarray
+    face_ids: np.ndarray
+    person_ids: np.ndarray
+    names: dict[int, str]
+    """person id -> name"""
+
+    def labels(self) -> list[str]:
+        return [self.names[int(p)] for p in self.person_ids]
+
+
+def person_min_distances(distances: np.ndarray, person_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce (Q, N) face distances to (Q, P) per-person minimum distances; returns (matrix, person ids)."""
+    order = np.argsort(person_ids, kind="stable")
+    pids = person_ids[order]
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    return np.minimum.reduceat(distances[:, order], starts, axis=1), pids[starts]
+
+
+
+class FaceDirectory(Protocol):
+    """Where an Identifier whose search index answers face ids looks up those faces (a gallery store does): their
+    people and their exact vectors, for the returned ids only."""
+
+    def people_of_faces(self, model: str, face_ids: Sequence[int]) -> tuple[np.ndarray, dict[int, str]]: ...
+
+    def vectors_of(self, model: str, face_ids: Sequence[int]) -> np.ndarray: ...
 
 
 class ProbabilisticClassifier(Protocol):
@@ -88,8 +121,15 @@ class Identifier:
         classifier: ProbabilisticClassifier | None = None,
         index: object | None = None,
         operating_point: OpenSetThreshold | None = None,
+        directory: FaceDirectory | None = None,
+        n_people: int | None = None,
     ) -> None:
+        """`directory`: with an `index` whose ``search_ids`` answers face ids (a Milvus server), `gallery` holds no
+        vectors and the candidates' people and vectors are read from the directory, for those rows only;
+        `n_people` is then how many people are enrolled."""
         self.gallery = gallery
+        self.directory = directory
+        self.n_people = n_people if n_people is not None else len(np.unique(gallery.person_ids))
         self.metric = metric
         self.threshold = threshold
         self.slope = slope
@@ -102,6 +142,8 @@ class Identifier:
 
     def person_distances(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Q, P) distance of each query to each person's nearest enrolled face, and the person ids."""
+        if self.directory is not None:
+            return self._person_distances_by_face_ids(queries)
         if self.index is not None:
             return self._person_distances_indexed(queries)
         d = pairwise_distances(queries, self.gallery.vectors, self.metric)
@@ -127,6 +169,39 @@ class Identifier:
             todo = todo[np.isfinite(out[todo]).sum(axis=1) < 2]
             k *= 4
         return out, pids
+
+    def _person_distances_by_face_ids(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # As _person_distances_indexed, with the index answering face ids: the candidates' people and exact vectors
+        # come from the directory (the store), so nothing but the returned rows is read.
+        model, index = self.gallery.model, self.index
+        n = len(index)  # type: ignore[arg-type]
+        best: list[dict[int, float]] = [{} for _ in range(len(queries))]
+        todo, k = np.arange(len(queries)), 100
+        while len(todo) and n:
+            _, fids = index.search_ids(queries[todo], min(k, n))  # type: ignore[attr-defined]
+            uniq = np.unique(fids[fids >= 0])
+            pids, names = self.directory.people_of_faces(model, uniq.tolist())  # type: ignore[union-attr]
+            self.gallery.names.update(names)
+            exact = pairwise_distances(queries[todo], self.directory.vectors_of(model, uniq.tolist()), self.metric)  # type: ignore[union-attr]
+            col = {int(f): j for j, f in enumerate(uniq)}
+            for row, q in enumerate(todo):
+                for f in fids[row]:
+                    j = col.get(int(f))
+                    if j is None or pids[j] < 0:  # a face removed since the index answered
+                        continue
+                    p, d = int(pids[j]), float(exact[row, j])
+                    best[q][p] = min(best[q].get(p, np.inf), d)
+            if k >= n or self.n_people < 2:
+                break
+            todo = np.array([q for q in todo if len(best[q]) < 2], np.int64)
+            k *= 4
+        people = np.array(sorted({p for b in best for p in b}), np.int64)
+        out = np.full((len(queries), len(people)), np.inf, np.float32)
+        at = {int(p): i for i, p in enumerate(people)}
+        for q, b in enumerate(best):
+            for p, d in b.items():
+                out[q, at[p]] = d
+        return out, people
 
     def identify(self, queries: Embeddings, top_k: int = 3) -> list[Match]:
         """One Match per query row."""

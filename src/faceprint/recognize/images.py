@@ -6,17 +6,20 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import NoImagesFound
 from faceprint.image import ImageSource, list_images
-from faceprint.gallery.store import Gallery
 from faceprint.models.identity import model_identity
-from faceprint.recognize.identifier import Candidate, Identifier, Match
+from faceprint.recognize.identifier import Candidate, GalleryEmbeddings, Identifier, Match
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold, gallery_impostors, model_impostors, open_set_threshold
 from faceprint.types import Face
+
+if TYPE_CHECKING:
+    from faceprint.gallery.store import GalleryStore as Gallery
 
 __all__ = ["FaceResult", "build_identifier", "expand_paths", "gallery_threshold", "identify_images", "threshold_for"]
 
@@ -127,6 +130,7 @@ def build_identifier(
     classifier: str | None = None,
     index: str = "exact",
     far: float = DEFAULT_FAR,
+    embeddings: GalleryEmbeddings | None = None,
 ) -> Identifier:
     """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none).
 
@@ -134,9 +138,28 @@ def build_identifier(
     `threshold` is given.
     index: "exact", "faiss" (a file beside the gallery), "milvus" (a milvus-lite file beside it) or
     "milvus://HOST:PORT" (a Milvus server); a Milvus index holds a connection, closed by `identifier.index.close()`.
+    embeddings: the model's vectors as the caller already holds them (GalleryStore.follow_vectors), not read again.
     """
     spec = analyzer.embedder.spec
-    emb = gallery.embeddings(spec.name, model_identity(spec))
+    if classifier is None and (index == "milvus" or index.startswith("milvus://")):
+        # Read no vector: the people's photo counts set the threshold; Milvus answers face ids and the store the
+        # candidates' rows (people and exact vectors), those rows only.
+        from faceprint.gallery.milvus_index import open_milvus_in_step
+
+        gallery.require_model(spec.name)
+        gallery.check_identity(spec.name, model_identity(spec))
+        photos = gallery.photo_counts(spec.name)
+        point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
+        idx = open_milvus_in_step(gallery, spec.name, index)  # the caller closes it: identifier.index.close()
+        empty = GalleryEmbeddings(spec.name, np.zeros((0, spec.embedding_dim), np.float32), np.zeros(0, np.int64),
+                                  np.zeros(0, np.int64), {})
+        return Identifier(empty, spec.metric, point.threshold, spec.confidence_slope, index=idx, operating_point=point,
+                          directory=gallery, n_people=len(photos))
+    if embeddings is not None:
+        gallery.check_identity(spec.name, model_identity(spec))
+        emb = embeddings
+    else:
+        emb = gallery.embeddings(spec.name, model_identity(spec))
     _, photos = np.unique(emb.person_ids, return_counts=True)
     point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
     thr = point.threshold

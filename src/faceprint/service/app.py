@@ -24,9 +24,10 @@ from faceprint import __version__
 from faceprint.errors import FaceprintError
 from faceprint.service.config import ServiceConfig
 from faceprint.service.errors import ERROR_CODES, HttpError, api_error_for, envelope
-from faceprint.service.middleware import BodyLimitMiddleware
+from faceprint.service.middleware import AccessLogMiddleware, BodyLimitMiddleware, MethodsMiddleware
+from faceprint.service.openapi import install_docs, install_openapi
 from faceprint.service.routes import admin_router, gallery_router, inference_router
-from faceprint.service.schemas import ErrorOut
+from faceprint.service.schemas import ErrorOut, HealthOut, ReadyOut
 from faceprint.service.state import ServiceState
 
 __all__ = ["create_app"]
@@ -64,10 +65,15 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         version=__version__,
         summary="Face detection, verification and identification with an open-set gallery.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: pages whose scripts this server serves
+        redoc_url=None,
         responses={status: {"model": ErrorOut} for status in sorted({s for s, _ in ERROR_CODES.values()})},
     )
     app.state.fp = state
-    app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body, max_video=config.limits.max_video)
+    app.add_middleware(MethodsMiddleware)  # (the first added runs last: inside the body limit)
+    app.add_middleware(BodyLimitMiddleware, max_body=config.limits.max_body, max_video=config.limits.max_video,
+                       timeout=config.limits.timeout)
+    app.add_middleware(AccessLogMiddleware)
 
     @app.exception_handler(HttpError)
     async def _api_error(request: Request, exc: HttpError) -> JSONResponse:
@@ -76,7 +82,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.exception_handler(FaceprintError)
     async def _library_error(request: Request, exc: FaceprintError) -> JSONResponse:
         err = api_error_for(exc)
-        if err.code == "internal_error":
+        if err.code in ("internal_error", "gallery_unavailable"):  # the details stay in the log
             log.error("%s %s: %s", request.method, request.url.path, exc)
         return _error(err)
 
@@ -98,12 +104,12 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         log.exception("%s %s failed", request.method, request.url.path)
         return _error(HttpError("internal_error", "internal error; the server log has the details"))
 
-    @app.get("/health", tags=["status"])
+    @app.get("/health", tags=["status"], response_model=HealthOut)
     async def health() -> dict[str, Any]:
         """Answers as soon as the server listens."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/ready", tags=["status"])
+    @app.get("/ready", tags=["status"], responses={200: {"model": ReadyOut}})
     async def ready() -> JSONResponse:
         """200 once the models are loaded; 503 not_ready before (or when loading failed, with the reason)."""
         if not state.ready.is_set():
@@ -120,4 +126,6 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app.include_router(inference_router)
     app.include_router(admin_router)
     app.include_router(gallery_router(config.multi))
+    install_docs(app)
+    install_openapi(app, config, state.keys.any)
     return app

@@ -47,10 +47,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """One gallery file (``gallery``) or a folder of them (``galleries``, each DIR/<name>.sqlite), never both."""
+    """One gallery (``gallery``: a file, or a ``postgresql://`` URL that several servers may share) or several
+    (``galleries``: a folder, each DIR/<name>.sqlite, or a PostgreSQL database, each a schema), never both."""
 
-    gallery: Path | None = None
-    galleries: Path | None = None
+    gallery: Path | str | None = None
+    galleries: Path | str | None = None
     model: str | None = None
     detector: str | None = None
     limits: Limits = field(default_factory=Limits)
@@ -68,5 +69,5 @@ class ServiceConfig:
         return self.galleries is not None
 
     @property
-    def keys_file(self) -> Path:
+    def keys_file(self) -> Path | str:
         return keys_path(self.gallery, None) if self.galleries is None else keys_path(None, self.galleries)

@@ -7,17 +7,22 @@ listed in ERROR_CODES (and in the README), each with its HTTP status.
 from __future__ import annotations
 
 from faceprint.errors import (
+    DeadlineExceeded,
     EmptyGallery,
     FaceprintError,
     GalleryError,
     GalleryLocked,
+    GalleryUnavailable,
     ImageError,
+    ImageTooLarge,
+    InvalidName,
     MissingExtra,
     ModelNotInGallery,
     NoFaceFound,
     UnknownModel,
     UnknownPerson,
     VideoError,
+    VideoTooLarge,
 )
 
 __all__ = ["HttpError", "ERROR_CODES", "api_error_for", "envelope"]
@@ -36,7 +41,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_key": (404, "no API key with that id"),
     "no_image": (404, "the face has no stored image (enrolled outside the service, from a file now gone)"),
     "method_not_allowed": (405, "the route exists but not with this method"),
-    "conflict": (409, "the name is already taken (rename)"),
+    "conflict": (409, "the name is already taken (rename); a key revoking itself or the last admin key"),
     "model_not_in_gallery": (409, "the gallery holds faces of another model only"),
     "body_too_large": (413, "the request body is above --max-body-mb"),
     "image_too_large": (413, "an image has more pixels than --max-pixels"),
@@ -52,6 +57,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "busy": (503, "the inference queue is full (--queue); see Retry-After"),
     "timeout": (503, "the request took longer than --timeout"),
     "gallery_locked": (503, "the gallery file is locked by another process; see Retry-After"),
+    "gallery_unavailable": (503, "the gallery's database server (PostgreSQL) cannot be reached; see Retry-After"),
 }
 """code -> (HTTP status, when it is sent)."""
 
@@ -78,8 +84,16 @@ def api_error_for(exc: FaceprintError) -> HttpError:
     msg = str(exc)
     if isinstance(exc, NoFaceFound):
         return HttpError("no_face", msg)
+    if isinstance(exc, ImageTooLarge):
+        return HttpError("image_too_large", msg)
     if isinstance(exc, ImageError):
         return HttpError("invalid_image", msg)
+    if isinstance(exc, VideoTooLarge):
+        return HttpError("video_too_large", f"{exc.source}: {exc.reason} (this server's limit)")
+    if isinstance(exc, DeadlineExceeded):
+        return HttpError("timeout", f"the request ran past this server's --timeout and was stopped ({msg})", {"Retry-After": "1"})
+    if isinstance(exc, InvalidName):
+        return HttpError("invalid_parameter", msg)
     if isinstance(exc, VideoError):
         return HttpError("invalid_video", f"{exc.reason}{'' if exc.frame is None else f' at frame {exc.frame}'}")
     if isinstance(exc, MissingExtra) and exc.extra == "video":
@@ -88,6 +102,9 @@ def api_error_for(exc: FaceprintError) -> HttpError:
         return HttpError("invalid_parameter", msg)
     if isinstance(exc, UnknownPerson):
         return HttpError("unknown_person", msg)
+    if isinstance(exc, GalleryUnavailable):
+        # the message would name the database's host and user: those stay in the server log
+        return HttpError("gallery_unavailable", "the gallery's database cannot be reached; try again shortly", {"Retry-After": "2"})
     if isinstance(exc, GalleryLocked):
         return HttpError("gallery_locked", msg, {"Retry-After": "1"})
     if isinstance(exc, ModelNotInGallery):

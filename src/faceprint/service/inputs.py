@@ -2,8 +2,8 @@
 
 Both kinds of body carry the same names: multipart files ``file``, ``file1``/``file2`` or ``files`` (repeatable)
 and form fields; or a JSON object with base64 strings ``image``, ``image1``/``image2`` or ``images`` (a list;
-``data:image/...;base64,`` prefixes are accepted) and typed values. A boolean is ``true`` or ``false`` (also
-``1``/``0`` in a form); anything else is refused with 422, never guessed.
+``data:image/...;base64,`` prefixes are accepted) and typed values. A boolean is ``true`` or ``false`` (in a form,
+those two words, lower case); anything else is refused with 422, never guessed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, ImageTooLarge
 from faceprint.image import image_size
 from faceprint.service.errors import HttpError
 
@@ -73,8 +73,8 @@ class RequestData:
             return default
         if isinstance(v, bool):
             return v
-        if not self.is_json and isinstance(v, str) and v.lower() in ("true", "1", "false", "0"):
-            return v.lower() in ("true", "1")
+        if not self.is_json and v in ("true", "false"):  # a form's text: the two words only, as JSON writes them
+            return v == "true"
         raise HttpError("invalid_parameter", f"{name} must be true or false, got {v!r}")
 
     def number(self, name: str, default: float | None = None, minimum: float = 0.0) -> float | None:
@@ -95,6 +95,8 @@ class RequestData:
         v = self.values.get(name)
         if v is None or v == "":
             return default
+        if isinstance(v, float) and self.is_json and v.is_integer():  # JSON's 13.0 is the integer 13 (JSON Schema agrees)
+            v = int(v)
         if isinstance(v, bool) or (self.is_json and not isinstance(v, int)):
             raise HttpError("invalid_parameter", f"{name} must be an integer, got {v!r}")
         try:
@@ -136,7 +138,9 @@ async def _read_form(request: Request, max_files: int) -> RequestData:
     except (MultiPartException, HTTPException) as exc:  # Starlette reports multipart errors as a 400 HTTPException
         message = str(getattr(exc, "message", None) or getattr(exc, "detail", exc))
         if "too many files" in message.lower():
-            raise HttpError("too_many_files", f"more than {max_files} files in one request") from None
+            await _drain(request)  # read the rest (within --max-body-mb) so the client gets the answer, not a reset
+            raise HttpError("too_many_files", f"more than {max_files} files in one request; send them in several "
+                                              "requests (faceprint.client.Client.enroll does)") from None
         raise HttpError("bad_request", f"malformed multipart body: {message}") from None
     data = RequestData()
     seen: set[str] = set()
@@ -157,6 +161,15 @@ async def _read_form(request: Request, max_files: int) -> RequestData:
         data.files.setdefault(key, []).append(Upload(name, await value.read()))
     await form.close()
     return data
+
+
+async def _drain(request: Request) -> None:
+    """Read and drop what is left of the body (the body-limit middleware bounds it in size and time, and says when
+    all of it has come)."""
+    while not request.scope.get("faceprint.body_read"):
+        msg = await request.receive()
+        if msg["type"] != "http.request" or not msg.get("more_body"):
+            return
 
 
 def _read_json(body: bytes, max_files: int) -> RequestData:
@@ -190,6 +203,8 @@ def _b64(value: object, label: str) -> bytes:
         raise HttpError("invalid_parameter", f"{label} must be a base64 string")
     if value.startswith("data:"):
         value = value.partition(",")[2]
+    if not value:
+        raise HttpError("invalid_parameter", f"{label} is empty: send a base64-encoded image")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -201,6 +216,8 @@ def check_pixels(upload: Upload, max_pixels: int, unreadable_ok: bool = False) -
     readable header (unless `unreadable_ok`: enrolment reports those per file). Runs before any pixel is decoded."""
     try:
         w, h = image_size(upload.data)
+    except ImageTooLarge as exc:  # a header declaring more pixels than anything faceprint reads
+        raise HttpError("image_too_large", f"{upload.name}: {exc.reason}") from None
     except FaceprintError as exc:
         if unreadable_ok:
             return

@@ -8,6 +8,7 @@ finishes in the background and its result is dropped).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,8 @@ class InferencePool:
                     {"Retry-After": "1"},
                 )
             self._pending += 1
-        fut = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        # in the request's context: the audit log's actor (gallery/audit.py) follows the work into the thread
+        fut = asyncio.get_running_loop().run_in_executor(self._executor, contextvars.copy_context().run, fn, *args)
         fut.add_done_callback(self._done)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.timeout)

@@ -7,10 +7,35 @@ from typing import Optional
 from pydantic import BaseModel
 
 __all__ = [
-    "ModelsOut", "FaceOut", "DetectOut", "EmbeddedFaceOut", "EmbedOut", "VerifyOut", "CandidateOut", "IdentifiedFaceOut",
-    "IdentifyOut", "TrackOut", "VideoOut", "PersonSummary", "PeopleOut", "FaceRecordOut", "PersonOut", "EnrolledOut", "SkippedOut", "EnrollOut",
+    "HealthOut", "ReadyOut", "LimitsOut", "ModelsOut", "FaceOut", "DetectOut", "EmbeddedFaceOut", "EmbedOut", "VerifyOut", "CandidateOut", "IdentifiedFaceOut",
+    "IdentifyOut", "TrackOut", "VideoOut", "PersonSummary", "PageOut", "PeopleOut", "FaceRecordOut", "PersonOut", "EnrolledOut", "SkippedOut", "EnrollOut",
     "RenameOut", "RemovedOut", "GalleriesOut", "KeyOut", "KeysOut", "NewKeyOut", "ErrorBody", "ErrorOut",
 ]
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    model: str
+    detector: str
+    multi: bool
+    """Whether the server holds a folder of galleries (routes under /v1/galleries/{gallery})."""
+
+
+class LimitsOut(BaseModel):
+    """What one request may hold on this server."""
+
+    max_files: int
+    """Images in one request (--max-files)."""
+    max_body: int
+    """Bytes in one request body (--max-body-mb)."""
+    max_pixels: int
+    """Pixels in one image (--max-pixels)."""
+    max_top_k: int
 
 
 class ModelsOut(BaseModel):
@@ -23,6 +48,9 @@ class ModelsOut(BaseModel):
     open_set_threshold: float
     """Identification threshold used when the gallery has no calibrated one."""
     available: list[str]
+    limits: LimitsOut
+
+
 
 
 class FaceOut(BaseModel):
@@ -83,6 +111,8 @@ class IdentifyOut(BaseModel):
     """What it applies to: "distance", or the distance over the second-nearest person's ** lam."""
     expected_stranger_rate: Optional[float] = None
     """The share of strangers it is expected to name at the gallery's size (None when not known)."""
+    confidence_meaning: Optional[str] = None
+    """What each face's `confidence` means at this operating point, and why an UNKNOWN face can carry a high one."""
 
 
 class TrackOut(BaseModel):
@@ -123,7 +153,18 @@ class PersonSummary(BaseModel):
     models: list[str]
 
 
-class PeopleOut(BaseModel):
+class PageOut(BaseModel):
+    """Where a page of a list lies in it."""
+
+    total: int
+    """Items in the whole list."""
+    offset: int
+    limit: int
+    next_offset: Optional[int]
+    """The offset of the next page; None on the last one."""
+
+
+class PeopleOut(PageOut):
     people: list[PersonSummary]
 
 
@@ -137,7 +178,7 @@ class FaceRecordOut(BaseModel):
     image: str
 
 
-class PersonOut(BaseModel):
+class PersonOut(PageOut):
     name: str
     faces: list[FaceRecordOut]
 

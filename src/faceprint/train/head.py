@@ -43,6 +43,9 @@ class HeadReport:
     classifier_key: str
     people: int
     train_faces: int
+    """Faces of these photos in the training share."""
+    fitted_faces: int
+    """Faces the head was fitted on: every face of the model in the gallery, these and any enrolled before."""
     enrolled: int
     """Faces newly written to the gallery (already enrolled ones are skipped)."""
     test_faces: int
@@ -122,6 +125,7 @@ def train_head(
         classifier_key=key,
         people=len(clf.classes_),
         train_faces=len(train),
+        fitted_faces=int(clf.n_samples_),
         enrolled=added,
         test_faces=len(test),
         head_accuracy=None,

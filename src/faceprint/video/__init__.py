@@ -5,10 +5,12 @@
 ...     for event in faceprint.video.recognize("door.mp4", g):
 ...         print(event.kind, event.track.track_id, event.track.person)
 
-Needs the ``video`` extra (PyAV to decode and encode, `supervision` for ByteTrack): ``pip install 'faceprint[video]'``.
-Modules: ``source`` (files in order, live sources newest-frame-only), ``tracker`` (ByteTrack adapter), ``quality``
-(how good a face is to embed), ``tracks`` (track records and the quality-weighted vote), ``recognizer`` (the
-per-frame work), ``writers`` (annotated MP4, tracks.jsonl, thumbnails).
+Needs the ``video`` extra (PyAV to decode and encode, SciPy for the tracker's assignment): ``pip install
+'faceprint[video]'``, and YuNet's weights (``faceprint models fetch yunet``; ``make weights`` fetches them).
+Modules: ``source`` (files in order, live sources newest-frame-only), ``tracker`` (motion model and association in
+face sizes), ``appearance`` (a cheap signature that notices a change of face), ``quality`` (how good a face is to
+embed), ``tracks`` (track records and the quality-weighted vote), ``recognizer`` (the per-frame work), ``writers``
+(annotated video, tracks.jsonl, thumbnails).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import numpy as np
 
 from faceprint.image import load_image
 
-__all__ = ["Actor", "Scene", "write_scene", "face_photo"]
+__all__ = ["Actor", "Scene", "write_scene", "write_scene_by_actor", "face_photo"]
 
 
 def face_photo(path: str | os.PathLike[str], crop: float = 0.56) -> np.ndarray:
@@ -78,34 +78,42 @@ class Scene:
 
     def frames(self) -> Iterator[tuple[np.ndarray, list[tuple[str | None, tuple[float, float, float, float]]]]]:
         """Each frame (RGB) with its truth: (name, box of the photo) for every actor on screen, top-most last."""
+        for img, truth in self.frames_by_actor():
+            yield img, [(self.actors[a].name, box) for a, box in truth]
+
+    def frames_by_actor(self) -> Iterator[tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]]:
+        """Each frame (RGB) with its truth as (index of the actor in `actors`, box of the photo), top-most last: an
+        actor entry is one appearance, so a person who leaves and comes back is two entries with one name."""
         bg = self.background()
         for i in range(self.frame_count):
             t = i / self.fps
             img = bg.copy()
             drawn = []
-            for actor in self.actors:
+            for a, actor in enumerate(self.actors):
                 pos = actor.at(t)
                 if pos is None:
                     continue
                 cx, cy, side = pos
                 box = _paste(img, actor.photo, cx, cy, side)
                 if box is not None:
-                    drawn.append((actor.name, box))
+                    drawn.append((a, box))
             # An actor more than half hidden behind later ones is not in the truth (nobody can name them).
-            truth = [(n, b) for i, (n, b) in enumerate(drawn) if _visible(b, [c for _, c in drawn[i + 1 :]], self.width, self.height) >= 0.5]
+            truth = [(a, b) for i, (a, b) in enumerate(drawn) if _visible(b, [c for _, c in drawn[i + 1 :]], self.width, self.height) >= 0.5]
             yield img, truth
 
 
 def _visible(box: tuple[float, float, float, float], above: list[tuple[float, float, float, float]], w: int, h: int) -> float:
-    """Share of `box` (clipped to the frame) not covered by the boxes drawn above it."""
+    """Share of `box` inside the frame and not covered by the boxes drawn above it (a photo half out of the frame
+    is half visible)."""
     x1, y1, x2, y2 = (int(round(v)) for v in box)
+    area = max(1, (x2 - x1) * (y2 - y1))
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
     if x2 <= x1 or y2 <= y1:
         return 0.0
     mask = np.ones((y2 - y1, x2 - x1), bool)
     for a1, b1, a2, b2 in above:
         mask[max(0, int(b1) - y1) : max(0, int(b2) - y1), max(0, int(a1) - x1) : max(0, int(a2) - x1)] = False
-    return float(mask.mean())
+    return float(mask.sum()) / area
 
 
 def _paste(img: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: float) -> tuple[float, float, float, float] | None:
@@ -123,12 +131,17 @@ def _paste(img: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: float
 
 def write_scene(scene: Scene, path: str | os.PathLike[str]) -> list[list[tuple[str | None, tuple[float, float, float, float]]]]:
     """Render the scene to an H.264 MP4 at `path`; returns each frame's truth."""
+    return [[(scene.actors[a].name, box) for a, box in truth] for truth in write_scene_by_actor(scene, path)]
+
+
+def write_scene_by_actor(scene: Scene, path: str | os.PathLike[str]) -> list[list[tuple[int, tuple[float, float, float, float]]]]:
+    """Render the scene to an H.264 MP4 at `path`; returns each frame's truth as (actor index, box)."""
     from faceprint.video.writers import AnnotatedVideoWriter
 
     truths = []
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with AnnotatedVideoWriter(path, scene.fps, scene.width, scene.height, crf=18) as out:
-        for img, truth in scene.frames():
+        for img, truth in scene.frames_by_actor():
             out.write(img)
             truths.append(truth)
     return truths

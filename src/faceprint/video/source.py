@@ -96,6 +96,9 @@ class FileSource(VideoSource):
         if not self._container.streams.video:
             self._container.close()
             raise VideoError(self.name, "has no video stream")
+        if self._container.format.name == "image2" or self._container.format.name.endswith("_pipe"):
+            self._container.close()  # FFmpeg opens a photo as a one-frame video; say what it is instead
+            raise VideoError(self.name, "a still image, not a video (faceprint identify names the faces of photos)")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(25)

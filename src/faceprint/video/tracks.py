@@ -174,6 +174,19 @@ class TrackState:
     checked_s: float = 0.0
     conflict_with: int | None = None
     ended: bool = False
+    announced: bool = False
+    """Its ``started`` event was sent (a confirmed track is announced after its first check, unless that check
+    links it to a lost track of the same person)."""
+    leaving: bool = False
+    """Lost at the frame's edge while walking out: its box is still drawn (see `VideoRecognizer._leaving`)."""
+    verified_s: float = 0.0
+    """When a face of the track was last compared with its own faces (or when it was first voted on)."""
+    embedded: int = 0
+    """Faces of this track embedded and matched (votes and re-checks)."""
+    vectors: list[np.ndarray] = field(default_factory=list)
+    """Embeddings of its most recent checked faces: what a new face must resemble to continue the track."""
+    signature: np.ndarray | None = None
+    """Its face's cheap appearance signature (`faceprint.video.appearance`), to notice a change of face."""
 
     @property
     def person(self) -> str | None:
@@ -198,7 +211,7 @@ class TrackState:
             frames=self.frames,
             best_frame=self.best.frame if self.best else self.first_frame,
             best_quality=self.best.quality if self.best else 0.0,
-            recognitions=len(self.samples),
+            recognitions=self.embedded,
             conflict_with=self.conflict_with,
             ended=self.ended,
         )

@@ -1,4 +1,4 @@
-"""What `faceprint video` writes: the annotated H.264 video, tracks.jsonl (one line per track) and face thumbnails."""
+"""What `faceprint video` writes: the annotated video, tracks.jsonl (one line per track) and face thumbnails."""
 
 from __future__ import annotations
 
@@ -11,14 +11,34 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from faceprint.errors import VideoError
+from faceprint.errors import OutputError, VideoError
 from faceprint.types import Face
 from faceprint.video.recognizer import FrameResult
 from faceprint.video.source import import_av
 from faceprint.video.tracks import TrackSummary
 from faceprint.viz.annotate import GREEN, RED, draw_faces
 
-__all__ = ["AnnotatedVideoWriter", "TracksWriter", "save_thumbnail", "annotate_frame"]
+__all__ = ["AnnotatedVideoWriter", "TracksWriter", "save_thumbnail", "annotate_frame", "VIDEO_FORMATS", "video_format"]
+
+VIDEO_FORMATS: dict[str, tuple[str, str]] = {
+    ".mp4": ("mp4", "libx264"),
+    ".m4v": ("mp4", "libx264"),
+    ".mov": ("mov", "libx264"),
+    ".mkv": ("matroska", "libx264"),
+    ".avi": ("avi", "mpeg4"),
+    ".webm": ("webm", "libvpx-vp9"),
+}
+"""What each file extension of an annotated video is written as: (container, codec). AVI gets MPEG-4 Part 2, the
+codec AVI players expect; WebM gets VP9."""
+
+
+def video_format(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """The (container, codec) a video path's extension asks for; OutputError listing the extensions for others."""
+    ext = Path(path).suffix.lower()
+    if ext not in VIDEO_FORMATS:
+        raise OutputError(f"{path}: cannot write a video as {ext or 'a file without an extension'}; "
+                          f"use one of {', '.join(VIDEO_FORMATS)}")
+    return VIDEO_FORMATS[ext]
 
 GREY = (160, 160, 160)
 ORANGE = (255, 140, 0)
@@ -40,7 +60,9 @@ def annotate_frame(result: FrameResult) -> np.ndarray:
 
 
 class AnnotatedVideoWriter:
-    """An H.264 MP4 (yuv420p, the source's frame rate) written frame by frame with PyAV; one frame in, one out.
+    """A video (yuv420p, the source's frame rate) written frame by frame with PyAV; one frame in, one out. Its
+    extension chooses the container and codec (`VIDEO_FORMATS`: H.264 in .mp4/.mov/.mkv, MPEG-4 in .avi, VP9 in
+    .webm); another extension raises OutputError.
 
     Odd widths or heights (which yuv420p cannot hold) are padded by one black pixel. x264's ``superfast`` preset:
     at 720p it encodes in about half the time of ``veryfast`` (18 vs 40 ms a frame here), and unlike ``ultrafast``
@@ -52,17 +74,24 @@ class AnnotatedVideoWriter:
     ) -> None:
         av = import_av()
         self.path = Path(path)
+        container, codec = video_format(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
         self.width, self.height = width + width % 2, height + height % 2
+        # faststart: the index goes at the front, so players (and a cut-off copy) can start before the end
+        options = {"movflags": "faststart"} if container in ("mp4", "mov") else {}
         try:
-            # faststart: the index goes at the front, so players (and a cut-off copy) can start before the end
-            self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "faststart"})
+            self._container = av.open(str(self.path), "w", format=container, options=options)
         except (av.error.FFmpegError, OSError) as exc:
             raise VideoError(str(self.path), f"cannot write the annotated video ({exc})") from None
-        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream = self._container.add_stream(codec, rate=rate)
         self._stream.width, self._stream.height, self._stream.pix_fmt = self.width, self.height, "yuv420p"
-        self._stream.options = {"preset": preset, "crf": str(crf)}
+        if codec == "libx264":
+            self._stream.options = {"preset": preset, "crf": str(crf)}
+        elif codec == "libvpx-vp9":
+            self._stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": str(crf + 10), "b": "0"}
+        else:
+            self._stream.options = {"qscale": "3"}
         self.frames = 0
 
     def write(self, rgb: np.ndarray) -> None:

@@ -29,15 +29,25 @@ def square_thumb(image: np.ndarray, size: int) -> np.ndarray:
     return _resize(np.ascontiguousarray(image[y : y + side, x : x + side]), size)
 
 
-def face_thumb(image: np.ndarray, face: Face | None, size: int, margin: float = 0.25) -> np.ndarray:
+def face_thumb(image: np.ndarray, face: Face | None, size: int, margin: float = 0.25, inside: bool = False) -> np.ndarray:
     """A size x size crop of the square around a face box, widened by `margin` per side (black where it leaves
-    the photo); the central square when there is no box."""
+    the photo); the central square when there is no box.
+
+    `inside` keeps the square within the photo instead: it is moved off the edges and, when the photo is smaller,
+    narrowed to the photo's shorter side, so a tight face crop (the Avengers' 139 px photos) fills its tile rather
+    than shrinking inside black borders.
+    """
     if face is None:
         return square_thumb(image, size)
     x1, y1, x2, y2 = face.box
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     half = max(x2 - x1, y2 - y1) * (0.5 + margin)
     half = max(half, 1.0)
+    if inside:
+        h, w = image.shape[:2]
+        half = min(half, min(h, w) / 2)
+        cx = min(max(cx, half), w - half)
+        cy = min(max(cy, half), h - half)
     m = np.float32([[size / (2 * half), 0, size / 2 - cx * size / (2 * half)], [0, size / (2 * half), size / 2 - cy * size / (2 * half)]])
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 

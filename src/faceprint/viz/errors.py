@@ -17,7 +17,8 @@ __all__ = ["HardPair", "error_pairs_picture", "error_pairs_size", "hardest_pairs
 
 RED = (200, 30, 45)
 GREY = (90, 90, 90)
-HEADER = 30
+HEADER = 74
+"""Height of the sheet's header: a title per column in large type, then what it shows and how many are wrong."""
 CAPTION = 40
 PAD = 4
 GAP = 16
@@ -74,6 +75,23 @@ def _pair_tile(root: Path, pair: HardPair | None, thumb: int) -> np.ndarray:
     return np.concatenate([row, head, names], axis=0)
 
 
+def _header(width: int, title: str, what: str, count: str, wrong: bool) -> np.ndarray:
+    """A column's header: the title in large bold type, what the column shows, and the count (red when any is
+    wrong), each shrunk only as far as the column's width needs."""
+    import cv2
+
+    from faceprint.viz._tiles import FONT, _fit_text
+
+    block = np.full((HEADER, width, 3), BACKGROUND, np.uint8)
+    y = 4
+    for text, scale, weight, color in ((title, 0.8, 2, (20, 20, 20)), (what, 0.5, 1, GREY), (count, 0.5, 1, RED if wrong else GREY)):
+        text, scale = _fit_text(text, width - 8, scale)
+        (tw, th), base = cv2.getTextSize(text, FONT, scale, weight)
+        y += th + base + 3
+        cv2.putText(block, text, (max(4, (width - tw) // 2), y - base), FONT, scale, color, weight, cv2.LINE_AA)
+    return block
+
+
 def error_pairs_picture(
     images_root: str | os.PathLike[str], false_matches: Sequence[HardPair], false_non_matches: Sequence[HardPair], threshold: float, thumb: int = 120
 ) -> np.ndarray:
@@ -89,10 +107,13 @@ def error_pairs_picture(
     width = body.shape[1] + 2 * PAD
     n_fm = sum(p.error for p in false_matches)
     n_fnm = sum(p.error for p in false_non_matches)
+    left_w = PAD + col_l.shape[1] + GAP // 2
     head = np.concatenate(
         [
-            caption_strip(PAD + col_l.shape[1] + GAP // 2, f"false matches: different people, closest first ({n_fm} of {len(false_matches)} wrong at {threshold:.3f})", HEADER),
-            caption_strip(width - PAD - col_l.shape[1] - GAP // 2, f"false non-matches: same person, farthest first ({n_fnm} of {len(false_non_matches)} wrong)", HEADER),
+            _header(left_w, "False matches", "different people, closest first",
+                    f"{n_fm} of {len(false_matches)} wrong at {threshold:.3f}", n_fm > 0),
+            _header(width - left_w, "False non-matches", "same person, farthest first",
+                    f"{n_fnm} of {len(false_non_matches)} wrong at {threshold:.3f}", n_fnm > 0),
         ],
         axis=1,
     )

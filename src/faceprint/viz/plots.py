@@ -37,6 +37,21 @@ SAME_COLOR = "#2a9d55"
 DIFF_COLOR = "#d1495b"
 
 
+def roc_floor(far: np.ndarray, tar: np.ndarray, points: Mapping[float, float] | None = None, step: float = 0.05) -> float:
+    """The lower end of a ROC's TAR axis: a multiple of `step` just below the lowest TAR the curve shows (from the
+    TAR it reaches at FAR 0 on), so a good model's curve (TAR 0.94 to 1) fills the plot instead of a line pressed
+    against its top; 0 for a curve that falls low.
+
+    >>> roc_floor(np.array([0.0, 0.0, 0.01, 1.0]), np.array([0.0, 0.94, 0.99, 1.0])), roc_floor(np.array([0.0, 1.0]), np.array([0.2, 1.0]))
+    (0.9, 0.0)
+    """
+    far, tar = np.asarray(far, np.float64), np.asarray(tar, np.float64)
+    start = tar[far == 0].max() if np.any(far == 0) else tar.min()
+    lowest = min([float(start)] + [float(v) for v in tar[far > 0]] + [float(v) for v in (points or {}).values()])
+    low = np.floor((lowest - step / 2) / step) * step
+    return float(low) if low >= 0.5 else 0.0
+
+
 def roc_plot(
     far: np.ndarray,
     tar: np.ndarray,
@@ -49,7 +64,8 @@ def roc_plot(
     """TAR against FAR with FAR on a log axis; `points` {target FAR: cross-validated TAR} are marked.
 
     FAR = 0 cannot sit on a log axis: the axis starts at a tenth of the smallest non-zero FAR, where the curve
-    begins with the TAR it has at FAR 0.
+    begins with the TAR it has at FAR 0. The TAR axis starts just below the lowest TAR drawn (roc_floor), as
+    face-recognition papers zoom it, and says so in its label.
     """
     far = np.asarray(far, dtype=np.float64)
     tar = np.asarray(tar, dtype=np.float64)
@@ -60,7 +76,9 @@ def roc_plot(
     fig = new_figure(*ROC_SIZE)
     ax = fig.add_subplot()
     label = "ROC" + (f" (AUC {auc:.4f})" if auc is not None else "")
-    ax.step(np.maximum(far, floor), tar, where="post", color="#1d3557", lw=2, label=label)
+    low = roc_floor(far, tar, points)
+    start = int(np.flatnonzero(far == 0).max()) if np.any(far == 0) else 0  # from the best TAR at FAR 0 on
+    ax.step(np.maximum(far[start:], floor), tar[start:], where="post", color="#1d3557", lw=2, label=label)
     if eer is not None:
         ax.plot([eer], [1 - eer], "o", color="#e76f51", label=f"EER {100 * eer:.2f}%")
     for x, y in (points or {}).items():
@@ -68,9 +86,9 @@ def roc_plot(
         ax.annotate(f"TAR {100 * y:.1f}% @ FAR {x:g}", (x, y), textcoords="offset points", xytext=(6, -14), fontsize=9)
     ax.set_xscale("log")
     ax.set_xlim(floor, 1.0)
-    ax.set_ylim(0.0, 1.01)
+    ax.set_ylim(low, 1.0 + (1.0 - low) * 0.01)
     ax.set_xlabel("false accept rate (log)")
-    ax.set_ylabel("true accept rate")
+    ax.set_ylabel("true accept rate" + (f" (axis from {low:.2f})" if low > 0 else ""))
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")

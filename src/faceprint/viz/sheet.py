@@ -77,8 +77,8 @@ def write_contact_sheets(
             for image in images[start : start + per_sheet]:
                 res = by_image[image]
                 text, color = _summary(res)
-                try:
-                    picture = annotate_results(load_image(image), res)
+                try:  # shrunk at once: a page of 100 full-size 24 MP photos would hold 7 GB
+                    picture = fit_thumb(annotate_results(load_image(image), res), thumb)
                 except FaceprintError:
                     picture = np.full((thumb, thumb, 3), 160, np.uint8)
                 tiles.append((picture, f"{Path(image).name}: {text}", color))

@@ -1,9 +1,12 @@
-// faceprint's web page: identify faces in a photo or a webcam snapshot, enrol them, manage the people.
+// faceprint's web page: identify faces in photos or a webcam snapshot, enrol them, manage the people and their faces.
 // Plain JavaScript, no build step, nothing fetched from other hosts. The API key lives in this tab only.
 "use strict";
 
-const $ = (sel) => document.querySelector(sel);
-const state = { multi: false, image: null, imageName: "photo.jpg", faces: [], stream: null };
+const $ = (sel, root = document) => root.querySelector(sel);
+const PEOPLE_PAGE = 50;   // people per page of the list
+const FACES_PAGE = 12;    // faces per page under a person
+const LABEL_FONT = 13;    // px, on screen: labels stay readable whatever the photo's size
+const state = { multi: false, stream: null, peopleOffset: 0 };
 
 function key() { return $("#key").value.trim(); }
 function gallery() { return $("#gallery").value.trim(); }
@@ -30,14 +33,22 @@ async function api(method, path, body) {
   return data;
 }
 
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+}
+
 function pct(x) { return x == null ? "" : `${Math.round(100 * x)}%`; }
+function num(x) { return x == null ? "–" : x.toFixed(3); }
 
 function label(face) {
   if (!face.unknown) return `${face.person} ${pct(face.confidence)}`;
   return face.closest ? `UNKNOWN (closest: ${face.closest}, ${pct(face.confidence)})` : "UNKNOWN";
 }
 
-// -- photo -> identify ----------------------------------------------------------------------------------------
+// -- photos -> identify ---------------------------------------------------------------------------------------
 
 function loadImage(blob) {
   return new Promise((resolve, reject) => {
@@ -48,16 +59,32 @@ function loadImage(blob) {
   });
 }
 
-async function identify(blob, name) {
+// Several photos at once: the previous results go, each photo gets its own card, one after the other.
+async function identifyAll(files) {
   if (state.multi && !gallery()) { status("Type a gallery name first.", true); return; }
-  state.imageName = name || "photo.jpg";
-  status("Looking for faces…");
-  $("#faces").innerHTML = "";
+  $("#results").innerHTML = "";
+  status(files.length > 1 ? `Looking for faces in ${files.length} photos…` : "Looking for faces…");
+  let faces = 0, failed = 0;
+  for (const { blob, name } of files) {
+    const card = el("article", "result");
+    $("#results").append(card);
+    const n = await identify(card, blob, name);
+    if (n == null) failed += 1; else faces += n;
+  }
+  if (files.length === 1 && failed) return;  // identify said why
+  const what = faces ? `${faces} face(s) found` : "No face found";
+  status(`${what}${files.length > 1 ? ` in ${files.length} photos` : " in this photo"}${failed ? `; ${failed} could not be read` : ""}.`, failed > 0);
+}
+
+// One photo in its card: returns the number of faces, or null when it failed (the card is then removed and the
+// status says why, so no earlier photo stays on screen under an error).
+async function identify(card, blob, name) {
+  card.innerHTML = "";
+  card.dataset.name = name;
   try {
-    state.image = await loadImage(blob);
-    draw([]);
+    const img = await loadImage(blob);
     const form = new FormData();
-    form.append("file", blob, state.imageName);
+    form.append("file", blob, name);
     let result;
     try {
       result = await api("POST", `${base()}/identify`, form);
@@ -67,64 +94,120 @@ async function identify(blob, name) {
       const found = await api("POST", "/v1/detect", form);
       result = { faces: found.faces.map((f) => ({ box: f.box, person: null, unknown: true, closest: null, confidence: null, candidates: [] })) };
     }
-    state.faces = result.faces;
-    draw(result.faces);
-    listFaces(result.faces);
-    status(result.faces.length ? `${result.faces.length} face(s) found.` : "No face found in this photo.");
+    render(card, { blob, name, img, result });
+    return result.faces.length;
   } catch (err) {
-    status(err.message, true);
+    card.remove();
+    status(`${name}: ${err.message}`, true);
+    return null;
   }
 }
 
-function draw(faces) {
-  const img = state.image, canvas = $("#canvas");
-  if (!img) return;
-  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+function render(card, photo) {
+  const { img, result, name } = photo;
+  card.innerHTML = "";
+  card.append(el("h3", "photo-name", name));
+  const stage = el("div", "stage");
+  const canvas = el("canvas");
+  stage.append(canvas);
+  card.append(stage);
+  const list = el("ol", "faces");
+  card.append(list);
+  if (result.threshold != null) {
+    const about = el("details", "meaning");
+    about.append(el("summary", null, "What the percentage means"));
+    about.append(el("p", null, result.confidence_meaning || ""));
+    about.append(el("p", "point", `Threshold ${num(result.threshold)} on the ${result.threshold_applies_to}` +
+      (result.expected_stranger_rate != null ? `; expected to name ${(100 * result.expected_stranger_rate).toFixed(1)}% of strangers at this gallery's size.` : ".")));
+    card.append(about);
+  }
+  requestAnimationFrame(() => draw(canvas, img, result.faces));  // once the card has its width
+  result.faces.forEach((f, i) => list.append(faceItem(card, photo, f, i)));
+  card.redraw = () => draw(canvas, img, result.faces);
+}
+
+// The photo scaled to the card (small photos grow, large ones shrink); labels in screen pixels, placed so that
+// none overlaps another or leaves the picture; when they cannot all fit, the boxes carry their numbers only.
+function draw(canvas, img, faces) {
+  const stage = canvas.parentElement;
+  const avail = Math.max(120, stage.clientWidth);
+  const maxH = Math.max(240, 0.75 * window.innerHeight);
+  const scale = Math.min(avail / img.naturalWidth, maxH / img.naturalHeight, 4);
+  const w = Math.round(img.naturalWidth * scale), h = Math.round(img.naturalHeight * scale);
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
+  canvas.style.width = `${w}px`; canvas.style.height = `${h}px`;
   const ctx = canvas.getContext("2d");
-  ctx.drawImage(img, 0, 0);
-  const lw = Math.max(2, Math.round(img.naturalWidth / 250));
-  const fs = Math.max(12, Math.round(img.naturalWidth / 30));
-  faces.forEach((f, i) => {
-    const [x1, y1, x2, y2] = f.box;
-    const color = f.unknown ? "#d0342c" : "#1a8f4a";
-    ctx.lineWidth = lw; ctx.strokeStyle = color; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const text = `${i + 1}. ${f.unknown ? "UNKNOWN" : f.person} ${f.unknown ? "" : pct(f.confidence)}`.trim();
-    ctx.font = `${fs}px system-ui, sans-serif`;
-    const w = ctx.measureText(text).width + 8, y = Math.max(0, y1 - fs - 6);
-    ctx.fillStyle = color; ctx.fillRect(x1, y, w, fs + 6);
-    ctx.fillStyle = "#fff"; ctx.fillText(text, x1 + 4, y + fs);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const boxes = faces.map((f) => f.box.map((v) => v * scale));
+  const texts = faces.map((f, i) => `${i + 1}. ${f.unknown ? "UNKNOWN" : `${f.person} ${pct(f.confidence)}`}`);
+  let placed = place(ctx, boxes, texts, w, h);
+  if (!placed) placed = place(ctx, boxes, faces.map((f, i) => `${i + 1}`), w, h) || [];
+  ctx.clearRect(0, 0, w, h);
+  ctx.drawImage(img, 0, 0, w, h);
+  boxes.forEach(([x1, y1, x2, y2], i) => {
+    ctx.lineWidth = 2; ctx.strokeStyle = faces[i].unknown ? "#d0342c" : "#1a8f4a";
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
   });
-  $("#stage").hidden = false;
+  ctx.font = `600 ${LABEL_FONT}px system-ui, sans-serif`;
+  placed.forEach((p, i) => {
+    ctx.fillStyle = faces[i].unknown ? "#d0342c" : "#1a8f4a";
+    ctx.fillRect(p.x, p.y, p.w, p.h);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(p.text, p.x + 4, p.y + p.h - 5);
+  });
+  canvas.dataset.labels = JSON.stringify(placed.map(({ x, y, w: lw, h: lh, text }) => ({ x, y, w: lw, h: lh, text })));
+  canvas.dataset.width = String(w); canvas.dataset.height = String(h);
 }
 
-function listFaces(faces) {
-  const list = $("#faces");
-  list.innerHTML = "";
-  faces.forEach((f, i) => {
-    const li = document.createElement("li");
-    li.className = "face";
-    const who = document.createElement("span");
-    who.className = `who ${f.unknown ? "unknown" : "known"}`;
-    who.textContent = label(f);
-    const form = document.createElement("form");
-    form.className = "enrol";
-    const input = document.createElement("input");
-    input.placeholder = "enrol as (new or existing name)";
-    input.setAttribute("list", "people-list");
-    input.value = f.unknown ? "" : f.person;
-    input.setAttribute("aria-label", `name for face ${i + 1}`);
-    const btn = document.createElement("button");
-    btn.type = "submit"; btn.textContent = "Enrol";
-    form.append(input, btn);
-    form.addEventListener("submit", (ev) => { ev.preventDefault(); enrol(f, input.value.trim()); });
-    li.append(who, form);
-    list.append(li);
-  });
+function place(ctx, boxes, texts, w, h) {
+  ctx.font = `600 ${LABEL_FONT}px system-ui, sans-serif`;
+  const lh = LABEL_FONT + 8, placed = [];
+  const hits = (r) => placed.some((p) => r.x < p.x + p.w && p.x < r.x + r.w && r.y < p.y + p.h && p.y < r.y + r.h);
+  for (let i = 0; i < boxes.length; i++) {
+    let text = texts[i];
+    while (text.length > 2 && ctx.measureText(text).width + 8 > w) text = `${text.slice(0, -2)}…`;
+    const lw = Math.min(w, Math.ceil(ctx.measureText(text).width) + 8);
+    const [x1, y1, x2, y2] = boxes[i];
+    const x = Math.max(0, Math.min(x1, w - lw));
+    const tries = [y1 - lh, y2, y1, y2 - lh];  // above the box, below, inside at the top, inside at the bottom
+    for (let y = 0; y + lh <= h; y += lh / 2) tries.push(y);  // then anywhere down the picture
+    const spot = tries.map((y) => ({ x, y, w: lw, h: lh, text })).find((r) => r.y >= 0 && r.y + lh <= h && !hits(r));
+    if (!spot) return null;
+    placed.push(spot);
+  }
+  return placed;
 }
 
-function cropFace(face) {
+function faceItem(card, photo, f, i) {
+  const li = el("li", "face");
+  li.append(el("span", `who ${f.unknown ? "unknown" : "known"}`, label(f)));
+  if (f.distance != null) {
+    li.append(el("div", "numbers", `distance ${num(f.distance)}${f.score != null ? `, score ${num(f.score)}` : ""}` +
+      (photo.result.threshold != null ? ` (named at ${num(photo.result.threshold)} or less)` : "")));
+  }
+  if (f.candidates && f.candidates.length) {
+    const cands = el("div", "candidates", "Candidates: ");
+    f.candidates.forEach((c, j) => cands.append(`${j ? ", " : ""}${c.person} ${num(c.distance)} (${pct(c.confidence)})`));
+    li.append(cands);
+  }
+  const form = el("form", "enrol");
+  const input = el("input");
+  input.placeholder = "enrol as (new or existing name)";
+  input.setAttribute("list", "people-list");
+  input.value = f.unknown ? "" : f.person;
+  input.setAttribute("aria-label", `name for face ${i + 1}`);
+  const btn = el("button", null, "Enrol");
+  btn.type = "submit";
+  form.append(input, btn);
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); enrol(card, photo, f, input.value.trim()); });
+  li.append(form);
+  return li;
+}
+
+function cropFace(img, face) {
   // The face with a margin, so the server finds it again; JPEG at most 800 px a side.
-  const img = state.image, [x1, y1, x2, y2] = face.box;
+  const [x1, y1, x2, y2] = face.box;
   const m = 0.4 * Math.max(x2 - x1, y2 - y1);
   const sx = Math.max(0, x1 - m), sy = Math.max(0, y1 - m);
   const sw = Math.min(img.naturalWidth, x2 + m) - sx, sh = Math.min(img.naturalHeight, y2 + m) - sy;
@@ -135,17 +218,20 @@ function cropFace(face) {
   return new Promise((resolve) => c.toBlob(resolve, "image/jpeg", 0.92));
 }
 
-async function enrol(face, name) {
+async function enrol(card, photo, face, name) {
   if (!name) { status("Type a name to enrol this face as.", true); return; }
   try {
-    const crop = state.faces.length > 1 ? await cropFace(face) : null;
     const form = new FormData();
-    if (crop) form.append("files", crop, `face-of-${state.imageName.replace(/\.[^.]*$/, "")}.jpg`);
-    else form.append("files", await (await fetch(state.image.src)).blob(), state.imageName);
+    if (photo.result.faces.length > 1) form.append("files", await cropFace(photo.img, face), `face-of-${photo.name.replace(/\.[^.]*$/, "")}.jpg`);
+    else form.append("files", photo.blob, photo.name);
     const rep = await api("POST", `${base()}/people/${encodeURIComponent(name)}/faces`, form);
     if (rep.enrolled.length) status(`Enrolled as ${rep.person}.`);
     else status(`Not enrolled: ${rep.skipped.map((s) => s.reason + (s.detail ? ` (${s.detail})` : "")).join(", ")}`, true);
     await refreshPeople();
+    if (rep.enrolled.length) {  // the photo again: its faces as the gallery now names them
+      await identify(card, photo.blob, photo.name);
+      status(`Enrolled as ${rep.person}.`);
+    }
   } catch (err) {
     status(err.message, true);
   }
@@ -153,52 +239,80 @@ async function enrol(face, name) {
 
 // -- people ---------------------------------------------------------------------------------------------------
 
-async function refreshPeople() {
+async function refreshPeople(more = false) {
   const list = $("#people");
-  if (state.multi && !gallery()) { list.innerHTML = "<li>Choose a gallery.</li>"; return; }
-  let people;
+  if (state.multi && !gallery()) { list.innerHTML = "<li>Choose a gallery.</li>"; $("#more-people").hidden = true; return; }
+  if (!more) state.peopleOffset = 0;
+  let page;
   try {
-    people = (await api("GET", `${base()}/people`)).people;
+    const q = $("#people-search").value.trim();
+    page = await api("GET", `${base()}/people?offset=${state.peopleOffset}&limit=${PEOPLE_PAGE}${q ? `&q=${encodeURIComponent(q)}` : ""}`);
   } catch (err) {
     list.innerHTML = "";
-    const li = document.createElement("li");
-    li.textContent = err.code === "unknown_gallery" ? "This gallery is empty: enrol someone to create it." : err.message;
-    list.append(li);
+    list.append(el("li", null, err.code === "unknown_gallery" ? "This gallery is empty: enrol someone to create it." : err.message));
+    $("#more-people").hidden = true;
+    $("#people-count").textContent = "";
     return;
   }
-  $("#people-list").innerHTML = "";
-  list.innerHTML = "";
-  if (!people.length) list.innerHTML = "<li>Nobody enrolled yet.</li>";
-  for (const p of people) {
+  if (!more) { list.innerHTML = ""; $("#people-list").innerHTML = ""; }
+  if (!page.total) list.innerHTML = $("#people-search").value.trim() ? "<li>Nobody by that name.</li>" : "<li>Nobody enrolled yet.</li>";
+  for (const p of page.people) {
     const opt = document.createElement("option"); opt.value = p.name; $("#people-list").append(opt);
-    const li = document.createElement("li");
-    li.className = "person";
-    const head = document.createElement("div"); head.className = "person-head";
-    const name = document.createElement("span"); name.className = "person-name"; name.textContent = p.name;
-    const count = document.createElement("span"); count.textContent = `${p.faces} face${p.faces === 1 ? "" : "s"}`;
-    const ren = document.createElement("button"); ren.className = "secondary small rename"; ren.textContent = "Rename";
-    ren.addEventListener("click", () => rename(p.name));
-    const del = document.createElement("button"); del.className = "danger small remove"; del.textContent = "Remove";
-    del.addEventListener("click", () => remove(p.name));
-    head.append(name, count, ren, del);
-    const thumbs = document.createElement("div"); thumbs.className = "thumbs";
-    li.append(head, thumbs);
-    list.append(li);
-    showThumbs(p.name, thumbs);
+    list.append(personItem(p));
   }
+  state.peopleOffset = page.next_offset || 0;
+  $("#more-people").hidden = page.next_offset == null;
+  $("#people-count").textContent = page.total ? `(${page.total})` : "";
 }
 
-async function showThumbs(name, box) {
-  try {
-    const person = await api("GET", `${base()}/people/${encodeURIComponent(name)}`);
-    for (const f of person.faces.slice(0, 8)) {
-      const img = document.createElement("img");
-      img.alt = `${name}, face ${f.id}`;
-      img.title = f.source;
-      box.append(img);
-      api("GET", f.image).then((blob) => { img.src = URL.createObjectURL(blob); }).catch(() => {});
-    }
-  } catch (err) { /* the list itself says what went wrong */ }
+function personItem(p) {
+  const li = el("li", "person");
+  li.dataset.name = p.name;
+  const head = el("div", "person-head");
+  head.append(el("span", "person-name", p.name));
+  const count = el("span", "face-count", `${p.faces} face${p.faces === 1 ? "" : "s"}`);
+  const ren = el("button", "secondary small rename", "Rename");
+  ren.addEventListener("click", () => rename(p.name));
+  const del = el("button", "danger small remove", "Remove");
+  del.addEventListener("click", () => remove(p.name));
+  head.append(count, ren, del);
+  const thumbs = el("div", "thumbs");
+  const more = el("button", "secondary small more-faces", "More faces");
+  more.hidden = true;
+  li.append(head, thumbs, more);
+  let offset = 0;
+  const load = async () => {
+    try {
+      const page = await api("GET", `${base()}/people/${encodeURIComponent(p.name)}?offset=${offset}&limit=${FACES_PAGE}`);
+      page.faces.forEach((f) => thumbs.append(faceThumb(p.name, f)));
+      offset = page.next_offset || 0;
+      more.hidden = page.next_offset == null;
+      more.textContent = `More faces (${page.total - thumbs.children.length} more)`;
+    } catch (err) { /* the list itself says what went wrong */ }
+  };
+  more.addEventListener("click", load);
+  load();
+  return li;
+}
+
+function faceThumb(name, f) {
+  const box = el("figure", "thumb");
+  const img = el("img");
+  img.alt = `${name}, face ${f.id}`;
+  img.title = f.source;
+  api("GET", f.image).then((blob) => { img.src = URL.createObjectURL(blob); }).catch(() => {});
+  const del = el("button", "delete-face", "×");
+  del.type = "button";
+  del.title = `Delete this face of ${name}`;
+  del.setAttribute("aria-label", `delete face ${f.id} of ${name}`);
+  del.addEventListener("click", async () => {
+    if (!confirm(`Delete this face of ${name}?`)) return;
+    try { await api("DELETE", `${base()}/faces/${f.id}`); status(`Deleted a face of ${name}.`); }
+    catch (err) { status(err.message, true); }
+    refreshPeople();
+  });
+  box.append(img, del);
+  return box;
 }
 
 async function rename(name) {
@@ -241,7 +355,7 @@ function snap() {
   const c = document.createElement("canvas");
   c.width = v.videoWidth; c.height = v.videoHeight;
   c.getContext("2d").drawImage(v, 0, 0);
-  c.toBlob((blob) => identify(blob, "snapshot.jpg"), "image/jpeg", 0.92);
+  c.toBlob((blob) => identifyAll([{ blob, name: "snapshot.jpg" }]), "image/jpeg", 0.92);
 }
 
 // -- wiring ---------------------------------------------------------------------------------------------------
@@ -251,23 +365,33 @@ function remember() {
   sessionStorage.setItem("faceprint-gallery", gallery());
 }
 
+function chosen(fileList) { return [...fileList].map((f) => ({ blob: f, name: f.name })); }
+
 async function init() {
   $("#key").value = sessionStorage.getItem("faceprint-key") || "";
   $("#gallery").value = sessionStorage.getItem("faceprint-gallery") || "";
   $("#key").addEventListener("change", () => { remember(); refreshPeople(); loadGalleries(); });
   $("#gallery").addEventListener("change", () => { remember(); refreshPeople(); });
-  $("#file").addEventListener("change", (ev) => { const f = ev.target.files[0]; if (f) identify(f, f.name); ev.target.value = ""; });
+  $("#file").addEventListener("change", (ev) => { const f = chosen(ev.target.files); if (f.length) identifyAll(f); ev.target.value = ""; });
   const drop = $("#drop");
   drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (ev) => {
     ev.preventDefault(); drop.classList.remove("over");
-    const f = ev.dataTransfer.files[0]; if (f) identify(f, f.name);
+    const f = chosen(ev.dataTransfer.files); if (f.length) identifyAll(f);
   });
   $("#camera").addEventListener("click", cameraOn);
   $("#camera-off").addEventListener("click", cameraOff);
   $("#snap").addEventListener("click", snap);
-  $("#refresh").addEventListener("click", refreshPeople);
+  $("#refresh").addEventListener("click", () => refreshPeople());
+  $("#more-people").addEventListener("click", () => refreshPeople(true));
+  let typing;
+  $("#people-search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => refreshPeople(), 250); });
+  let resizing;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => document.querySelectorAll("#results .result").forEach((c) => c.redraw && c.redraw()), 150);
+  });
   try {
     const ready = await (await fetch("/ready")).json();
     state.multi = !!ready.multi;
@@ -283,7 +407,8 @@ async function loadGalleries() {
   if (!state.multi) return;
   try {
     const names = (await api("GET", "/v1/galleries")).galleries;
-    $("#gallery-list").innerHTML = names.map((n) => `<option value="${n}">`).join("");
+    $("#gallery-list").innerHTML = "";
+    names.forEach((n) => { const o = document.createElement("option"); o.value = n; $("#gallery-list").append(o); });
     if (!gallery() && names.length) { $("#gallery").value = names[0]; remember(); }
   } catch (err) { status(err.message, true); }
 }

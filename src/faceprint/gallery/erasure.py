@@ -1,0 +1,526 @@
+"""One erasure path: what `people remove`, `remove-face`, ``DELETE /v1/people/{name}`` and retention all go through.
+
+Face embeddings and crops are biometric data; a person who is removed must be gone from every store faceprint
+wrote, not only from the rows that `people list` reads. An erasure is planned, then done in steps, each of which
+can be repeated (docs/privacy.md lists what each step guarantees and what it cannot):
+
+1. ``rows``: in one gallery transaction a pending-erasure record (the plan) is written and the faces (vectors
+   cascade), the people, the faces' crops and every fitted classifier are deleted; the gallery connection has
+   ``secure_delete`` on, so SQLite overwrites the deleted cells and freed pages with zeros; then a
+   ``wal_checkpoint(TRUNCATE)`` empties the ``-wal`` file, which held page images from the enrolment.
+2. ``clusters``: stored clusters (blobs ``clusters:*``) lose the faces of the removed photos.
+3. ``faiss``: FAISS index files beside the gallery are deleted (rebuilt from the gallery on next use).
+4. ``milvus``: a milvus-lite index beside the gallery has the partitions of the removed faces' people dropped
+   (their segment files go) and refilled from the gallery (milvus-lite never compacts: a delete there is a
+   tombstone and the vector stays in the segment file); an index without partitions is deleted and rebuilt whole.
+   A Milvus server's collection (recorded in the gallery when it was built) gets delete, flush and a compaction.
+5. ``caches``: rows of the embedding cache (``embeddings.sqlite``) and of the cluster face cache
+   (``faces.sqlite``) in the cache directory whose photo is a removed face's source (by path, by content hash,
+   or by holding one of the removed vectors) are deleted with ``secure_delete`` and a WAL truncation.
+6. ``files``: video thumbnails recorded as showing the person are deleted.
+7. ``done``: the pending record goes, and the gallery's WAL is truncated again.
+
+The plan holds ids, paths and digests (sha256 of each removed vector's bytes and of each photo), never a vector
+or an image. A process killed after step 1 leaves the plan in the gallery; the next open of the gallery runs steps
+2 to 7 again (`finish_pending`). A process killed during step 1 changed nothing (the transaction rolls back).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.errors import GalleryError, UnknownPerson
+from faceprint.gallery.store import Gallery, Removed
+
+__all__ = ["STEPS", "ErasurePlan", "ErasureReport", "erase_face", "erase_person", "expire_unknown_files", "finish_pending", "plan_erasure"]
+
+log = logging.getLogger(__name__)
+
+STEPS = ("rows", "clusters", "faiss", "milvus", "caches", "files", "done")
+NEAR = 1e-4
+"""A cached vector this close (euclidean, relative to its norm) to a removed one is the same photo's embedding
+computed in another batch (float rounding differs by batch size): it is erased too."""
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """What one erasure forgets. JSON-serialisable; holds no vector and no image."""
+
+    id: str
+    reason: str
+    people: tuple[str, ...]
+    person_ids: tuple[int, ...]
+    face_ids: tuple[int, ...]
+    sources: tuple[str, ...]
+    """Absolute paths of the removed faces' photos (uploads have none)."""
+    photo_sha256: tuple[str, ...]
+    photo_sizes: tuple[int, ...]
+    """Sizes of the photos still on disk: cached files of these sizes are hashed to find copies."""
+    vector_sha256: tuple[str, ...]
+    models: tuple[str, ...]
+    owner_ids: tuple[int, ...] = ()
+    """Person ids of the removed faces (their Milvus partitions are rebuilt)."""
+    created: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ErasurePlan:
+        d = json.loads(text)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
+
+
+@dataclass
+class ErasureReport:
+    """What an erasure deleted, per store."""
+
+    plan: ErasurePlan
+    faces: int = 0
+    cluster_faces: int = 0
+    faiss_files: int = 0
+    milvus: list[str] = field(default_factory=list)
+    """One line per Milvus index: rebuilt, compacted or deleted."""
+    cache_rows: int = 0
+    files: int = 0
+    wal_truncated: bool = False
+    removed: Removed | None = None
+    """The faces that left the gallery (ids, content hashes, sources, in face-id order)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each step (STEPS)."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"people": list(self.plan.people), "faces": self.faces, "cluster_faces": self.cluster_faces,
+                "faiss_files": self.faiss_files, "milvus": self.milvus, "cache_rows": self.cache_rows,
+                "files": self.files, "wal_truncated": self.wal_truncated,
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_path(source: str) -> Path | None:
+    if source.startswith("upload:"):
+        return None
+    try:
+        return Path(source).resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+# -- planning ---------------------------------------------------------------------------------------------------
+
+
+def plan_erasure(gallery: Gallery, *, person: str | None = None, face_ids: list[int] | None = None,
+                 reason: str = "remove") -> tuple[ErasurePlan, list[np.ndarray], Removed]:
+    """The plan of erasing one person (every face) or some faces, the removed vectors (kept in memory only, to
+    find near-identical cached copies), and what will leave the gallery."""
+    if (person is None) == (face_ids is None):
+        raise ValueError("give a person or face ids")
+    people: list[str] = []
+    person_ids: list[int] = []
+    if person is not None:
+        person_ids = [gallery.person_id(person)]
+        people = [person]
+        faces = gallery.faces(person)
+    else:
+        wanted = {int(f) for f in face_ids or []}
+        faces = [f for f in gallery.faces() if f.id in wanted]
+        missing = wanted - {f.id for f in faces}
+        if missing:
+            raise UnknownPerson(f"no face with id {min(missing)} in {gallery.path}")
+        people = sorted({f.person for f in faces})
+    ids = [f.id for f in faces]
+    owner = {n: gallery.person_id(n) for n in {f.person for f in faces}}
+    vectors = gallery.face_vectors(ids)
+    sources, sizes = [], []
+    for f in faces:
+        p = _file_path(f.source)
+        if p is not None:
+            sources.append(str(p))
+            try:
+                sizes.append(p.stat().st_size)
+            except OSError:
+                pass
+    plan = ErasurePlan(
+        id=uuid.uuid4().hex, reason=reason, people=tuple(people), person_ids=tuple(person_ids), face_ids=tuple(ids),
+        sources=tuple(sorted(set(sources))), photo_sha256=tuple(sorted({f.sha256 for f in faces})),
+        photo_sizes=tuple(sorted(set(sizes))), vector_sha256=tuple(sorted({_digest(v) for _, _, v in vectors})),
+        models=tuple(sorted({m for _, m, _ in vectors})),
+        owner_ids=tuple(sorted({owner[f.person] for f in faces})),
+    )
+    by_dim: dict[int, list[np.ndarray]] = {}
+    for _, _, v in vectors:
+        arr = np.frombuffer(v, "<f4")
+        by_dim.setdefault(arr.size, []).append(arr)
+    near = [np.stack(vs) for vs in by_dim.values()]
+    faces = sorted(faces, key=lambda f: f.id)
+    removed = Removed(person, tuple(f.id for f in faces), tuple(f.sha256 for f in faces), tuple(f.source for f in faces))
+    return plan, near, removed
+
+
+# -- the steps --------------------------------------------------------------------------------------------------
+
+
+def _kill_point(step: str, report: ErasureReport, t0: float) -> float:
+    """End of a step: its time goes into the report. Tests of interrupted erasure set FACEPRINT_TEST_KILL_AFTER to a
+    step name: the process then kills itself with SIGKILL right after that step, as `kill -9` would."""
+    now = time.perf_counter()
+    report.seconds[step] = now - t0
+    if os.environ.get("FACEPRINT_TEST_KILL_AFTER") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return now
+
+
+def erase_person(gallery: Gallery, name: str, *, cache_folder: str | os.PathLike[str] | None = None,
+                 reason: str = "remove") -> ErasureReport:
+    """Erase a person: every face, vector and crop, and every copy faceprint derived (see the module's steps).
+
+    Raises:
+        UnknownPerson: nobody of that name is enrolled.
+    """
+    plan, near, removed = plan_erasure(gallery, person=name, reason=reason)
+    return _run(gallery, plan, near, cache_folder, removed)
+
+
+def erase_face(gallery: Gallery, face_id: int, *, cache_folder: str | os.PathLike[str] | None = None,
+               reason: str = "remove-face") -> ErasureReport:
+    """Erase one enrolled face (its vectors, crop and derived copies); the person stays.
+
+    Raises:
+        UnknownPerson: no face of that id.
+    """
+    plan, near, removed = plan_erasure(gallery, face_ids=[face_id], reason=reason)
+    return _run(gallery, plan, near, cache_folder, removed)
+
+
+def _run(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_folder: str | os.PathLike[str] | None,
+         removed: Removed) -> ErasureReport:
+    if gallery.read_only:
+        raise GalleryError(f"{gallery.path}: the gallery is read-only; erasure needs write access to it")
+    if not gallery.has_audit:
+        raise GalleryError(f"{gallery.path}: this gallery's schema has no erasure records; open it once with write access")
+    report = ErasureReport(plan, removed=removed)
+    with _erasing(gallery, wait=True):
+        t = time.perf_counter()
+        gallery.erase_rows(plan.id, plan.to_json(), list(plan.face_ids), list(plan.person_ids),
+                           (plan.reason, list(plan.people), {"faces": len(plan.face_ids)}))
+        report.faces = len(plan.face_ids)
+        gallery.checkpoint()
+        _kill_point("rows", report, t)
+        _derived(gallery, plan, near, cache_folder, report)
+    return report
+
+
+@contextmanager
+def _erasing(gallery: Gallery, wait: bool) -> Iterator[bool]:
+    """Hold the gallery's erasure lock (an flock on ``<gallery>.erasure.lock``, or on a file in the temporary folder
+    for a database): one erasure at a time on this host, and a process that opens the gallery while another is
+    still erasing does not take over its pending record. Yields False when `wait` is off and another holds it."""
+    if isinstance(gallery.path, Path):
+        lock = gallery.path.with_name(gallery.path.name + ".erasure.lock")
+    else:
+        lock = Path(tempfile.gettempdir()) / f"faceprint-erasure-{_digest(str(gallery.path).encode())[:16]}.lock"
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _derived(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_folder: str | os.PathLike[str] | None,
+             report: ErasureReport) -> None:
+    """Steps 2 to 7 (each may run again after an interruption)."""
+    t = time.perf_counter()
+    report.cluster_faces = _scrub_clusters(gallery, plan, near)
+    t = _kill_point("clusters", report, t)
+    report.faiss_files = _drop_faiss(gallery)
+    t = _kill_point("faiss", report, t)
+    report.milvus = _erase_milvus(gallery, plan)
+    t = _kill_point("milvus", report, t)
+    folder = Path(cache_folder) if cache_folder is not None else _cache_dir()
+    report.cache_rows = _scrub_caches(folder, plan, near)
+    t = _kill_point("caches", report, t)
+    report.files = _delete_files(gallery, list(plan.person_ids))
+    t = _kill_point("files", report, t)
+    gallery.erasure_done(plan.id)
+    report.wal_truncated = gallery.checkpoint()
+    _kill_point("done", report, t)
+    if not report.wal_truncated:
+        log.warning("%s: another connection reads the gallery; its WAL is emptied at the next checkpoint", gallery.path)
+    log.info("erased %s: %s", ", ".join(plan.people) or "faces", report.to_dict())
+
+
+def finish_pending(gallery: Gallery, cache_folder: str | os.PathLike[str] | None = None) -> list[ErasureReport]:
+    """Finish erasures that an interrupted process left (called when a gallery is opened)."""
+    out: list[ErasureReport] = []
+    with _erasing(gallery, wait=False) as mine:
+        if not mine:  # another process or thread is erasing now; it finishes its own record
+            return out
+        for _, text in gallery.pending_erasures():
+            out.append(_finish(gallery, text, cache_folder))
+    return out
+
+
+def _finish(gallery: Gallery, text: str, cache_folder: str | os.PathLike[str] | None) -> ErasureReport:
+    plan = ErasurePlan.from_json(text)
+    log.warning("%s: finishing the interrupted erasure of %s", gallery.path, ", ".join(plan.people) or "faces")
+    report = ErasureReport(plan, faces=len(plan.face_ids))
+    gallery.checkpoint()
+    _derived(gallery, plan, [], cache_folder, report)
+    return report
+
+
+def _cache_dir() -> Path:
+    from faceprint.models import cache_dir
+
+    return cache_dir()
+
+
+def _matches(vectors: np.ndarray, plan: ErasurePlan, near: list[np.ndarray]) -> np.ndarray:
+    """Which rows of `vectors` (N, D float32) are one of the removed vectors, exactly or nearly."""
+    n = len(vectors)
+    if n == 0:
+        return np.zeros(0, bool)
+    digests = set(plan.vector_sha256)
+    x = np.ascontiguousarray(vectors, "<f4")
+    exact_only = digests and not any(ref.shape[1] == x.shape[1] for ref in near)  # the near test covers exact ones
+    hit = np.array([_digest(row.tobytes()) in digests for row in x], bool) if exact_only else np.zeros(n, bool)
+    for ref in near:
+        if ref.shape[1] != x.shape[1]:
+            continue
+        d2 = (x * x).sum(1)[:, None] + (ref * ref).sum(1)[None, :] - 2.0 * x @ ref.T
+        scale = np.maximum((ref * ref).sum(1)[None, :], 1e-12)
+        hit |= (np.maximum(d2, 0.0) <= (NEAR**2) * scale).any(1)
+    return hit
+
+
+def _same_photo(path: str, plan: ErasurePlan, sizes: set[int], hashes: set[str], sources: set[str],
+                size: int | None = None) -> bool:
+    """Whether a photo path is a removed face's source: the same path, or a file of the same content (hashed only
+    when its size, given or read, is one of the removed photos' sizes)."""
+    if path in sources:
+        return True
+    if not sizes:
+        return False
+    if size is None:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return False
+    if size not in sizes:
+        return False
+    try:
+        return _digest(Path(path).read_bytes()) in hashes
+    except OSError:
+        return False
+
+
+def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray]) -> int:
+    """Drop the removed photos' faces from every stored clustering (blobs ``clusters:*``)."""
+    from faceprint.cluster.saved import FORMAT
+
+    sources, hashes, sizes = set(plan.sources), set(plan.photo_sha256), set(plan.photo_sizes)
+    removed = 0
+    for key in [k for k in gallery.blob_keys() if k.startswith("clusters:")]:
+        found = gallery.get_blob(key)
+        if found is None:
+            continue
+        meta, data = found
+        if meta.get("format") != FORMAT:
+            continue
+        faces: list[dict[str, Any]] = list(meta["faces"])  # type: ignore[call-overload]
+        dim = int(meta["dim"])  # type: ignore[call-overload]
+        vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim) if faces and dim else np.zeros((len(faces), max(dim, 1)), "<f4")
+        gone = _matches(vecs, plan, near) if dim else np.zeros(len(faces), bool)
+        for i, f in enumerate(faces):
+            if not gone[i]:
+                gone[i] = _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
+        if gone.any():
+            keep = ~gone
+            meta = {**meta, "faces": [f for f, k in zip(faces, keep) if k]}
+            gallery.put_blob(key, meta, np.ascontiguousarray(vecs[keep], "<f4").tobytes())
+            removed += int(gone.sum())
+    return removed
+
+
+def _drop_faiss(gallery: Gallery) -> int:
+    """Delete the FAISS index files of this gallery (they hold its vectors; the next search rebuilds them)."""
+    if not isinstance(gallery.path, Path):  # a database: no files beside it
+        return 0
+    p = Path(gallery.path)
+    n = 0
+    for q in p.parent.glob(f"{p.name}.*"):
+        if ".faiss" in q.name[len(p.name):] and q.is_file():
+            q.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
+    """Erase the removed faces from every Milvus index of this gallery: in a milvus-lite index beside the file the
+    removed people's partitions are rebuilt from the gallery, or the whole index when it has no partitions (its
+    deletes are tombstones until a compaction that milvus-lite never runs); a server's collection gets delete,
+    flush and compaction."""
+    p = Path(gallery.path) if isinstance(gallery.path, Path) else None
+    lines: list[str] = []
+    lite = [q for q in p.parent.glob(f"{p.name}.*.milvus.db")] if p is not None else []
+    servers = _milvus_servers(gallery)
+    if not lite and not servers:
+        return lines
+    from faceprint.gallery import milvus_index as mi
+
+    current: dict[Path, str] = {}
+    uid = gallery.get_setting("gallery_uid") or ""
+    for name in gallery.models():
+        current[Path(mi.milvus_target(gallery.path, uid, mi.index_key(gallery, name)).uri).resolve()] = name
+    for db in lite:
+        model: str | None = current.get(db.resolve())
+        if model is not None:
+            try:
+                done = mi.erase_partitions(gallery, model, list(plan.owner_ids))
+            except Exception as exc:  # noqa: BLE001  (any Milvus failure: the whole index is rebuilt instead)
+                log.warning("%s: erasing by partition failed (%s); rebuilding the index", db.name, exc)
+                done = None
+            if done is not None:
+                lines.append(f"{db.name}: {done}")
+                continue
+        _drop_lite(db)
+        if model is None:
+            lines.append(f"{db.name}: deleted (an index of no current model)")
+            continue
+        try:
+            with mi.load_or_build_milvus(gallery, model) as index:
+                lines.append(f"{db.name}: rebuilt from the gallery ({len(index)} faces)")
+        except GalleryError:  # no faces of this model left: nothing to index
+            lines.append(f"{db.name}: deleted (no faces of {model} left)")
+    for uri, collection in servers:
+        lines.append(_compact_server(uri, collection, plan))
+    return lines
+
+
+def _drop_lite(db: Path) -> None:
+    """Delete a milvus-lite database (a folder, or a file and its lock) whole: the drop of its collection leaves
+    nothing of the vectors in it, and removing the folder leaves nothing at all."""
+    if db.is_dir():
+        shutil.rmtree(db)
+    else:
+        db.unlink(missing_ok=True)
+    for extra in db.parent.glob(f".{db.name}*"):  # milvus-lite's lock file
+        if extra.is_file():
+            extra.unlink(missing_ok=True)
+
+
+def _milvus_servers(gallery: Gallery) -> list[tuple[str, str]]:
+    """(uri, collection) of the Milvus server collections built from this gallery (recorded by milvus_index)."""
+    raw = gallery.get_setting("milvus_collections")
+    return [tuple(x) for x in json.loads(raw)] if raw else []  # type: ignore[misc]
+
+
+def _compact_server(uri: str, collection: str, plan: ErasurePlan) -> str:
+    from faceprint.gallery import milvus_index as mi
+
+    target = mi.MilvusTarget(uri, collection)
+    try:
+        client = mi._connect(target)
+    except Exception as exc:  # noqa: BLE001  (pymilvus raises its own errors for a server that is down)
+        raise GalleryError(f"cannot reach Milvus at {uri} to erase from {collection}: {exc}") from None
+    try:
+        if not client.has_collection(collection):
+            return f"{uri}/{collection}: absent"
+        ids = list(plan.face_ids)
+        for s in range(0, len(ids), 10_000):
+            client.delete(collection, ids=ids[s : s + 10_000])
+        client.flush(collection)
+        job = client.compact(collection)
+        deadline = time.monotonic() + 600
+        while "completed" not in str(client.get_compaction_state(job)).lower():
+            if time.monotonic() > deadline:
+                raise GalleryError(f"Milvus at {uri} has not compacted {collection} after 600 s")
+            time.sleep(0.5)
+        return f"{uri}/{collection}: deleted, flushed and compacted"
+    finally:
+        mi._close(client, target)
+
+
+def _scrub_caches(folder: Path, plan: ErasurePlan, near: list[np.ndarray]) -> int:
+    """Delete cache rows of the removed photos: the embedding cache and the cluster face cache."""
+    n = 0
+    for name, table in (("embeddings.sqlite", "embeddings"), ("faces.sqlite", "photo_faces")):
+        path = folder / name
+        if path.exists():
+            n += _scrub_cache_db(path, table, plan, near)
+    return n
+
+
+def _scrub_cache_db(path: Path, table: str, plan: ErasurePlan, near: list[np.ndarray]) -> int:
+    """Delete the rows of one cache file whose photo is a removed face's source, or that hold a removed vector."""
+    sources, hashes, sizes = set(plan.sources), set(plan.photo_sha256), set(plan.photo_sizes)
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        db.execute("PRAGMA secure_delete = ON")
+        # embeddings.sqlite: one vector per row; faces.sqlite: one per face listed in the row's JSON
+        sql = (f"SELECT rowid, path, size, vector, 1 FROM {table}" if table == "embeddings"
+               else f"SELECT rowid, path, size, vectors, json_array_length(faces) FROM {table}")
+        doomed: list[int] = []
+        by_shape: dict[tuple[int, int], list[tuple[int, bytes]]] = {}  # (faces, bytes) -> rows, matched in bulk
+        for rowid, photo, size, blob, count in db.execute(sql):
+            data = bytes(blob)
+            if _same_photo(photo, plan, sizes, hashes, sources, size):
+                doomed.append(rowid)
+            elif data and count and len(data) % (4 * count) == 0:
+                by_shape.setdefault((int(count), len(data)), []).append((rowid, data))
+        for (count, _), rows in by_shape.items():
+            x = np.frombuffer(b"".join(d for _, d in rows), "<f4").reshape(len(rows) * count, -1)
+            hit = _matches(x, plan, near).reshape(len(rows), count).any(1)
+            flags: list[bool] = [bool(h) for h in np.asarray(hit).ravel()]
+            doomed += [rowid for (rowid, _), h in zip(rows, flags) if h]
+        if doomed:
+            db.execute("BEGIN IMMEDIATE")
+            for s in range(0, len(doomed), 500):
+                part = doomed[s : s + 500]
+                db.execute(f"DELETE FROM {table} WHERE rowid IN ({','.join('?' * len(part))})", part)
+            db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(doomed)
+    finally:
+        db.close()
+
+
+def _delete_files(gallery: Gallery, person_ids: list[int], unknown_before: float | None = None) -> int:
+    """Delete the recorded files (video thumbnails) showing these people, or unknown faces older than a time."""
+    paths = gallery.written_files(person_ids, unknown_before)
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+    if paths:
+        gallery.forget_files(paths)
+    return len(paths)
+
+
+def expire_unknown_files(gallery: Gallery, before: float) -> int:
+    """Retention: delete the recorded files of unknown faces (video thumbnails) written before `before` (unix
+    time); returns how many."""
+    return _delete_files(gallery, [], before)

@@ -1,0 +1,456 @@
+"""The PostgreSQL gallery: one database that several processes, replicas or hosts share.
+
+Same semantics as the SQLite file (base.GalleryStore holds the rules), held by the database's own constraints:
+an image holds one embedding per model (UNIQUE (sha256, model) on the embeddings, whose (face_id, sha256) is a
+foreign key to the face, so the hash cannot disagree), every change of a model's vectors raises its
+``vectors_version:<model>`` setting (a trigger, also on cascaded deletes), and every commit raises the gallery's
+change counter that cached identifiers compare. Writers take one transaction-scoped advisory lock per gallery, so
+writes are serialised as SQLite's BEGIN IMMEDIATE serialises them (no deadlocks between batches), while reads
+never wait. Commits that change vectors NOTIFY ``faceprint_vectors`` with the model's name, so a process that
+LISTENs learns of them without asking.
+
+Connections come from a pool per database URL, shared by every store of the process (psycopg_pool), each checked
+before use, so a restarted server is reconnected to by itself; while the server cannot be reached, every call
+raises GalleryUnavailable (the service answers 503 gallery_unavailable).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryLocked, GalleryUnavailable, MissingExtra
+from faceprint.gallery.store.base import GalleryStore
+
+__all__ = ["PostgresStore", "PG_MIGRATIONS", "PG_SCHEMA_VERSION", "display_url", "gallery_url", "list_galleries"]
+
+log = logging.getLogger(__name__)
+
+WRITE_LOCK = 0x46505254
+"""The advisory lock every writing transaction takes ("FPRT", with the schema's hash): one writer at a time per
+gallery."""
+LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))"
+
+# Step i takes the schema from version i to i + 1. Never edit a released step; append a new one.
+PG_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE faceprint_schema (version integer NOT NULL);
+    INSERT INTO faceprint_schema (version) VALUES (0);
+    CREATE TABLE people (
+        id bigserial PRIMARY KEY,
+        name text NOT NULL UNIQUE,
+        created double precision NOT NULL
+    );
+    CREATE TABLE faces (
+        id bigserial PRIMARY KEY,
+        person_id bigint NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        source text NOT NULL,
+        sha256 text NOT NULL,
+        box text,
+        landmarks text,
+        det_score double precision,
+        created double precision NOT NULL,
+        UNIQUE (person_id, sha256),
+        UNIQUE (id, sha256)
+    );
+    CREATE INDEX faces_sha256 ON faces(sha256);
+    CREATE TABLE embeddings (
+        id bigserial PRIMARY KEY,
+        face_id bigint NOT NULL,
+        sha256 text NOT NULL,
+        model text NOT NULL,
+        dim integer NOT NULL,
+        vector bytea NOT NULL,
+        identity text,
+        UNIQUE (face_id, model),
+        CONSTRAINT embeddings_image_once_per_model UNIQUE (sha256, model),
+        FOREIGN KEY (face_id, sha256) REFERENCES faces(id, sha256) ON DELETE CASCADE
+    );
+    CREATE INDEX embeddings_model ON embeddings(model, face_id);
+    CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE blobs (key text PRIMARY KEY, meta text NOT NULL, data bytea NOT NULL);
+    CREATE TABLE models (
+        n bigserial,
+        identity text PRIMARY KEY,
+        name text NOT NULL,
+        record text NOT NULL
+    );
+    CREATE INDEX models_name ON models(name);
+    CREATE TABLE api_keys (
+        id text PRIMARY KEY, hash text NOT NULL UNIQUE, scope text NOT NULL, gallery text,
+        label text NOT NULL, created double precision NOT NULL, revoked double precision
+    );
+    CREATE TABLE changes (one boolean PRIMARY KEY DEFAULT true CHECK (one), n bigint NOT NULL);
+    INSERT INTO changes (n) VALUES (0);
+
+    -- the vectors version: statement-level, over the statement's rows (one upsert per model per statement)
+    CREATE FUNCTION faceprint_vectors_bump(model text, n bigint) RETURNS void LANGUAGE sql AS $$
+        INSERT INTO settings (key, value) VALUES ('vectors_version:' || model, n::text)
+        ON CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + n)::text;
+        SELECT pg_notify('faceprint_vectors', model);
+    $$;
+    CREATE FUNCTION faceprint_vectors_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM faceprint_vectors_bump(model, count(*)) FROM new_rows GROUP BY model;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION faceprint_vectors_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM faceprint_vectors_bump(model, count(*)) FROM old_rows GROUP BY model;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION faceprint_vectors_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM faceprint_vectors_bump(model, count(*)) FROM new_rows GROUP BY model;
+        PERFORM faceprint_vectors_bump(o.model, count(*)) FROM old_rows o JOIN new_rows n ON n.face_id = o.face_id
+            WHERE o.model <> n.model GROUP BY o.model;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER embeddings_version_insert AFTER INSERT ON embeddings REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION faceprint_vectors_inserted();
+    CREATE TRIGGER embeddings_version_delete AFTER DELETE ON embeddings REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION faceprint_vectors_deleted();
+    CREATE TRIGGER embeddings_version_update AFTER UPDATE ON embeddings REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION faceprint_vectors_updated();
+    CREATE FUNCTION faceprint_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE changes SET n = n + 1;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER people_changed AFTER INSERT OR UPDATE OR DELETE ON people FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
+    CREATE TRIGGER faces_changed AFTER INSERT OR UPDATE OR DELETE ON faces FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
+    CREATE TRIGGER embeddings_changed AFTER INSERT OR UPDATE OR DELETE ON embeddings FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
+    CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON settings FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
+    CREATE TRIGGER blobs_changed AFTER INSERT OR UPDATE OR DELETE ON blobs FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
+    CREATE TRIGGER models_changed AFTER INSERT OR UPDATE OR DELETE ON models FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
+    INSERT INTO settings (key, value) VALUES ('gallery_uid', substr(md5(random()::text || clock_timestamp()::text), 1, 16));
+    """,
+    # 2: erasure and audit (gallery/erasure.py, gallery/audit.py), as SQLite's schema step 5: an append-only audit
+    # log (updates refused, deletes only of rows older than the cut-off that expire_audit sets), pending erasures,
+    # and the files written outside the gallery that show faces (video thumbnails). The audit table has no
+    # `changes` trigger: recording an identification does not make other processes rebuild their identifiers.
+    """
+    CREATE TABLE audit (
+        id bigserial PRIMARY KEY,
+        at double precision NOT NULL,
+        actor text NOT NULL,
+        action text NOT NULL,
+        people text NOT NULL,
+        detail text NOT NULL,
+        result text NOT NULL
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE FUNCTION faceprint_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' OR OLD.at >= coalesce(
+                (SELECT value::double precision FROM settings WHERE key = 'audit_expire_before'), 0) THEN
+            RAISE EXCEPTION 'faceprint: the audit log is append-only';
+        END IF;
+        RETURN OLD;
+    END $$;
+    CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION faceprint_audit_append_only();
+    CREATE TABLE erasures (id text PRIMARY KEY, created double precision NOT NULL, plan text NOT NULL);
+    CREATE TABLE written_files (
+        path text PRIMARY KEY, kind text NOT NULL, person_id bigint, created double precision NOT NULL
+    );
+    """,
+]
+PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def gallery_url(base: str, name: str) -> str:
+    """The URL of gallery `name` of a database that holds several (``serve --galleries postgresql://...``): the
+    same database, its own schema (created on first write), chosen by libpq's ``options=-c search_path=...``."""
+    sep = "&" if urllib.parse.urlsplit(base).query else "?"
+    return f"{base}{sep}options=" + urllib.parse.quote(f'-csearch_path="{name}"', safe="")
+
+
+def list_galleries(base: str, timeout: float = 10.0) -> list[str]:
+    """The galleries (schemas holding a faceprint gallery) of the database at `base`, by name."""
+    psycopg, _ = _psycopg()
+    try:
+        with psycopg.connect(base, connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
+            rows = conn.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'faceprint_schema' "
+                                "ORDER BY table_schema").fetchall()
+    except psycopg.OperationalError as exc:
+        raise GalleryUnavailable(f"{display_url(base)}: the PostgreSQL server cannot be reached ({str(exc).strip()})") from None
+    return [r[0] for r in rows]
+
+
+def _psycopg() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:
+        raise MissingExtra("psycopg", "postgres") from None
+    return psycopg, psycopg_pool
+
+
+class _Pools:
+    """One connection pool per database URL, shared by every store of the process and closed with the last."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pools: dict[str, tuple[Any, int]] = {}
+
+    def get(self, url: str, timeout: float) -> Any:
+        psycopg, psycopg_pool = _psycopg()
+        with self._lock:
+            pool, n = self._pools.get(url, (None, 0))
+            if pool is None:
+                pool = psycopg_pool.ConnectionPool(
+                    url, min_size=1, max_size=8, timeout=timeout, open=False, name="faceprint",
+                    kwargs={"autocommit": True}, check=psycopg_pool.ConnectionPool.check_connection,
+                    # give up a failed reconnection soon: the next request then tries again at once, so a server
+                    # that is back is used at the next request (instead of after an ever longer back-off)
+                    reconnect_timeout=1.0,
+                )
+                try:
+                    pool.open(wait=True, timeout=timeout)
+                except (psycopg_pool.PoolTimeout, psycopg.Error) as exc:
+                    pool.close()
+                    raise GalleryUnavailable(f"{display_url(url)}: cannot reach the PostgreSQL server ({exc})") from None
+            self._pools[url] = (pool, n + 1)
+            return pool
+
+    def release(self, url: str) -> None:
+        with self._lock:
+            pool, n = self._pools.get(url, (None, 0))
+            if pool is None:
+                return
+            if n <= 1:
+                del self._pools[url]
+                pool.close()
+            else:
+                self._pools[url] = (pool, n - 1)
+
+
+POOLS = _Pools()
+
+
+class PostgresStore(GalleryStore):
+    """A gallery in a PostgreSQL database; safe to share between threads (each borrows a pooled connection).
+
+    >>> with open_store("postgresql://faceprint@db.internal:5432/people") as g:   # doctest: +SKIP
+    ...     print([p.name for p in g.people()])
+    """
+
+    CONCAT = "string_agg({}, ',')"
+    NEWEST_MODEL = "n"
+    EMBEDDING_EXTRA = ("sha256",)
+
+    def __init__(self, url: str, timeout: float = 10.0, create: bool = True) -> None:
+        self.url = url
+        self.path = display_url(url)
+        self.read_only = False
+        self._timeout = timeout
+        self._psycopg, self._pool_mod = _psycopg()
+        self._local = threading.local()
+        self._pool = POOLS.get(url, timeout)
+        self._closed = False
+        try:
+            self._migrate(create)
+        except BaseException:
+            self.close()
+            raise
+        log.info("opened gallery %s", self.path)
+        self._finish_erasures()
+
+    AUDIT_FROM = 2
+    """The schema version that has the audit, erasures and written_files tables."""
+
+    # -- connections and errors -------------------------------------------------------------------------------
+
+    def _error(self, exc: Exception) -> GalleryError:
+        if isinstance(exc, self._psycopg.errors.LockNotAvailable):
+            return GalleryLocked(f"{self.path}: another process has been writing to the gallery for longer than "
+                                 f"{self._timeout:g} s; try again when it has finished")
+        if isinstance(exc, (self._psycopg.OperationalError, self._pool_mod.PoolTimeout, self._psycopg.InterfaceError)):
+            return GalleryUnavailable(f"{self.path}: the PostgreSQL server cannot be reached ({str(exc).strip()}); try again")
+        return GalleryError(f"{self.path}: gallery database error: {str(exc).strip()}")
+
+    @contextmanager
+    def _conn(self) -> Iterator[Any]:
+        """The connection of the current transaction, or one borrowed from the pool for one statement."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except self._pool_mod.PoolTimeout as exc:
+            raise self._error(exc) from None
+
+    def _run(self, sql: str, params: Sequence[object]) -> Any:
+        with self._conn() as conn:
+            try:
+                cur = conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+                return cur.fetchall() if cur.description is not None else []
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+
+    def _q(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        return self._run(sql, params)
+
+    def _insert(self, sql: str, params: Sequence[object] = ()) -> int:
+        return int(self._run(sql + " RETURNING id", params)[0][0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside land together or not at all (also on KeyboardInterrupt), one writer at a time; inside
+        another transaction, a savepoint that undoes only its own writes when it fails."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                tx = conn.transaction()
+                tx.__enter__()
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+            try:
+                yield
+            except BaseException as exc:
+                try:
+                    tx.__exit__(type(exc), exc, exc.__traceback__)
+                except self._psycopg.Error:
+                    pass
+                raise
+            try:
+                tx.__exit__(None, None, None)
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+            return
+        try:
+            ctx = self._pool.connection()
+            conn = ctx.__enter__()
+        except self._pool_mod.PoolTimeout as exc:
+            raise self._error(exc) from None
+        failed: BaseException | None = None
+        try:
+            try:
+                tx = conn.transaction()
+                tx.__enter__()
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+            try:
+                conn.execute(f"SET LOCAL lock_timeout = {max(1, int(self._timeout * 1000))}")  # then GalleryLocked
+                conn.execute(LOCK_SQL, (WRITE_LOCK,))
+            except self._psycopg.Error as exc:
+                try:
+                    tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
+                except self._psycopg.Error:
+                    pass
+                raise self._error(exc) from None
+            self._local.conn = conn
+            try:
+                yield
+            except BaseException as exc:
+                failed = exc
+                try:
+                    tx.__exit__(type(exc), exc, exc.__traceback__)
+                except self._psycopg.Error:
+                    pass
+                raise
+            finally:
+                self._local.conn = None
+            try:
+                tx.__exit__(None, None, None)  # COMMIT
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            try:
+                ctx.__exit__(type(failed) if failed else None, failed, None)  # back to the pool
+            except self._psycopg.Error as exc:
+                if failed is None:
+                    raise self._error(exc) from None
+
+    def _insert_vector(self, face_id: int, sha256: str, model: str, dim: int, data: bytes, identity: str | None, replace: bool) -> None:
+        if replace:  # a new row id, as SQLite's INSERT OR REPLACE gives: a process following the vectors sees the change
+            self._q(
+                """INSERT INTO embeddings (face_id, sha256, model, dim, vector, identity) VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (face_id, model) DO UPDATE SET id = nextval(pg_get_serial_sequence('embeddings', 'id')),
+                       dim = excluded.dim, vector = excluded.vector, identity = excluded.identity""",
+                (face_id, sha256, model, dim, data, identity),
+            )
+            return
+        # Both uniqueness rules (this face and model; this image and model, under any name) make the insert a no-op:
+        # a concurrent writer that stored the same photo first wins, and this one is told so.
+        row = self._q(
+            """INSERT INTO embeddings (face_id, sha256, model, dim, vector, identity) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT DO NOTHING RETURNING id""",
+            (face_id, sha256, model, dim, data, identity),
+        )
+        if not row:
+            raise AlreadyEnrolled(sha256, model, None)
+
+    # -- schema -----------------------------------------------------------------------------------------------
+
+    def _migrate(self, create: bool) -> None:
+        with self._conn() as conn:
+            try:
+                with conn.transaction():
+                    if create and conn.execute("SELECT current_schema()").fetchone()[0] is None:
+                        # a gallery of a database that holds several: its schema (search_path) is made on first use
+                        schema = conn.execute("SHOW search_path").fetchone()[0].split(",")[0].strip().strip('"')
+                        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    conn.execute(LOCK_SQL, (WRITE_LOCK,))
+                    version = self._version(conn)
+                    if version > PG_SCHEMA_VERSION:
+                        raise GalleryError(f"{self.path}: gallery schema version {version} is newer than this faceprint "
+                                           f"knows ({PG_SCHEMA_VERSION}); upgrade faceprint")
+                    if version == PG_SCHEMA_VERSION:
+                        return
+                    if version == 0 and not create:
+                        raise GalleryError(f"{self.path}: no gallery here; enroll someone first (faceprint enroll)")
+                    for step in range(version, PG_SCHEMA_VERSION):
+                        conn.execute(PG_MIGRATIONS[step])
+                    conn.execute("UPDATE faceprint_schema SET version = %s", (PG_SCHEMA_VERSION,))
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+
+    def _version(self, conn: Any) -> int:
+        """The schema version (0: an empty database), after checking that the database holds a faceprint gallery."""
+        if conn.execute("SELECT to_regclass('faceprint_schema')").fetchone()[0] is not None:
+            return int(conn.execute("SELECT version FROM faceprint_schema").fetchone()[0])
+        if conn.execute("SELECT current_schema()").fetchone()[0] is None:
+            return 0  # the schema of a gallery not made yet
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").fetchone()[0]
+        if tables:
+            raise GalleryError(f"{self.path}: this database holds other tables and is not a faceprint gallery; "
+                               "give faceprint a database of its own")
+        return 0
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._q("SELECT version FROM faceprint_schema")[0][0])
+
+    def _after_import(self) -> None:
+        with self.transaction():
+            for table in ("people", "faces", "embeddings"):
+                self._q(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
+
+    def change_token(self) -> object:
+        return int(self._q("SELECT n FROM changes")[0][0])
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            POOLS.release(self.url)
