@@ -16,7 +16,7 @@ from typing import NoReturn
 import pytest
 from serve_helpers import REAL_HOME, link_fetched_weights
 
-pytest_plugins = ["pg_server"]
+pytest_plugins = ["pg_server", "fixtures_embeddings"]
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from typer.testing import CliRunner
 from faceprint.cli.app import app
 from faceprint.cli._common import exit_code_for
 from faceprint.errors import GalleryError, NotFittedError, UnknownModel
-from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
+from faceprint.gallery import Gallery
 from faceprint.gallery.classifier_store import (
     StaleClassifier,
     classifier_key,
@@ -34,7 +32,7 @@ from faceprint.recognize.classifiers import (
     create_classifier,
     expected_calibration_error,
 )
-from faceprint.types import Embeddings
+from fixtures_embeddings import copy_gallery
 
 KINDS = list(CLASSIFIER_KINDS)
 runner = CliRunner()
@@ -50,54 +48,12 @@ def clustered(n_people: int, per_person: int, dim: int = 32, spread: float = 0.2
     return x.astype(np.float32), names
 
 
-# -- the Avengers split, built once per test session ------------------------------------------------------------
-
-
-def avengers_split(base: Path, shared: Path) -> dict:
-    """Gallery of 60% of each Avengers person (split_per_person), held-out embeddings (largest face) and truth.
-
-    Built once per pytest session under `base` and reused by every module that asks (test_faiss_index too):
-    enrolling and embedding the 273 photos is the slow part.
-    """
-    from faceprint.analyzer import FaceAnalyzer
-
-    root = base / "avengers-split"
-    done = root / "queries.npz"
-    items = identity_folders(shared / "data" / "avengers")
-    train, test = split_per_person(items, 0.6)
-    if not done.exists():
-        if root.exists():
-            shutil.rmtree(root)
-        root.mkdir(parents=True)
-        analyzer = FaceAnalyzer()
-        with Gallery(root / "gallery.sqlite") as g:
-            enroll(g, analyzer, train)
-        vectors, truth, paths = [], [], []
-        for person, p in test:
-            faces, emb = analyzer.analyze(p)
-            if faces:
-                vectors.append(emb.vectors[0])
-                truth.append(person)
-                paths.append(str(p))
-        np.savez(root / "tmp.npz", vectors=np.stack(vectors), truth=np.array(truth), paths=np.array(paths),
-                 model=np.array(analyzer.model))
-        (root / "tmp.npz").replace(done)  # last: a half-built split is rebuilt, never used
-    z = np.load(done)
-    return {"gallery": root / "gallery.sqlite", "queries": Embeddings(z["vectors"], str(z["model"])),
-            "truth": z["truth"], "paths": [Path(p) for p in z["paths"]], "n_test": len(test), "train": train}
+# -- the Avengers split: the session fixture `avengers_split` (fixtures_embeddings.py) -----------------------------
 
 
 @pytest.fixture(scope="module")
-def avengers(shared_dir, tmp_path_factory) -> dict:
-    from faceprint.analyzer import FaceAnalyzer
-
-    return {**avengers_split(tmp_path_factory.getbasetemp(), shared_dir), "analyzer": FaceAnalyzer()}
-
-
-def copy_gallery(src: Path, dst: Path) -> Path:
-    with Gallery(src) as g, sqlite3.connect(dst) as out:
-        g._db.backup(out)
-    return dst
+def avengers(avengers_split, face_analyzer) -> dict:
+    return {**avengers_split, "analyzer": face_analyzer}
 
 
 # -- the estimator contract ---------------------------------------------------------------------------------------

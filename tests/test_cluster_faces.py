@@ -25,16 +25,16 @@ def run(*args: object):
 
 
 @pytest.fixture(scope="session")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()
+def analyzer(face_analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    return face_analyzer
 
 
 @pytest.fixture(scope="session")
-def collection(shared_dir: Path, analyzer: FaceAnalyzer, tmp_path_factory: pytest.TempPathFactory) -> Collection:
-    """Every face of the Avengers and lfw-subset photos (373 photos), embedded once for the session."""
+def collection(shared_dir: Path, analyzer: FaceAnalyzer, face_cache: FaceCache) -> Collection:
+    """Every face of the Avengers and lfw-subset photos (373 photos), embedded once for the session: through the
+    session's face cache (fixtures_embeddings.py): photos that another fixture embedded are not embedded again."""
     images = list_images(shared_dir / "data" / "avengers") + list_images(shared_dir / "data" / "lfw-subset")
-    with FaceCache(tmp_path_factory.mktemp("face-cache") / "faces.sqlite") as cache:
-        return collect_faces(images, analyzer, cache=cache)
+    return collect_faces(images, analyzer, cache=face_cache)
 
 
 def central(c: Collection) -> tuple[list[int], list[str]]:

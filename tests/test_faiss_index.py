@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from faceprint.cli.app import app
 from faceprint.gallery import ExactIndex, Gallery
 from faceprint.gallery.faiss_index import FaissIndex, index_path, load_or_build_index
-from test_classifiers import avengers_split, copy_gallery
+from fixtures_embeddings import copy_gallery
 
 runner = CliRunner()
 
@@ -116,8 +116,8 @@ def test_index_file_is_rebuilt_when_the_gallery_changes(tmp_path, caplog) -> Non
         assert load_or_build_index(g, model).kind == "flat"
 
 
-def test_identify_index_faiss_matches_exact(shared_dir, tmp_path_factory, tmp_path) -> None:
-    split = avengers_split(tmp_path_factory.getbasetemp(), shared_dir)
+def test_identify_index_faiss_matches_exact(avengers_split, tmp_path) -> None:
+    split = avengers_split
     gallery = copy_gallery(split["gallery"], tmp_path / "g.sqlite")
     photos = [str(p) for p in split["paths"][::4]]  # every 4th held-out photo: all five people
     results = {}

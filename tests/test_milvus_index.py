@@ -29,7 +29,8 @@ from faceprint.gallery.milvus_index import (  # noqa: E402
     milvus_target,
 )
 from listening import listening_ports as _listening_ports  # noqa: E402
-from test_classifiers import avengers_split, clustered, copy_gallery  # noqa: E402
+from fixtures_embeddings import copy_gallery  # noqa: E402
+from test_classifiers import clustered  # noqa: E402
 
 runner = CliRunner()
 MODEL = "test-model"
@@ -210,8 +211,8 @@ def _assert_same_answers(exact: list[dict], other: list[dict]) -> None:
 
 
 @pytest.mark.slow
-def test_identify_index_milvus_equals_exact_on_avengers(shared_dir, tmp_path_factory, tmp_path, milvus_server) -> None:
-    split = avengers_split(tmp_path_factory.getbasetemp(), shared_dir)
+def test_identify_index_milvus_equals_exact_on_avengers(avengers_split, tmp_path, milvus_server) -> None:
+    split = avengers_split
     gallery = copy_gallery(split["gallery"], tmp_path / "g.sqlite")
     photos = [str(p) for p in split["paths"][::3]]
     exact = _identify(photos, gallery, "exact")

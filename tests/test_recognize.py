@@ -9,37 +9,21 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from faceprint.analyzer import FaceAnalyzer
-from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
+from faceprint.gallery import Gallery, enroll
 from faceprint.recognize import build_identifier
-from faceprint.types import Embeddings
+from fixtures_embeddings import copy_gallery
 
 
 @pytest.fixture(scope="module")
-def avengers(shared_dir, tmp_path_factory):
-    """A gallery of the enrolled 60%, plus the held-out photos' embeddings (largest face) and true names."""
-    items = identity_folders(shared_dir / "data" / "avengers")
-    train, test = split_per_person(items, 0.6)
-    analyzer = FaceAnalyzer()
-    path = tmp_path_factory.mktemp("avengers") / "gallery.sqlite"
-    with Gallery(path) as g:
-        report = enroll(g, analyzer, train)
-    vectors, truth, faceless = [], [], []
-    for person, p in test:
-        faces, emb = analyzer.analyze(p)
-        if not faces:
-            faceless.append(str(p))
-            continue
-        vectors.append(emb.vectors[0])
-        truth.append(person)
-    queries = Embeddings(np.stack(vectors), analyzer.model)
-    return {"path": path, "analyzer": analyzer, "report": report, "train": train, "test": test,
-            "queries": queries, "truth": np.array(truth), "faceless": faceless}
+def avengers(avengers_split, face_analyzer, tmp_path_factory):
+    """A gallery of the enrolled 60%, plus the held-out photos' embeddings (largest face) and true names: the
+    session's split (fixtures_embeddings.py), with a private copy of its gallery."""
+    path = copy_gallery(avengers_split["gallery"], tmp_path_factory.mktemp("avengers") / "gallery.sqlite")
+    return {**avengers_split, "path": path, "analyzer": face_analyzer}
 
 
 def _identify(av, threshold=None, classifier=None):
