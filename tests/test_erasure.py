@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 
 import faceprint
+from faceprint.models import DEFAULT_MODEL
 from faceprint.gallery.audit import records
 from faceprint.gallery.store import face_image_key
 
 PEOPLE = ["George_W_Bush", "Tony_Blair", "Colin_Powell"]
 GONE = "Tony_Blair"
-PHOTOS = (1, 2, 3)
+PHOTOS = (2, 3, 4)  # Tony_Blair_0001 also shows a cut-off face that YuNet, the default detector, finds
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -105,8 +106,8 @@ def build_everything(tmp: Path, lfw: Path, home: Path) -> tuple[Path, dict[str, 
         embed_identity_folders(ids, FaceAnalyzer(model=model), cache)
     # 5. video thumbnails of a clip showing GONE
     clip = tmp / "clip.mp4"
-    write_scene(Scene(320, 240, 25, 1.2, [Actor(GONE, face_photo(lfw / GONE / f"{GONE}_0008.jpg"),
-                                                 [(0, 160, 120, 110), (1.2, 170, 120, 110)])]), clip)
+    write_scene(Scene(320, 240, 25, 3.0, [Actor(GONE, face_photo(lfw / GONE / f"{GONE}_0009.jpg"),
+                                                 [(0, 160, 120, 110), (3.0, 170, 120, 110)])]), clip)
     r = runner.invoke(app, ["video", str(clip), "-g", str(gpath), "--faces", str(folder / "thumbs"), "--json"])
     assert r.exit_code == 0, r.output
 
@@ -157,7 +158,7 @@ def _survivors_intact(gpath: Path) -> None:
     with faceprint.gallery.Gallery(gpath) as g:
         assert [p.name for p in g.people()] == sorted(set(PEOPLE) - {GONE})
         assert g.pending_erasures() == []
-        with load_or_build_milvus(g, "dlib-resnet-v1") as m:
+        with load_or_build_milvus(g, DEFAULT_MODEL) as m:
             assert len(m) == 6
 
 

@@ -597,7 +597,8 @@ class GalleryStore(ABC):
     def erase_rows(self, erasure_id: str, plan_json: str, face_ids: Sequence[int], person_ids: Sequence[int],
                    audit: tuple[str, list[str], dict[str, object]] | None = None) -> None:
         """In one transaction: record a pending erasure, delete the faces (their vectors cascade), the people, the
-        faces' crops and every fitted classifier (a fit may hold the faces' vectors; it is refitted on use), and
+        faces' crops and every fitted classifier's model (a fit may hold the faces' vectors; its parameters stay and it
+        is refitted with them on use), and
         append the audit record `audit` (action, people, detail)."""
         with self.transaction():
             if audit is not None:
@@ -611,7 +612,11 @@ class GalleryStore(ABC):
                 self._q("DELETE FROM blobs WHERE key = ?", (face_image_key(int(fid)),))
             for pid in person_ids:
                 self._q("DELETE FROM people WHERE id = ?", (int(pid),))
-            self._q("DELETE FROM blobs WHERE key LIKE 'classifier:%'")
+            # A fit may hold the faces' vectors (KNN keeps them all, an SVM its support vectors): only its parameters
+            # stay, so that it is refitted with them on next use (faceprint.gallery.classifier_store).
+            for key, meta in self._q("SELECT key, meta FROM blobs WHERE key LIKE 'classifier:%'"):
+                kept = {"params": json.loads(meta).get("params"), "state": "erased"}
+                self._q("UPDATE blobs SET meta = ?, data = ? WHERE key = ?", (json.dumps(kept), b"", key))
 
     def pending_erasures(self) -> list[tuple[str, str]]:
         """(id, plan JSON) of erasures whose rows are gone but whose derived copies may not be yet, oldest first."""
