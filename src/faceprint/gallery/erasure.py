@@ -308,11 +308,13 @@ def _matches(vectors: np.ndarray, plan: ErasurePlan, near: list[np.ndarray]) -> 
     x = np.ascontiguousarray(vectors, "<f4")
     exact_only = digests and not any(ref.shape[1] == x.shape[1] for ref in near)  # the near test covers exact ones
     hit = np.array([_digest(row.tobytes()) in digests for row in x], bool) if exact_only else np.zeros(n, bool)
+    x64 = x.astype(np.float64)  # float32's cancellation leaves ~1e-7 for an exact copy, above NEAR**2 = 1e-8
     for ref in near:
         if ref.shape[1] != x.shape[1]:
             continue
-        d2 = (x * x).sum(1)[:, None] + (ref * ref).sum(1)[None, :] - 2.0 * x @ ref.T
-        scale = np.maximum((ref * ref).sum(1)[None, :], 1e-12)
+        r64 = ref.astype(np.float64)
+        d2 = (x64 * x64).sum(1)[:, None] + (r64 * r64).sum(1)[None, :] - 2.0 * x64 @ r64.T
+        scale = np.maximum((r64 * r64).sum(1)[None, :], 1e-12)
         hit |= (np.maximum(d2, 0.0) <= (NEAR**2) * scale).any(1)
     return hit
 
