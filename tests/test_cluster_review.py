@@ -83,9 +83,13 @@ def test_uploads_kept_with_crops_erased_and_expired(tmp_path: Path) -> None:
         assert erase_person(st, "Eve").cluster_faces == 1
         raw = st.get_blob(SavedClusters.blob_key(st, MODEL))
         assert raw is not None and len(raw[0]["faces"]) == 4 and json.dumps(raw[0]).count("crop") == 4
+        # ... and one whose photo (by its sha256) is enrolled, whatever its vector
+        st.add_face("Mallory", "upload:y", f"{4:064x}", _face(4), _unit(rng, a, 0.5), MODEL, model_identity(MODEL))
+        assert erase_person(st, "Mallory").cluster_faces == 1
+        assert [f["sha256"] for f in st.get_blob(SavedClusters.blob_key(st, MODEL))[0]["faces"]] == [f"{i:064x}" for i in (1, 2, 3)]  # type: ignore[index]
 
         # retention: faces kept before the cut-off go, with their crops
         assert expire_upload_faces(st, 1003.0) == 2
         left = SavedClusters.load(st, MODEL)
-        assert left is not None and [left.extras[f.id]["created"] for f in left.faces] == [1003.0, 1004.0]
-        assert len(left.vectors) == 2 and expire_upload_faces(st, time.time()) == 2
+        assert left is not None and [left.extras[f.id]["created"] for f in left.faces] == [1003.0]
+        assert len(left.vectors) == 1 and expire_upload_faces(st, time.time()) == 1

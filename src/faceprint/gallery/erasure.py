@@ -358,8 +358,8 @@ def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray])
         vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim) if faces and dim else np.zeros((len(faces), max(dim, 1)), "<f4")
         gone = _matches(vecs, plan, near) if dim else np.zeros(len(faces), bool)
         for i, f in enumerate(faces):
-            if not gone[i]:
-                gone[i] = _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
+            if not gone[i]:  # (a face kept from an upload records its photo's sha256: cluster/review.py)
+                gone[i] = f.get("sha256") in hashes or _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
         if gone.any():
             keep = ~gone
             meta = {**meta, "faces": [f for f, k in zip(faces, keep) if k]}
