@@ -98,7 +98,8 @@ def test_cluster_routes_over_http(tmp_path: Path, lfw_subset: Path) -> None:
         assert target["id"] not in [x["id"] for x in c.clusters()["clusters"]]
         # move a face to a person
         rest = c.clusters()["clusters"]
-        if rest:
+        to_b = bool(rest)
+        if to_b:
             fid = rest[0]["faces"][0]["id"]
             c.move_cluster_face(fid, person="Person B")
             assert len(c.person("Person B")["faces"]) == 1
@@ -108,7 +109,11 @@ def test_cluster_routes_over_http(tmp_path: Path, lfw_subset: Path) -> None:
     # retention: faces kept from uploads before the cut-off leave the stored clusters with their crops
     from faceprint.cluster.review import expire_upload_faces
 
+    from faceprint.gallery.audit import records
+
     with Store(gallery) as st:
+        enrolled = [r for r in records(st, action="enroll")]
+        assert [r.people for r in enrolled] == [("Person A",)] + [("Person B",)] * to_b and enrolled[0].actor == "anonymous"
         key = next(k for k in st.blob_keys() if k.startswith("clusters:"))
         before = len(st.get_blob(key)[0]["faces"])
         assert before > 0 and expire_upload_faces(st, time.time() - 3600) == 0

@@ -104,7 +104,8 @@ def enrol_faces(store: Any, saved: SavedClusters, faces: list[tuple[SavedFace, n
     """Enrol faces taken from the clusters as `name` (inside the caller's write): a face kept from an upload keeps
     its crop as the enrolled face's image. Returns the new face ids, the (clustered face id, reason) of those
     skipped (their photo is enrolled already: a gallery holds one face per photo and model) and the crops to store
-    (enrolled face id -> JPEG), which the caller stores after the transaction."""
+    (enrolled face id -> JPEG), which the caller stores after the transaction. The enrolment is audited."""
+    from faceprint.gallery.audit import record_enrolment
     from faceprint.models.identity import model_identity
 
     try:
@@ -114,6 +115,7 @@ def enrol_faces(store: Any, saved: SavedClusters, faces: list[tuple[SavedFace, n
     added: list[int] = []
     skipped: list[tuple[int, str]] = []
     crops: dict[int, bytes] = {}
+    done: list[tuple[str, str]] = []
     with store.transaction():
         for f, vec in faces:
             extra = saved.extras.get(f.id, {})
@@ -128,9 +130,11 @@ def enrol_faces(store: Any, saved: SavedClusters, faces: list[tuple[SavedFace, n
                 skipped.append((f.id, f"its photo is enrolled already{f' as {exc.person}' if getattr(exc, 'person', None) else ''}"))
                 continue
             added.append(fid)
+            done.append((name, f.image))
             crop = face_crop(saved, f.id)
             if crop is not None:
                 crops[fid] = crop
+        record_enrolment(store, done, saved.model)  # the audit log names who enrolled them (gallery/audit.py)
     return added, skipped, crops
 
 
