@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from serve_helpers import Server  # noqa: E402
+from serve_helpers import Server
 
-from faceprint.client import ApiError  # noqa: E402
+from faceprint.client import ApiError
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,6 @@ def test_cluster_routes_over_http(tmp_path: Path, lfw_subset: Path) -> None:
 
     # retention: faces kept from uploads before the cut-off leave the stored clusters with their crops
     from faceprint.cluster.review import expire_upload_faces
-
     from faceprint.gallery.audit import records
 
     with Store(gallery) as st:

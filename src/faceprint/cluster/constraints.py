@@ -8,7 +8,7 @@ must not be with, so the review survives new photos joining the clusters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from faceprint.errors import UnknownCluster
 
@@ -20,7 +20,8 @@ __all__ = ["enforce_cannot_links", "mark_not_with", "not_with"]
 
 def not_with(saved: SavedClusters, face_id: int) -> set[int]:
     """The face ids `face_id` must not share a cluster with."""
-    return {int(i) for i in saved.extras.get(face_id, {}).get("not_with", [])}  # type: ignore[union-attr]
+    ids: Any = saved.extras.get(face_id, {}).get("not_with", [])
+    return {int(i) for i in ids}
 
 
 def mark_not_with(saved: SavedClusters, face_id: int, others: list[int]) -> None:

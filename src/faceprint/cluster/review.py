@@ -21,10 +21,15 @@ from faceprint.cluster.collect import CollectedFace
 from faceprint.cluster.constraints import mark_not_with
 from faceprint.cluster.run import DEFAULT_METHOD, default_threshold
 from faceprint.cluster.saved import FORMAT, SavedClusters, SavedFace, photo_sha256
-from faceprint.errors import AlreadyEnrolled, FaceprintError, UnknownCluster, UnknownModel
+from faceprint.errors import (
+    AlreadyEnrolled,
+    FaceprintError,
+    UnknownCluster,
+    UnknownModel,
+)
 from faceprint.types import Face
 
-__all__ = ["UPLOAD", "expire_upload_faces", "face_crop", "enrol_faces", "keep_unknown", "move_face", "not_this_person", "take_face"]
+__all__ = ["UPLOAD", "enrol_faces", "expire_upload_faces", "face_crop", "keep_unknown", "move_face", "not_this_person", "take_face"]
 
 UPLOAD = "upload:"
 """The ``image`` of a face kept from an upload: ``upload:<sha256 of the photo>``."""
@@ -41,10 +46,10 @@ def keep_unknown(store: Any, model: str, metric: str, faces: list[tuple[Face, np
     image = UPLOAD + sha256
     report = saved.add([CollectedFace(image, f, np.asarray(v, np.float32), 0.0) for f, v, _ in faces])
     stamp = time.time() if now is None else now
-    by_box = {tuple(int(round(x)) for x in f.box): crop for f, _, crop in faces}
+    by_box = {tuple(round(x) for x in f.box): crop for f, _, crop in faces}
     for sf in saved.faces:
         if sf.id >= first and sf.image == image:
-            crop = by_box.get(tuple(int(round(x)) for x in sf.face.box))
+            crop = by_box.get(tuple(round(x) for x in sf.face.box))
             saved.extras[sf.id] = {**saved.extras.get(sf.id, {}), "created": stamp, "sha256": sha256,
                                    **({"crop": base64.b64encode(crop).decode()} if crop else {})}
     saved.save(store)

@@ -11,14 +11,22 @@ lock, load the clusters, change them and store them in one go.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 import faceprint
-from faceprint.cluster.review import face_crop, enrol_faces, move_face, not_this_person, saved_face, take_face
+from faceprint.cluster.review import (
+    enrol_faces,
+    face_crop,
+    move_face,
+    not_this_person,
+    saved_face,
+    take_face,
+)
 from faceprint.cluster.saved import SavedClusters, SavedFace
 from faceprint.errors import FaceprintError, GalleryError, UnknownPerson
 from faceprint.names import MAX_NAME_LENGTH
@@ -27,9 +35,14 @@ from faceprint.service.auth import require
 from faceprint.service.errors import HttpError
 from faceprint.service.inputs import RequestData, Upload, read_request
 from faceprint.service.keys import ApiKey
-from faceprint.service.routes._common import found_name, gallery_name, image_url, new_name, state
+from faceprint.service.routes._common import (
+    gallery_name,
+    image_url,
+    new_name,
+    state,
+)
 
-__all__ = ["add_cluster_routes", "MAX_IDS"]
+__all__ = ["MAX_IDS", "add_cluster_routes"]
 
 MAX_ID = 2**63 - 1
 MAX_IDS = 1000

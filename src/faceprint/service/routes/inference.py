@@ -141,7 +141,8 @@ async def identify(request: Request, key: ApiKey | None = Depends(require("read"
 
     def run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         g = st.hub.open(name)  # type: ignore[union-attr]
-        img = found = None
+        img: Any = None
+        found: Any = None
         if keep:  # detect here, so that the unknown faces can be kept (keep_unknown_faces)
             img = st.analyzer.load(up.file())  # type: ignore[union-attr]
             found = st.analyzer.detector.detect(img)  # type: ignore[union-attr]
