@@ -98,9 +98,18 @@ def _model(request: Request) -> str:
 
 
 def _load(request: Request) -> SavedClusters | None:
-    """The stored clusters of the server's model (None when there are none), read outside the write lock."""
-    st = state(request)
-    return SavedClusters.load(st.hub.open(gallery_name(request)).store, _model(request))  # type: ignore[union-attr]
+    """The stored clusters of the server's model (None when there are none), read outside the write lock. Kept
+    while the gallery's change token stays (it moves with every write to the gallery, by any process: an erasure
+    or a retention run included), so a page of thumbnails parses the clusters once. Readers never change it."""
+    st, gname, model = state(request), gallery_name(request), _model(request)
+    store = st.hub.open(gname).store  # type: ignore[union-attr]
+    token = store.change_token()
+    held = st.clusters.get((gname, model))
+    if held is not None and held[0] == token:
+        return held[1]  # type: ignore[return-value]
+    saved = SavedClusters.load(store, model)
+    st.clusters[(gname, model)] = (token, saved)
+    return saved
 
 
 def _edit(request: Request, change: Callable[[Any, SavedClusters], dict[str, Any]]) -> Any:
