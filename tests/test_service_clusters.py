@@ -139,3 +139,23 @@ def test_unknown_faces_are_not_kept_by_default(tmp_path: Path, lfw_subset: Path)
         assert c.clusters()["total"] == 0 and c.clusters()["alone"] == 0
     finally:
         server.stop()
+
+
+def test_clusters_of_several_galleries(tmp_path: Path, lfw_subset: Path) -> None:
+    """--galleries: each gallery keeps its own clusters, under /v1/galleries/<name>/clusters."""
+    blair = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))[:2]
+    server = Server("--galleries", str(tmp_path / "gs"), "--cluster-unknown")
+    try:
+        staff, guests = server.client(gallery="staff"), server.client(gallery="guests")
+        staff.enroll("Colin Powell", sorted((lfw_subset / "Colin_Powell").glob("*.jpg"))[:1])
+        for p in blair:
+            assert staff.identify(p)["faces"][0]["unknown"]
+        page = staff.clusters()
+        assert page["total"] == 1 and page["clusters"][0]["size"] == 2
+        assert page["clusters"][0]["faces"][0]["image"].startswith("/v1/galleries/staff/clusters/faces/")
+        assert staff.request("GET", page["clusters"][0]["faces"][0]["image"], raw=True)[:2] == b"\xff\xd8"
+        with pytest.raises(ApiError) as exc:
+            guests.clusters()
+        assert exc.value.code == "unknown_gallery"
+    finally:
+        server.stop()
