@@ -346,9 +346,12 @@ def test_page_clusters_tab(tmp_path: Path, lfw_subset: Path) -> None:
         new_id = int(said.split("new cluster ")[1].rstrip("."))
         assert sorted(f["id"] for f in client.cluster(new_id)["faces"]) == sorted(b_faces)
 
-        # move one face of a to the new cluster
+        # move one face of a to the new cluster (selected from the keyboard)
+        from selenium.webdriver.common.keys import Keys
+
         moved = a["faces"][0]["id"]
-        select_faces(a["id"], [moved])
+        card(a["id"]).find_element(By.CSS_SELECTOR, f'.thumb[data-face="{moved}"] img').send_keys(Keys.SPACE)
+        assert card(a["id"]).find_element(By.CSS_SELECTOR, f'.thumb[data-face="{moved}"] img').get_attribute("aria-checked") == "true"
         Select(card(a["id"]).find_element(By.CSS_SELECTOR, ".move-kind")).select_by_value("cluster")
         card(a["id"]).find_element(By.CSS_SELECTOR, ".move-target").send_keys(str(new_id))
         said = after(lambda: card(a["id"]).find_element(By.CSS_SELECTOR, "button.move").click())

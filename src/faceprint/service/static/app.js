@@ -456,7 +456,12 @@ function clusterThumb(c, f) {
   img.alt = `cluster ${c.id}, face ${f.id}`;
   img.title = `face ${f.id}: ${f.source} (click to select)`;
   api("GET", f.image).then((blob) => { img.src = URL.createObjectURL(blob); }).catch(() => {});
-  img.addEventListener("click", () => { box.classList.toggle("selected"); box.setAttribute("aria-selected", String(box.classList.contains("selected"))); });
+  img.tabIndex = 0;  // selectable from the keyboard too (Enter or Space)
+  img.setAttribute("role", "checkbox");
+  img.setAttribute("aria-checked", "false");
+  const toggle = () => { box.classList.toggle("selected"); img.setAttribute("aria-checked", String(box.classList.contains("selected"))); };
+  img.addEventListener("click", toggle);
+  img.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); toggle(); } });
   const no = el("button", "not-this", "Not this person");
   no.type = "button";
   no.title = `Face ${f.id} is not the person of cluster ${c.id}: take it out and keep it apart`;
