@@ -369,7 +369,7 @@ async function refreshClusters(more = false) {
     return;
   }
   if (!more) list.innerHTML = "";
-  if (!page.total) list.innerHTML = "<li>No clusters yet.</li>";
+  if (!page.total) list.innerHTML = "<li>No clusters yet: <code>faceprint cluster DIR --gallery G</code> makes them, and so do unknown faces of photos sent here when the server runs with <code>--cluster-unknown</code>.</li>";
   page.clusters.forEach((c) => list.append(clusterItem(c)));
   state.clustersOffset = page.next_offset || 0;
   $("#more-clusters").hidden = page.next_offset == null;
