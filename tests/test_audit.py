@@ -66,7 +66,7 @@ def test_keep_days_expires_old_records_only(tmp_path: Path) -> None:
     with faceprint.gallery.Gallery(path) as g:
         for days in (40, 31, 29, 1):
             g.append_audit("user:test", "identify", ["ada"], {"faces": 1}, "ok", at=now - days * 86400)
-        assert expire(g, 30, now=now) == {"audit_records": 2, "unknown_face_files": 0}
+        assert expire(g, 30, now=now) == {"audit_records": 2, "unknown_face_files": 0, "unknown_cluster_faces": 0}
         left = records(g)
         assert [round((now - r.at) / 86400) for r in left[:2]] == [29, 1] and left[-1].action == "expire"
     out = cli("audit", "-g", path, "--keep-days", "10", "--json")

@@ -4,7 +4,8 @@ coverage, fuzzing, then a stateful phase that follows the API's links), with eve
 Bounded: 5 examples per operation, a 45 s budget, a fixed seed. The server has one admin key, the fuzzer's; the
 server refuses to let a key revoke itself (and the last admin key), so the fuzzer cannot lock itself out. Image
 fields get real LFW photos (tests/fuzz/schemathesis_hooks.py), so schema-valid requests carry photos the server
-can read. /v1/video is left out: its clips are fuzzed by nothing here (test_service_video.py covers the route).
+can read. The server keeps unknown faces for clustering (--cluster-unknown) and starts with two stored clusters,
+so that the /clusters routes are fuzzed over real clusters. /v1/video is left out: its clips are fuzzed by nothing here (test_service_video.py covers the route).
 The one change to schemathesis's defaults (tests/fuzz/schemathesis.toml): 413 counts as rejecting a request.
 """
 
@@ -36,8 +37,13 @@ def test_schemathesis_finds_nothing(tmp_path: Path, lfw_subset: Path) -> None:
     key, rec = store.create("admin", label="fuzzer")
     store.close()
     photos = [sorted((lfw_subset / p).glob("*.jpg"))[0] for p in ("Ariel_Sharon", "Colin_Powell", "Jacques_Chirac")]
-    server = Server("--gallery", str(gallery), "--rate-limit", "0", "--timeout", "30", home=tmp_path / "home")
+    server = Server("--gallery", str(gallery), "--rate-limit", "0", "--timeout", "30", "--cluster-unknown", home=tmp_path / "home")
     try:
+        # stored clusters for the /clusters routes to work on: unknown faces of uploads (--cluster-unknown)
+        for person in ("Tony_Blair", "Colin_Powell"):
+            for p in sorted((lfw_subset / person).glob("*.jpg"))[:3]:
+                server.client(key).identify(p)
+        assert server.client(key).clusters()["total"] >= 2
         env = {**os.environ, "FACEPRINT_FUZZ_IMAGES": "\n".join(str(p.resolve()) for p in photos),
                "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
                "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "fuzz"), os.environ.get("PYTHONPATH", "")])}
@@ -60,5 +66,11 @@ def test_schemathesis_finds_nothing(tmp_path: Path, lfw_subset: Path) -> None:
         # the fuzzer's key still opens the server: it could not revoke itself
         assert next(k for k in server.client(key).keys() if k["id"] == rec.id)["revoked"] is None
         assert not any(" 500 " in line for line in server.output), "".join(server.output[-50:])
+        answered: dict[str, int] = {}
+        for line in server.output:
+            m = re.search(r"(\w+ /v1/clusters\S*) (\d{3}) ", line)
+            if m and m.group(2).startswith("2"):
+                answered[m.group(1)] = answered.get(m.group(1), 0) + 1
+        print(f"/clusters routes answered 2xx: {dict(sorted(answered.items()))}")
     finally:
         server.stop()

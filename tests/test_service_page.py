@@ -280,3 +280,112 @@ def test_page_scales_labels_pages_and_deletes(tmp_path: Path, lfw_subset: Path) 
         if driver is not None:
             driver.quit()
         server.stop()
+
+
+def test_page_clusters_tab(tmp_path: Path, lfw_subset: Path) -> None:
+    """The Clusters tab with its own buttons: unknown faces of uploads (--cluster-unknown) shown as a grid per
+    cluster; merge, split, move a face to a cluster and to a person, not this person, name a cluster."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    blair = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))[:4]
+    powell = sorted((lfw_subset / "Colin_Powell").glob("*.jpg"))[:3]
+    server = Server("--gallery", str(tmp_path / "people.sqlite"), "--cluster-unknown")
+    driver = None
+    try:
+        client = server.client()
+        for p in blair + powell:
+            client.identify(p)
+        start = client.clusters()["clusters"]
+        assert len(start) >= 2 and start[0]["size"] >= 3
+        driver = _browser("--window-size=1200,1000")
+        wait = WebDriverWait(driver, 60)
+        driver.get(server.url + "/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        assert not driver.find_element(By.ID, "clusters-section").is_displayed()
+
+        def stamp() -> str:
+            return driver.find_element(By.TAG_NAME, "body").get_attribute("data-clusters") or ""
+
+        def after(action) -> str:  # type: ignore[no-untyped-def]
+            """Run a click and wait for the list it refreshes; returns the status line."""
+            before = stamp()
+            action()
+            wait.until(lambda d: stamp() != before)
+            return driver.find_element(By.ID, "cluster-status").text
+
+        def card(cid: int):  # type: ignore[no-untyped-def]
+            return driver.find_element(By.CSS_SELECTOR, f'#clusters li.cluster[data-id="{cid}"]')
+
+        def select_faces(cid: int, ids: list[int]) -> None:
+            for fid in ids:
+                card(cid).find_element(By.CSS_SELECTOR, f'.thumb[data-face="{fid}"] img').click()
+
+        after(lambda: driver.find_element(By.ID, "tab-clusters").click())
+        assert driver.find_element(By.ID, "clusters-section").is_displayed()
+        assert not driver.find_element(By.ID, "people-section").is_displayed()
+        shown = [int(li.get_attribute("data-id")) for li in driver.find_elements(By.CSS_SELECTOR, "#clusters li.cluster")]
+        assert shown == [c["id"] for c in start]  # largest first, as the API lists them
+        wait.until(lambda d: all(d.execute_script("return arguments[0].naturalWidth", img) > 0
+                                 for img in d.find_elements(By.CSS_SELECTOR, "#clusters .thumbs img")))
+        assert len(card(start[0]["id"]).find_elements(By.CSS_SELECTOR, ".thumbs img")) == start[0]["size"]
+
+        # merge the two largest clusters with the tick boxes and the Merge button
+        a, b = start[0], start[1]
+        card(a["id"]).find_element(By.CSS_SELECTOR, ".cluster-tick").click()
+        card(b["id"]).find_element(By.CSS_SELECTOR, ".cluster-tick").click()
+        said = after(lambda: driver.find_element(By.ID, "merge").click())
+        assert f"merged into cluster {a['id']}" in said, said
+        assert client.cluster(a["id"])["size"] == a["size"] + b["size"]
+
+        # split b's faces off again
+        b_faces = [f["id"] for f in b["faces"]]
+        select_faces(a["id"], b_faces)
+        said = after(lambda: card(a["id"]).find_element(By.CSS_SELECTOR, "button.split").click())
+        assert "moved to new cluster" in said, said
+        new_id = int(said.split("new cluster ")[1].rstrip("."))
+        assert sorted(f["id"] for f in client.cluster(new_id)["faces"]) == sorted(b_faces)
+
+        # move one face of a to the new cluster (selected from the keyboard)
+        from selenium.webdriver.common.keys import Keys
+
+        moved = a["faces"][0]["id"]
+        card(a["id"]).find_element(By.CSS_SELECTOR, f'.thumb[data-face="{moved}"] img').send_keys(Keys.SPACE)
+        assert card(a["id"]).find_element(By.CSS_SELECTOR, f'.thumb[data-face="{moved}"] img').get_attribute("aria-checked") == "true"
+        Select(card(a["id"]).find_element(By.CSS_SELECTOR, ".move-kind")).select_by_value("cluster")
+        card(a["id"]).find_element(By.CSS_SELECTOR, ".move-target").send_keys(str(new_id))
+        said = after(lambda: card(a["id"]).find_element(By.CSS_SELECTOR, "button.move").click())
+        assert "moved to cluster" in said, said
+        assert moved in [f["id"] for f in client.cluster(new_id)["faces"]]
+
+        # not this person: the face leaves the new cluster
+        said = after(lambda: card(new_id).find_element(By.CSS_SELECTOR, f'.thumb[data-face="{moved}"] .not-this').click())
+        assert "taken out" in said, said
+        assert moved not in [f["id"] for f in client.cluster(new_id)["faces"]]
+
+        # move a face to a person (enrolled from the cluster)
+        to_person = next(f["id"] for f in client.cluster(a["id"])["faces"])
+        select_faces(a["id"], [to_person])
+        Select(card(a["id"]).find_element(By.CSS_SELECTOR, ".move-kind")).select_by_value("person")
+        card(a["id"]).find_element(By.CSS_SELECTOR, ".move-target").send_keys("Someone Else")
+        said = after(lambda: card(a["id"]).find_element(By.CSS_SELECTOR, "button.move").click())
+        assert "moved to Someone Else" in said, said
+        assert len(client.person("Someone Else")["faces"]) == 1
+
+        # name cluster a: its faces are enrolled and it leaves the list
+        left = client.cluster(a["id"])["size"]
+        card(a["id"]).find_element(By.CSS_SELECTOR, ".name-cluster input").send_keys("Tony Blair")
+        said = after(lambda: card(a["id"]).find_element(By.CSS_SELECTOR, ".name-cluster button").click())
+        assert "enrolled as Tony Blair" in said, said
+        assert len(client.person("Tony Blair")["faces"]) == left
+        assert not driver.find_elements(By.CSS_SELECTOR, f'#clusters li.cluster[data-id="{a["id"]}"]')
+
+        OUT.mkdir(exist_ok=True)
+        driver.save_screenshot(str(OUT / "service-clusters.png"))
+        # back on the first tab, the people list shows the named cluster
+        driver.find_element(By.ID, "tab-main").click()
+        wait.until(lambda d: "Tony Blair" in d.find_element(By.ID, "people").text)
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.stop()

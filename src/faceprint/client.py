@@ -169,6 +169,32 @@ class Client:
     def face_image(self, face_id: int) -> bytes:
         return self.request("GET", self._g(f"/faces/{int(face_id)}/image"), raw=True)
 
+    def clusters(self, *, offset: int = 0, limit: int = 50, faces: int = 12) -> dict[str, Any]:
+        """One page of the gallery's stored clusters, largest first (see /docs: GET /v1/clusters)."""
+        return self.request("GET", self._g(f"/clusters?offset={int(offset)}&limit={int(limit)}&faces={int(faces)}"))
+
+    def cluster(self, cluster_id: int, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return self.request("GET", self._g(f"/clusters/{int(cluster_id)}?offset={int(offset)}&limit={int(limit)}"))
+
+    def name_cluster(self, cluster_id: int, name: str) -> dict[str, Any]:
+        return self.request("POST", self._g(f"/clusters/{int(cluster_id)}/name"), json_body={"name": name})
+
+    def merge_clusters(self, cluster_ids: list[int]) -> dict[str, Any]:
+        return self.request("POST", self._g("/clusters/merge"), json_body={"clusters": [int(c) for c in cluster_ids]})
+
+    def split_cluster(self, cluster_id: int, face_ids: list[int]) -> dict[str, Any]:
+        return self.request("POST", self._g(f"/clusters/{int(cluster_id)}/split"), json_body={"faces": [int(f) for f in face_ids]})
+
+    def move_cluster_face(self, face_id: int, *, cluster: int | None = None, person: str | None = None) -> dict[str, Any]:
+        body = {"cluster": int(cluster)} if cluster is not None else {"person": person}
+        return self.request("POST", self._g(f"/clusters/faces/{int(face_id)}/move"), json_body=body)
+
+    def not_this_person(self, face_id: int) -> dict[str, Any]:
+        return self.request("POST", self._g(f"/clusters/faces/{int(face_id)}/not-this-person"))
+
+    def cluster_face_image(self, face_id: int) -> bytes:
+        return self.request("GET", self._g(f"/clusters/faces/{int(face_id)}/image"), raw=True)
+
     def galleries(self) -> list[str]:
         return self.request("GET", "/v1/galleries")["galleries"]
 

@@ -77,7 +77,8 @@ def audit(
         print_json({"expired": expired, "records": rows} if expired is not None else rows)
         return
     if expired is not None:
-        console.print(f"expired {expired['audit_records']} audit records and {expired['unknown_face_files']} unknown-face files "
+        console.print(f"expired {expired['audit_records']} audit records, {expired['unknown_face_files']} unknown-face files "
+                      f"and {expired['unknown_cluster_faces']} clustered unknown faces of uploads "
                       f"older than {keep_days:g} days", highlight=False)
     out = table(f"{len(rows)} audit records", "time (UTC)", "actor", "action", "people", "result", "detail")
     for r in rows:

@@ -41,6 +41,7 @@ def serve(
     max_video_frames: Annotated[int, typer.Option(min=1, help="Most frames in one clip sent to /v1/video (then 413).")] = 1800,
     rate_limit: Annotated[float, typer.Option(min=0.0, help="Requests per minute per API key (then 429); 0: no limit.")] = 600.0,
     lock_wait: Annotated[float, typer.Option(min=0.0, help="Seconds a write waits for a gallery another process is writing to (then 503).")] = 10.0,
+    cluster_unknown: Annotated[bool, typer.Option("--cluster-unknown", help="Keep unknown faces of /identify uploads (crop + embedding) in the gallery's clusters for review in the page; retention: faceprint audit --keep-days.")] = False,
 ) -> None:
     """Serve the HTTP API (/docs) and the web page (/) on HOST:PORT. Models load at start-up: /health answers at once,
     /ready once they are loaded."""
@@ -64,7 +65,8 @@ def serve(
         limits = Limits(max_body=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels, max_files=max_files,
                         max_video=int(max_video_mb * 1024 * 1024), max_video_frames=max_video_frames,
                         workers=workers, queue=queue, timeout=timeout, rate_limit=rate_limit, lock_wait=lock_wait)
-        config = ServiceConfig(gallery=gallery, galleries=galleries, model=model, detector=detector, limits=limits)
+        config = ServiceConfig(gallery=gallery, galleries=galleries, model=model, detector=detector, limits=limits,
+                               cluster_unknown=cluster_unknown)
         keys = KeyStore(config.keys_file)
         if not is_loopback(host) and not keys.active():
             print_error(f"refusing to listen on {host} without API keys: anyone on the network could read and "

@@ -36,6 +36,8 @@ __all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluste
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+EXTRA_KEYS = ("crop", "created", "sha256", "not_with")
+"""Per-face fields kept beside the face's box (`SavedClusters.extras`)."""
 
 
 FaceKey = tuple[str, tuple[int, ...]]
@@ -71,6 +73,10 @@ class SavedClusters:
     """Faces of clusters named by hand (`name`), with the name: later runs report them as that person."""
     discarded: set[FaceKey] = field(default_factory=set)
     """Faces of discarded clusters (`discard`): later runs keep them out."""
+    extras: dict[int, dict[str, object]] = field(default_factory=dict)
+    """Face id -> what the service keeps with a face beside its box (cluster/review.py: ``crop``, ``created``,
+    ``sha256`` of an upload, ``not_with``); stored inside the face's own record, so erasure that drops the face
+    drops them too."""
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -166,6 +172,9 @@ class SavedClusters:
         report["in_new_clusters"] = sum(1 for c in assigned if c is not None and c not in old_ids)
         report["alone"] = sum(1 for c in assigned if c is None)
         self._append(fresh, assigned)
+        from faceprint.cluster.constraints import enforce_cannot_links
+
+        report["alone"] += len(enforce_cannot_links(self))
         return report
 
     def _touched(self, new_vecs: np.ndarray, block: int = 1024) -> list[int]:
@@ -271,12 +280,14 @@ class SavedClusters:
         if meta.get("format") != FORMAT:
             raise GalleryError(f"{gallery.path}: stored clusters have format {meta.get('format')}, this faceprint reads {FORMAT}")
         faces = [SavedFace(int(d["id"]), d["image"], face_from_dict(d), d["cluster"]) for d in meta["faces"]]  # type: ignore[union-attr]
+        extras = {int(d["id"]): {k: d[k] for k in EXTRA_KEYS if k in d} for d in meta["faces"]}  # type: ignore[union-attr]
         dim = int(meta["dim"])  # type: ignore[arg-type]
         vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim).astype(np.float32) if faces else np.zeros((0, dim), np.float32)
         named = {_key(d): str(d["person"]) for d in meta.get("named", [])}  # type: ignore[union-attr]
         discarded = {_key(d) for d in meta.get("discarded", [])}  # type: ignore[union-attr]
         return cls(model, str(meta["metric"]), str(meta["method"]), float(meta["threshold"]), int(meta["min_size"]),  # type: ignore[arg-type]
-                   faces, vecs, int(meta["next_cluster"]), int(meta["next_face"]), named, discarded)  # type: ignore[arg-type]
+                   faces, vecs, int(meta["next_cluster"]), int(meta["next_face"]), named, discarded,  # type: ignore[arg-type]
+                   {i: e for i, e in extras.items() if e})
 
     @classmethod
     def require(cls, gallery: Gallery, model: str) -> SavedClusters:
@@ -290,7 +301,8 @@ class SavedClusters:
             "format": FORMAT, "model": self.model, "metric": self.metric, "method": self.method,
             "threshold": self.threshold, "min_size": self.min_size, "next_cluster": self.next_cluster,
             "next_face": self.next_face, "dim": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
-            "faces": [dict(face_to_dict(f.face), id=f.id, image=f.image, cluster=f.cluster) for f in self.faces],
+            "faces": [dict(face_to_dict(f.face), **{k: v for k, v in self.extras.get(f.id, {}).items() if k in EXTRA_KEYS},
+                           id=f.id, image=f.image, cluster=f.cluster) for f in self.faces],
             "named": [{"image": k[0], "box": list(k[1]), "person": p} for k, p in sorted(self.named.items())],
             "discarded": [{"image": k[0], "box": list(k[1])} for k in sorted(self.discarded)],
         }

@@ -122,14 +122,17 @@ def records(gallery: Any, *, since: float | None = None, until: float | None = N
 
 
 def expire(gallery: Any, keep_days: float, now: float | None = None) -> dict[str, int]:
-    """Retention: delete audit records and files of unknown faces (video thumbnails) older than `keep_days`; the
+    """Retention: delete audit records, files of unknown faces (video thumbnails) and unknown faces of uploads kept
+    in the stored clusters (`faceprint serve --cluster-unknown`) older than `keep_days`; the
     expiry itself is recorded. Returns the counts."""
+    from faceprint.cluster.review import expire_upload_faces
     from faceprint.gallery.erasure import expire_unknown_files
 
     if keep_days < 0:
         raise FaceprintError(f"--keep-days must be 0 or more, got {keep_days:g}")
     before = (time.time() if now is None else now) - keep_days * 86400.0
-    out = {"audit_records": gallery.expire_audit(before), "unknown_face_files": expire_unknown_files(gallery, before)}
+    out = {"audit_records": gallery.expire_audit(before), "unknown_face_files": expire_unknown_files(gallery, before),
+           "unknown_cluster_faces": expire_upload_faces(gallery, before)}
     record(gallery, "expire", [], {"keep_days": keep_days, **out})
     gallery.checkpoint()
     return out

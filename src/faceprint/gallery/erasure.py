@@ -309,11 +309,13 @@ def _matches(vectors: np.ndarray, plan: ErasurePlan, near: list[np.ndarray]) -> 
     x = np.ascontiguousarray(vectors, "<f4")
     exact_only = digests and not any(ref.shape[1] == x.shape[1] for ref in near)  # the near test covers exact ones
     hit = np.array([_digest(row.tobytes()) in digests for row in x], bool) if exact_only else np.zeros(n, bool)
+    x64 = x.astype(np.float64)  # float32's cancellation leaves ~1e-7 for an exact copy, above NEAR**2 = 1e-8
     for ref in near:
         if ref.shape[1] != x.shape[1]:
             continue
-        d2 = (x * x).sum(1)[:, None] + (ref * ref).sum(1)[None, :] - 2.0 * x @ ref.T
-        scale = np.maximum((ref * ref).sum(1)[None, :], 1e-12)
+        r64 = ref.astype(np.float64)
+        d2 = (x64 * x64).sum(1)[:, None] + (r64 * r64).sum(1)[None, :] - 2.0 * x64 @ r64.T
+        scale = np.maximum((r64 * r64).sum(1)[None, :], 1e-12)
         hit |= (np.maximum(d2, 0.0) <= (NEAR**2) * scale).any(1)
     return hit
 
@@ -357,8 +359,8 @@ def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray])
         vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim) if faces and dim else np.zeros((len(faces), max(dim, 1)), "<f4")
         gone = _matches(vecs, plan, near) if dim else np.zeros(len(faces), bool)
         for i, f in enumerate(faces):
-            if not gone[i]:
-                gone[i] = _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
+            if not gone[i]:  # (a face kept from an upload records its photo's sha256: cluster/review.py)
+                gone[i] = f.get("sha256") in hashes or _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
         if gone.any():
             keep = ~gone
             meta = {**meta, "faces": [f for f, k in zip(faces, keep) if k]}

@@ -55,6 +55,10 @@ class ServiceConfig:
     model: str | None = None
     detector: str | None = None
     limits: Limits = field(default_factory=Limits)
+    cluster_unknown: bool = False
+    """Keep the unknown faces of /identify uploads (crop and embedding) in the gallery's stored clusters, for
+    review in the page's Clusters tab (faceprint.cluster.review); off by default: they are biometric data of people
+    who did not enrol."""
 
     def __post_init__(self) -> None:
         if self.gallery is not None and self.galleries is not None:

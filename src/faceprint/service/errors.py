@@ -19,6 +19,7 @@ from faceprint.errors import (
     MissingExtra,
     ModelNotInGallery,
     NoFaceFound,
+    UnknownCluster,
     UnknownModel,
     UnknownPerson,
     VideoError,
@@ -37,6 +38,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "not_found": (404, "no such route"),
     "unknown_person": (404, "no person of that name in the gallery"),
     "unknown_face": (404, "no face with that id in the gallery"),
+    "unknown_cluster": (404, "no stored cluster (or clustered face) with that id"),
     "unknown_gallery": (404, "no gallery of that name (--galleries)"),
     "unknown_key": (404, "no API key with that id"),
     "no_image": (404, "the face has no stored image (enrolled outside the service, from a file now gone)"),
@@ -100,6 +102,8 @@ def api_error_for(exc: FaceprintError) -> HttpError:
         return HttpError("video_unavailable", msg)
     if isinstance(exc, UnknownModel):
         return HttpError("invalid_parameter", msg)
+    if isinstance(exc, UnknownCluster):
+        return HttpError("unknown_cluster", msg)
     if isinstance(exc, UnknownPerson):
         return HttpError("unknown_person", msg)
     if isinstance(exc, GalleryUnavailable):

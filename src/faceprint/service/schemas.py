@@ -244,3 +244,52 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class ClusterFaceOut(BaseModel):
+    id: int
+    """The face's id in the stored clusters (not an enrolled face's id)."""
+    source: str
+    """The photo's path, or ``upload:<sha256>`` for a face kept from an upload."""
+    box: list[float]
+    image: str
+    """URL of the face's crop (JPEG)."""
+    created: Optional[float]
+    """When a face of an upload was kept (unix time); null for faces of `faceprint cluster`."""
+
+
+class ClusterOut(BaseModel):
+    id: int
+    size: int
+    faces: list[ClusterFaceOut]
+    """The first faces of the cluster (`faces` query parameter); GET /clusters/{id} pages through all."""
+
+
+class ClustersOut(PageOut):
+    model: str
+    method: Optional[str]
+    threshold: Optional[float]
+    alone: int
+    """Faces in no cluster (seen once so far, or taken out as "not this person")."""
+    clusters: list[ClusterOut]
+
+
+class ClusterFacesOut(PageOut):
+    id: int
+    size: int
+    faces: list[ClusterFaceOut]
+
+
+class ClusterEditOut(BaseModel):
+    cluster: Optional[int]
+    """The cluster the edit made or changed (null when none is left)."""
+    size: int
+    """Faces in it."""
+    previous: Optional[int] = None
+    """The cluster a moved face left."""
+
+
+class ClusterNamedOut(BaseModel):
+    person: str
+    enrolled: list[EnrolledOut]
+    skipped: list[SkippedOut]

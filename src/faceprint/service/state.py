@@ -29,6 +29,9 @@ class ServiceState:
     hub: GalleryHub | None = None
     load_error: str | None = None
     ready: threading.Event = field(default_factory=threading.Event)
+    clusters: dict[tuple[str | None, str], tuple[object, object]] = field(default_factory=dict)
+    """(gallery, model) -> (the gallery's change token, its stored clusters as last read): what the /clusters reads
+    and every thumbnail share instead of parsing the clusters again (routes/clusters.py)."""
 
     @classmethod
     def from_config(cls, config: ServiceConfig) -> ServiceState:

@@ -1,5 +1,5 @@
 """The /v1 routes, one module per resource: `inference` (detect, embed, verify, identify, video), `people` (people
-and faces of a gallery) and `admin` (galleries and API keys).
+and faces of a gallery), `clusters` (a gallery's stored clusters, for review) and `admin` (galleries and API keys).
 
 Gallery routes live at ``/v1/...`` for a server of one gallery, and at ``/v1/galleries/{gallery}/...`` for a
 server of a folder of galleries (``--galleries DIR``); the handlers are the same.
@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from faceprint.service import schemas
 from faceprint.service.routes._common import body_ref
 from faceprint.service.routes.admin import admin_router
+from faceprint.service.routes.clusters import add_cluster_routes
 from faceprint.service.routes.inference import identify, inference_router, video
 from faceprint.service.routes.people import add_people_routes
 
@@ -35,4 +36,5 @@ def gallery_router(multi: bool) -> APIRouter:
     add("/identify", identify, "POST", body="identify", response_model=schemas.IdentifyOut)
     add("/video", video, "POST", body="video", response_model=schemas.VideoOut)
     add_people_routes(router, add)
+    add_cluster_routes(router, add)
     return router

@@ -6,6 +6,8 @@ Inference runs in the bounded pool. Gallery routes live at ``/v1/...`` for a ser
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import tempfile
 import threading
@@ -28,6 +30,8 @@ from faceprint.service.keys import ApiKey
 from faceprint.service.routes._common import body_ref, far_option, gallery_name, read_body, state
 
 __all__ = ["inference_router", "identify", "video", "confidence_meaning"]
+
+log = logging.getLogger(__name__)
 
 inference_router = APIRouter(prefix="/v1", tags=["inference"])
 
@@ -79,6 +83,30 @@ async def verify(request: Request, key: ApiKey | None = Depends(require("read"))
     }
 
 
+def keep_unknown_faces(st: Any, gallery: str | None, img: Any, faces: list[Any], photo: bytes) -> int:
+    """The operator's --cluster-unknown: unknown faces of an upload that pass the clustering quality rule join the
+    gallery's stored clusters (crop, embedding, photo hash and time; faceprint.cluster.review). A failure to keep
+    them is logged and does not fail the identification. Returns how many were kept."""
+    from faceprint.cluster.quality import QualityRule, sharpness
+    from faceprint.cluster.review import keep_unknown
+    from faceprint.service.routes.people import crop_array_jpeg
+
+    rule = QualityRule()
+    good = [f for f in faces if rule.reason(f, sharpness(img, f)) is None]
+    if not good:
+        return 0
+    a = st.analyzer
+    vectors = a.embed_faces(img, good).vectors
+    try:
+        with st.hub.writing(gallery) as g:
+            keep_unknown(g.store, a.model, a.embedder.spec.metric,
+                         [(f, v, crop_array_jpeg(img, f.box, 128)) for f, v in zip(good, vectors)], hashlib.sha256(photo).hexdigest())
+    except FaceprintError as exc:
+        log.warning("unknown faces of an upload not kept for clustering: %s", exc)
+        return 0
+    return len(good)
+
+
 def confidence_meaning(point: OpenSetThreshold | None) -> str | None:
     """What a face's `confidence` means at this operating point: the sentence the response and the page show."""
     if point is None:
@@ -98,7 +126,8 @@ async def identify(request: Request, key: ApiKey | None = Depends(require("read"
     `confidence` and the `top_k` nearest `candidates`, by the same open-set rule as `faceprint identify`: the
     threshold names a share `far` (default 1%) of strangers at the gallery's size, unless `threshold` is given; the
     response says which threshold, on which score, the share of strangers it is expected to name, and what
-    `confidence` means at that operating point (`confidence_meaning`)."""
+    `confidence` means at that operating point (`confidence_meaning`). On a server run with --cluster-unknown, the
+    UNKNOWN faces (good enough to cluster) are kept in the gallery's stored clusters for review (/clusters)."""
     st = state(request)
     data = await read_body(request, "identify")
     up = data.one("file")
@@ -108,21 +137,34 @@ async def identify(request: Request, key: ApiKey | None = Depends(require("read"
     largest = data.boolean("largest", False)
     name = gallery_name(request)
 
+    keep = st.config.cluster_unknown
+
     def run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         g = st.hub.open(name)  # type: ignore[union-attr]
+        img: Any = None
+        found: Any = None
+        if keep:  # detect here, so that the unknown faces can be kept (keep_unknown_faces)
+            img = st.analyzer.load(up.file())  # type: ignore[union-attr]
+            found = st.analyzer.detector.detect(img)  # type: ignore[union-attr]
         try:
             for _ in range(3):  # the operating point the faces were decided at, even if someone enrols meanwhile
                 point = g.operating_point(far=far, threshold=thr)
-                results = g.identify(up.file(), far=far, threshold=thr, top_k=top_k)
+                results = (g.identify_faces(img, found, far=far, threshold=thr, top_k=top_k, label=up.name) if keep
+                           else g.identify(up.file(), far=far, threshold=thr, top_k=top_k))
                 if g.operating_point(far=far, threshold=thr) is point:
                     break
             said = {"threshold": point.threshold, "threshold_applies_to": point.score_name(),
                     "expected_stranger_rate": point.stranger_rate, "confidence_meaning": confidence_meaning(point)}
+            if keep:
+                shown = list(zip(found, results))[: 1 if largest else None]  # type: ignore[arg-type]
+                keep_unknown_faces(st, name, img, [f for f, r in shown if r.person is None], up.data)
             return [{k: v for k, v in r.to_dict().items() if k not in ("image", "error")} for r in results], said
         except ModelNotInGallery:
             raise
         except EmptyGallery:  # nobody enrolled yet: every face is UNKNOWN, and resembles nobody
-            faces = faceprint.detect(up.file(), analyzer=st.analyzer)
+            faces = found if keep else faceprint.detect(up.file(), analyzer=st.analyzer)
+            if keep:
+                keep_unknown_faces(st, name, img, faces[: 1 if largest else None], up.data)
             return [
                 {"box": [round(v, 1) for v in f.box], "person": None, "unknown": True, "closest": None,
                  "distance": None, "score": None, "confidence": None, "candidates": []}

@@ -24,7 +24,7 @@ from faceprint.service.inputs import Upload, read_request
 from faceprint.service.keys import ApiKey
 from faceprint.service.routes._common import found_name, gallery_name, image_url, name_param, new_name, read_body, state
 
-__all__ = ["add_people_routes", "RENAME_BODY", "MAX_PAGE"]
+__all__ = ["add_people_routes", "RENAME_BODY", "MAX_PAGE", "crop_jpeg", "crop_array_jpeg"]
 
 FaceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="an enrolled face's id")]
 Name = Annotated[str, name_param()]
@@ -91,11 +91,15 @@ async def person(request: Request, name: Name, offset: Offset = 0, limit: Limit 
     ], **_page(len(faces), offset, limit)}
 
 
-def _crop_jpeg(upload: Upload, box: tuple[float, float, float, float] | None) -> bytes:
+def crop_jpeg(upload: Upload, box: tuple[float, float, float, float] | None) -> bytes:
     """The enrolled face with a margin, at most 256 px a side, as JPEG: what GET /faces/{id}/image returns."""
+    return crop_array_jpeg(faceprint.load_image(upload.data), box)
+
+
+def crop_array_jpeg(img: Any, box: tuple[float, float, float, float] | None, side: int = 256) -> bytes:
+    """A face of a loaded RGB image with a margin, at most `side` px a side, as JPEG."""
     from PIL import Image
 
-    img = faceprint.load_image(upload.data)
     h, w = img.shape[:2]
     if box is not None:
         x1, y1, x2, y2 = box
@@ -104,7 +108,7 @@ def _crop_jpeg(upload: Upload, box: tuple[float, float, float, float] | None) ->
         if x2 > x1 and y2 > y1:
             img = img[y1:y2, x1:x2]
     pil = Image.fromarray(img)
-    pil.thumbnail((256, 256))
+    pil.thumbnail((side, side))
     out = io.BytesIO()
     pil.save(out, format="JPEG", quality=88)
     return out.getvalue()
@@ -139,7 +143,7 @@ async def enroll(request: Request, name: Name, key: ApiKey | None = Depends(requ
                 u = by_name[label]
                 rec = records[hashlib.sha256(u.data).hexdigest()]
                 box = rec.face.box if rec.face else None
-                g.store.put_face_image(rec.id, _crop_jpeg(u, box), {"person": name, "content_type": "image/jpeg"})
+                g.store.put_face_image(rec.id, crop_jpeg(u, box), {"person": name, "content_type": "image/jpeg"})
                 enrolled.append({"id": rec.id, "source": label, "box": [round(v, 1) for v in box] if box else None,
                                  "image": image_url(request, rec.id)})
         skipped = [{"source": src, "reason": reason, "detail": _skip_detail(reason, detail)}
@@ -218,7 +222,7 @@ async def face_image(request: Request, face_id: FaceId, key: ApiKey | None = Dep
         try:
             with open(rec.source, "rb") as fp:
                 data = fp.read()
-            return _crop_jpeg(Upload(rec.source, data), rec.face.box if rec.face else None)
+            return crop_jpeg(Upload(rec.source, data), rec.face.box if rec.face else None)
         except (OSError, faceprint.FaceprintError):
             raise HttpError("no_image", f"face {face_id} has no stored image and its source {rec.source!r} cannot be read") from None
 

@@ -6,7 +6,9 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const PEOPLE_PAGE = 50;   // people per page of the list
 const FACES_PAGE = 12;    // faces per page under a person
 const LABEL_FONT = 13;    // px, on screen: labels stay readable whatever the photo's size
-const state = { multi: false, stream: null, peopleOffset: 0 };
+const CLUSTERS_PAGE = 20; // clusters per page of the Clusters tab
+const CLUSTER_FACES = 24; // faces shown per cluster before "More faces"
+const state = { multi: false, stream: null, peopleOffset: 0, clustersOffset: 0 };
 
 function key() { return $("#key").value.trim(); }
 function gallery() { return $("#gallery").value.trim(); }
@@ -330,6 +332,158 @@ async function remove(name) {
   refreshPeople();
 }
 
+// -- clusters -------------------------------------------------------------------------------------------------
+// The gallery's stored clusters (faceprint cluster --gallery, or unknown faces of uploads on a server run with
+// --cluster-unknown): a grid of faces per cluster, with name, merge, split, move and "not this person".
+
+function clusterStatus(text, isError = false) {
+  const e = $("#cluster-status");
+  e.textContent = text;
+  e.classList.toggle("error", isError);
+}
+
+function showTab(name) {
+  document.querySelectorAll("#tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
+  document.querySelectorAll("main > section").forEach((sec) => { sec.hidden = sec.dataset.tab !== name; });
+  if (name === "clusters") refreshClusters();
+  else refreshPeople();
+}
+
+function tickedClusters() {
+  return [...document.querySelectorAll("#clusters .cluster-tick:checked")].map((c) => Number(c.value));
+}
+
+function updateMerge() { $("#merge").disabled = tickedClusters().length < 2; }
+
+async function refreshClusters(more = false) {
+  const list = $("#clusters");
+  if (state.multi && !gallery()) { list.innerHTML = "<li>Choose a gallery.</li>"; $("#more-clusters").hidden = true; return; }
+  if (!more) state.clustersOffset = 0;
+  let page;
+  try {
+    page = await api("GET", `${base()}/clusters?offset=${state.clustersOffset}&limit=${CLUSTERS_PAGE}&faces=${CLUSTER_FACES}`);
+  } catch (err) {
+    list.innerHTML = "";
+    list.append(el("li", null, err.code === "unknown_gallery" ? "This gallery is empty." : err.message));
+    $("#more-clusters").hidden = true;
+    return;
+  }
+  if (!more) list.innerHTML = "";
+  if (!page.total) list.innerHTML = "<li>No clusters yet: <code>faceprint cluster DIR --gallery G</code> makes them, and so do unknown faces of photos sent here when the server runs with <code>--cluster-unknown</code>.</li>";
+  page.clusters.forEach((c) => list.append(clusterItem(c)));
+  state.clustersOffset = page.next_offset || 0;
+  $("#more-clusters").hidden = page.next_offset == null;
+  $("#clusters-count").textContent = page.total ? `(${page.total})` : "";
+  $("#clusters-alone").textContent = page.alone ? `${page.alone} face(s) are in no cluster yet.` : "";
+  updateMerge();
+  document.body.dataset.clusters = String(Date.now());  // the page's tests wait for a fresh list
+}
+
+function clusterItem(c) {
+  const li = el("li", "cluster");
+  li.dataset.id = c.id;
+  const head = el("div", "cluster-head");
+  const tick = el("input", "cluster-tick");
+  tick.type = "checkbox"; tick.value = c.id; tick.setAttribute("aria-label", `tick cluster ${c.id} to merge`);
+  tick.addEventListener("change", updateMerge);
+  head.append(tick, el("span", "cluster-title", `Cluster ${c.id} · ${c.size} face${c.size === 1 ? "" : "s"}`));
+  const thumbs = el("div", "thumbs");
+  const more = el("button", "secondary small more-faces", "More faces");
+  more.hidden = c.faces.length >= c.size;
+  if (!more.hidden) more.textContent = `More faces (${c.size - c.faces.length} more)`;
+  c.faces.forEach((f) => thumbs.append(clusterThumb(c, f)));
+  more.addEventListener("click", async () => {
+    try {
+      const page = await api("GET", `${base()}/clusters/${c.id}?offset=${thumbs.children.length}&limit=${CLUSTER_FACES}`);
+      page.faces.forEach((f) => thumbs.append(clusterThumb(c, f)));
+      more.hidden = page.next_offset == null;
+      more.textContent = `More faces (${page.total - thumbs.children.length} more)`;
+    } catch (err) { clusterStatus(err.message, true); }
+  });
+
+  const selected = () => [...thumbs.querySelectorAll(".thumb.selected")].map((t) => Number(t.dataset.face));
+  const actions = el("div", "cluster-actions");
+  const nameForm = el("form", "name-cluster");
+  const nameInput = el("input");
+  nameInput.placeholder = "name this person"; nameInput.setAttribute("list", "people-list"); nameInput.required = true;
+  nameInput.setAttribute("aria-label", `name of cluster ${c.id}`);
+  const nameBtn = el("button", "small", "Name");
+  nameBtn.type = "submit";
+  nameForm.append(nameInput, nameBtn);
+  nameForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = nameInput.value.trim();
+    if (!name) return;
+    clusterAction(() => api("POST", `${base()}/clusters/${c.id}/name`, { name }),
+      (r) => `Cluster ${c.id}: ${r.enrolled.length} face(s) enrolled as ${r.person}` +
+             (r.skipped.length ? ` (${r.skipped.length} skipped: photo already enrolled)` : "") + ".");
+  });
+  const split = el("button", "secondary small split", "Split selected");
+  split.type = "button";
+  split.addEventListener("click", () => {
+    const faces = selected();
+    if (!faces.length) { clusterStatus("Select the faces to split off first (click them).", true); return; }
+    clusterAction(() => api("POST", `${base()}/clusters/${c.id}/split`, { faces }),
+      (r) => `${faces.length} face(s) of cluster ${c.id} moved to new cluster ${r.cluster}.`);
+  });
+  const kind = el("select", "move-kind");
+  for (const [v, t] of [["cluster", "to cluster"], ["person", "to person"]]) { const o = el("option", null, t); o.value = v; kind.append(o); }
+  kind.setAttribute("aria-label", "move to a cluster or a person");
+  const target = el("input", "move-target");
+  target.placeholder = "cluster id or name"; target.setAttribute("aria-label", "where to move the selected faces");
+  const move = el("button", "secondary small move", "Move selected");
+  move.type = "button";
+  move.addEventListener("click", () => {
+    const faces = selected();
+    const to = target.value.trim();
+    if (!faces.length || !to) { clusterStatus("Select faces (click them) and say where they go.", true); return; }
+    const body = kind.value === "cluster" ? { cluster: Number(to) } : { person: to };
+    if (kind.value === "cluster" && !(Number.isInteger(body.cluster) && body.cluster > 0)) {
+      clusterStatus("A cluster id is a whole number (shown as 'Cluster N').", true); return;
+    }
+    clusterAction(async () => { for (const f of faces) await api("POST", `${base()}/clusters/faces/${f}/move`, body); return {}; },
+      () => `${faces.length} face(s) moved ${kind.value === "cluster" ? `to cluster ${to}` : `to ${to}`}.`);
+  });
+  actions.append(nameForm, split, kind, target, move);
+  li.append(head, thumbs, more, actions);
+  return li;
+}
+
+function clusterThumb(c, f) {
+  const box = el("figure", "thumb");
+  box.dataset.face = f.id;
+  const img = el("img");
+  img.alt = `cluster ${c.id}, face ${f.id}`;
+  img.title = `face ${f.id}: ${f.source} (click to select)`;
+  api("GET", f.image).then((blob) => { img.src = URL.createObjectURL(blob); }).catch(() => {});
+  img.tabIndex = 0;  // selectable from the keyboard too (Enter or Space)
+  img.setAttribute("role", "checkbox");
+  img.setAttribute("aria-checked", "false");
+  const toggle = () => { box.classList.toggle("selected"); img.setAttribute("aria-checked", String(box.classList.contains("selected"))); };
+  img.addEventListener("click", toggle);
+  img.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); toggle(); } });
+  const no = el("button", "not-this", "Not this person");
+  no.type = "button";
+  no.title = `Face ${f.id} is not the person of cluster ${c.id}: take it out and keep it apart`;
+  no.addEventListener("click", () => clusterAction(() => api("POST", `${base()}/clusters/faces/${f.id}/not-this-person`),
+    () => `Face ${f.id} taken out of cluster ${c.id}; it stays apart from that person.`));
+  box.append(img, no);
+  return box;
+}
+
+async function clusterAction(call, said) {
+  try { const r = await call(); clusterStatus(said(r)); }
+  catch (err) { clusterStatus(err.message, true); }
+  await refreshClusters();
+}
+
+async function mergeTicked() {
+  const ids = tickedClusters();
+  if (ids.length < 2) return;
+  await clusterAction(() => api("POST", `${base()}/clusters/merge`, { clusters: ids }),
+    (r) => `Clusters ${ids.join(", ")} merged into cluster ${r.cluster} (${r.size} faces).`);
+}
+
 // -- camera ---------------------------------------------------------------------------------------------------
 
 async function cameraOn() {
@@ -371,7 +525,7 @@ async function init() {
   $("#key").value = sessionStorage.getItem("faceprint-key") || "";
   $("#gallery").value = sessionStorage.getItem("faceprint-gallery") || "";
   $("#key").addEventListener("change", () => { remember(); refreshPeople(); loadGalleries(); });
-  $("#gallery").addEventListener("change", () => { remember(); refreshPeople(); });
+  $("#gallery").addEventListener("change", () => { remember(); refreshPeople(); if (!$("#clusters-section").hidden) refreshClusters(); });
   $("#file").addEventListener("change", (ev) => { const f = chosen(ev.target.files); if (f.length) identifyAll(f); ev.target.value = ""; });
   const drop = $("#drop");
   drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
@@ -385,6 +539,10 @@ async function init() {
   $("#snap").addEventListener("click", snap);
   $("#refresh").addEventListener("click", () => refreshPeople());
   $("#more-people").addEventListener("click", () => refreshPeople(true));
+  document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+  $("#clusters-refresh").addEventListener("click", () => refreshClusters());
+  $("#more-clusters").addEventListener("click", () => refreshClusters(true));
+  $("#merge").addEventListener("click", mergeTicked);
   let typing;
   $("#people-search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => refreshPeople(), 250); });
   let resizing;
