@@ -24,7 +24,10 @@ import faceprint  # noqa: E402
 from faceprint.service.app import create_app  # noqa: E402
 from faceprint.service.config import ServiceConfig  # noqa: E402
 from faceprint.service.errors import ERROR_CODES  # noqa: E402
+from faceprint.detect import DEFAULT_DETECTOR  # noqa: E402
+from faceprint.models import DEFAULT_MODEL  # noqa: E402
 from faceprint.service.keys import KeyStore  # noqa: E402
+from serve_helpers import link_fetched_weights  # noqa: E402
 
 
 def _until_loaded(client: TestClient, timeout: float = 120.0) -> dict:
@@ -48,6 +51,7 @@ def _error(r, code: str) -> str:  # type: ignore[no-untyped-def]
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private FACEPRINT_HOME for the module's apps (they start before the per-test private cache)."""
     path = tmp_path_factory.mktemp("inprocess-home")
+    link_fetched_weights(path / "weights")  # the default detector's (YuNet), as `make weights` fetched it
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEPRINT_HOME", str(path))
         yield path
@@ -79,7 +83,7 @@ def test_health_and_ready(client: TestClient) -> None:
     assert r.status_code == 200 and r.json() == {"status": "ok", "version": faceprint.__version__}
     r = client.get("/ready")
     assert r.status_code == 200
-    assert r.json() == {"status": "ready", "model": "dlib-resnet-v1", "detector": "mtcnn", "multi": False}
+    assert r.json() == {"status": "ready", "model": DEFAULT_MODEL, "detector": DEFAULT_DETECTOR, "multi": False}
     _error(client.get("/v1/no-such-route"), "not_found")
     _error(client.delete("/health"), "method_not_allowed")
 
@@ -102,9 +106,9 @@ def test_embed_route_gives_the_library_embeddings(client: TestClient, photos: di
     assert r.status_code == 200, r.text
     body = r.json()
     own = face_analyzer.get(photo)
-    assert body["model"] == "dlib-resnet-v1" and len(body["faces"]) == len(own) >= 1
+    assert body["model"] == DEFAULT_MODEL and len(body["faces"]) == len(own) >= 1
     for got, want in zip(body["faces"], own):
-        assert got["model"] == "dlib-resnet-v1" and len(got["embedding"]) == 128
+        assert got["model"] == DEFAULT_MODEL and len(got["embedding"]) == 128
         np.testing.assert_allclose(got["embedding"], want.vector, atol=1e-6)
         np.testing.assert_allclose(got["box"], want.box, atol=0.01)
     largest = client.post("/v1/embed", files=_files(photo, field="file"), data={"largest": "true"}).json()
@@ -118,14 +122,14 @@ def test_embed_route_gives_the_library_embeddings(client: TestClient, photos: di
 
 def test_people_routes(client: TestClient, photos: dict[str, list[Path]]) -> None:
     assert client.get("/v1/people").json()["people"] == []
-    r = client.post("/v1/people/Tony/faces", files=_files(*photos["Tony_Blair"][:2]))
+    r = client.post("/v1/people/Tony/faces", files=_files(*photos["Tony_Blair"][1:3]))  # _0001: a second face for YuNet
     assert r.status_code == 200, r.text
     assert len(r.json()["enrolled"]) == 2
     listed = client.get("/v1/people").json()
-    assert listed["people"] == [{"name": "Tony", "faces": 2, "models": ["dlib-resnet-v1"]}] and listed["total"] == 1
+    assert listed["people"] == [{"name": "Tony", "faces": 2, "models": [DEFAULT_MODEL]}] and listed["total"] == 1
     tony = client.get("/v1/people/Tony").json()
     assert tony["name"] == "Tony" and len(tony["faces"]) == 2
-    assert all(f["image"] == f"/v1/faces/{f['id']}/image" and f["models"] == ["dlib-resnet-v1"] for f in tony["faces"])
+    assert all(f["image"] == f"/v1/faces/{f['id']}/image" and f["models"] == [DEFAULT_MODEL] for f in tony["faces"])
     assert client.get(tony["faces"][0]["image"]).content[:2] == b"\xff\xd8"  # the stored crop, as JPEG
     assert "Nobody" in _error(client.get("/v1/people/Nobody"), "unknown_person")
     _error(client.post("/v1/people/Tony/faces"), "missing_field")
