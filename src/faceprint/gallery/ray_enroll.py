@@ -58,7 +58,7 @@ class FaceEmbedActor:
         self.several = several
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from faceprint.analyzer import select_face
+        from faceprint.pipeline import select_face
 
         a = self.analyzer
         n = len(batch["i"])
