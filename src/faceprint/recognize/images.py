@@ -15,7 +15,14 @@ from faceprint.errors import NoImagesFound
 from faceprint.image import ImageSource, list_images
 from faceprint.models.identity import model_identity
 from faceprint.recognize.identifier import Candidate, GalleryEmbeddings, Identifier, Match
-from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold, gallery_impostors, model_impostors, open_set_threshold
+from faceprint.recognize.open_set import (
+    DEFAULT_FAR,
+    OpenSetThreshold,
+    gallery_impostors,
+    model_impostors,
+    open_set_threshold,
+    threshold_setting,
+)
 from faceprint.types import Face
 
 if TYPE_CHECKING:
@@ -95,8 +102,6 @@ class FaceResult:
 
 def threshold_for(gallery: Gallery, model: str, default: float | None) -> float | None:
     """The gallery's calibrated threshold for this model if one was stored (faceprint calibrate), else `default`."""
-    from faceprint.evaluate.calibration import threshold_setting
-
     stored = gallery.get_setting(threshold_setting(gallery, model))
     return float(stored) if stored is not None else default
 

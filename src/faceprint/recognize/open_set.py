@@ -53,6 +53,7 @@ __all__ = [
     "model_impostors",
     "open_set_threshold",
     "store_gallery_impostors",
+    "threshold_setting",
 ]
 
 log = logging.getLogger(__name__)
@@ -379,6 +380,12 @@ def open_set_threshold(
                                 impostors.comparison_rate(thr) if lam == 0.0 else None, lam, law, people)
     thr = impostors.threshold_for(far, size)
     return OpenSetThreshold(thr, impostors.source, n_faces, size, far, impostors.stranger_rate(thr, size), impostors.comparison_rate(thr))
+
+
+def threshold_setting(gallery: Gallery, model: str) -> str:
+    """The gallery setting `identify` reads its calibrated threshold from (faceprint.recognize.images.threshold_for):
+    keyed by the model's identity, so a threshold calibrated on an older pipeline's vectors is not applied to new ones."""
+    return gallery.data_key("threshold", model)
 
 
 def _gallery_key(gallery: Gallery, model: str) -> str:
