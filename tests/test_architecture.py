@@ -34,7 +34,6 @@ ALLOWED_UPWARD: set[tuple[str, str]] = {
     ("gallery", "cluster"),  # erasure drops a removed person's faces from stored clusters
     ("models", "detect"),  # OpenFace borrows the dlib HOG detector for its alignment
     ("models", "pipeline"),  # available_cores
-    ("recognize", "gallery"),  # recognize/images.py wires a gallery into identification
     ("train", "__init__"),  # the training CLI helpers use the one-import API
 }
 

@@ -34,7 +34,8 @@ from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold
 from faceprint.recognize.score_law import check_far
-from faceprint.recognize.images import FaceResult, build_identifier, expand_paths, identify_images
+from faceprint.gallery.identify import build_identifier
+from faceprint.recognize.images import FaceResult, expand_paths, identify_images
 from faceprint.types import Face, FaceEmbedding
 
 __all__ = ["Analyzers", "Gallery", "Verification", "analyzers", "detect", "embed", "verify"]
