@@ -29,13 +29,13 @@ from faceprint.cluster.collect import CollectedFace, face_from_dict, face_to_dic
 from faceprint.cluster.methods import cluster_vectors
 from faceprint.errors import FaceprintError, GalleryError, NoClusters, UnknownCluster
 from faceprint.gallery.store import Gallery
+from faceprint.gallery.stored_clusters import FORMAT, KIND
 from faceprint.types import Face, pairwise_distances
 
 __all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
 EXTRA_KEYS = ("crop", "created", "sha256", "not_with")
 """Per-face fields kept beside the face's box (`SavedClusters.extras`)."""
 
@@ -268,7 +268,7 @@ class SavedClusters:
     @staticmethod
     def blob_key(gallery: Gallery, model: str) -> str:
         """Keyed by the model's identity (Gallery.data_key): clusters of an older pipeline's vectors are not loaded."""
-        return gallery.data_key("clusters", model)
+        return gallery.data_key(KIND, model)
 
     @classmethod
     def load(cls, gallery: Gallery, model: str) -> SavedClusters | None:
