@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import MissingExtra
+from faceprint.gallery.index import model_metric
 from faceprint.types import squared_distances_to
 
 __all__ = ["FaissIndex", "load_or_build_index", "index_path", "FAISS_KINDS", "EXACT_BELOW"]
@@ -333,7 +334,7 @@ def load_or_build_index(
     """
     _faiss()
     if metric is None:
-        metric = _model_metric(model)
+        metric = model_metric(model)
     path = Path(path) if path is not None else index_path(gallery, model)
     state = gallery.state(model)  # before reading the vectors: a concurrent edit then shows up as stale next time
     emb = gallery.embeddings(model)
@@ -363,13 +364,3 @@ def load_or_build_index(
     except OSError as exc:
         log.warning("cannot save the index to %s (%s); it will be rebuilt next time", path, exc)
     return index
-
-
-def _model_metric(model: str) -> str:
-    from faceprint.errors import FaceprintError
-    from faceprint.models import get_model_spec
-
-    try:
-        return get_model_spec(model).metric
-    except FaceprintError:  # a name no registry knows (e.g. embeddings written through the API)
-        return "euclidean"

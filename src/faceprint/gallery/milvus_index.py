@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from faceprint.errors import FaceprintError, MissingExtra
+from faceprint.gallery.index import model_metric
 from faceprint.types import squared_distances_to
 
 __all__ = [
@@ -442,15 +443,6 @@ def _same_rows(ids: np.ndarray, sums: np.ndarray, ref_ids: np.ndarray, ref_sums:
     return (ref_ids[j] == ids) & (ref_sums[j] == sums)
 
 
-def _model_metric(model: str) -> str:
-    from faceprint.models import get_model_spec
-
-    try:
-        return get_model_spec(model).metric
-    except FaceprintError:  # a name no registry knows (e.g. embeddings written through the API)
-        return "euclidean"
-
-
 def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric: str | None = None,
                          kind: str | None = None) -> MilvusIndex:
     """The Milvus index of `model`'s gallery embeddings, brought in step with the gallery first.
@@ -460,7 +452,7 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
     settings, or still disagreeing after that: rebuilt from the gallery. The returned handle must be closed.
     """
     _pymilvus()
-    metric = metric or _model_metric(model)
+    metric = metric or model_metric(model)
     uid = gallery.get_setting("gallery_uid")
     if uid is None:
         raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
@@ -510,7 +502,7 @@ def open_milvus_in_step(gallery: Any, model: str, spec: str, metric: str | None 
     brought in step first by load_or_build_milvus (one read of the vectors, after which the next command reads
     none). The returned handle must be closed."""
     _pymilvus()
-    metric = metric or _model_metric(model)
+    metric = metric or model_metric(model)
     uid = gallery.get_setting("gallery_uid")
     if uid is None:
         raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
