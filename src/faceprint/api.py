@@ -180,7 +180,8 @@ class Verification:
 
 
 def check_threshold(threshold: float | None) -> float | None:
-    """A distance threshold must be a finite number >= 0 (None means the model's own)."""
+    """The one rule for a distance threshold, in the API, the CLI (cli/_common.py) and the service: a finite number
+    >= 0 (0 accepts only identical vectors); None means the model's own. Raises ValueError otherwise."""
     if threshold is not None and (not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or threshold < 0):
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
     return threshold
