@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "faceprint"
 
 # Lowest first. A part may import parts of a lower rank (or of its own rank, without a cycle); never a higher one.
 RANKS: dict[str, int] = {
-    "errors": 0, "types": 0, "_version": 0, "_files": 0, "output_paths": 0, "_heap": 0,
+    "errors": 0, "types": 0, "_version": 0, "_extras": 0, "_files": 0, "output_paths": 0, "_heap": 0,
     "image": 1, "align": 1, "names": 1,
     "models": 2,
     "detect": 3, "sample_photos": 3,
