@@ -130,4 +130,5 @@ def sample_photos_home(tmp_path: Path) -> Path:
     (home / "samples" / spec.name).mkdir(parents=True)
     for name, _ in spec.files:
         (home / "samples" / spec.name / name).symlink_to((real / name).resolve())
+    link_fetched_weights(home / "weights")  # the default detector's (YuNet): `make demo` fetches it before the demo
     return home

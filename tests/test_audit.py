@@ -100,7 +100,7 @@ def test_service_records_every_gallery_request_with_its_key(tmp_path: Path, lfw_
     from serve_helpers import Server
 
     gallery = tmp_path / "g.sqlite"
-    photos = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))
+    photos = sorted((lfw_subset / "Tony_Blair").glob("*.jpg"))[1:]  # _0001: a second, cut-off face for YuNet
     faceprint.gallery.Gallery(gallery).close()  # (a key made before its gallery exists is recorded nowhere)
     admin = json.loads(cli("keys", "create", "--gallery", gallery, "--scope", "admin", "--json"))
     s = Server("--gallery", str(gallery), home=tmp_path / "home")

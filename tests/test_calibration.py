@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from faceprint.models import DEFAULT_MODEL
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.evaluate.calibration import all_pairs, calibrate_threshold, store_threshold
@@ -64,11 +65,11 @@ def test_calibrate_cli_stores_threshold_identify_uses(lfw_subset: Path, small_ga
     assert out["same_pairs"] <= 10 * per_person * (per_person - 1) // 2
     print(f"\nlfw-subset calibration: threshold {out['threshold']:.4f}, TAR {out['tar']:.4f} at FAR {out['far']:.5f}")
     with Gallery(small_gallery) as g:
-        assert out["setting"] == threshold_setting(g, "dlib-resnet-v1") == "threshold:" + model_identity("dlib-resnet-v1").key
+        assert out["setting"] == threshold_setting(g, DEFAULT_MODEL) == "threshold:" + model_identity(DEFAULT_MODEL).key
         assert float(g.get_setting(out["setting"])) == out["threshold"]
-        assert threshold_for(g, "dlib-resnet-v1", 0.6) == out["threshold"]
+        assert threshold_for(g, DEFAULT_MODEL, 0.6) == out["threshold"]
         # identify takes its threshold from the stored distribution of these photos, for the gallery's size
-        own = gallery_impostors(g, "dlib-resnet-v1")
+        own = gallery_impostors(g, DEFAULT_MODEL)
         assert out["impostors_setting"] is not None and own.n_pairs == out["different_pairs"]
         ident = build_identifier(g, FaceAnalyzer())
         assert ident.threshold == pytest.approx(own.threshold_for(0.01, len(ident.gallery.vectors)))
@@ -78,7 +79,7 @@ def test_calibrate_cli_stores_threshold_identify_uses(lfw_subset: Path, small_ga
     r = runner.invoke(app, ["calibrate", str(lfw_subset), "--pair-far", "1e-5", "--gallery", str(small_gallery)])
     assert r.exit_code == 2 and "different-person pairs" in r.stderr and "--pair-far" in r.stderr
     with Gallery(small_gallery) as g:
-        assert threshold_for(g, "dlib-resnet-v1", 0.6) == out["threshold"]
+        assert threshold_for(g, DEFAULT_MODEL, 0.6) == out["threshold"]
     r = runner.invoke(app, ["calibrate", str(lfw_subset), "--pair-far", "2"])
     assert r.exit_code == 3 and "--pair-far" in r.output and "strictly between 0" in r.output
     r = runner.invoke(app, ["calibrate", str(lfw_subset), "--far", "2"])  # the old spelling: still checked

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from faceprint.models import DEFAULT_MODEL
 from faceprint.cli.app import app
 from faceprint.gallery import ExactIndex, Gallery
 from faceprint.gallery.faiss_index import FaissIndex, index_path, load_or_build_index
@@ -131,6 +132,6 @@ def test_identify_index_faiss_matches_exact(avengers_split, tmp_path) -> None:
     np.testing.assert_allclose([o["distance"] for o in approx], [o["distance"] for o in exact], atol=1e-3)
     assert sum(o["person"] is not None for o in exact) >= 0.9 * len(photos)
     with Gallery(gallery) as g:
-        assert index_path(g, "dlib-resnet-v1").exists() and index_path(g, "dlib-resnet-v1").name.startswith("g.sqlite.index_dlib-resnet-v1_")
+        assert index_path(g, DEFAULT_MODEL).exists() and index_path(g, DEFAULT_MODEL).name.startswith(f"g.sqlite.index_{DEFAULT_MODEL}_")
     r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "annoy"])
     assert r.exit_code == 3 and "exact, faiss" in r.stderr

@@ -124,7 +124,7 @@ def test_sources_are_stored_absolute_and_found_from_any_folder(photos, tmp_path:
     monkeypatch.chdir(elsewhere)
     result = CliRunner().invoke(app, ["gallery", "reembed", "--gallery", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"model": "dlib-resnet-v1", "stale": 4, "updated": 4, "failed": []}
+    assert json.loads(result.stdout) == {"model": DEFAULT_MODEL, "stale": 4, "updated": 4, "failed": []}
 
 
 def test_find_source_rule(tmp_path: Path) -> None:

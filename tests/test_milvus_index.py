@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip install faceprint[milvus])")
 pytest.importorskip("milvus_lite", reason="the milvus extra is not installed (pip install faceprint[milvus])")
 
+from faceprint.models import DEFAULT_MODEL
 from faceprint.cli.app import app  # noqa: E402
 from faceprint.errors import FaceprintError  # noqa: E402
 from faceprint.gallery import ExactIndex, Gallery  # noqa: E402
@@ -220,7 +221,7 @@ def test_identify_index_milvus_equals_exact_on_avengers(avengers_split, tmp_path
     _assert_same_answers(exact, _identify(photos, gallery, f"milvus://127.0.0.1:{milvus_server}"))
     assert sum(o["person"] is not None for o in exact) >= 0.9 * len(photos)
     with Gallery(gallery) as g:  # beside the gallery, named by the model's identity
-        assert Path(milvus_target(g.path, g.get_setting("gallery_uid"), index_key(g, "dlib-resnet-v1")).uri).is_dir()
+        assert Path(milvus_target(g.path, g.get_setting("gallery_uid"), index_key(g, DEFAULT_MODEL)).uri).is_dir()
     r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "annoy"])
     assert r.exit_code == 3 and "milvus://HOST:PORT" in r.stderr
     r = runner.invoke(app, ["identify", photos[0], "--gallery", str(gallery), "--index", "milvus://nowhere"])

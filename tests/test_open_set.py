@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from faceprint.models import DEFAULT_MODEL
 from faceprint.cli.app import app
 from faceprint.evaluate.identification import split_identification
 from faceprint.evaluate.impostors import StrangerTable, fit_size_exponents, impostor_distribution
@@ -195,7 +196,7 @@ def test_eval_identify_sweep_and_report(lfw_subset: Path, tmp_path: Path) -> Non
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert [s["people"] for s in out["gallery_sizes"]] == [3, 8]
-    dist = model_impostors("dlib-resnet-v1")
+    dist = model_impostors(DEFAULT_MODEL)  # the model eval identify uses by default
     assert out["threshold"] == pytest.approx(open_set_threshold([3] * 8, 0.01, dist).threshold)  # 8 people x 3 photos
     assert out["threshold_applies_to"] == "distance"  # 8 x 3 photos count as about 17 people: the distance's size on DevTrain
     assert out["expected_stranger_rate"] == pytest.approx(0.01, rel=1e-3)
@@ -218,7 +219,7 @@ def test_identify_far_moves_the_threshold_with_the_gallery(lfw_subset: Path, tmp
     items = identity_folders(lfw_subset)
     path = tmp_path / "g.sqlite"
     query = str(items[-1][1])  # the last person's last photo, never enrolled below
-    dist = model_impostors("dlib-resnet-v1")
+    dist = model_impostors(DEFAULT_MODEL)  # the model identify uses by default
     points = []
     for people, per_person in ((2, 1), (6, 2)):
         chosen = sorted({p for p, _ in items})[:people]

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from faceprint.models import DEFAULT_MODEL
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.export.projector import MAX_SPRITE_SIDE, read_projector, sprite_layout, write_projector
@@ -62,7 +63,7 @@ def test_export_projector_cli_from_gallery(lfw_subset: Path, tmp_path: Path) -> 
     gallery = tmp_path / "g.sqlite"
     with Gallery(gallery) as g:
         enroll(g, FaceAnalyzer(), items[:6])
-        emb = g.embeddings("dlib-resnet-v1")
+        emb = g.embeddings(DEFAULT_MODEL)
         sources = {f.id: f.source for f in g.faces()}
     out = tmp_path / "proj"
     r = runner.invoke(app, ["export", "projector", str(out), "--gallery", str(gallery), "--thumb", "40"])

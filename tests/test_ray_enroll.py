@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("ray", reason="the ray extra is not installed (pip install faceprint[ray])")
 
+from faceprint.models import DEFAULT_MODEL
 from faceprint.models.identity import model_identity
 from faceprint.cli.app import app  # noqa: E402
 from faceprint.gallery import Gallery  # noqa: E402
@@ -92,8 +93,8 @@ def test_ray_enrolment_equals_local_and_resumes(lfw_subset, tmp_path, monkeypatc
     assert a == b and len(a) == local["faces_enrolled"]
     with Gallery(tmp_path / "local.sqlite") as ga, Gallery(tmp_path / "ray.sqlite") as gb:
         # Both record the pipeline's identity (a gallery without it would refuse identify as stale).
-        current = model_identity("dlib-resnet-v1")
-        ea, eb = ga.embeddings("dlib-resnet-v1", current), gb.embeddings("dlib-resnet-v1", current)
+        current = model_identity(DEFAULT_MODEL)
+        ea, eb = ga.embeddings(DEFAULT_MODEL, current), gb.embeddings(DEFAULT_MODEL, current)
         np.testing.assert_array_equal(ea.face_ids, eb.face_ids)
         np.testing.assert_allclose(ea.vectors, eb.vectors, atol=1e-5)
 

@@ -89,6 +89,10 @@ def test_cluster_routes_over_http(tmp_path: Path, lfw_subset: Path) -> None:
         with pytest.raises(ApiError) as exc:
             c.request("POST", f"/v1/clusters/faces/{f0}/move", json_body={"cluster": new_id, "person": "X"})
         assert exc.value.status == 422
+        home = c.cluster(new_id)["faces"][0]["id"]  # a valid request the clusters' state refuses: 409, not 422
+        with pytest.raises(ApiError) as exc:
+            c.move_cluster_face(home, cluster=new_id)
+        assert (exc.value.status, exc.value.code) == (409, "conflict")
 
         # name a cluster: its faces are enrolled (with their crops) and the same photos are then named
         target = c.clusters()["clusters"][0]

@@ -38,7 +38,7 @@ def cluster(
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (facenet-inception-resnet-v1 clusters best on LFW DevTrain, docs/clustering.md).")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     min_face: Annotated[float, typer.Option(help="Faces with a shorter side (pixels) are kept out of clusters.")] = 40.0,
-    min_score: Annotated[float, typer.Option(help="Faces with a lower detector score are kept out.")] = 0.9,
+    min_score: Annotated[Optional[float], typer.Option(help="Faces with a lower detector score are kept out (default: the detector's own floor, 0.85 for YuNet, 0.9 for the others).")] = None,
     min_sharpness: Annotated[float, typer.Option(help="Faces less sharp (variance of the Laplacian at 64x64) are kept out.")] = 20.0,
     cache: Annotated[bool, typer.Option(help="Reuse faces cached by model, detector, path and file stamp.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: clusters, noise, people, low_quality.")] = False,
@@ -51,6 +51,7 @@ def cluster(
     """
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.cluster import FaceCache, QualityRule, SavedClusters, cluster_collection, collect_faces
+    from faceprint.cluster.quality import min_score_for
     from faceprint.gallery import Gallery
     from faceprint.gallery.identify import build_identifier
     from faceprint.recognize.images import expand_paths
@@ -59,7 +60,7 @@ def cluster(
         model = stored_model_name(model)
         images = expand_paths(paths)
         analyzer = FaceAnalyzer(model=model, detector=detector)
-        rule = QualityRule(min_face, min_score, min_sharpness)
+        rule = QualityRule(min_face, min_score if min_score is not None else min_score_for(detector), min_sharpness)
         store = FaceCache() if cache else None
         try:
             with progress_bar() as bar:

@@ -165,10 +165,10 @@ def collect_faces(
 ) -> Collection:
     """Detect and embed every face of every photo (photo paths, not folders), from the cache where it has them.
 
-    Faces that fail `quality` (default `QualityRule()`) go to ``rejected``; photos without a face to ``no_face``,
+    Faces that fail `quality` (default `QualityRule.for_detector(<the analyzer's detector>)`) go to ``rejected``; photos without a face to ``no_face``,
     unreadable ones to ``unreadable`` with the reason.
     """
-    rule = quality or QualityRule()
+    rule = quality or QualityRule.for_detector(analyzer.detector.name)
     paths = [Path(p) for p in images]
     spec = analyzer.embedder.spec
     out = Collection(spec.name, spec.metric, images=len(paths))

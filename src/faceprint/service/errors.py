@@ -43,7 +43,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_key": (404, "no API key with that id"),
     "no_image": (404, "the face has no stored image (enrolled outside the service, from a file now gone)"),
     "method_not_allowed": (405, "the route exists but not with this method"),
-    "conflict": (409, "the name is already taken (rename); a key revoking itself or the last admin key"),
+    "conflict": (409, "the name is already taken (rename); a key revoking itself or the last admin key; a cluster edit the clusters' state refuses"),
     "model_not_in_gallery": (409, "the gallery holds faces of another model only"),
     "body_too_large": (413, "the request body is above --max-body-mb"),
     "image_too_large": (413, "an image has more pixels than --max-pixels"),

@@ -127,8 +127,9 @@ def _edit(request: Request, change: Callable[[Any, SavedClusters], dict[str, Any
                 raise
             except UnknownPerson:
                 raise
-            except FaceprintError as exc:  # a refused edit (merge of one cluster, a split that empties it...)
-                raise HttpError("invalid_parameter", str(exc)) from None
+            except FaceprintError as exc:  # an edit the clusters' state refuses (a move to the face's own cluster,
+                # a split that empties it, not-this-person for a face in no cluster): the request itself was valid
+                raise HttpError("conflict", str(exc)) from None
             saved.save(g.store)
             return out
 
