@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -22,7 +22,6 @@ __all__ = ["DETECT_MAX_PIXELS", "FaceAnalyzer", "SelectedFace", "detect_scaled",
 
 log = logging.getLogger(__name__)
 
-Selection = Literal["largest", "center"]
 T = TypeVar("T")
 
 DETECT_MAX_PIXELS = 2_000_000
@@ -155,7 +154,7 @@ class FaceAnalyzer:
     def embed_one(
         self,
         source: str | os.PathLike[str] | bytes | np.ndarray,
-        select: Selection = "largest",
+        select: Select = "largest",
         fallback_center: bool = False,
         name: str | None = None,
     ) -> SelectedFace:

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Select = Literal["all", "largest", "center"]
+"""Which faces of an image to embed: every face, the largest, or the one nearest the image centre. Where one face is
+wanted (select_face, FaceAnalyzer.embed_one) "all" is refused with a ValueError."""
 
 
 class Analyzer(Protocol):
@@ -56,7 +58,7 @@ class Analyzer(Protocol):
     def detect(self, image: np.ndarray) -> list[Face]: ...
 
 
-def select_face(faces: list[Face], image_shape: tuple[int, ...], how: Literal["largest", "center"] = "largest") -> Face:
+def select_face(faces: list[Face], image_shape: tuple[int, ...], how: Select = "largest") -> Face:
     """Pick one face: the largest, or the one nearest the image centre (the subject of a pre-cropped photo)."""
     if not faces:
         raise ValueError("no faces to select from")
