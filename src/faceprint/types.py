@@ -98,7 +98,7 @@ def face_to_json(face: Face) -> dict[str, object]:
 def face_from_json(data: Mapping[str, Any]) -> Face:
     """The face `face_to_json` wrote (extra keys beside box, score and landmarks are ignored)."""
     x1, y1, x2, y2 = (float(v) for v in data["box"])
-    return Face((x1, y1, x2, y2), float(data["score"]), tuple((float(x), float(y)) for x, y in data["landmarks"]))  # type: ignore[arg-type]
+    return Face((x1, y1, x2, y2), float(data["score"]), tuple((float(x), float(y)) for x, y in data["landmarks"]))
 
 
 @dataclass(frozen=True, eq=False, repr=False)

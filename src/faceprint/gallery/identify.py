@@ -15,6 +15,8 @@ from faceprint.recognize.open_set import DEFAULT_FAR
 
 if TYPE_CHECKING:
     from faceprint.analyzer import FaceAnalyzer
+    from faceprint.gallery.faiss_index import FaissIndex
+    from faceprint.gallery.milvus_index import MilvusIndex
     from faceprint.gallery.store import GalleryStore as Gallery
 
 __all__ = ["build_identifier"]
@@ -47,10 +49,10 @@ def build_identifier(
         gallery.check_identity(spec.name, model_identity(spec))
         photos = gallery.photo_counts(spec.name)
         point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
-        idx = open_milvus_in_step(gallery, spec.name, index)  # the caller closes it: identifier.index.close()
+        server = open_milvus_in_step(gallery, spec.name, index)  # the caller closes it: identifier.index.close()
         empty = GalleryEmbeddings(spec.name, np.zeros((0, spec.embedding_dim), np.float32), np.zeros(0, np.int64),
                                   np.zeros(0, np.int64), {})
-        return Identifier(empty, spec.metric, point.threshold, spec.confidence_slope, index=idx, operating_point=point,
+        return Identifier(empty, spec.metric, point.threshold, spec.confidence_slope, index=server, operating_point=point,
                           directory=gallery, n_people=len(photos))
     if embeddings is not None:
         gallery.check_identity(spec.name, model_identity(spec))
@@ -65,7 +67,7 @@ def build_identifier(
         from faceprint.gallery.classifier_store import load_classifier
 
         clf = load_classifier(gallery, spec.name, classifier)
-    idx = None
+    idx: FaissIndex | MilvusIndex | None = None
     if index == "faiss":
         from faceprint.gallery.faiss_index import load_or_build_index
 
