@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from faceprint.cli.app import app
-from faceprint.errors import GalleryError
 from faceprint.gallery.store import face_image_key, open_store
 from faceprint.gallery.store.copy import copy_gallery, gallery_digests
 from faceprint.service.keys import KeyStore, keys_path

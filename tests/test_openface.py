@@ -366,7 +366,7 @@ def test_openface_alignment_puts_eyes_and_nose_on_the_template(lfw_subset: Path,
     find the dots in the 96x96 crops: they sit where OpenFace's template puts those points."""
     from faceprint.detect.dlib_hog import DlibHOGDetector
 
-    det = DlibHOGDetector(landmarks="68")
+    DlibHOGDetector(landmarks="68")  # builds: the 68-point predictor is there
     want = openface_template_points(OPENFACE_OUTER_EYES_AND_NOSE, 96)
     colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
     _, faces = aligned_faces

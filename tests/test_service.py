@@ -235,7 +235,7 @@ def test_error_codes(tmp_path: Path, server: Server, client: Client, photos: dic
         (_json_post(server, "/v1/people/X/faces", {}), 422, "missing_field"),
         (_raw(server, "PATCH", "/v1/people/X", b"{}", {"Content-Type": "application/json"}), 422, "missing_field"),
     ]
-    for (status, headers, body), want_status, want_code in cases:
+    for (status, _headers, body), want_status, want_code in cases:
         assert (status, body["error"]["code"]) == (want_status, want_code), body
         assert set(body) == {"error"} and "Traceback" not in body["error"]["message"]
     with pytest.raises(ApiError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,7 +28,7 @@ def _when(text: str | None) -> float | None:
     except ValueError:
         raise typer.BadParameter(f"{text!r}: give an ISO date (2026-12-01, 2026-12-01T10:00) or an age (30d, 12h, 15m)") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

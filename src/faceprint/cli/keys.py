@@ -80,7 +80,7 @@ def list_keys(
         print_json([k.to_dict() for k in found])
         return
     table = Table("id", "scope", "gallery", "label", "created", "revoked")
-    fmt = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if t else ""  # noqa: E731
+    fmt = lambda t: dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if t else ""  # noqa: E731
     for k in found:
         table.add_row(k.id, k.scope, k.gallery or "(all)", k.label, fmt(k.created), fmt(k.revoked))
     console.print(table)

@@ -340,7 +340,7 @@ def _read_fc(r: _Reader, version: str) -> DlibLayer:
     a: dict[str, Any] = {"num_outputs": r.ulong(), "num_inputs": r.ulong()}
     params = r.tensor().reshape(-1)
     weights = r.alias_tensor()
-    biases = r.alias_tensor()
+    r.alias_tensor()  # the biases alias: read past (the values sit inside params)
     a["bias_mode"] = r.int_()
     a["learning_rate_multiplier"] = r.float_(double=True)
     a["weight_decay_multiplier"] = r.float_(double=True)

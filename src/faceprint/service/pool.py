@@ -46,7 +46,7 @@ class InferencePool:
         fut.add_done_callback(self._done)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise HttpError("timeout", f"the request took longer than {self.timeout:g} s", {"Retry-After": "1"}) from None
 
     def _done(self, _: object) -> None:

@@ -160,7 +160,7 @@ class GalleryStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def _after_import(self) -> None:
+    def _after_import(self) -> None:  # noqa: B027 (a hook: nothing to do by default)
         """After rows were written with their ids (store/copy.py): bring id generators past them."""
 
     @property
@@ -468,7 +468,7 @@ class GalleryStore(ABC):
             got: dict[int, np.ndarray] = {}
             for s in range(0, len(new), 1000):
                 part = new[s : s + 1000]
-                for i, dim, v in self._q(f"SELECT id, dim, vector FROM embeddings WHERE id IN ({', '.join('?' * len(part))})", part):
+                for i, _dim, v in self._q(f"SELECT id, dim, vector FROM embeddings WHERE id IN ({', '.join('?' * len(part))})", part):
                     got[int(i)] = np.frombuffer(bytes(v), "<f4")
             if len(got) != len(new) or self.vectors_version(model) != version:
                 continue  # changed while read: again
