@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from faceprint.detect import DEFAULT_DETECTOR
-from faceprint.cli._common import console, handle_errors, labelled_embeddings, print_json, progress_bar, stored_model_name
+from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -24,7 +24,16 @@ ThresholdOpt = Annotated[
     Optional[float],
     typer.Option("--threshold", "-t", help="Distance at which faces are grouped (default: follows the model and the collection's size and make-up)."),
 ]
-MinSizeOpt = Annotated[int, typer.Option("--min-size", "-k", help="Smaller clusters leave their faces alone.")]
+MinSizeOpt = Annotated[int, typer.Option("--min-size", help="Smaller clusters leave their faces alone.")]
+OldMinSizeOpt = Annotated[Optional[int], typer.Option("-k", hidden=True, min=1, help="Deprecated spelling of --min-size (-k is --top-k).")]
+
+
+def _min_size(min_size: int, old_k: int | None, command: str) -> int:
+    """--min-size, or the deprecated -k with a note (-k means --top-k everywhere else)."""
+    if old_k is None:
+        return min_size
+    err_console.print(f"note: {command} -k is now --min-size (-k is --top-k in identify)", highlight=False)
+    return old_k
 
 
 def cluster(
@@ -32,12 +41,14 @@ def cluster(
     method: MethodOpt = None,
     threshold: ThresholdOpt = None,
     min_size: MinSizeOpt = 2,
+    old_k: OldMinSizeOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a contact sheet per cluster (largest first), of faces left alone and of low-quality faces here.")] = None,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="Name faces of enrolled people first, store the clusters here (new photos then join them).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="With --gallery: recluster from scratch instead of joining the stored clusters.")] = False,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (facenet-inception-resnet-v1 clusters best on LFW DevTrain, docs/clustering.md).")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
-    min_face: Annotated[float, typer.Option(help="Faces with a shorter side (pixels) are kept out of clusters.")] = 40.0,
+    min_face: Annotated[float, typer.Option("--min-cluster-face", help="Faces with a shorter side (pixels) are detected but kept out of clusters.")] = 40.0,
+    old_min_face: Annotated[Optional[float], typer.Option("--min-face", hidden=True, help="Deprecated spelling of --min-cluster-face.")] = None,
     min_score: Annotated[Optional[float], typer.Option(help="Faces with a lower detector score are kept out (default: the detector's own floor, 0.85 for YuNet, 0.9 for the others).")] = None,
     min_sharpness: Annotated[float, typer.Option(help="Faces less sharp (variance of the Laplacian at 64x64) are kept out.")] = 20.0,
     cache: Annotated[bool, typer.Option(help="Reuse faces cached by model, detector, path and file stamp.")] = True,
@@ -49,6 +60,11 @@ def cluster(
     --gallery, faces of enrolled people are named first, only the rest are clustered, and the clusters are stored
     for `faceprint people name-cluster ID NAME`; a later run with new photos adds them to the stored clusters.
     """
+    min_size = _min_size(min_size, old_k, "cluster")
+    if old_min_face is not None:
+        err_console.print("note: cluster --min-face is now --min-cluster-face (--min-face is video's detector minimum)",
+                          highlight=False)
+        min_face = old_min_face
     from faceprint.analyzer import FaceAnalyzer
     from faceprint.cluster import FaceCache, QualityRule, SavedClusters, cluster_collection, collect_faces
     from faceprint.cluster.quality import min_score_for
@@ -135,6 +151,7 @@ def eval_cluster(
     method: MethodOpt = None,
     threshold: ThresholdOpt = None,
     min_size: MinSizeOpt = 2,
+    old_k: OldMinSizeOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
@@ -143,6 +160,7 @@ def eval_cluster(
 ) -> None:
     """Cluster labelled photos as if unlabelled and score the result: pairwise and BCubed precision / recall / F, NMI,
     clusters found against people."""
+    min_size = _min_size(min_size, old_k, "eval cluster")
     from faceprint.cluster import DEFAULT_METHOD, cluster_vectors, score_clustering
     from faceprint.cluster.run import resolve_threshold
 

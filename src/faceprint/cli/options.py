@@ -71,8 +71,8 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--sprite", None, "Write the projector's sprite of face crops (--no-sprite: vectors and labels only)."),
     # clustering (issue 29's clustering engineer owns these)
     OptionMeaning("--min-size", None, "Smallest cluster kept; smaller ones leave their faces alone."),
-    OptionMeaning("--min-face", None, "Smallest face used, in pixels (video: the detector's minimum on its detection copy; "
-                  "cluster: faces with a shorter side are kept out)."),
+    OptionMeaning("--min-face", None, "Smallest face the detector looks for, in pixels of its detection copy (video)."),
+    OptionMeaning("--min-cluster-face", None, "Faces with a shorter side (pixels) are detected but kept out of clusters."),
     OptionMeaning("--min-score", None, "Faces with a lower detector score are kept out."),
     OptionMeaning("--min-sharpness", None, "Faces less sharp (variance of the Laplacian) are kept out."),
     OptionMeaning("--fresh", None, "Recluster from scratch instead of extending the stored clusters."),
@@ -120,6 +120,7 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--max-files", None, "Most files per request."),
     OptionMeaning("--max-video-mb", None, "Largest video upload, in MB."),
     OptionMeaning("--max-video-frames", None, "Most frames read from an uploaded video."),
+    OptionMeaning("--cluster-unknown", None, "Keep the UNKNOWN faces of /identify uploads (embedding, small crop) and cluster them for review."),
     OptionMeaning("--scope", None, "What an API key may do: read, write or admin."),
     OptionMeaning("--bind", None, "Bind an API key to one gallery of --galleries."),
     OptionMeaning("--label", None, "A note stored with an API key."),
@@ -143,13 +144,13 @@ OPTIONS: tuple[OptionMeaning, ...] = (
 DEPRECATED: dict[tuple[str, str], str] = {
     ("calibrate", "--far"): "--pair-far (calibrate's rate is per pair; --far is identify's share of strangers)",
     ("eval identify", "-k"): "--enroll (-k is --top-k)",
+    ("cluster", "-k"): "--min-size (-k is --top-k)",
+    ("eval cluster", "-k"): "--min-size (-k is --top-k)",
+    ("cluster", "--min-face"): "--min-cluster-face (--min-face is video's detector minimum)",
 }
 """(command, name) -> what replaced it: hidden options kept so old command lines still run, with a note."""
 
-PENDING: dict[tuple[str, str], str] = {
-    ("cluster", "-k"): "-k is --top-k elsewhere; cluster's --min-size short form is the clustering engineer's to rename",
-    ("eval cluster", "-k"): "as cluster",
-}
+PENDING: dict[tuple[str, str], str] = {}
 """(command, short name) that still break the table, with who changes them: kept visible rather than hidden."""
 
 
