@@ -33,9 +33,8 @@ import torch
 from rich.progress import Progress
 
 from faceprint.analyzer import FaceAnalyzer
-from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
+from faceprint.gallery import Gallery, build_identifier, enroll, identity_folders, split_per_person
 from faceprint.gallery.classifier_store import fit_from_gallery, save_classifier
-from faceprint.recognize import build_identifier
 from faceprint.recognize.classifiers import CLASSIFIER_KINDS, create_classifier, expected_calibration_error
 from faceprint.types import Embeddings
 

@@ -292,7 +292,7 @@ def _base_photos(shared: Path) -> list[Path]:
 def _gallery(shared: Path, folder: Path, analyzer: object) -> object:
     """A small gallery of real faces (two LFW people) and its identifier."""
     from faceprint.gallery import Gallery, enroll
-    from faceprint.recognize import build_identifier
+    from faceprint.gallery import build_identifier
 
     people = shared / "data" / "lfw-subset"
     items = [(p, people / p / f"{p}_{i:04d}.jpg") for p in ("Tony_Blair", "Colin_Powell") for i in (1, 2, 3)]

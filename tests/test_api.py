@@ -151,7 +151,7 @@ def test_gallery_sees_another_connections_enrolment(photos, gallery_target) -> N
 
 def test_identify_takes_the_share_of_strangers_named(photos, tmp_path: Path) -> None:
     """far= sets the threshold for the gallery's size: a looser share gives a looser threshold."""
-    from faceprint.recognize import build_identifier
+    from faceprint.gallery import build_identifier
 
     with faceprint.Gallery(tmp_path / "g.sqlite") as g:
         g.enroll("Ariel", photos["Ariel_Sharon"][:3])

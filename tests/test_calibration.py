@@ -12,13 +12,12 @@ from typer.testing import CliRunner
 from faceprint.models import DEFAULT_MODEL
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
-from faceprint.evaluate.calibration import all_pairs, calibrate_threshold, store_threshold, threshold_setting
+from faceprint.evaluate.calibration import all_pairs, calibrate_threshold, store_threshold
 from faceprint.evaluate.labelled import InsufficientData, LabelledEmbeddings
-from faceprint.gallery import Gallery, enroll, identity_folders
-from faceprint.recognize import build_identifier
+from faceprint.gallery import Gallery, build_identifier, enroll, identity_folders
 from faceprint.models.identity import model_identity
 from faceprint.recognize.images import threshold_for
-from faceprint.recognize.open_set import gallery_impostors
+from faceprint.recognize.open_set import gallery_impostors, threshold_setting
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from faceprint.cli.app import app
 from faceprint.cli._common import exit_code_for
 from faceprint.errors import GalleryError, NotFittedError, UnknownModel
-from faceprint.gallery import Gallery
+from faceprint.gallery import Gallery, build_identifier
 from faceprint.gallery.classifier_store import (
     StaleClassifier,
     classifier_key,
@@ -25,7 +25,6 @@ from faceprint.gallery.classifier_store import (
     load_classifier,
     save_classifier,
 )
-from faceprint.recognize import build_identifier
 from faceprint.recognize.classifiers import (
     CLASSIFIER_KINDS,
     _fit_temperature,

@@ -56,7 +56,7 @@ def test_docs_are_the_table() -> None:
 
 
 @pytest.mark.parametrize("argv", [["identify", "--bogus", "x.jpg"], ["identify", "-k", "0", "x.jpg"], ["identify"],
-                                  ["bogus"], ["calibrate", "--pair-far", "2", "x"], ["identify", "x.jpg", "--threshold", "0"]])
+                                  ["bogus"], ["calibrate", "--pair-far", "2", "x"], ["identify", "x.jpg", "--threshold", "-1"]])
 def test_option_errors_are_one_error_line(argv: list[str]) -> None:
     r = CliRunner().invoke(app, argv)
     assert r.exit_code == 3, r.output

@@ -232,10 +232,10 @@ def test_blank_names_refused(tmp_path: Path, name: str, why: str) -> None:
 # -- 7, 8. thresholds and rounding ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+@pytest.mark.parametrize("value", ["-1", "-0.01", "nan", "inf"])
 def test_verify_refuses_meaningless_thresholds(value: str, lfw_subset: Path) -> None:
     photo = lfw_subset / "Tony_Blair/Tony_Blair_0001.jpg"
-    fails(run("verify", photo, photo, "--threshold", value), Exit.USAGE, "--threshold", "above 0")
+    fails(run("verify", photo, photo, "--threshold", value), Exit.USAGE, "--threshold", ">= 0")
     fails(run("identify", photo, "--threshold", value, "--gallery", "nowhere.sqlite"), Exit.USAGE, "--threshold")
 
 

@@ -13,7 +13,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from faceprint.models import DEFAULT_MODEL
-from faceprint.evaluate.calibration import threshold_setting
 from faceprint.cli.app import app
 from faceprint.evaluate.identification import split_identification
 from faceprint.evaluate.impostors import StrangerTable, fit_size_exponents, impostor_distribution
@@ -28,6 +27,7 @@ from faceprint.recognize.open_set import (
     model_impostors,
     open_set_threshold,
     store_gallery_impostors,
+    threshold_setting,
 )
 from faceprint.viz.det import DET_SIZE, RELIABILITY_SIZE
 

@@ -13,8 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from faceprint.gallery import Gallery, enroll
-from faceprint.recognize import build_identifier
+from faceprint.gallery import Gallery, build_identifier, enroll
 from fixtures_embeddings import copy_gallery
 
 

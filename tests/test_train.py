@@ -15,16 +15,16 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from faceprint.evaluate.calibration import threshold_setting
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.errors import WeightsError
-from faceprint.gallery import Gallery, identity_folders, split_per_person
+from faceprint.gallery import Gallery, build_identifier, identity_folders, split_per_person
 from faceprint.gallery.classifier_store import load_classifier
 from faceprint.models import create_embedder, get_model_spec
 from faceprint.models.checkpoint_model import load_checkpoint
-from faceprint.recognize import build_identifier, identify_images
+from faceprint.recognize import identify_images
 from faceprint.recognize.classifiers import LinearHeadClassifier
+from faceprint.recognize.open_set import threshold_setting
 from faceprint.train.augment import Augmentation
 from faceprint.train.checkpoint import read_metrics
 from faceprint.train.config import TrainConfig

@@ -376,7 +376,7 @@ def test_no_name_carries_over_to_the_next_person_at_the_same_spot(lfw: Path, gal
 
 def test_cli_refuses_photos_unknown_extensions_and_threshold_zero(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Issue 29: `video photo.png` is an error (exit 2), `--out x.avi` writes an AVI (and an extension we cannot
-    write is refused before any work), `--threshold 0` is refused as `identify` refuses it, "1 track" not "1 tracks"."""
+    write is refused before any work), a negative `--threshold` is refused as `identify` refuses it (the one rule, >= 0), "1 track" not "1 tracks"."""
     import av
     from typer.testing import CliRunner
 
@@ -391,8 +391,8 @@ def test_cli_refuses_photos_unknown_extensions_and_threshold_zero(lfw: Path, gal
 
     scene = Scene(160, 120, FPS, 1.0, [Actor("Tony_Blair", photo(lfw, "Tony_Blair", 8), [(0, 80, 60, 70), (1, 80, 60, 70)])])
     src = clip(tmp_path, scene)
-    r = run(app, ["video", str(src), *g, "--threshold", "0"])
-    assert r.exit_code == run(app, ["identify", str(still), *g, "--threshold", "0"]).exit_code == Exit.USAGE, r.output
+    r = run(app, ["video", str(src), *g, "--threshold", "-1"])
+    assert r.exit_code == run(app, ["identify", str(still), *g, "--threshold", "-1"]).exit_code == Exit.USAGE, r.output
     r = run(app, ["video", str(src), *g, "--out", str(tmp_path / "x.gif")])
     assert r.exit_code == Exit.OUTPUT and ".avi" in r.output and not (tmp_path / "x.gif").exists(), r.output
 

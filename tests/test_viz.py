@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.cli.app import app
 from faceprint.errors import MissingExtra
-from faceprint.gallery import Gallery, enroll, identity_folders
-from faceprint.recognize import build_identifier, identify_images
+from faceprint.gallery import Gallery, build_identifier, enroll, identity_folders
+from faceprint.recognize import identify_images
 from faceprint.viz import plots
 from faceprint.viz.errors import error_pairs_picture, error_pairs_size, hardest_pairs
 from faceprint.viz.grid import face_grid, grid_size

@@ -19,8 +19,7 @@ Below this: ``faceprint.detect`` / ``align`` / ``models`` / ``gallery`` / ``reco
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from faceprint._version import __version__
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.api import Analyzers, Gallery, Verification, analyzers, detect, embed, verify
 from faceprint.errors import (

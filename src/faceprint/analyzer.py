@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -15,16 +15,13 @@ from faceprint.detect import DEFAULT_DETECTOR, Detector, create_detector
 from faceprint.errors import NoFaceFound
 from faceprint.image import ImageSource, load_image
 from faceprint.models import DEFAULT_MODEL, Embedder, create_embedder
+from faceprint.pipeline import FacePipeline, ImageResult, Select, select_face
 from faceprint.types import Embeddings, Face, FaceEmbedding
-
-if TYPE_CHECKING:  # pragma: no cover
-    from faceprint.pipeline import ImageResult, Select
 
 __all__ = ["DETECT_MAX_PIXELS", "FaceAnalyzer", "SelectedFace", "detect_scaled", "select_face"]
 
 log = logging.getLogger(__name__)
 
-Selection = Literal["largest", "center"]
 T = TypeVar("T")
 
 DETECT_MAX_PIXELS = 2_000_000
@@ -55,18 +52,6 @@ def detect_scaled(detector: Detector, image: np.ndarray, max_pixels: int | None 
     faces = detector.detect(small)
     del small
     return [f.scaled(w / ws, h / hs) for f in faces]
-
-
-def select_face(faces: list[Face], image_shape: tuple[int, ...], how: Selection = "largest") -> Face:
-    """Pick one face: the largest, or the one nearest the image centre (the subject of a pre-cropped photo)."""
-    if not faces:
-        raise ValueError("no faces to select from")
-    if how == "largest":
-        return max(faces, key=lambda f: f.area)
-    if how == "center":
-        cy, cx = image_shape[0] / 2, image_shape[1] / 2
-        return min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)
-    raise ValueError(f"unknown face selection {how!r}; choose largest or center")
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,15 +148,13 @@ class FaceAnalyzer:
         `pixels(item)` reads an item's pixel count cheaply (its header) for the pipeline's pixel window; the default
         knows paths, bytes, arrays and PIL images (faceprint.pipeline.item_pixels).
         """
-        from faceprint.pipeline import FacePipeline
-
         pipe = FacePipeline(self, workers=workers, batch_faces=batch_faces)
         return pipe.run(sources, load=load, select=select, fallback_center=fallback_center, keep_images=keep_images, pixels=pixels)
 
     def embed_one(
         self,
         source: str | os.PathLike[str] | bytes | np.ndarray,
-        select: Selection = "largest",
+        select: Select = "largest",
         fallback_center: bool = False,
         name: str | None = None,
     ) -> SelectedFace:

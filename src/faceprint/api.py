@@ -34,7 +34,8 @@ from faceprint.models import DEFAULT_MODEL, get_model_spec
 from faceprint.recognize.identifier import Identifier
 from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold
 from faceprint.recognize.score_law import check_far
-from faceprint.recognize.images import FaceResult, build_identifier, expand_paths, identify_images
+from faceprint.gallery.identify import build_identifier
+from faceprint.recognize.images import FaceResult, expand_paths, identify_images
 from faceprint.types import Face, FaceEmbedding
 
 __all__ = ["Analyzers", "Gallery", "Verification", "analyzers", "detect", "embed", "verify"]
@@ -179,7 +180,8 @@ class Verification:
 
 
 def check_threshold(threshold: float | None) -> float | None:
-    """A distance threshold must be a finite number >= 0 (None means the model's own)."""
+    """The one rule for a distance threshold, in the API, the CLI (cli/_common.py) and the service: a finite number
+    >= 0 (0 accepts only identical vectors); None means the model's own. Raises ValueError otherwise."""
     if threshold is not None and (not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or threshold < 0):
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
     return threshold

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.models._weights import cache_dir
-from faceprint.types import Face
+from faceprint.types import Face, face_from_json, face_to_json
 
 __all__ = ["CachedEmbedding", "EmbeddingCache"]
 
@@ -90,7 +90,7 @@ class EmbeddingCache:
         face = None
         if row[1] is not None:
             d = json.loads(row[1])
-            face = Face(tuple(d["box"]), d["score"], tuple(tuple(p) for p in d["landmarks"]))
+            face = face_from_json(d)
         return CachedEmbedding(vec, face, int(row[2]))
 
     def put(
@@ -100,7 +100,7 @@ class EmbeddingCache:
         key, size, mtime = _stamp(Path(image))
         face_json = None
         if face is not None:
-            face_json = json.dumps({"box": list(face.box), "score": face.score, "landmarks": [list(p) for p in face.landmarks]})
+            face_json = json.dumps(face_to_json(face))
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -23,22 +23,53 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from faceprint.detect.base import largest_face
 from faceprint.errors import FaceprintError
 from faceprint.types import Embeddings, Face
 
 if TYPE_CHECKING:  # pragma: no cover
-    from faceprint.analyzer import FaceAnalyzer
+    from faceprint.image import ImageSource
+    from faceprint.models import Embedder
 
-__all__ = ["PIXELS_IN_FLIGHT", "FacePipeline", "ImageResult", "PixelWindow", "available_cores", "item_pixels", "Select"]
+__all__ = [
+    "PIXELS_IN_FLIGHT", "Analyzer", "FacePipeline", "ImageResult", "PixelWindow", "Select", "available_cores", "item_pixels",
+    "select_face",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Select = Literal["all", "largest", "center"]
+"""Which faces of an image to embed: every face, the largest, or the one nearest the image centre. Where one face is
+wanted (select_face, FaceAnalyzer.embed_one) "all" is refused with a ValueError."""
+
+
+class Analyzer(Protocol):
+    """What the pipeline needs of an analyzer: `faceprint.analyzer.FaceAnalyzer` (a layer above) is one."""
+
+    embedder: Embedder
+
+    def load(self, source: ImageSource, name: str | None = None, bgr: bool = False) -> np.ndarray: ...
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...
+
+
+def select_face(faces: list[Face], image_shape: tuple[int, ...], how: Select = "largest") -> Face:
+    """Pick one face: the largest, or the one nearest the image centre (the subject of a pre-cropped photo)."""
+    if not faces:
+        raise ValueError("no faces to select from")
+    if how == "largest":
+        face = largest_face(faces)
+        assert face is not None
+        return face
+    if how == "center":
+        cy, cx = image_shape[0] / 2, image_shape[1] / 2
+        return min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)
+    raise ValueError(f"unknown face selection {how!r}; choose largest or center")
 
 PIXELS_IN_FLIGHT = 16_000_000
 """Pixels of the images decoded or queued at once, by default: one 12 MP phone photo (a 24 MP one is read alone), or
@@ -152,7 +183,7 @@ class FacePipeline:
 
     def __init__(
         self,
-        analyzer: FaceAnalyzer,
+        analyzer: Analyzer,
         workers: int | None = None,
         batch_faces: int = 32,
         window: int | None = None,
@@ -174,8 +205,6 @@ class FacePipeline:
     def _prepare(
         self, item: T, load: Callable[[T], np.ndarray], select: Select, fallback_center: bool, keep_images: bool
     ) -> _Prepared[T]:
-        from faceprint.analyzer import select_face
-
         try:
             image = load(item)
         except FaceprintError as exc:

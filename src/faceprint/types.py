@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from faceprint.errors import ModelMismatch
 
-__all__ = ["BBox", "Landmarks", "Face", "FaceEmbedding", "Embeddings", "LANDMARK_NAMES"]
+__all__ = ["BBox", "Landmarks", "Face", "FaceEmbedding", "Embeddings", "LANDMARK_NAMES", "face_from_json", "face_to_json"]
 
 BBox = tuple[float, float, float, float]
 """A box as float (x1, y1, x2, y2) in source-image pixels."""
@@ -83,6 +85,20 @@ class Face:
             score=float(score),
             landmarks=tuple((float(x), float(y)) for x, y in lm),
         )
+
+
+def face_to_json(face: Face) -> dict[str, object]:
+    """A face as faceprint stores it (the embedding caches, the training crop cache, stored clusters): full precision,
+    landmarks as a list in LANDMARK_NAMES order. `Face.to_dict` is the rounded form with named landmarks that the API,
+    the CLI and the service print; `face_from_json` reads this one back."""
+    return {"box": [float(v) for v in face.box], "score": float(face.score),
+            "landmarks": [[float(x), float(y)] for x, y in face.landmarks]}
+
+
+def face_from_json(data: Mapping[str, Any]) -> Face:
+    """The face `face_to_json` wrote (extra keys beside box, score and landmarks are ignored)."""
+    x1, y1, x2, y2 = (float(v) for v in data["box"])
+    return Face((x1, y1, x2, y2), float(data["score"]), tuple((float(x), float(y)) for x, y in data["landmarks"]))
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -148,10 +148,14 @@ def fail(exc: FaceprintError) -> typer.Exit:
 
 
 def check_threshold(value: float | None) -> float | None:
-    """A distance threshold given on the command line must be a finite number above zero."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise InvalidOption(f"--threshold must be a number above 0, got {value}")
-    return value
+    """A distance threshold given on the command line: the API's one rule (faceprint.api.check_threshold, a finite
+    number >= 0; 0 accepts only identical vectors), reported as an option error (exit 3)."""
+    from faceprint.api import check_threshold as rule
+
+    try:
+        return rule(value)
+    except ValueError:
+        raise InvalidOption(f"--threshold must be a finite number >= 0, got {value}") from None
 
 
 def plural(n: int, singular: str, many: str | None = None) -> str:

@@ -49,6 +49,6 @@ def _distance(value: float | None) -> float | None:
 
 ThresholdOpt = Annotated[
     float | None,
-    typer.Option("--threshold", callback=_distance, help="Distance above which a face is UNKNOWN (a number above 0); overrides --far."),
+    typer.Option("--threshold", callback=_distance, help="Distance above which a face is UNKNOWN (a number >= 0); overrides --far."),
 ]
-"""The fixed threshold of the commands that identify: the same check (above 0, exit 3) in each (identify, video)."""
+"""The fixed threshold of the commands that identify: the same check (a number >= 0, exit 3) in each (identify, video)."""

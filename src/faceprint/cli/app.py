@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from faceprint import __version__
+from faceprint._version import __version__
 from faceprint.cli._common import Exit, print_error
 from faceprint.cli.audit import audit
 from faceprint.cli.calibrate import calibrate

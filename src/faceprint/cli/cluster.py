@@ -69,7 +69,8 @@ def cluster(
     from faceprint.cluster import FaceCache, QualityRule, SavedClusters, cluster_collection, collect_faces
     from faceprint.cluster.quality import min_score_for
     from faceprint.gallery import Gallery
-    from faceprint.recognize.images import build_identifier, expand_paths
+    from faceprint.gallery.identify import build_identifier
+    from faceprint.recognize.images import expand_paths
 
     with handle_errors():
         model = stored_model_name(model)

@@ -59,7 +59,7 @@ def eval_pairs(
         metrics = verification_metrics(ev.distances, ev.same, folds)
         written = None
         if report is not None:
-            from faceprint.evaluate.report import write_pairs_report
+            from faceprint.viz.pairs_report import write_pairs_report
 
             written = write_pairs_report(ev, metrics, report, default_threshold=get_model_spec(model).threshold)
     r = ev.result
@@ -172,7 +172,7 @@ def eval_identify(
         sweep = sweep_gallery_sizes(data, split, dist, far, size_list, fixed_threshold=fixed, seed=seed, slope=spec.confidence_slope)
         written = None
         if report is not None:
-            from faceprint.evaluate.identify_report import write_identify_report
+            from faceprint.viz.identify_report import write_identify_report
 
             written = write_identify_report(report, res, sweep, title=f"{folder.name}, {res.model}, {enroll} enrolled per person")
         drawn = None

@@ -66,7 +66,8 @@ def identify(
     from faceprint.errors import InvalidOption, UnknownModel
     from faceprint.output_paths import annotated_name, check_output_dir
     from faceprint.gallery.milvus_index import is_milvus_spec
-    from faceprint.recognize import build_identifier, identify_images
+    from faceprint.gallery.identify import build_identifier
+    from faceprint.recognize import identify_images
     from faceprint.gallery.classifier_store import classifier_status, load_classifier
     from faceprint.recognize.classifiers import CLASSIFIER_KINDS
     from faceprint.recognize.images import expand_paths

@@ -42,8 +42,8 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--far", None, "Share of strangers (people not enrolled) that may be named as someone, per query; the "
                   "threshold follows from it and the gallery's size."),
     OptionMeaning("--pair-far", None, "False-accept rate per different-person pair (one comparison): calibrate's single threshold."),
-    OptionMeaning("--threshold", "-t", "A distance threshold, above 0: at or below it two faces are the same person "
-                  "(identify, video: otherwise UNKNOWN; cluster: grouped). Overrides --far."),
+    OptionMeaning("--threshold", "-t", "A distance threshold, a number >= 0: at or below it two faces are the same person "
+                  "(identify, video: otherwise UNKNOWN; cluster: grouped, above 0). Overrides --far."),
     OptionMeaning("--top-k", "-k", "How many candidate people to list per face (text, CSV and JSON)."),
     OptionMeaning("--classifier", None, "Identify with a fitted classifier: knn, svm or linear."),
     OptionMeaning("--kind", None, "The classifier to fit: knn, svm or linear."),

@@ -24,9 +24,9 @@ from faceprint.cache import pipeline_key
 from faceprint.cluster.quality import QualityRule, sharpness
 from faceprint.errors import FaceprintError
 from faceprint.models import cache_dir
-from faceprint.types import Face
+from faceprint.types import Face, face_from_json, face_to_json
 
-__all__ = ["Collection", "CollectedFace", "FaceCache", "collect_faces", "face_from_dict", "face_to_dict"]
+__all__ = ["Collection", "CollectedFace", "FaceCache", "collect_faces"]
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,6 @@ CREATE TABLE IF NOT EXISTS photo_faces (
     PRIMARY KEY (key, path)
 );
 """
-
-
-def face_to_dict(face: Face) -> dict[str, object]:
-    return {"box": [float(v) for v in face.box], "score": float(face.score), "landmarks": [[float(x), float(y)] for x, y in face.landmarks]}
-
-
-def face_from_dict(d: dict) -> Face:  # type: ignore[type-arg]
-    return Face(tuple(d["box"]), float(d["score"]), tuple(tuple(p) for p in d["landmarks"]))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,11 +121,11 @@ class FaceCache:
             return None
         meta = json.loads(row[0])
         vecs = np.frombuffer(row[1], np.float32).reshape(len(meta), -1) if meta else np.zeros((0, 0), np.float32)
-        return [(face_from_dict(m), vecs[i].copy(), float(m["sharpness"])) for i, m in enumerate(meta)]
+        return [(face_from_json(m), vecs[i].copy(), float(m["sharpness"])) for i, m in enumerate(meta)]
 
     def put(self, model: str, detector: str, image: Path, faces: list[tuple[Face, np.ndarray, float]]) -> None:
         st = image.stat()
-        meta = [dict(face_to_dict(f), sharpness=s) for f, _, s in faces]
+        meta = [dict(face_to_json(f), sharpness=s) for f, _, s in faces]
         data = np.stack([v for _, v, _ in faces]).astype(np.float32).tobytes() if faces else b""
         self._db.execute(
             "INSERT OR REPLACE INTO photo_faces VALUES (?, ?, ?, ?, ?, ?)",

@@ -16,7 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from faceprint.errors import FaceprintError, MissingExtra
+from faceprint._extras import optional_module
+from faceprint.errors import FaceprintError
 from faceprint.types import pairwise_distances
 
 __all__ = ["METHODS", "Method", "cannot_link", "cluster_vectors", "knn", "relabel"]
@@ -42,13 +43,6 @@ threshold on 100k synthetic vectors (`python bench/cluster.py --synthetic 100000
 
 _BIG = 1e6
 """The distance given to two faces of one photo before average linkage: no merge at a usable threshold."""
-
-
-def _require(module: str, extra: str = "cluster") -> None:
-    from importlib.util import find_spec
-
-    if find_spec(module) is None:
-        raise MissingExtra(f"clustering needs the {module!r} package: pip install faceprint[{extra}]")
 
 
 def knn(vectors: np.ndarray, k: int, metric: str = "euclidean", block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +116,8 @@ def _edges(dist: np.ndarray, idx: np.ndarray, threshold: float, groups: np.ndarr
 def _chinese_whispers(
     vectors: np.ndarray, threshold: float, metric: str, groups: np.ndarray | None, k: int, seed: int
 ) -> np.ndarray:
-    _require("networkx")
-    _require("chinese_whispers")
+    optional_module("networkx", extra="cluster")
+    optional_module("chinese_whispers", "chinese-whispers", "cluster")
     import networkx as nx
     from chinese_whispers import chinese_whispers
 
@@ -138,7 +132,7 @@ def _chinese_whispers(
 
 
 def _hdbscan(vectors: np.ndarray, metric: str, min_size: int) -> np.ndarray:
-    _require("sklearn")
+    optional_module("sklearn", "scikit-learn", "cluster")
     from sklearn.cluster import HDBSCAN
 
     x = np.asarray(vectors, np.float64)
@@ -155,7 +149,7 @@ def _hdbscan(vectors: np.ndarray, metric: str, min_size: int) -> np.ndarray:
 def _agglomerative(
     vectors: np.ndarray, threshold: float, metric: str, groups: np.ndarray | None, k: int
 ) -> np.ndarray:
-    _require("scipy")
+    optional_module("scipy", extra="cluster")
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -200,7 +194,7 @@ def _agglomerative(
 def _agglomerative_sparse(vectors: np.ndarray, threshold: float, metric: str, k: int) -> np.ndarray:
     """Average linkage constrained to a (connected) kNN graph: scikit-learn's, for components too big for a full
     distance matrix."""
-    _require("sklearn")
+    optional_module("sklearn", "scikit-learn", "cluster")
     from scipy.sparse import coo_matrix
     from sklearn.cluster import AgglomerativeClustering
 

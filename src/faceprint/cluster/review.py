@@ -5,8 +5,9 @@ Unknown faces of uploads (kept only when the operator starts the server with ``-
 like any clustered face, in the gallery's stored clusters (`SavedClusters`, blob ``clusters:<model>``), with their
 crop (a small JPEG), their photo's sha256 and when they were kept, all inside the face's own record: erasure
 (faceprint.gallery.erasure) that drops a face from the stored clusters drops its crop with it, and retention
-(`expire_upload_faces`, run by `faceprint audit --keep-days`) drops those older than the cut-off. Their ``image`` is
-``upload:<sha256>``: no file of them is kept.
+(`expire_upload_faces`, in faceprint.gallery.stored_clusters so that the gallery's retention needs no cluster code;
+run by `faceprint audit --keep-days`) drops those older than the cut-off. Their ``image`` is ``upload:<sha256>``:
+no file of them is kept.
 """
 
 from __future__ import annotations
@@ -20,19 +21,17 @@ import numpy as np
 from faceprint.cluster.collect import CollectedFace
 from faceprint.cluster.constraints import mark_not_with
 from faceprint.cluster.run import DEFAULT_METHOD, default_threshold
-from faceprint.cluster.saved import FORMAT, SavedClusters, SavedFace, photo_sha256
+from faceprint.cluster.saved import SavedClusters, SavedFace, photo_sha256
 from faceprint.errors import (
     AlreadyEnrolled,
     FaceprintError,
     UnknownCluster,
     UnknownModel,
 )
+from faceprint.gallery.stored_clusters import UPLOAD, expire_upload_faces
 from faceprint.types import Face
 
 __all__ = ["UPLOAD", "enrol_faces", "expire_upload_faces", "face_crop", "keep_unknown", "move_face", "not_this_person", "take_face"]
-
-UPLOAD = "upload:"
-"""The ``image`` of a face kept from an upload: ``upload:<sha256 of the photo>``."""
 
 
 def keep_unknown(store: Any, model: str, metric: str, faces: list[tuple[Face, np.ndarray, bytes]], sha256: str,
@@ -141,26 +140,3 @@ def enrol_faces(store: Any, saved: SavedClusters, faces: list[tuple[SavedFace, n
                 crops[fid] = crop
         record_enrolment(store, done, saved.model)  # the audit log names who enrolled them (gallery/audit.py)
     return added, skipped, crops
-
-
-def expire_upload_faces(store: Any, before: float) -> int:
-    """Retention: drop from every stored clustering the faces kept from uploads before `before` (unix time), with
-    their crops; returns how many went."""
-    removed = 0
-    for key in [k for k in store.blob_keys() if k.startswith("clusters:")]:
-        found = store.get_blob(key)
-        if found is None:
-            continue
-        meta, data = found
-        if meta.get("format") != FORMAT:
-            continue
-        faces = list(meta["faces"])  # type: ignore[arg-type]
-        dim = int(meta["dim"])  # type: ignore[arg-type]
-        gone = np.array([str(f["image"]).startswith(UPLOAD) and float(f.get("created", 0.0)) < before for f in faces], bool)
-        if not gone.any():
-            continue
-        vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim) if faces and dim else np.zeros((len(faces), 0), "<f4")
-        meta = {**meta, "faces": [f for f, g in zip(faces, gone) if not g]}
-        store.put_blob(key, meta, np.ascontiguousarray(vecs[~gone], "<f4").tobytes())
-        removed += int(gone.sum())
-    return removed

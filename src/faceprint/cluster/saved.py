@@ -25,17 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.cluster.collect import CollectedFace, face_from_dict, face_to_dict
+from faceprint.cluster.collect import CollectedFace
 from faceprint.cluster.methods import cluster_vectors
 from faceprint.errors import FaceprintError, GalleryError, NoClusters, UnknownCluster
 from faceprint.gallery.store import Gallery
-from faceprint.types import Face, pairwise_distances
+from faceprint.gallery.stored_clusters import FORMAT, KIND
+from faceprint.types import Face, face_from_json, face_to_json, pairwise_distances
 
 __all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
 EXTRA_KEYS = ("crop", "created", "sha256", "not_with")
 """Per-face fields kept beside the face's box (`SavedClusters.extras`)."""
 
@@ -268,7 +268,7 @@ class SavedClusters:
     @staticmethod
     def blob_key(gallery: Gallery, model: str) -> str:
         """Keyed by the model's identity (Gallery.data_key): clusters of an older pipeline's vectors are not loaded."""
-        return gallery.data_key("clusters", model)
+        return gallery.data_key(KIND, model)
 
     @classmethod
     def load(cls, gallery: Gallery, model: str) -> SavedClusters | None:
@@ -279,7 +279,7 @@ class SavedClusters:
         meta, data = found
         if meta.get("format") != FORMAT:
             raise GalleryError(f"{gallery.path}: stored clusters have format {meta.get('format')}, this faceprint reads {FORMAT}")
-        faces = [SavedFace(int(d["id"]), d["image"], face_from_dict(d), d["cluster"]) for d in meta["faces"]]  # type: ignore[union-attr]
+        faces = [SavedFace(int(d["id"]), d["image"], face_from_json(d), d["cluster"]) for d in meta["faces"]]  # type: ignore[union-attr]
         extras = {int(d["id"]): {k: d[k] for k in EXTRA_KEYS if k in d} for d in meta["faces"]}  # type: ignore[union-attr]
         dim = int(meta["dim"])  # type: ignore[arg-type]
         vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim).astype(np.float32) if faces else np.zeros((0, dim), np.float32)
@@ -301,7 +301,7 @@ class SavedClusters:
             "format": FORMAT, "model": self.model, "metric": self.metric, "method": self.method,
             "threshold": self.threshold, "min_size": self.min_size, "next_cluster": self.next_cluster,
             "next_face": self.next_face, "dim": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
-            "faces": [dict(face_to_dict(f.face), **{k: v for k, v in self.extras.get(f.id, {}).items() if k in EXTRA_KEYS},
+            "faces": [dict(face_to_json(f.face), **{k: v for k, v in self.extras.get(f.id, {}).items() if k in EXTRA_KEYS},
                            id=f.id, image=f.image, cluster=f.cluster) for f in self.faces],
             "named": [{"image": k[0], "box": list(k[1]), "person": p} for k, p in sorted(self.named.items())],
             "discarded": [{"image": k[0], "box": list(k[1])} for k in sorted(self.discarded)],

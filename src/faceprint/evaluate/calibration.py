@@ -16,15 +16,10 @@ import numpy as np
 from faceprint.evaluate.labelled import InsufficientData, LabelledEmbeddings
 from faceprint.evaluate.metrics import far_tar_at, threshold_at_far
 from faceprint.gallery.store import Gallery
+from faceprint.recognize.open_set import threshold_setting
 from faceprint.types import pairwise_distances
 
-__all__ = ["Calibration", "all_pairs", "calibrate_threshold", "store_threshold", "threshold_setting"]
-
-
-def threshold_setting(gallery: Gallery, model: str) -> str:
-    """The gallery setting `identify` reads its calibrated threshold from (faceprint.recognize.images.threshold_for):
-    keyed by the model's identity, so a threshold calibrated on an older pipeline's vectors is not applied to new ones."""
-    return gallery.data_key("threshold", model)
+__all__ = ["Calibration", "all_pairs", "calibrate_threshold", "store_threshold"]
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,8 @@ def expire(gallery: Any, keep_days: float, now: float | None = None) -> dict[str
     """Retention: delete audit records, files of unknown faces (video thumbnails) and unknown faces of uploads kept
     in the stored clusters (`faceprint serve --cluster-unknown`) older than `keep_days`; the
     expiry itself is recorded. Returns the counts."""
-    from faceprint.cluster.review import expire_upload_faces
     from faceprint.gallery.erasure import expire_unknown_files
+    from faceprint.gallery.stored_clusters import expire_upload_faces
 
     if keep_days < 0:
         raise FaceprintError(f"--keep-days must be 0 or more, got {keep_days:g}")

@@ -48,6 +48,7 @@ import numpy as np
 
 from faceprint.errors import GalleryError, UnknownPerson
 from faceprint.gallery.store import Gallery, Removed
+from faceprint.gallery.stored_clusters import drop_faces
 
 __all__ = ["STEPS", "ErasurePlan", "ErasureReport", "erase_face", "erase_person", "expire_unknown_files", "finish_pending", "plan_erasure"]
 
@@ -343,30 +344,16 @@ def _same_photo(path: str, plan: ErasurePlan, sizes: set[int], hashes: set[str],
 
 def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray]) -> int:
     """Drop the removed photos' faces from every stored clustering (blobs ``clusters:*``)."""
-    from faceprint.cluster.saved import FORMAT
-
     sources, hashes, sizes = set(plan.sources), set(plan.photo_sha256), set(plan.photo_sizes)
-    removed = 0
-    for key in [k for k in gallery.blob_keys() if k.startswith("clusters:")]:
-        found = gallery.get_blob(key)
-        if found is None:
-            continue
-        meta, data = found
-        if meta.get("format") != FORMAT:
-            continue
-        faces: list[dict[str, Any]] = list(meta["faces"])  # type: ignore[call-overload]
-        dim = int(meta["dim"])  # type: ignore[call-overload]
-        vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim) if faces and dim else np.zeros((len(faces), max(dim, 1)), "<f4")
-        gone = _matches(vecs, plan, near) if dim else np.zeros(len(faces), bool)
+
+    def gone(faces: list[dict[str, Any]], vecs: np.ndarray) -> np.ndarray:
+        out = _matches(vecs, plan, near) if vecs.shape[1] else np.zeros(len(faces), bool)
         for i, f in enumerate(faces):
-            if not gone[i]:  # (a face kept from an upload records its photo's sha256: cluster/review.py)
-                gone[i] = f.get("sha256") in hashes or _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
-        if gone.any():
-            keep = ~gone
-            meta = {**meta, "faces": [f for f, k in zip(faces, keep) if k]}
-            gallery.put_blob(key, meta, np.ascontiguousarray(vecs[keep], "<f4").tobytes())
-            removed += int(gone.sum())
-    return removed
+            if not out[i]:  # (a face kept from an upload records its photo's sha256: cluster/review.py)
+                out[i] = f.get("sha256") in hashes or _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
+        return out
+
+    return drop_faces(gallery, gone)
 
 
 def _drop_faiss(gallery: Gallery) -> int:

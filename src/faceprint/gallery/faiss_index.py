@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.errors import MissingExtra
+from faceprint._extras import optional_module
+from faceprint.gallery.index import model_metric
 from faceprint.types import squared_distances_to
 
 __all__ = ["FaissIndex", "load_or_build_index", "index_path", "FAISS_KINDS", "EXACT_BELOW"]
@@ -47,14 +48,6 @@ FAISS_KINDS = ("auto", "flat", "ivf")
 EXACT_BELOW = 50_000
 """With kind="auto", galleries smaller than this get an exact flat index (see bench/search.py)."""
 FORMAT = 1
-
-
-def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        raise MissingExtra("faiss-cpu", "faiss") from None
-    return faiss
 
 
 def _as_f32(x: np.ndarray, dim: int | None = None) -> np.ndarray:
@@ -94,7 +87,7 @@ class FaissIndex:
         self.refine = int(refine)
         self.tuned_recall = tuned_recall
         if kind == "ivf":
-            _faiss().extract_index_ivf(index).nprobe = self.nprobe
+            optional_module("faiss", "faiss-cpu").extract_index_ivf(index).nprobe = self.nprobe
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -105,7 +98,7 @@ class FaissIndex:
 
     @property
     def nlist(self) -> int:
-        return int(_faiss().extract_index_ivf(self.index).nlist) if self.kind == "ivf" else 0
+        return int(optional_module("faiss", "faiss-cpu").extract_index_ivf(self.index).nlist) if self.kind == "ivf" else 0
 
     def __repr__(self) -> str:
         extra = f", nlist={self.nlist}, nprobe={self.nprobe}, refine={self.refine}" if self.kind == "ivf" else ""
@@ -130,7 +123,7 @@ class FaissIndex:
     ) -> FaissIndex:
         """Index `vectors` (N, D). kind: "flat" (exact), "ivf" (approximate, tuned), or "auto" (flat below
         `exact_below` vectors, else ivf). With `nprobe` given, tuning is skipped."""
-        faiss = _faiss()
+        faiss = optional_module("faiss", "faiss-cpu")
         if metric not in ("euclidean", "cosine"):
             raise ValueError(f"unknown metric {metric!r}; choose euclidean or cosine")
         if kind not in FAISS_KINDS:
@@ -167,7 +160,7 @@ class FaissIndex:
 
     def _tune(self, target: float, m: int, rng: np.random.Generator) -> None:
         """Smallest nprobe (then, if need be, larger refine) whose leave-one-out recall@1 reaches `target`."""
-        faiss = _faiss()
+        faiss = optional_module("faiss", "faiss-cpu")
         n = len(self)
         m = min(m, n)
         sample = np.sort(rng.choice(n, m, replace=False))
@@ -262,7 +255,7 @@ class FaissIndex:
             "nprobe": self.nprobe,
             "refine": self.refine,
             "tuned_recall": self.tuned_recall,
-            "faiss": _faiss().__version__,
+            "faiss": optional_module("faiss", "faiss-cpu").__version__,
         }
 
     def save(self, path: str | os.PathLike[str], extra: dict[str, object] | None = None) -> Path:
@@ -271,7 +264,7 @@ class FaissIndex:
 
         The original vectors are not written: they live in the gallery and are passed back to `load`.
         """
-        faiss = _faiss()
+        faiss = optional_module("faiss", "faiss-cpu")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -286,7 +279,7 @@ class FaissIndex:
     @classmethod
     def load(cls, path: str | os.PathLike[str], vectors: np.ndarray) -> FaissIndex:
         """Read an index written by `save`; `vectors` are the same (N, D) vectors it was built from."""
-        faiss = _faiss()
+        faiss = optional_module("faiss", "faiss-cpu")
         path = Path(path)
         meta = json.loads(path.with_name(path.name + ".json").read_text())
         if meta.get("format") != FORMAT:
@@ -331,9 +324,9 @@ def load_or_build_index(
     Row i of the index is row i of gallery.embeddings(model). `metric` defaults to the registered model's (else
     euclidean). When the index cannot be written (read-only folder), it is used from memory with a warning.
     """
-    _faiss()
+    optional_module("faiss", "faiss-cpu")
     if metric is None:
-        metric = _model_metric(model)
+        metric = model_metric(model)
     path = Path(path) if path is not None else index_path(gallery, model)
     state = gallery.state(model)  # before reading the vectors: a concurrent edit then shows up as stale next time
     emb = gallery.embeddings(model)
@@ -363,13 +356,3 @@ def load_or_build_index(
     except OSError as exc:
         log.warning("cannot save the index to %s (%s); it will be rebuilt next time", path, exc)
     return index
-
-
-def _model_metric(model: str) -> str:
-    from faceprint.errors import FaceprintError
-    from faceprint.models import get_model_spec
-
-    try:
-        return get_model_spec(model).metric
-    except FaceprintError:  # a name no registry knows (e.g. embeddings written through the API)
-        return "euclidean"

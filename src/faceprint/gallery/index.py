@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceprint.errors import FaceprintError
 from faceprint.types import pairwise_distances
 
-__all__ = ["ExactIndex"]
+__all__ = ["ExactIndex", "model_metric"]
 
 
 class ExactIndex:
@@ -36,3 +37,14 @@ class ExactIndex:
             best_d = np.take_along_axis(cand_d, order, 1)
             best_i = np.take_along_axis(cand_i, order, 1)
         return best_d, best_i
+
+
+def model_metric(model: str) -> str:
+    """The metric of a registered model, for an index over its vectors; euclidean for a name no registry knows
+    (embeddings written through the API under a name of the caller's)."""
+    from faceprint.models import get_model_spec
+
+    try:
+        return get_model_spec(model).metric
+    except FaceprintError:
+        return "euclidean"

@@ -45,7 +45,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from faceprint.errors import FaceprintError, MissingExtra
+from faceprint._extras import optional_module
+from faceprint.errors import FaceprintError
+from faceprint.gallery.index import model_metric
 from faceprint.types import squared_distances_to
 
 __all__ = [
@@ -77,14 +79,6 @@ rebuilds one partition (a 64th of the index) instead of the collection (gallery/
 def partition_of(person_ids: np.ndarray) -> np.ndarray:
     """The partition number of each person id."""
     return np.asarray(person_ids, np.int64) % PARTITIONS
-
-
-def _pymilvus() -> Any:
-    try:
-        import pymilvus
-    except ImportError:
-        raise MissingExtra("pymilvus", "milvus") from None
-    return pymilvus
 
 
 def is_milvus_spec(index: str) -> bool:
@@ -324,7 +318,7 @@ class MilvusIndex:
 
 
 def _connect(target: MilvusTarget) -> Any:
-    pymilvus = _pymilvus()
+    pymilvus = optional_module("pymilvus", extra="milvus")
     if target.lite:
         Path(target.uri).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -442,15 +436,6 @@ def _same_rows(ids: np.ndarray, sums: np.ndarray, ref_ids: np.ndarray, ref_sums:
     return (ref_ids[j] == ids) & (ref_sums[j] == sums)
 
 
-def _model_metric(model: str) -> str:
-    from faceprint.models import get_model_spec
-
-    try:
-        return get_model_spec(model).metric
-    except FaceprintError:  # a name no registry knows (e.g. embeddings written through the API)
-        return "euclidean"
-
-
 def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric: str | None = None,
                          kind: str | None = None) -> MilvusIndex:
     """The Milvus index of `model`'s gallery embeddings, brought in step with the gallery first.
@@ -459,8 +444,8 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
     (the version differs): ids that left the gallery are deleted, new ones inserted. Missing, foreign, of other
     settings, or still disagreeing after that: rebuilt from the gallery. The returned handle must be closed.
     """
-    _pymilvus()
-    metric = metric or _model_metric(model)
+    optional_module("pymilvus", extra="milvus")
+    metric = metric or model_metric(model)
     uid = gallery.get_setting("gallery_uid")
     if uid is None:
         raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
@@ -487,7 +472,7 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
             index = _sync(client, target, want, version, ids, emb.vectors, metric, want_kind, emb.person_ids)
     except BaseException as exc:
         _close(client, target)
-        if isinstance(exc, _pymilvus().MilvusException):  # e.g. an index type this server does not implement
+        if isinstance(exc, optional_module("pymilvus", extra="milvus").MilvusException):  # e.g. an index type this server does not implement
             raise FaceprintError(f"Milvus at {target.uri} refused to index {target.collection}: {exc}") from None
         raise
     return index
@@ -509,8 +494,8 @@ def open_milvus_in_step(gallery: Any, model: str, spec: str, metric: str | None 
     (same settings, the gallery's vectors version and row count: one small read of the gallery); otherwise
     brought in step first by load_or_build_milvus (one read of the vectors, after which the next command reads
     none). The returned handle must be closed."""
-    _pymilvus()
-    metric = metric or _model_metric(model)
+    optional_module("pymilvus", extra="milvus")
+    metric = metric or model_metric(model)
     uid = gallery.get_setting("gallery_uid")
     if uid is None:
         raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
@@ -584,7 +569,7 @@ def erase_partitions(gallery: Any, model: str, person_ids: list[int]) -> str | N
     from the gallery, then the index is marked in step. A delete alone would leave the vectors in the segment files
     (milvus-lite never compacts). Returns what was done, or None when the index is not a partitioned one of this
     gallery's current settings (the caller then rebuilds it whole)."""
-    _pymilvus()
+    optional_module("pymilvus", extra="milvus")
     uid = gallery.get_setting("gallery_uid") or ""
     target = milvus_target(gallery.path, uid, index_key(gallery, model))
     if not target.lite or not Path(target.uri).exists():

@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from faceprint._extras import optional_module
 from faceprint.detect import DEFAULT_DETECTOR
-from faceprint.errors import AlreadyEnrolled, FaceprintError, MissingExtra
+from faceprint.errors import AlreadyEnrolled, FaceprintError
 from faceprint.gallery.audit import record_enrolment
 from faceprint.gallery.enroll import EnrollReport, new_images
 from faceprint.gallery.store import Gallery
@@ -32,15 +33,6 @@ from faceprint.types import Face
 __all__ = ["enroll_ray", "FaceEmbedActor"]
 
 log = logging.getLogger(__name__)
-
-
-def _ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError:
-        raise MissingExtra("ray[data]", "ray") from None
-    return ray
 
 
 class FaceEmbedActor:
@@ -58,7 +50,7 @@ class FaceEmbedActor:
         self.several = several
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from faceprint.analyzer import select_face
+        from faceprint.pipeline import select_face
 
         a = self.analyzer
         n = len(batch["i"])
@@ -126,7 +118,8 @@ def enroll_ray(
     Returns:
         The same report as the local engine.
     """
-    ray = _ray()
+    optional_module("ray.data", "ray[data]", "ray")
+    ray = optional_module("ray", "ray[data]", "ray")
     report = EnrollReport()
     seen: dict[str, str] = {}
     todo: list[dict[str, Any]] = []

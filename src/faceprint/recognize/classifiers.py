@@ -44,7 +44,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from faceprint.errors import MissingExtra, NotFittedError, UnknownModel
+from faceprint._extras import optional_module
+from faceprint.errors import NotFittedError, UnknownModel
 
 __all__ = [
     "CLASSIFIER_KINDS",
@@ -67,20 +68,6 @@ MIN_HELD_OUT = 10
 # -- helpers ----------------------------------------------------------------------------------------------------
 
 
-def _sklearn() -> Any:
-    try:
-        import sklearn
-    except ImportError:
-        raise MissingExtra("scikit-learn", "classify") from None
-    return sklearn
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise MissingExtra("torch", "torch") from None
-    return torch
 
 
 def _l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -285,13 +272,13 @@ class _SklearnClassifier(EmbeddingClassifier):
     """A scikit-learn estimator, stored as a pickle (with a warning when loaded by another scikit-learn)."""
 
     def _dump(self, model: Any) -> bytes:
-        return pickle.dumps({"sklearn": _sklearn().__version__, "estimator": model}, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps({"sklearn": optional_module("sklearn", "scikit-learn").__version__, "estimator": model}, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _load(self, payload: bytes) -> Any:
         obj = pickle.loads(payload)
-        if obj["sklearn"] != _sklearn().__version__:
+        if obj["sklearn"] != optional_module("sklearn", "scikit-learn").__version__:
             log.warning("classifier was pickled with scikit-learn %s, loading it with %s; refit if it misbehaves",
-                        obj["sklearn"], _sklearn().__version__)
+                        obj["sklearn"], optional_module("sklearn", "scikit-learn").__version__)
         return obj["estimator"]
 
 
@@ -313,7 +300,7 @@ class KNNClassifier(_SklearnClassifier):
         self.random_state = random_state
 
     def _train(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> Any:
-        _sklearn()
+        optional_module("sklearn", "scikit-learn")
         from sklearn.neighbors import KNeighborsClassifier
 
         k = max(1, min(self.n_neighbors, len(x)))
@@ -337,7 +324,7 @@ class SVMClassifier(_SklearnClassifier):
         self.random_state = random_state
 
     def _train(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> Any:
-        _sklearn()
+        optional_module("sklearn", "scikit-learn")
         from sklearn.svm import LinearSVC
 
         return LinearSVC(C=self.C, max_iter=10_000, random_state=self.random_state).fit(x, y)
@@ -367,7 +354,7 @@ class LinearHeadClassifier(EmbeddingClassifier):
         self.random_state = random_state
 
     def _train(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        torch = _torch()
+        torch = optional_module("torch")
         threads = torch.get_num_threads()
         with torch.random.fork_rng(devices=[]):
             try:

@@ -1,4 +1,6 @@
-"""Identify every face in a list of photos against a gallery: the job behind `faceprint identify`."""
+"""Identify every face in a list of photos with an Identifier: the job behind `faceprint identify`, and the threshold a
+gallery's stored settings give. Building the Identifier over a gallery's store and indexes is the gallery's job
+(faceprint.gallery.identify.build_identifier)."""
 
 from __future__ import annotations
 
@@ -6,22 +8,25 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import NoImagesFound
 from faceprint.image import ImageSource, list_images
-from faceprint.models.identity import model_identity
-from faceprint.recognize.identifier import Candidate, GalleryEmbeddings, Identifier, Match
-from faceprint.recognize.open_set import DEFAULT_FAR, OpenSetThreshold, gallery_impostors, model_impostors, open_set_threshold
+from faceprint.recognize.identifier import Candidate, Identifier, Match
+from faceprint.recognize.open_set import (
+    DEFAULT_FAR,
+    GallerySettings,
+    OpenSetThreshold,
+    gallery_impostors,
+    model_impostors,
+    open_set_threshold,
+    threshold_setting,
+)
 from faceprint.types import Face
 
-if TYPE_CHECKING:
-    from faceprint.gallery.store import GalleryStore as Gallery
-
-__all__ = ["FaceResult", "build_identifier", "expand_paths", "gallery_threshold", "identify_images", "threshold_for"]
+__all__ = ["FaceResult", "expand_paths", "gallery_threshold", "identify_images", "threshold_for"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -93,15 +98,13 @@ class FaceResult:
         }
 
 
-def threshold_for(gallery: Gallery, model: str, default: float | None) -> float | None:
+def threshold_for(gallery: GallerySettings, model: str, default: float | None) -> float | None:
     """The gallery's calibrated threshold for this model if one was stored (faceprint calibrate), else `default`."""
-    from faceprint.evaluate.calibration import threshold_setting
-
     stored = gallery.get_setting(threshold_setting(gallery, model))
     return float(stored) if stored is not None else default
 
 
-def gallery_threshold(gallery: Gallery, model: str, photos_per_person: Sequence[int], far: float = DEFAULT_FAR,
+def gallery_threshold(gallery: GallerySettings, model: str, photos_per_person: Sequence[int], far: float = DEFAULT_FAR,
                       threshold: float | None = None, default: float | None = None) -> OpenSetThreshold:
     """The open-set threshold for this gallery's enrolled faces of `model` (`photos_per_person`: its make-up).
 
@@ -121,65 +124,6 @@ def gallery_threshold(gallery: Gallery, model: str, photos_per_person: Sequence[
         return OpenSetThreshold(point.threshold, "calibrated threshold", point.n_faces, point.effective_faces, None,
                                 point.stranger_rate, point.comparison_rate)
     return open_set_threshold(photos_per_person, far, shipped, fallback=default)
-
-
-def build_identifier(
-    gallery: Gallery,
-    analyzer: FaceAnalyzer,
-    threshold: float | None = None,
-    classifier: str | None = None,
-    index: str = "exact",
-    far: float = DEFAULT_FAR,
-    embeddings: GalleryEmbeddings | None = None,
-) -> Identifier:
-    """An Identifier over the gallery's embeddings of the analyzer's model (EmptyGallery if there are none).
-
-    Its threshold names a share `far` of strangers at the gallery's current size (see gallery_threshold), unless
-    `threshold` is given.
-    index: "exact", "faiss" (a file beside the gallery), "milvus" (a milvus-lite file beside it) or
-    "milvus://HOST:PORT" (a Milvus server); a Milvus index holds a connection, closed by `identifier.index.close()`.
-    embeddings: the model's vectors as the caller already holds them (GalleryStore.follow_vectors), not read again.
-    """
-    spec = analyzer.embedder.spec
-    if classifier is None and (index == "milvus" or index.startswith("milvus://")):
-        # Read no vector: the people's photo counts set the threshold; Milvus answers face ids and the store the
-        # candidates' rows (people and exact vectors), those rows only.
-        from faceprint.gallery.milvus_index import open_milvus_in_step
-
-        gallery.require_model(spec.name)
-        gallery.check_identity(spec.name, model_identity(spec))
-        photos = gallery.photo_counts(spec.name)
-        point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
-        idx = open_milvus_in_step(gallery, spec.name, index)  # the caller closes it: identifier.index.close()
-        empty = GalleryEmbeddings(spec.name, np.zeros((0, spec.embedding_dim), np.float32), np.zeros(0, np.int64),
-                                  np.zeros(0, np.int64), {})
-        return Identifier(empty, spec.metric, point.threshold, spec.confidence_slope, index=idx, operating_point=point,
-                          directory=gallery, n_people=len(photos))
-    if embeddings is not None:
-        gallery.check_identity(spec.name, model_identity(spec))
-        emb = embeddings
-    else:
-        emb = gallery.embeddings(spec.name, model_identity(spec))
-    _, photos = np.unique(emb.person_ids, return_counts=True)
-    point = gallery_threshold(gallery, spec.name, photos.tolist(), far, threshold, spec.open_set_threshold)
-    thr = point.threshold
-    clf = None
-    if classifier is not None:
-        from faceprint.gallery.classifier_store import load_classifier
-
-        clf = load_classifier(gallery, spec.name, classifier)
-    idx = None
-    if index == "faiss":
-        from faceprint.gallery.faiss_index import load_or_build_index
-
-        idx = load_or_build_index(gallery, spec.name)
-    elif index == "milvus" or index.startswith("milvus://"):
-        from faceprint.gallery.milvus_index import load_or_build_milvus
-
-        idx = load_or_build_milvus(gallery, spec.name, index)  # the caller closes it: identifier.index.close()
-    elif index != "exact":
-        raise ValueError(f"unknown index {index!r}; choose exact, faiss, milvus or milvus://HOST:PORT")
-    return Identifier(emb, spec.metric, thr, spec.confidence_slope, classifier=clf, index=idx, operating_point=point)
 
 
 def expand_paths(items: Iterable[ImageSource]) -> list[ImageSource]:

@@ -34,17 +34,15 @@ import re
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from faceprint.recognize.score_law import ScoreLaw, check_far
 
-if TYPE_CHECKING:
-    from faceprint.gallery.store import Gallery
-
 __all__ = [
     "DEFAULT_FAR",
+    "GallerySettings",
     "ImpostorDistribution",
     "OpenSetThreshold",
     "fit_impostor_distribution",
@@ -53,6 +51,7 @@ __all__ = [
     "model_impostors",
     "open_set_threshold",
     "store_gallery_impostors",
+    "threshold_setting",
 ]
 
 log = logging.getLogger(__name__)
@@ -381,11 +380,28 @@ def open_set_threshold(
     return OpenSetThreshold(thr, impostors.source, n_faces, size, far, impostors.stranger_rate(thr, size), impostors.comparison_rate(thr))
 
 
-def _gallery_key(gallery: Gallery, model: str) -> str:
+class GallerySettings(Protocol):
+    """What open-set thresholds need of a gallery: its settings, keyed by what they were derived from
+    (faceprint.gallery.store's stores are such, a layer above)."""
+
+    def data_key(self, kind: str, model: str) -> str: ...
+
+    def get_setting(self, key: str) -> str | None: ...
+
+    def set_setting(self, key: str, value: str) -> None: ...
+
+
+def threshold_setting(gallery: GallerySettings, model: str) -> str:
+    """The gallery setting `identify` reads its calibrated threshold from (faceprint.recognize.images.threshold_for):
+    keyed by the model's identity, so a threshold calibrated on an older pipeline's vectors is not applied to new ones."""
+    return gallery.data_key("threshold", model)
+
+
+def _gallery_key(gallery: GallerySettings, model: str) -> str:
     return gallery.data_key("impostors", model)  # by the model's identity, as every derived setting
 
 
-def gallery_impostors(gallery: Gallery, model: str) -> ImpostorDistribution | None:
+def gallery_impostors(gallery: GallerySettings, model: str) -> ImpostorDistribution | None:
     """The impostor distribution `faceprint calibrate` stored in this gallery for a model, or None.
 
     With store_gallery_impostors, the one place that knows where a gallery keeps it.
@@ -394,7 +410,7 @@ def gallery_impostors(gallery: Gallery, model: str) -> ImpostorDistribution | No
     return None if raw is None else ImpostorDistribution.from_dict(json.loads(raw))
 
 
-def store_gallery_impostors(gallery: Gallery, dist: ImpostorDistribution) -> str:
+def store_gallery_impostors(gallery: GallerySettings, dist: ImpostorDistribution) -> str:
     """Keep a measured impostor distribution in the gallery, for `dist.model`; returns the setting's key."""
     key = _gallery_key(gallery, dist.model)
     gallery.set_setting(key, json.dumps(dist.to_dict()))

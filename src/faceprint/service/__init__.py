@@ -8,10 +8,9 @@ The keys file (`faceprint.service.keys`) and the configuration need no extra; `c
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from typing import Any
 
-from faceprint.errors import MissingExtra
+from faceprint._extras import optional_module
 from faceprint.service.config import Limits, ServiceConfig
 from faceprint.service.keys import KeyStore, keys_path
 
@@ -20,9 +19,8 @@ __all__ = ["create_app", "check_extra", "Limits", "ServiceConfig", "KeyStore", "
 
 def check_extra() -> None:
     """MissingExtra naming the package when the ``serve`` extra is not installed."""
-    for pkg, mod in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("python-multipart", "multipart")):
-        if find_spec(mod) is None:
-            raise MissingExtra(pkg, "serve")
+    for mod, pkg in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("multipart", "python-multipart")):
+        optional_module(mod, pkg, "serve")
 
 
 def __getattr__(name: str) -> Any:

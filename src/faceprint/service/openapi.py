@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from faceprint.errors import MissingExtra
+from faceprint._extras import optional_module
 from faceprint.names import MAX_NAME_LENGTH, name_pattern
 from faceprint.service.bodies import BODIES
 from faceprint.service.config import ServiceConfig
@@ -89,11 +89,7 @@ def install_openapi(app: FastAPI, config: ServiceConfig, has_keys: Any) -> None:
 
 def docs_assets() -> Path:
     """The folder of Swagger UI and ReDoc files (from the fastapi-offline package); MissingExtra without it."""
-    try:
-        import fastapi_offline
-    except ImportError:
-        raise MissingExtra("fastapi-offline", "serve") from None
-    return Path(fastapi_offline.__file__).parent / "static"
+    return Path(optional_module("fastapi_offline", "fastapi-offline", "serve").__file__).parent / "static"
 
 
 def install_docs(app: FastAPI) -> None:

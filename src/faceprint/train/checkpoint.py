@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from faceprint import __version__
+from faceprint._version import __version__
 from faceprint._files import atomic_write
 from faceprint.models.checkpoint_model import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from faceprint.errors import MissingExtra
+from faceprint._extras import optional_module
 from faceprint._files import atomic_write
 
 __all__ = ["plot_curves"]
@@ -14,13 +14,8 @@ __all__ = ["plot_curves"]
 
 def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> None:
     """Draw the metrics history (rows of metrics.jsonl) into a PNG, atomically."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise MissingExtra("matplotlib", "train") from None
+    optional_module("matplotlib").use("Agg", force=False)
+    Figure = optional_module("matplotlib.figure", "matplotlib").Figure
 
     def series(key: str) -> tuple[list[int], list[float]]:
         rows = [r for r in history if isinstance(r.get(key), (int, float))]

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -31,7 +31,7 @@ from faceprint.errors import FaceprintError, NoImagesFound
 from faceprint.image import load_image
 from faceprint.models._weights import cache_dir
 from faceprint.models.base import Embedder
-from faceprint.types import Face
+from faceprint.types import Face, face_from_json, face_to_json
 
 if TYPE_CHECKING:
     from faceprint.detect.base import Detector
@@ -176,25 +176,13 @@ def _load_cached(path: Path, items: Items) -> FaceSet | None:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             crops = z["crops"]
-        faces = [_face_from_json(f) for f in meta["faces"]]
+        faces = [None if f is None else face_from_json(f) for f in meta["faces"]]
         index = meta["index"]
         skipped = {reason: [str(items[i][1]) for i in idx] for reason, idx in meta["skipped_index"].items()}
         return FaceSet(crops, [items[i][0] for i in index], [str(items[i][1]) for i in index], faces, skipped)
     except Exception as exc:  # a damaged or foreign file (BadZipFile, EOFError, ...) is rebuilt, not fatal
         log.warning("ignoring unreadable face cache %s: %s", path, exc)
         return None
-
-
-def _face_to_json(face: Face | None) -> dict[str, Any] | None:
-    if face is None:
-        return None
-    return {"box": list(face.box), "score": face.score, "landmarks": [list(p) for p in face.landmarks]}
-
-
-def _face_from_json(data: dict[str, Any] | None) -> Face | None:
-    if data is None:
-        return None
-    return Face(tuple(data["box"]), float(data["score"]), tuple(tuple(p) for p in data["landmarks"]))  # type: ignore[arg-type]
 
 
 def _crop_one(
@@ -267,7 +255,7 @@ def prepare_faces(
     faces_arr = np.stack(crops).astype(np.uint8, copy=False)
     out = FaceSet(faces_arr, persons, sources, found, skipped)
     if path is not None:
-        faces_json = [_face_to_json(f) for f in found]
+        faces_json = [None if f is None else face_to_json(f) for f in found]
         meta = json.dumps({"index": index, "faces": faces_json, "skipped_index": skipped_index})
         _save_npz(path, crops=faces_arr, meta=np.array(meta))
     return out

@@ -39,7 +39,8 @@ import numpy as np
 from faceprint.api import Gallery, check_threshold
 from faceprint.detect import Detector, create_detector
 from faceprint.errors import VideoError
-from faceprint.recognize.images import FaceResult, build_identifier
+from faceprint.gallery.identify import build_identifier
+from faceprint.recognize.images import FaceResult
 from faceprint.recognize.open_set import DEFAULT_FAR
 from faceprint.types import Face, pairwise_distances
 from faceprint.video.appearance import SIGNATURE_CHANGE, SIGNATURE_MEMORY, appearance_signature, signature_similarity

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.errors import MissingExtra, VideoError
+from faceprint._extras import optional_module
+from faceprint.errors import VideoError
 
 __all__ = ["Frame", "VideoSource", "FileSource", "LiveSource", "open_source", "is_live"]
 
@@ -73,19 +74,13 @@ class VideoSource:
         self.close()
 
 
-def import_av() -> Any:
-    try:
-        import av
-    except ImportError:
-        raise MissingExtra("av", "video") from None
-    return av
 
 
 class FileSource(VideoSource):
     """A video file decoded in order with PyAV; a truncated or corrupt file raises VideoError naming the frame."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        av = import_av()
+        av = optional_module("av", extra="video")
         self.name = str(path)
         if not Path(path).is_file():
             raise VideoError(self.name, "no such file")
@@ -109,7 +104,7 @@ class FileSource(VideoSource):
         self.frame_count = int(self._stream.frames) or None
 
     def __iter__(self) -> Iterator[Frame]:
-        av = import_av()
+        av = optional_module("av", extra="video")
         index = 0
         decoded = self._container.decode(self._stream)
         while True:

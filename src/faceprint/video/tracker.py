@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from faceprint.errors import MissingExtra
+from faceprint._extras import optional_module
 from faceprint.types import Face
 
 __all__ = ["FaceTracker", "TrackedFace"]
@@ -63,11 +63,7 @@ class _Track:
 
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
-    try:
-        from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
-    except ImportError:
-        raise MissingExtra("scipy", "video") from None
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = optional_module("scipy.optimize", extra="video").linear_sum_assignment(cost)
     return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FAR]
 
 

@@ -11,10 +11,10 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from faceprint._extras import optional_module
 from faceprint.errors import OutputError, VideoError
 from faceprint.types import Face
 from faceprint.video.recognizer import FrameResult
-from faceprint.video.source import import_av
 from faceprint.video.tracks import TrackSummary
 from faceprint.viz.annotate import GREEN, RED, draw_faces
 
@@ -72,7 +72,7 @@ class AnnotatedVideoWriter:
     def __init__(
         self, path: str | os.PathLike[str], fps: float | Fraction, width: int, height: int, crf: int = 23, preset: str = "superfast"
     ) -> None:
-        av = import_av()
+        av = optional_module("av", extra="video")
         self.path = Path(path)
         container, codec = video_format(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,7 @@ class AnnotatedVideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         """Encode one RGB frame."""
-        av = import_av()
+        av = optional_module("av", extra="video")
         h, w = rgb.shape[:2]
         if (w, h) != (self.width, self.height):
             rgb = cv2.copyMakeBorder(rgb, 0, self.height - h, 0, self.width - w, cv2.BORDER_CONSTANT, value=0)

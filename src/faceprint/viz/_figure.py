@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from faceprint.errors import MissingExtra, OutputError
+from faceprint._extras import optional_module
+from faceprint.errors import OutputError
 from faceprint.output_paths import PICTURE_SUFFIXES, check_output_file, make_output_dir
 
 if TYPE_CHECKING:
@@ -18,10 +18,9 @@ __all__ = ["new_figure", "save_figure", "require"]
 DPI = 100
 
 
-def require(package: str, extra: str = "viz") -> None:
-    """Raise MissingExtra naming the extra to install when an optional package is absent."""
-    if importlib.util.find_spec(package) is None:
-        raise MissingExtra(package, extra)
+def require(module: str, extra: str = "viz") -> None:
+    """MissingExtra naming the extra to install when an optional package of the pictures is absent."""
+    optional_module(module, "scikit-learn" if module == "sklearn" else None, extra)
 
 
 def new_figure(width_px: int, height_px: int) -> Figure:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.errors import MissingExtra
+from faceprint._extras import optional_module
 from faceprint.viz._figure import new_figure, require, save_figure
 
 __all__ = ["MAP_SIZE", "METHODS", "embedding_map_plot", "project_2d"]
@@ -34,11 +34,7 @@ def project_2d(vectors: np.ndarray, method: str = "tsne", seed: int = 0, metric:
         tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, metric=metric)
         return tsne.fit_transform(x).astype(np.float64)
     if method == "umap":
-        try:
-            import umap  # type: ignore[import-not-found]
-        except ImportError:
-            raise MissingExtra("umap-learn", "umap") from None
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed, metric=metric)
+        reducer = optional_module("umap", "umap-learn").UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed, metric=metric)
         return np.asarray(reducer.fit_transform(x), dtype=np.float64)
     raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
 

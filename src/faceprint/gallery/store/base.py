@@ -25,7 +25,7 @@ import platformdirs
 from faceprint.errors import AlreadyEnrolled, EmptyGallery, GalleryError, InvalidName, ModelNotInGallery, StaleEmbeddings, UnknownPerson
 from faceprint.names import check_name as _name_rule
 from faceprint.recognize.identifier import GalleryEmbeddings
-from faceprint.types import Face
+from faceprint.types import Face, face_from_json, face_to_json
 
 if TYPE_CHECKING:
     from faceprint.models.identity import ModelIdentity
@@ -244,7 +244,7 @@ class GalleryStore(ABC):
         for fid, name, src, sha, box, lms, score, created, models in rows:
             face = None
             if box is not None:
-                face = Face(tuple(json.loads(box)), float(score), tuple(tuple(p) for p in json.loads(lms)))
+                face = face_from_json({"box": json.loads(box), "score": score, "landmarks": json.loads(lms)})
             out.append(FaceRecord(int(fid), name, src, sha, face, float(created), tuple(sorted(models.split(","))) if models else ()))
         return out
 
@@ -292,8 +292,9 @@ class GalleryStore(ABC):
                     fid = int(row[0][0])
                 else:
                     # Full precision: `gallery reembed` crops the face again from these points, and must get the same crop.
-                    box = json.dumps([float(v) for v in face.box]) if face else None
-                    lms = json.dumps([[float(x), float(y)] for x, y in face.landmarks]) if face else None
+                    stored = face_to_json(face) if face else None
+                    box = json.dumps(stored["box"]) if stored else None
+                    lms = json.dumps(stored["landmarks"]) if stored else None
                     fid = self._insert(
                         "INSERT INTO faces (person_id, source, sha256, box, landmarks, det_score, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (pid, source, sha256, box, lms, face.score if face else None, time.time()),

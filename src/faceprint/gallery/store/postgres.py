@@ -23,7 +23,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryLocked, GalleryUnavailable, MissingExtra
+from faceprint._extras import optional_module
+from faceprint.errors import AlreadyEnrolled, GalleryError, GalleryLocked, GalleryUnavailable
 from faceprint.gallery.store.base import GalleryStore
 
 __all__ = ["PostgresStore", "PG_MIGRATIONS", "PG_SCHEMA_VERSION", "display_url", "gallery_url", "list_galleries"]
@@ -193,12 +194,7 @@ def list_galleries(base: str, timeout: float = 10.0) -> list[str]:
 
 
 def _psycopg() -> tuple[Any, Any]:
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError:
-        raise MissingExtra("psycopg", "postgres") from None
-    return psycopg, psycopg_pool
+    return optional_module("psycopg"), optional_module("psycopg_pool", "psycopg")
 
 
 class _Pools:
