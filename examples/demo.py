@@ -26,8 +26,8 @@ from rich.table import Table
 
 from faceprint.analyzer import FaceAnalyzer
 from faceprint.errors import SampleDataError
-from faceprint.gallery import Gallery, enroll, identity_folders, split_per_person
-from faceprint.recognize import build_identifier, identify_images
+from faceprint.gallery import Gallery, build_identifier, enroll, identity_folders, split_per_person
+from faceprint.recognize import identify_images
 from faceprint.sample_photos import FACE_RECOGNITION_PHOTOS, SamplePhotos, fetch_sample_photos
 from faceprint.viz import draw_faces, save_image
 from faceprint.viz.annotate import GREEN, RED
