@@ -38,10 +38,12 @@ import numpy as np
 
 import faceprint
 from faceprint.client import ApiError, Client
+from faceprint.detect import DEFAULT_DETECTOR
+from faceprint.models import DEFAULT_MODEL
 from faceprint.models.identity import model_identity
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-MODEL = "dlib-resnet-v1"
+MODEL = DEFAULT_MODEL  # the server's own default: the synthetic faces must be of the model it identifies with
 
 
 def start_server(*args: str, cpu: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
@@ -206,7 +208,7 @@ def main() -> None:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(f"\n{args.clients} clients, {args.sizes.split(',')[0]} faces, each replica --workers 1 pinned to one CPU "
-              f"(taskset), {os.cpu_count()} CPUs, model {MODEL} + mtcnn; load average before each phase in the table\n")
+              f"(taskset), {os.cpu_count()} CPUs, model {MODEL} + {DEFAULT_DETECTOR}; load average before each phase in the table\n")
         print("| replicas | requests | req/s | x one SQLite server | p50 ms | p99 ms | failures | peak RSS MB per replica | probes right | load avg |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         base = rows[0][1]["rps"]
@@ -253,7 +255,7 @@ def main() -> None:
         rows.append((f"enrol ({n} faces stored)", r))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{args.clients} clients, server --workers {args.workers}, {os.cpu_count()} CPUs, model {MODEL} + mtcnn\n")
+    print(f"\n{args.clients} clients, server --workers {args.workers}, {os.cpu_count()} CPUs, model {MODEL} + {DEFAULT_DETECTOR}\n")
     print("| phase | requests | req/s | p50 ms | p99 ms | failures | peak RSS MB | probes right |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in rows:
