@@ -228,24 +228,29 @@ class MilvusIndex:
 
     # -- searching --------------------------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest gallery rows per query: (distances, indices), each (Q, k), nearest first; -1 / inf where
-        fewer than k were found."""
+    def _queries(self, queries: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        if self.metric == "cosine":
-            q = _normalize(q)
-        k = min(int(k), len(self))
-        if k < 1:
-            raise ValueError("k must be at least 1")
+        return _normalize(q) if self.metric == "cosine" else q
+
+    def _search_chunks(self, q: np.ndarray, k: int, chunk: int) -> Iterator[tuple[int, list[Any]]]:
+        """(first query's row, Milvus's hits for each query of the chunk) for `q` in chunks of `chunk` queries."""
         params = dict(self.search_params)
         if "ef" in params:
             params["ef"] = max(int(params["ef"]), 2 * k)
+        for s in range(0, len(q), chunk):
+            yield s, self.client.search(self.target.collection, data=[v.tolist() for v in q[s : s + chunk]], limit=k,
+                                        anns_field=_VEC, output_fields=[], search_params={"metric_type": "L2", "params": params})
+
+    def search(self, queries: np.ndarray, k: int, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest gallery rows per query: (distances, indices), each (Q, k), nearest first; -1 / inf where
+        fewer than k were found."""
+        q = self._queries(queries)
+        k = min(int(k), len(self))
+        if k < 1:
+            raise ValueError("k must be at least 1")
         out_d = np.full((len(q), k), np.inf, np.float32)
         out_i = np.full((len(q), k), -1, np.int64)
-        for s in range(0, len(q), chunk):
-            qq = q[s : s + chunk]
-            hits = self.client.search(self.target.collection, data=[v.tolist() for v in qq], limit=k,
-                                      anns_field=_VEC, output_fields=[], search_params={"metric_type": "L2", "params": params})
+        for s, hits in self._search_chunks(q, k, chunk):
             for r, row in enumerate(hits):
                 ids = np.array([h["id"] for h in row], np.int64)
                 d2 = np.array([h["distance"] for h in row], np.float32)
@@ -253,7 +258,7 @@ class MilvusIndex:
                 keep = rows >= 0  # an id the gallery no longer has (an edit since this handle was made)
                 rows, d2 = rows[keep], d2[keep]
                 if self.vectors is not None and len(rows):
-                    d2 = squared_distances_to(qq[r : r + 1], self.vectors, rows[None, :])[0]
+                    d2 = squared_distances_to(q[s + r : s + r + 1], self.vectors, rows[None, :])[0]
                 order = np.lexsort((rows, d2))[:k]
                 out_d[s + r, : len(order)] = d2[order]
                 out_i[s + r, : len(order)] = rows[order]
@@ -264,18 +269,11 @@ class MilvusIndex:
         """The k nearest faces per query as Milvus ranks them: (squared L2 distances on what it holds, face ids),
         each (Q, k), -1 where fewer were found. Needs nothing of the gallery in memory: the caller reads the
         candidates' rows (faceprint.recognize.identifier, with a store as its directory)."""
-        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        if self.metric == "cosine":
-            q = _normalize(q)
+        q = self._queries(queries)
         k = min(int(k), len(self))
-        params = dict(self.search_params)
-        if "ef" in params:
-            params["ef"] = max(int(params["ef"]), 2 * k)
         out_d = np.full((len(q), k), np.inf, np.float32)
         out_i = np.full((len(q), k), -1, np.int64)
-        for s in range(0, len(q), chunk):
-            hits = self.client.search(self.target.collection, data=[v.tolist() for v in q[s : s + chunk]], limit=k,
-                                      anns_field=_VEC, output_fields=[], search_params={"metric_type": "L2", "params": params})
+        for s, hits in self._search_chunks(q, k, chunk):
             for r, row in enumerate(hits):
                 out_i[s + r, : len(row)] = [h["id"] for h in row]
                 out_d[s + r, : len(row)] = [h["distance"] for h in row]
