@@ -308,28 +308,47 @@ class PostgresStore(GalleryStore):
         return int(self._run(sql + " RETURNING id", params)[0][0])
 
     @contextmanager
+    def _committed(self, conn: Any, lock: bool) -> Iterator[None]:
+        """`conn.transaction()` around the body: committed when it returns, rolled back when it raises (the body's
+        error is raised as it is). With `lock`, the gallery's write lock is taken first (GalleryLocked after the
+        timeout). psycopg's own errors (begin, lock, commit) come out as faceprint's."""
+        try:
+            tx = conn.transaction()
+            tx.__enter__()
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from None
+
+        def rollback(exc: BaseException) -> None:
+            try:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+            except self._psycopg.Error:
+                pass
+
+        if lock:
+            try:
+                conn.execute(f"SET LOCAL lock_timeout = {max(1, int(self._timeout * 1000))}")  # then GalleryLocked
+                conn.execute(LOCK_SQL, (WRITE_LOCK,))
+            except self._psycopg.Error as exc:
+                rollback(exc)
+                raise self._error(exc) from None
+        try:
+            yield
+        except BaseException as exc:
+            rollback(exc)
+            raise
+        try:
+            tx.__exit__(None, None, None)  # COMMIT
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from None
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside land together or not at all (also on KeyboardInterrupt), one writer at a time; inside
         another transaction, a savepoint that undoes only its own writes when it fails."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            try:
-                tx = conn.transaction()
-                tx.__enter__()
-            except self._psycopg.Error as exc:
-                raise self._error(exc) from None
-            try:
+            with self._committed(conn, lock=False):  # a savepoint
                 yield
-            except BaseException as exc:
-                try:
-                    tx.__exit__(type(exc), exc, exc.__traceback__)
-                except self._psycopg.Error:
-                    pass
-                raise
-            try:
-                tx.__exit__(None, None, None)
-            except self._psycopg.Error as exc:
-                raise self._error(exc) from None
             return
         try:
             ctx = self._pool.connection()
@@ -338,36 +357,12 @@ class PostgresStore(GalleryStore):
             raise self._error(exc) from None
         failed: BaseException | None = None
         try:
-            try:
-                tx = conn.transaction()
-                tx.__enter__()
-            except self._psycopg.Error as exc:
-                raise self._error(exc) from None
-            try:
-                conn.execute(f"SET LOCAL lock_timeout = {max(1, int(self._timeout * 1000))}")  # then GalleryLocked
-                conn.execute(LOCK_SQL, (WRITE_LOCK,))
-            except self._psycopg.Error as exc:
+            with self._committed(conn, lock=True):
+                self._local.conn = conn
                 try:
-                    tx.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
-                except self._psycopg.Error:
-                    pass
-                raise self._error(exc) from None
-            self._local.conn = conn
-            try:
-                yield
-            except BaseException as exc:
-                failed = exc
-                try:
-                    tx.__exit__(type(exc), exc, exc.__traceback__)
-                except self._psycopg.Error:
-                    pass
-                raise
-            finally:
-                self._local.conn = None
-            try:
-                tx.__exit__(None, None, None)  # COMMIT
-            except self._psycopg.Error as exc:
-                raise self._error(exc) from None
+                    yield
+                finally:
+                    self._local.conn = None
         except BaseException as exc:
             failed = exc
             raise
