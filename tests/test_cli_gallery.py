@@ -78,6 +78,7 @@ def test_empty_gallery(tmp_path, photo, gallery_target) -> None:
     # No gallery file at all: said so, and nothing is created by a command that only reads.
     missing = tmp_path / "none.sqlite"
     fails(run("identify", photo, "--gallery", missing), 8, "no gallery here", "enroll")  # nobody enrolled yet: empty (issue 29)
+    fails(run("video", photo, "--gallery", missing), 8, "no gallery here", "enroll")  # the same for video
     fails(run("people", "list", "--gallery", missing), 6, "no gallery here")
     assert not missing.exists()
 

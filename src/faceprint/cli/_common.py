@@ -245,6 +245,17 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def require_gallery(gallery: str | Path | None) -> None:
+    """Raise EmptyGallery (exit 8) when a command that names people finds no gallery at all: nobody is enrolled yet,
+    which is an empty gallery, not an unusable one (a PostgreSQL URL is checked when it is opened)."""
+    from faceprint.errors import EmptyGallery
+    from faceprint.gallery.store import default_gallery_path, is_postgres_url
+
+    where = gallery if gallery is not None else default_gallery_path()
+    if not is_postgres_url(str(where)) and not Path(where).exists():
+        raise EmptyGallery(f"{where}: no gallery here; enroll someone first (faceprint enroll)")
+
+
 def print_json(obj: Any) -> None:
     """One JSON document on stdout (NaN/inf become null)."""
     sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")

@@ -22,6 +22,7 @@ from faceprint.cli._common import (
     print_error,
     print_json,
     progress_bar,
+    require_gallery,
     stored_model_name,
     styled,
 )
@@ -100,12 +101,7 @@ def identify(
         if classifier is not None and classifier not in CLASSIFIER_KINDS:
             raise UnknownModel("classifier", classifier, list(CLASSIFIER_KINDS))
         files = expand_paths(paths)
-        from faceprint.errors import EmptyGallery
-        from faceprint.gallery.store import default_gallery_path, is_postgres_url
-
-        where = gallery if gallery is not None else default_gallery_path()
-        if not is_postgres_url(where) and not Path(where).exists():  # nobody enrolled yet: empty (exit 8), not unusable
-            raise EmptyGallery(f"{where}: no gallery here; enroll someone first (faceprint enroll)")
+        require_gallery(gallery)
         with Gallery(gallery, model=model, detector=detector, timeout=wait, create=False) as g:
             model, store = g.model, g.store
             store.require_model(model)  # raises EmptyGallery or ModelNotInGallery, naming the models that are there

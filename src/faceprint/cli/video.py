@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, check_threshold, console, err_console, fail, handle_errors, print_json, stored_model_name
+from faceprint.cli._common import Exit, check_threshold, console, err_console, fail, handle_errors, print_json, require_gallery, stored_model_name
 from faceprint.cli._gallery_opts import FarOpt, GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.models import DEFAULT_MODEL
@@ -55,6 +55,7 @@ def video(
         if detector not in list_detectors():
             raise UnknownModel("detector", detector, list_detectors())
         model = stored_model_name(model)
+        require_gallery(gallery)
         with faceprint.Gallery(gallery, model=model, timeout=wait, create=False) as g:
             g.store.require_model(g.model)  # no one enrolled with this model: fail before opening the source
             src = open_source(source, live=live)
