@@ -240,6 +240,7 @@ class PhotoCache:
         the WAL. Returns how many rows went."""
         self.commit()
         paths, sha256 = set(paths), set(sha256)
+        marks: Callable[[np.ndarray], np.ndarray] = holds if holds is not None else (lambda x: np.zeros(len(x), bool))
         doomed: list[int] = []
         by_shape: dict[tuple[int, int], list[tuple[int, bytes]]] = {}  # (vectors, bytes) -> rows, matched in bulk
         for rowid, path, digest, count, blob in self._db.execute(
@@ -252,7 +253,7 @@ class PhotoCache:
                 by_shape.setdefault((int(count), len(data)), []).append((rowid, data))
         for (count, _), rows in by_shape.items():
             x = np.frombuffer(b"".join(d for _, d in rows), "<f4").reshape(len(rows) * count, -1)
-            hit = np.asarray(holds(x), bool).reshape(len(rows), count).any(1)  # type: ignore[misc]
+            hit = np.asarray(np.asarray(marks(x), bool).reshape(len(rows), count).any(axis=1))
             doomed += [rowid for (rowid, _), h in zip(rows, hit.tolist()) if h]
         if doomed:
             self._db.execute("BEGIN IMMEDIATE")
@@ -337,8 +338,8 @@ class FaceCache(PhotoCache):
         row = self._get(self._key(self.VIEW, model, detector), image)
         if row is None:
             return None
-        return [(face_from_json(m), row.vectors[i].copy(), float(m["sharpness"]))  # type: ignore[index]
-                for i, m in enumerate(row.faces)]
+        faces = [m for m in row.faces if m is not None]  # (this view stores no fallback)
+        return [(face_from_json(m), row.vectors[i].copy(), float(m["sharpness"])) for i, m in enumerate(faces)]
 
     def put(self, model: str, detector: Detector | str, image: str | os.PathLike[str],
             faces: list[tuple[Face, np.ndarray, float]]) -> None:
