@@ -79,13 +79,22 @@ def test_both_views_share_one_file_without_clashing(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == 2
 
 
+_OLD_SCHEMAS = {  # what faceprint wrote before the one photo cache
+    "embeddings.sqlite": "CREATE TABLE embeddings (model TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, "
+                         "mtime_ns INTEGER NOT NULL, vector BLOB NOT NULL, face TEXT, n_faces INTEGER NOT NULL, "
+                         "PRIMARY KEY (model, path))",
+    "faces.sqlite": "CREATE TABLE photo_faces (key TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, "
+                    "mtime_ns INTEGER NOT NULL, faces TEXT NOT NULL, vectors BLOB NOT NULL, PRIMARY KEY (key, path))",
+}
+
+
 def test_old_caches_are_discarded_and_another_version_rebuilt(tmp_path: Path) -> None:
-    for name, table in (("embeddings.sqlite", "embeddings"), ("faces.sqlite", "photo_faces")):
-        with sqlite3.connect(tmp_path / name) as db:
-            db.execute(f"CREATE TABLE {table} (path TEXT, vector BLOB)")
-            db.execute(f"INSERT INTO {table} VALUES ('/a.jpg', x'00112233')")
-    (tmp_path / "faces.sqlite-wal").write_bytes(b"old wal")
-    with sqlite3.connect(tmp_path / CACHE_FILE) as db:  # a file of a future or past schema version
+    for name, schema in _OLD_SCHEMAS.items():
+        db = sqlite3.connect(tmp_path / name)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(schema)
+        db.commit()  # (left open: its -wal and -shm files stay beside it)
+    with sqlite3.connect(tmp_path / CACHE_FILE) as db:  # a cache of another schema version
         db.execute("CREATE TABLE photos (other TEXT)")
         db.execute("PRAGMA user_version=99")
     img = tmp_path / "a.jpg"
@@ -96,6 +105,24 @@ def test_old_caches_are_discarded_and_another_version_rebuilt(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir() if "sqlite" in p.name) == [CACHE_FILE]
     with sqlite3.connect(tmp_path / CACHE_FILE) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_another_programs_database_is_neither_emptied_nor_deleted(tmp_path: Path) -> None:
+    from faceprint.errors import OutputError
+
+    for name in ("embeddings.sqlite", "mine.sqlite"):  # an older cache's name, and a path given as the cache
+        with sqlite3.connect(tmp_path / name) as db:
+            db.execute("CREATE TABLE embeddings (person TEXT, vector BLOB)")
+            db.execute("INSERT INTO embeddings VALUES ('ada', x'00')")
+    with pytest.raises(OutputError, match="not a faceprint cache"):
+        EmbeddingCache(tmp_path / "mine.sqlite")
+    (tmp_path / "text.sqlite").write_text("not a database at all " * 100)
+    with pytest.raises(OutputError, match="text.sqlite"):
+        FaceCache(tmp_path / "text.sqlite")
+    EmbeddingCache(tmp_path / CACHE_FILE).close()
+    for name in ("embeddings.sqlite", "mine.sqlite"):
+        with sqlite3.connect(tmp_path / name) as db:
+            assert db.execute("SELECT person FROM embeddings").fetchall() == [("ada",)]
 
 
 def test_erase_by_path_content_and_vector(tmp_path: Path) -> None:
@@ -112,6 +139,11 @@ def test_erase_by_path_content_and_vector(tmp_path: Path) -> None:
         one.put("m", copy, vec[1], None, 1, detector="d")
         every.put("m", "d", photos[3], [(FACE, vec[4], 1.0), (FACE, vec[3], 1.0)])
     assert erase_photos(tmp_path / "absent") == 0 and not (tmp_path / "absent" / CACHE_FILE).exists()
+    old = tmp_path / "old"  # a folder with only an older cache: erasure deletes it and writes no new one
+    old.mkdir()
+    with sqlite3.connect(old / "faces.sqlite") as db:
+        db.execute(_OLD_SCHEMAS["faces.sqlite"])
+    assert erase_photos(old, [str(photos[0])]) == 1 and list(old.iterdir()) == []
     import hashlib
 
     gone = erase_photos(tmp_path, [str(photos[0].resolve())], [hashlib.sha256(photos[1].read_bytes()).hexdigest()],

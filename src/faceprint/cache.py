@@ -15,9 +15,10 @@ so several processes can fill one cache and a process killed mid-write leaves a 
 had committed.
 
 Format: ``PRAGMA user_version`` holds `SCHEMA_VERSION`. A cache file of another version is emptied and rebuilt on
-open (a cache may be discarded: its rows are computed again). The two files older faceprint versions wrote in the
-cache directory (``embeddings.sqlite``, ``faces.sqlite``) are deleted when a cache in their folder is opened or
-erased, so no vector stays in a file that nothing reads or erases any more.
+open (a cache may be discarded: its rows are computed again); a file that holds other tables is another program's
+and is refused (OutputError), never emptied. The two files older faceprint versions wrote in the cache directory
+(``embeddings.sqlite``, ``faces.sqlite``, each recognised by its one table) are deleted when a cache in their
+folder is opened or erased, so no vector stays in a file that nothing reads or erases any more.
 
 Erasure (`erase_photos`, used by faceprint.gallery.erasure): rows whose photo is a removed face's source (same
 path or same content hash) or that hold one of the removed vectors are deleted and the WAL is truncated.
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceprint.errors import OutputError
 from faceprint.models._weights import cache_dir, sha256_file
 from faceprint.types import Face, face_from_json, face_to_json
 
@@ -112,10 +114,37 @@ def photo_key(view: str, model: str, detector: Detector | str) -> str:
     return f"{view}|{pipeline_key(model)}|{detector_key(detector)}"
 
 
+_LEGACY_TABLES = {
+    "embeddings": {"model", "path", "size", "mtime_ns", "vector", "face", "n_faces"},
+    "photo_faces": {"key", "path", "size", "mtime_ns", "faces", "vectors"},
+}
+"""The one table of each older cache file, with its columns: only a file of exactly that is deleted."""
+
+
+def _tables(path: Path) -> dict[str, set[str]] | None:
+    """The tables of a SQLite file and their columns, or None when it is not one that SQLite reads."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    except sqlite3.Error:
+        return None
+    try:
+        names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: {c[1] for c in db.execute(f'PRAGMA table_info("{n}")')} for n in names}
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
 def _discard_legacy(folder: Path) -> int:
-    """Delete the files of the caches this one replaced (and their WAL and shared-memory files); how many."""
+    """Delete the files of the caches this one replaced (with their WAL and shared-memory files); how many. A file
+    of that name that is not such a cache is left alone."""
     n = 0
     for name in LEGACY_FILES:
+        main = folder / name
+        found = _tables(main) if main.is_file() else None
+        if found is None or not found or not _ours(found, 0):
+            continue
         for suffix in ("", "-wal", "-shm", "-journal"):
             p = folder / (name + suffix)
             if p.is_file():
@@ -124,23 +153,41 @@ def _discard_legacy(folder: Path) -> int:
     return n
 
 
+def _ours(tables: dict[str, set[str]], version: int) -> bool:
+    """Whether a SQLite file with these tables (name -> columns) and this user_version is a faceprint cache that may
+    be emptied: a new file, one of another version of this cache, or one of the older caches' files."""
+    return (not tables or (version >= 1 and set(tables) == {"photos"})
+            or any(tables == {t: c} for t, c in _LEGACY_TABLES.items()))
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection with the cache's policy: autocommit (transactions are explicit), WAL, busy timeout, zeroed
     deletes, and the table of this schema version (a file of another version is emptied first)."""
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise OutputError(f"{path}: cannot open the cache ({exc})") from None
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA secure_delete=ON")
         db.execute("BEGIN IMMEDIATE")  # one process checks and creates the schema at a time
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
-            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+            tables = {t: {c[1] for c in db.execute(f'PRAGMA table_info("{t}")')}
+                      for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()}
+            if not _ours(tables, version):  # another program's database: never emptied
+                raise OutputError(f"{path}: not a faceprint cache (it holds tables {', '.join(sorted(tables))}); "
+                                  "give another cache path")
+            for table in tables:
                 db.execute(f'DROP TABLE "{table}"')
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         for statement in _SCHEMA.split(";"):  # (executescript would commit the open transaction first)
             if statement.strip():
                 db.execute(statement)
         db.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise OutputError(f"{path}: not a faceprint cache ({exc}); give another cache path") from None
     except BaseException:
         db.close()
         raise
