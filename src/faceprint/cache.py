@@ -121,6 +121,12 @@ _LEGACY_TABLES = {
 """The one table of each older cache file, with its columns: only a file of exactly that is deleted."""
 
 
+def _table_columns(db: sqlite3.Connection) -> dict[str, set[str]]:
+    """Every table of a database, with its columns."""
+    names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()]
+    return {n: {c[1] for c in db.execute(f'PRAGMA table_info("{n}")')} for n in names}
+
+
 def _tables(path: Path) -> dict[str, set[str]] | None:
     """The tables of a SQLite file and their columns, or None when it is not one that SQLite reads."""
     try:
@@ -128,8 +134,7 @@ def _tables(path: Path) -> dict[str, set[str]] | None:
     except sqlite3.Error:
         return None
     try:
-        names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {n: {c[1] for c in db.execute(f'PRAGMA table_info("{n}")')} for n in names}
+        return _table_columns(db)
     except sqlite3.Error:
         return None
     finally:
@@ -143,7 +148,7 @@ def _discard_legacy(folder: Path) -> int:
     for name in LEGACY_FILES:
         main = folder / name
         found = _tables(main) if main.is_file() else None
-        if found is None or not found or not _ours(found, 0):
+        if not found or not _ours(found, 0):  # absent, unreadable, empty or another program's: left alone
             continue
         for suffix in ("", "-wal", "-shm", "-journal"):
             p = folder / (name + suffix)
@@ -173,8 +178,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("BEGIN IMMEDIATE")  # one process checks and creates the schema at a time
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
-            tables = {t: {c[1] for c in db.execute(f'PRAGMA table_info("{t}")')}
-                      for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()}
+            tables = _table_columns(db)
             if not _ours(tables, version):  # another program's database: never emptied
                 raise OutputError(f"{path}: not a faceprint cache (it holds tables {', '.join(sorted(tables))}); "
                                   "give another cache path")
