@@ -61,7 +61,7 @@ def main() -> None:
         ev = run_pairs(view1 / "pairsDevTrain.txt", view1 / "images", analyzer, cache,
                        on_image=lambda d, t: bar.update(task, completed=d, total=t))
         images = sorted({p for pair in read_pairs(view1 / "pairsDevTrain.txt").pairs for p in (pair.left, pair.right)})
-        vectors = np.stack([cache.get(analyzer.model, view1 / "images" / i, detector=analyzer.detector.name).vector for i in images])
+        vectors = np.stack([cache.get(analyzer.model, view1 / "images" / i, detector=analyzer.detector).vector for i in images])
     thr = ev.result.threshold
     who = np.array([i.split("/")[0] for i in images])
     neg = []

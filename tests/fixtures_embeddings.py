@@ -1,9 +1,9 @@
 """Session fixtures: the sample sets of ../shared detected and embedded once per test session, not once per module.
 
 Detecting and embedding photos is the slow part of the suite's set-up. Every photo's faces go through faceprint's
-own face cache (`faceprint.cluster.FaceCache`: all faces of a photo with their vectors, keyed by the model's
-identity and the detector, and by the file's size and mtime) in one file of the session's temp folder, so a photo is
-detected and embedded once whichever fixture asks first. What the cache stores for a photo is exactly what
+own face cache (`faceprint.cache.FaceCache`: all faces of a photo with their vectors, keyed by the model's
+identity, the detector with its settings, and the file's path and content hash) in one file of the session's temp
+folder, so a photo is detected and embedded once whichever fixture asks first. What the cache stores for a photo is exactly what
 `FaceAnalyzer.analyze` returns (the same load, detect and one `embed_faces` batch), largest face first.
 
 Enrolment always runs the real pipeline (`enroll`), once per session. Fixtures hand out galleries that several
@@ -65,7 +65,7 @@ def photo_faces(paths: list[Path], analyzer: FaceAnalyzer, cache: FaceCache) -> 
     dim = analyzer.embedder.spec.embedding_dim
     out = []
     for p in paths:
-        found = cache.get(analyzer.model, analyzer.detector.name, p) or []
+        found = cache.get(analyzer.model, analyzer.detector, p) or []
         vectors = np.stack([v for _, v, _ in found]) if found else np.zeros((0, dim), np.float32)
         out.append(([f for f, _, _ in found], vectors))
     return out

@@ -129,7 +129,8 @@ def test_eval_pairs_json_and_cache(lfw_subset, tmp_path) -> None:
     # Every image is cached once; a rerun gives the same figures from the cache.
     with EmbeddingCache() as cache:
         n_cached = cache._db.execute(
-            "SELECT count(*) FROM embeddings WHERE path LIKE ?", (str(Path(images).resolve()) + "/%",)
+            "SELECT count(*) FROM photos WHERE key LIKE ? AND path LIKE ?",
+            (EmbeddingCache.VIEW + "|%", str(Path(images).resolve()) + "/%"),
         ).fetchone()[0]
     assert n_cached == out["images"]
     again = json.loads(run("eval", "pairs", pairs, "--images", images, "--json").stdout)

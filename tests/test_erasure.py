@@ -71,7 +71,7 @@ def build_everything(tmp: Path, lfw: Path, home: Path) -> tuple[Path, dict[str, 
     from typer.testing import CliRunner
 
     from faceprint.analyzer import FaceAnalyzer
-    from faceprint.cache import EmbeddingCache
+    from faceprint.cache import CACHE_FILE, EmbeddingCache
     from faceprint.cli.app import app
     from faceprint.evaluate.labelled import embed_identity_folders
     from faceprint.gallery.faiss_index import load_or_build_index
@@ -124,14 +124,11 @@ def build_everything(tmp: Path, lfw: Path, home: Path) -> tuple[Path, dict[str, 
     for t in thumbs:
         needles.update(pieces(f"thumbnail {Path(t).name}", Path(t).read_bytes()))
     gone_paths = {str(p.resolve()) for p in photos[GONE]}
-    with sqlite3.connect(home / "embeddings.sqlite") as db:
-        for path, v in db.execute("SELECT path, vector FROM embeddings"):
+    with sqlite3.connect(home / CACHE_FILE) as db:  # one file: eval's view ("one") and cluster's ("all-v...")
+        for key, path, v in db.execute("SELECT key, path, vectors FROM photos"):
             if path in gone_paths:
-                needles[f"embedding cache {Path(path).name}"] = bytes(v)
-    with sqlite3.connect(home / "faces.sqlite") as db:
-        for path, v in db.execute("SELECT path, vectors FROM photo_faces"):
-            if path in gone_paths:
-                needles[f"face cache {Path(path).name}"] = bytes(v)[:512]
+                kind = "embedding cache" if key.startswith(EmbeddingCache.VIEW + "|") else "face cache"
+                needles[f"{kind} {Path(path).name}"] = bytes(v)[:512]
     assert sum(k.startswith("embedding cache") for k in needles) == 3
     assert sum(k.startswith("face cache") for k in needles) == 3
     return gpath, needles

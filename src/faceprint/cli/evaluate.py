@@ -43,7 +43,7 @@ def eval_pairs(
     images: Annotated[Path, typer.Option("--images", help="Folder with <Name>/<Name>_NNNN.jpg.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
-    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, detector, path and content hash.")] = True,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write report.md, report.html and PNG plots into this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -127,7 +127,7 @@ def eval_identify(
     sizes: Annotated[str, typer.Option("--sizes", help="Gallery sizes in people to sweep, e.g. 10,100,1000,all.")] = "10,100,1000,all",
     report: Annotated[Optional[Path], typer.Option("--report", help="Write report.md and a DET plot (det.png) into this folder.")] = None,
     confusion: Annotated[Optional[Path], typer.Option("--confusion", help="Write a rank-1 confusion-matrix PNG here (up to 50 people).")] = None,
-    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, detector, path and content hash.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Closed-set rank-1/rank-5, open-set DIR at FAR 0.1/0.01 and FNIR at FPIR 0.3/1/10% over gallery sizes.

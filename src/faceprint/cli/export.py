@@ -25,7 +25,7 @@ def export_projector(
     thumb: Annotated[int, typer.Option("--thumb", min=8, max=256, help="Sprite tile side in pixels (shrunk to keep the sprite <= 8192 px).")] = 64,
     sprite: Annotated[bool, typer.Option(help="Write the sprite of face crops.")] = True,
     detector: Annotated[str, typer.Option(help="Face detector for DIR: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
-    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, detector, path and content hash.")] = True,
 ) -> None:
     """Files for the TensorBoard embedding projector: `tensorboard --logdir OUTDIR`, then the Projector tab."""
     from faceprint.export.projector import face_crops, sprite_layout, write_projector

@@ -36,7 +36,7 @@ OPTIONS: tuple[OptionMeaning, ...] = (
     OptionMeaning("--images", None, "The LFW images folder the pairs file refers to."),
     OptionMeaning("--json", None, "Print JSON on stdout instead of text."),
     OptionMeaning("--csv", None, "Print CSV on stdout, one row per face (a photo without a face is a row that says so)."),
-    OptionMeaning("--cache", None, "Reuse embeddings (or faces) cached by model, path and file stamp (--no-cache: embed again)."),
+    OptionMeaning("--cache", None, "Reuse embeddings (or faces) cached by model, detector, path and content hash (--no-cache: embed again)."),
     OptionMeaning("--wait", None, "Seconds to wait for a gallery another process is writing to (then exit 7)."),
     # recognition
     OptionMeaning("--far", None, "Share of strangers (people not enrolled) that may be named as someone, per query; the "

@@ -38,7 +38,7 @@ def viz_tsne(
     method: Annotated[str, typer.Option(help="tsne (scikit-learn) or umap (needs umap-learn).")] = "tsne",
     seed: Annotated[int, typer.Option(help="Random seed of the projection.")] = 0,
     detector: Annotated[str, typer.Option(help="Face detector for DIR: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
-    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, detector, path and content hash.")] = True,
 ) -> None:
     """2-D map of the embeddings (t-SNE, or UMAP), one colour and one label per person."""
     from faceprint.viz.tsne import METHODS, embedding_map_plot, project_2d
@@ -90,7 +90,7 @@ def viz_errors(
     threshold: Annotated[Optional[float], typer.Option(help="Decision threshold (default: the best one over all pairs).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
-    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, detector, path and content hash.")] = True,
 ) -> None:
     """The hardest false matches (different people, closest) and false non-matches (same person, farthest)."""
     from faceprint.cli.evaluate import embed_pairs

@@ -14,7 +14,8 @@
 Needs the ``cluster`` extra (scikit-learn, networkx, chinese-whispers).
 """
 
-from faceprint.cluster.collect import Collection, CollectedFace, FaceCache, collect_faces
+from faceprint.cache import FaceCache
+from faceprint.cluster.collect import Collection, CollectedFace, collect_faces
 from faceprint.cluster.methods import METHODS, cluster_vectors
 from faceprint.cluster.metrics import ClusterScores, score_clustering
 from faceprint.cluster.quality import QualityRule

@@ -72,7 +72,7 @@ def embed_identity_folders(
         hit = None
         if cache is not None:
             try:
-                hit = cache.get(analyzer.model, path, detector=analyzer.detector.name)
+                hit = cache.get(analyzer.model, path, detector=analyzer.detector)
             except OSError as exc:
                 errors[i] = f"unreadable: {exc.strerror or exc}"
                 continue
@@ -96,7 +96,7 @@ def embed_identity_folders(
             face = r.chosen[0] if r.chosen else None
             found[i] = (r.embeddings.vectors[0], face)
             if cache is not None:
-                cache.put(analyzer.model, path, found[i][0], face, len(r.faces), detector=analyzer.detector.name)
+                cache.put(analyzer.model, path, found[i][0], face, len(r.faces), detector=analyzer.detector)
         done += 1
         if on_image is not None:
             on_image(done, len(items))

@@ -80,7 +80,7 @@ def run_pairs(
         path = root / name
         if not path.is_file():
             raise ImageError(path, f"image named by {Path(pairs_path).name} not found under {root}")
-        hit = cache.get(analyzer.model, path, detector=analyzer.detector.name) if cache is not None else None
+        hit = cache.get(analyzer.model, path, detector=analyzer.detector) if cache is not None else None
         if hit is None:
             todo.append(i)
         else:
@@ -99,7 +99,7 @@ def run_pairs(
         assert r.embeddings is not None
         vectors[i], faces[i], counts[i] = r.embeddings.vectors[0], (r.chosen[0] if r.chosen else None), len(r.faces)
         if cache is not None:
-            cache.put(analyzer.model, path, vectors[i], faces[i], counts[i], detector=analyzer.detector.name)
+            cache.put(analyzer.model, path, vectors[i], faces[i], counts[i], detector=analyzer.detector)
         done += 1
         if on_image is not None:
             on_image(done, len(names))

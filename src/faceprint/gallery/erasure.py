@@ -14,9 +14,9 @@ can be repeated (docs/privacy.md lists what each step guarantees and what it can
    (their segment files go) and refilled from the gallery (milvus-lite never compacts: a delete there is a
    tombstone and the vector stays in the segment file); an index without partitions is deleted and rebuilt whole.
    A Milvus server's collection (recorded in the gallery when it was built) gets delete, flush and a compaction.
-5. ``caches``: rows of the embedding cache (``embeddings.sqlite``) and of the cluster face cache
-   (``faces.sqlite``) in the cache directory whose photo is a removed face's source (by path, by content hash,
-   or by holding one of the removed vectors) are deleted with ``secure_delete`` and a WAL truncation.
+5. ``caches``: rows of the photo cache (``photos.sqlite`` in the cache directory, `faceprint.cache`) whose photo
+   is a removed face's source (by path, by content hash, or by holding one of the removed vectors) are deleted with
+   ``secure_delete`` and a WAL truncation.
 6. ``files``: video thumbnails recorded as showing the person are deleted.
 7. ``done``: the pending record goes, and the gallery's WAL is truncated again.
 
@@ -34,7 +34,6 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -456,47 +455,10 @@ def _compact_server(uri: str, collection: str, plan: ErasurePlan) -> str:
 
 
 def _scrub_caches(folder: Path, plan: ErasurePlan, near: list[np.ndarray]) -> int:
-    """Delete cache rows of the removed photos: the embedding cache and the cluster face cache."""
-    n = 0
-    for name, table in (("embeddings.sqlite", "embeddings"), ("faces.sqlite", "photo_faces")):
-        path = folder / name
-        if path.exists():
-            n += _scrub_cache_db(path, table, plan, near)
-    return n
+    """Delete the photo cache's rows of the removed photos (by path, by content hash, or holding a removed vector)."""
+    from faceprint.cache import erase_photos
 
-
-def _scrub_cache_db(path: Path, table: str, plan: ErasurePlan, near: list[np.ndarray]) -> int:
-    """Delete the rows of one cache file whose photo is a removed face's source, or that hold a removed vector."""
-    sources, hashes, sizes = set(plan.sources), set(plan.photo_sha256), set(plan.photo_sizes)
-    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-    try:
-        db.execute("PRAGMA secure_delete = ON")
-        # embeddings.sqlite: one vector per row; faces.sqlite: one per face listed in the row's JSON
-        sql = (f"SELECT rowid, path, size, vector, 1 FROM {table}" if table == "embeddings"
-               else f"SELECT rowid, path, size, vectors, json_array_length(faces) FROM {table}")
-        doomed: list[int] = []
-        by_shape: dict[tuple[int, int], list[tuple[int, bytes]]] = {}  # (faces, bytes) -> rows, matched in bulk
-        for rowid, photo, size, blob, count in db.execute(sql):
-            data = bytes(blob)
-            if _same_photo(photo, plan, sizes, hashes, sources, size):
-                doomed.append(rowid)
-            elif data and count and len(data) % (4 * count) == 0:
-                by_shape.setdefault((int(count), len(data)), []).append((rowid, data))
-        for (count, _), rows in by_shape.items():
-            x = np.frombuffer(b"".join(d for _, d in rows), "<f4").reshape(len(rows) * count, -1)
-            hit = _matches(x, plan, near).reshape(len(rows), count).any(1)
-            flags: list[bool] = [bool(h) for h in np.asarray(hit).ravel()]
-            doomed += [rowid for (rowid, _), h in zip(rows, flags) if h]
-        if doomed:
-            db.execute("BEGIN IMMEDIATE")
-            for s in range(0, len(doomed), 500):
-                part = doomed[s : s + 500]
-                db.execute(f"DELETE FROM {table} WHERE rowid IN ({','.join('?' * len(part))})", part)
-            db.execute("COMMIT")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return len(doomed)
-    finally:
-        db.close()
+    return erase_photos(folder, plan.sources, plan.photo_sha256, lambda x: _matches(x, plan, near))
 
 
 def _delete_files(gallery: Gallery, person_ids: list[int], unknown_before: float | None = None) -> int:

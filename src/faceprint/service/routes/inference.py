@@ -12,6 +12,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
@@ -52,21 +53,23 @@ async def models(request: Request, key: ApiKey | None = Depends(require("read"))
 @inference_router.post("/detect", response_model=schemas.DetectOut, openapi_extra=body_ref("detect"))
 async def detect(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:
     """Every face in `file` (or JSON `image`), largest first: box (x1, y1, x2, y2 pixels), score, five landmarks."""
-    st = state(request)
-    data = await read_body(request, "detect")
-    up, largest = data.one("file"), data.boolean("largest", False)
-    faces = await st.pool.run(lambda: faceprint.detect(up.file(), analyzer=st.analyzer))
-    return {"faces": [f.to_dict() for f in faces[: 1 if largest else None]]}
+    return {"faces": await _faces(request, "detect", faceprint.detect)}
 
 
 @inference_router.post("/embed", response_model=schemas.EmbedOut, openapi_extra=body_ref("embed"))
 async def embed(request: Request, key: ApiKey | None = Depends(require("read"))) -> dict[str, Any]:
     """Every face in `file` with its `embedding` and the `model` that made it."""
+    return {"faces": await _faces(request, "embed", faceprint.embed), "model": state(request).analyzer.model}  # type: ignore[union-attr]
+
+
+async def _faces(request: Request, route: str, find: Callable[..., list[Any]]) -> list[dict[str, Any]]:
+    """The faces `find` (faceprint.detect or embed) returns for the request's one image, in the pool; only the
+    largest with ``largest`` on."""
     st = state(request)
-    data = await read_body(request, "embed")
+    data = await read_body(request, route)
     up, largest = data.one("file"), data.boolean("largest", False)
-    faces = await st.pool.run(lambda: faceprint.embed(up.file(), analyzer=st.analyzer))
-    return {"faces": [f.to_dict() for f in faces[: 1 if largest else None]], "model": st.analyzer.model}  # type: ignore[union-attr]
+    faces = await st.pool.run(lambda: find(up.file(), analyzer=st.analyzer))
+    return [f.to_dict() for f in faces[: 1 if largest else None]]
 
 
 @inference_router.post("/verify", response_model=schemas.VerifyOut, openapi_extra=body_ref("verify"))
