@@ -30,7 +30,7 @@ import numpy as np
 
 from faceprint._files import atomic_write
 from faceprint.errors import MissingExtra, WeightsError
-from faceprint.models._registry import ModelSpec
+from faceprint.models._spec import ModelSpec
 from faceprint.models._weights import cache_dir
 from faceprint.models.base import Embedder
 
