@@ -59,9 +59,12 @@ class ResolvedSpecs:
         signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         held = self._by_path.get(str(resolved))
         if held is not None and held[0] == signature:
-            return held[1]
-        spec = read(resolved)
-        self._by_path[str(resolved)] = (signature, spec)
+            spec = held[1]
+        else:
+            spec = read(resolved)
+            self._by_path[str(resolved)] = (signature, spec)
+        # the name means the file named last: two copies of one checkpoint share a name, and the copy named most
+        # recently is the one its name builds from
         self._by_name[spec.name] = spec
         return spec
 

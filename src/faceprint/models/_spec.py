@@ -3,7 +3,8 @@
 A `ModelSpec` says how a detected face becomes this model's embedding (crop size, alignment template, padding,
 preprocessing, test-time augmentation), how its distances are judged (metric, thresholds, confidence slope), which
 weights it runs (a `WeightSpec`, or a file's digest and path) and how to build it (`builder`, a function of the
-spec). Nothing here registers anything: the catalogue (`faceprint.models._catalogue`) is a tuple of these records.
+spec). Nothing here registers anything: each model module defines its records as constants, and the catalogue
+(`faceprint.models._catalogue`) reads them from the modules' ``MODELS`` tuples.
 """
 
 from __future__ import annotations
