@@ -28,7 +28,7 @@ from faceprint.evaluate.lfw import read_pairs
 from faceprint.evaluate.metrics import threshold_at_far
 from faceprint.evaluate.pairs_run import run_pairs
 from faceprint.models import get_model_spec, list_models
-from faceprint.models._registry import _MODELS
+from faceprint.models.identity import model_identity
 from faceprint.recognize.confidence import fit_slope
 
 
@@ -48,14 +48,16 @@ def main() -> None:
         if spec.name not in list_models() or spec.name.startswith("ensemble:"):
             # a checkpoint is resolved again from its path; an ensemble's members augment their own crops
             ap.error("--flip/--jitters apply to a registered single model (see `faceprint models list`)")
-        _MODELS[spec.name] = dataclasses.replace(
+        variant = dataclasses.replace(
             spec,
             flip_average=spec.flip_average if args.flip is None else args.flip == "on",
             jitters=spec.jitters if args.jitters is None else args.jitters,
         )
-        spec = _MODELS[spec.name]
+        # a name of its own, carrying the variant's identity digest: the embedding cache keys on the name, so the
+        # variant's vectors never mix with the model's (nor with another variant's)
+        spec = dataclasses.replace(variant, name=f"{spec.name}~{model_identity(variant).digest[:12]}")
     print(f"model {spec.name}: mirroring {'on' if spec.flip_average else 'off'}, jitters {spec.jitters}")
-    analyzer = FaceAnalyzer(model=args.model)
+    analyzer = FaceAnalyzer(model=spec.builder(spec))
     with EmbeddingCache() as cache, Progress() as bar:
         task = bar.add_task("DevTrain images", total=None)
         ev = run_pairs(view1 / "pairsDevTrain.txt", view1 / "images", analyzer, cache,

@@ -20,7 +20,6 @@ import numpy as np
 
 from faceprint.gallery import identity_folders, split_per_person
 from faceprint.models import create_embedder, get_model_spec
-from faceprint.models._registry import _MODELS
 from faceprint.train.data import prepare_faces
 from faceprint.train.validate import validate_embeddings
 from faceprint.types import pairwise_distances
@@ -35,10 +34,11 @@ def main() -> None:
     ap.add_argument("--train-share", type=float, default=0.6)
     ap.add_argument("--no-flip", action="store_true", help="embed single passes, without test-time mirroring")
     args = ap.parse_args()
-    if args.no_flip:
-        spec = get_model_spec(args.model)
-        _MODELS[spec.name] = dataclasses.replace(spec, flip_average=False)
-    emb = create_embedder(args.model)
+    if args.no_flip:  # this run's own spec, built directly (it is never stored, so its name may stay)
+        spec = dataclasses.replace(get_model_spec(args.model), flip_average=False)
+        emb = spec.builder(spec)
+    else:
+        emb = create_embedder(args.model)
     _, test = split_per_person(identity_folders(args.data), args.train_share)
     faces = prepare_faces(test, emb)
     v = emb.embed(faces.crops).vectors

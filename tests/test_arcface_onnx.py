@@ -145,6 +145,23 @@ def test_models_folder_and_errors(models: dict[str, tuple[Path, TinyResNet]], tm
         get_model_spec("onnx:tiny_r8@000000000000")  # a resolved name this process never made
 
 
+def test_a_resolved_name_means_the_file_named_last(models: dict[str, tuple[Path, TinyResNet]], tmp_path: Path) -> None:
+    """Two copies of one file share a name (same content); the name builds from the copy named most recently, so a
+    copy rewritten after it was named never stands behind the name again once another copy is named."""
+    import shutil
+
+    a, b = tmp_path / "a" / "tiny.onnx", tmp_path / "b" / "tiny.onnx"
+    for p in (a, b):
+        p.parent.mkdir()
+        shutil.copyfile(models["plain"][0], p)
+    first = get_model_spec(f"onnx:{a}")
+    assert get_model_spec(first.name).weights_path == str(a.resolve())
+    second = get_model_spec(f"onnx:{b}")
+    assert second.name == first.name and get_model_spec(first.name).weights_path == str(b.resolve())
+    assert get_model_spec(f"onnx:{a}") is first  # unchanged file: not read again
+    assert get_model_spec(first.name) is first
+
+
 def test_calibrate_stores_a_threshold(models: dict[str, tuple[Path, TinyResNet]], lfw_subset: Path, tmp_path: Path, with_weights: Path) -> None:
     """`faceprint calibrate` on labelled photos stores the model's threshold in the gallery."""
     folder = tmp_path / "people"

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "faceprint"
 
 # Lowest first. A part may import parts of a lower rank (or of its own rank, without a cycle); never a higher one.
 RANKS: dict[str, int] = {
-    "errors": 0, "types": 0, "_version": 0, "_extras": 0, "_files": 0, "output_paths": 0, "_heap": 0,
+    "errors": 0, "types": 0, "_version": 0, "_cores": 0, "_extras": 0, "_files": 0, "output_paths": 0, "_heap": 0,
     "image": 1, "align": 1, "names": 1,
     "models": 2,
     "detect": 3, "sample_photos": 3,
@@ -29,10 +29,7 @@ RANKS: dict[str, int] = {
 }
 
 # (importing part, imported part): upward imports still in the code. Shrink it; never add to it.
-ALLOWED_UPWARD: set[tuple[str, str]] = {
-    ("models", "detect"),  # OpenFace borrows the dlib HOG detector for its alignment
-    ("models", "pipeline"),  # available_cores
-}
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:

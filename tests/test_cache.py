@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from faceprint.cache import (
     CACHE_FILE, SCHEMA_VERSION, EmbeddingCache, FaceCache, PhotoCache, detector_key, erase_photos, pipeline_key,
@@ -225,16 +224,18 @@ def test_photo_cache_writes_batches(tmp_path: Path) -> None:
             assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == 3
 
 
-def test_pipeline_key_follows_the_pipeline_of_ensemble_members(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pipeline_key_follows_the_pipeline_of_ensemble_members() -> None:
     import dataclasses
 
     from faceprint.models import get_model_spec
-    from faceprint.models._registry import _MODELS
+    from faceprint.models.ensemble import ensemble_spec
+    from faceprint.models.identity import model_identity
 
     ens = "ensemble:dlib-resnet-v1+facenet-inception-resnet-v1"
-    before, member = pipeline_key(ens), pipeline_key("facenet-inception-resnet-v1")
-    spec = get_model_spec("facenet-inception-resnet-v1")
-    monkeypatch.setitem(_MODELS, spec.name, dataclasses.replace(spec, flip_average=not spec.flip_average))
-    assert pipeline_key("facenet-inception-resnet-v1") != member
-    assert pipeline_key(ens) != before and pipeline_key(ens).startswith(ens + "#")
+    dlib, facenet = get_model_spec("dlib-resnet-v1"), get_model_spec("facenet-inception-resnet-v1")
+    assert pipeline_key(ens) == model_identity(ensemble_spec([dlib, facenet])).key  # the name means these specs
+    flipped = dataclasses.replace(facenet, flip_average=not facenet.flip_average)
+    assert model_identity(flipped).key != pipeline_key("facenet-inception-resnet-v1")
+    changed = model_identity(ensemble_spec([dlib, flipped])).key
+    assert changed != pipeline_key(ens) and changed.startswith(ens + "#")
     assert pipeline_key("dlib-resnet-v1").startswith("dlib-resnet-v1#")

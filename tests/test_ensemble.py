@@ -25,7 +25,9 @@ def test_names() -> None:
     assert parse_ensemble_name(DEFAULT_ENSEMBLE) == ["dlib-resnet-v1", "facenet-inception-resnet-v1"]
     spec = get_model_spec("ensemble:facenet-inception-resnet-v1+dlib-resnet-v1")  # any order, resolved on first use
     assert (spec.input_size, spec.embedding_dim, spec.metric, spec.threshold) == (310, 256, "euclidean", 1.0)
-    assert spec.weights is None and get_model_spec(spec.name) is spec
+    assert spec.weights is None and get_model_spec(spec.name) == spec  # the same record, made again from the name
+    assert spec.name == "ensemble:facenet-inception-resnet-v1+dlib-resnet-v1" and [m.name for m in spec.members] == [
+        "facenet-inception-resnet-v1", "dlib-resnet-v1"]
     with pytest.raises(UnknownModel, match="'nope'.*dlib-resnet-v1"):
         get_model_spec("ensemble:dlib-resnet-v1+nope")
     for bad in ("ensemble:dlib-resnet-v1", "ensemble:dlib-resnet-v1+dlib-resnet-v1", "ensemble:dlib-resnet-v1+"):

@@ -1,11 +1,14 @@
 """The model registry and the dlib ResNet embedder, checked against dlib's own pipeline on real photos."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from faceprint.errors import ModelMismatch, UnknownModel
 from faceprint.image import load_image
-from faceprint.models import create_embedder, get_model_spec, list_models, register_model
+from faceprint.models import create_embedder, get_model_spec, list_models, parse_model_name
+from faceprint.models._names import CheckpointName, EnsembleName, OnnxFileName, RegisteredName, ResolvedName
 from faceprint.models._weights import package_file, sha256_file
 from faceprint.types import Embeddings
 
@@ -35,8 +38,37 @@ def test_registry() -> None:
     assert spec.input_size == 150 and spec.embedding_dim == 128 and spec.metric == "euclidean"
     with pytest.raises(UnknownModel, match="dlib-resnet-v1"):
         get_model_spec("resnet-9000")
-    with pytest.raises(ValueError, match="already registered"):
-        register_model(spec)
+    assert get_model_spec("dlib-resnet-v1") is spec  # a catalogue record, not a copy
+    assert {get_model_spec(n).family for n in list_models()} == {"dlib", "facenet", "openface", "ensemble"}
+
+
+def test_one_parser_tells_every_form_of_model_name(tmp_path) -> None:
+    """Each form of name has one meaning, whatever the order of the checks (no resolvers to order)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"")
+    assert parse_model_name("dlib-resnet-v1-int8") == RegisteredName("dlib-resnet-v1-int8")
+    assert parse_model_name("onnx:w600k_r50") == OnnxFileName("w600k_r50")
+    assert parse_model_name("onnx:w600k_r50@0123456789ab") == ResolvedName("onnx:w600k_r50@0123456789ab", "onnx:w600k_r50")
+    assert parse_model_name("facenet-inception-resnet-v1@0123456789ab").base == "facenet-inception-resnet-v1"
+    assert parse_model_name("x/nope.pt") == CheckpointName(Path("x/nope.pt"), "x/nope.pt")  # a .pt, even missing
+    assert parse_model_name(str(run)) == CheckpointName(run / "best.pt", str(run))  # a run directory
+    assert parse_model_name(str(tmp_path)) == RegisteredName(str(tmp_path))  # a directory without best.pt
+    ens = parse_model_name(f"ensemble:dlib-resnet-v1+{run}")
+    assert isinstance(ens, EnsembleName) and ens.members == (RegisteredName("dlib-resnet-v1"), CheckpointName(run / "best.pt", str(run)))
+    assert ens.name == f"ensemble:dlib-resnet-v1+{run}"
+    for bad in ("ensemble:a", "ensemble:a+a", "ensemble:a+", "ensemble:a+ensemble:b+c", ""):
+        with pytest.raises(UnknownModel):
+            parse_model_name(bad)
+
+
+def test_resolving_names_registers_nothing() -> None:
+    """list_models is the catalogue: an ensemble made from its name, or a name that failed, adds nothing."""
+    before = list_models()
+    get_model_spec("ensemble:facenet-inception-resnet-v1+dlib-resnet-v1-int8")
+    with pytest.raises(UnknownModel, match="give the checkpoint's path"):
+        get_model_spec("dlib-resnet-v1@0123456789ab")  # a checkpoint's name from another process
+    assert list_models() == before
 
 
 def test_weights_are_the_expected_file() -> None:

@@ -15,7 +15,11 @@ BIN = Path(sys.executable).parent
 
 # The modules of the public API (what `import faceprint` exposes) are type-checked; the rest is not yet.
 TYPED = ["src/faceprint/__init__.py", "src/faceprint/api.py", "src/faceprint/types.py", "src/faceprint/errors.py",
-         "src/faceprint/image.py", "src/faceprint/client.py", "src/faceprint/analyzer.py", "src/faceprint/names.py"]
+         "src/faceprint/image.py", "src/faceprint/client.py", "src/faceprint/analyzer.py", "src/faceprint/names.py",
+         # the model registry: records, the name parser, the catalogue and the lookup
+         "src/faceprint/models/__init__.py", "src/faceprint/models/_spec.py", "src/faceprint/models/_names.py",
+         "src/faceprint/models/_catalogue.py", "src/faceprint/models/_registry.py", "src/faceprint/models/ensemble.py",
+         "src/faceprint/models/identity.py"]
 
 
 def _tool(name: str) -> str:

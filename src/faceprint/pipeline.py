@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from faceprint._cores import available_cores
 from faceprint.detect.base import largest_face
 from faceprint.errors import FaceprintError
 from faceprint.types import Embeddings, Face
@@ -129,14 +130,6 @@ class PixelWindow:
         if pixels > self.held:
             raise ValueError(f"releasing {pixels} pixels, only {self.held} held")
         self.held -= pixels
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,13 +6,15 @@ corner, "left" meaning the left of the picture), in pixels of the output crop.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
 from faceprint.errors import UnknownModel
 
-__all__ = ["AlignmentTemplate", "get_template", "list_templates", "register_template"]
+__all__ = ["TEMPLATES", "AlignmentTemplate", "get_template", "list_templates"]
 
 
 @dataclass(frozen=True)
@@ -37,28 +39,17 @@ class AlignmentTemplate:
         return norm * out
 
 
-_TEMPLATES: dict[str, AlignmentTemplate] = {}
-
-
-def register_template(template: AlignmentTemplate) -> AlignmentTemplate:
-    """Add a template to the registry; a duplicate name is an error."""
-    if template.name in _TEMPLATES:
-        raise ValueError(f"alignment template {template.name!r} is already registered")
-    _TEMPLATES[template.name] = template
-    return template
-
-
 def get_template(name: str) -> AlignmentTemplate:
     """Look a template up by name; unknown names raise UnknownModel listing the choices."""
     try:
-        return _TEMPLATES[name]
+        return TEMPLATES[name]
     except KeyError:
         raise UnknownModel("alignment template", name, list_templates()) from None
 
 
 def list_templates() -> list[str]:
-    """Names of all registered templates."""
-    return sorted(_TEMPLATES)
+    """Names of all templates."""
+    return sorted(TEMPLATES)
 
 
 # dlib's face chip (get_face_chip_details, 150x150, padding 0.25) expressed in MTCNN's five landmarks.
@@ -67,35 +58,31 @@ def list_templates() -> list[str]:
 # photos of ../shared/data/lfw-subset we ran dlib's HOG detector, its 5-point predictor and dlib's chip transform,
 # mapped MTCNN's landmarks through that transform and took the per-coordinate median (spread 2-6 px).
 # Re-derive with `python bench/derive_dlib_template.py`.
-DLIB_CHIP_150 = register_template(
-    AlignmentTemplate(
-        name="dlib-chip-150",
-        points=(
-            (50.36, 47.91),
-            (104.74, 47.94),
-            (76.58, 81.20),
-            (53.62, 108.08),
-            (101.42, 108.29),
-        ),
-        size=150,
-        description="dlib face chip geometry (150 px, padding 0.25) in MTCNN landmarks",
-    )
+DLIB_CHIP_150 = AlignmentTemplate(
+    name="dlib-chip-150",
+    points=(
+        (50.36, 47.91),
+        (104.74, 47.94),
+        (76.58, 81.20),
+        (53.62, 108.08),
+        (101.42, 108.29),
+    ),
+    size=150,
+    description="dlib face chip geometry (150 px, padding 0.25) in MTCNN landmarks",
 )
 
 # The ArcFace/InsightFace 112x112 template, widely used for 5-point alignment of MTCNN landmarks.
-ARCFACE_112 = register_template(
-    AlignmentTemplate(
-        name="arcface-112",
-        points=(
-            (38.2946, 51.6963),
-            (73.5318, 51.5014),
-            (56.0252, 71.7366),
-            (41.5493, 92.3655),
-            (70.7299, 92.2041),
-        ),
-        size=112,
-        description="InsightFace/ArcFace 112x112 template",
-    )
+ARCFACE_112 = AlignmentTemplate(
+    name="arcface-112",
+    points=(
+        (38.2946, 51.6963),
+        (73.5318, 51.5014),
+        (56.0252, 71.7366),
+        (41.5493, 92.3655),
+        (70.7299, 92.2041),
+    ),
+    size=112,
+    description="InsightFace/ArcFace 112x112 template",
 )
 
 # OpenFace's mean face: dlib's 68 iBUG landmarks (0-based) averaged over aligned faces, as OpenFace ships it
@@ -149,11 +136,25 @@ def _openface_five_points(size: int = 96) -> tuple[tuple[float, float], ...]:
 
 # The same mean face in our five landmarks, for 5-point similarity alignment (MTCNN landmarks, no 68-point
 # predictor): close to OpenFace's own crops but not identical (a similarity fit, other points).
-OPENFACE_96 = register_template(
-    AlignmentTemplate(
-        name="openface-96",
-        points=_openface_five_points(96),
-        size=96,
-        description="OpenFace's mean face (96 px) in our five landmarks; OpenFace itself aligns 68-point 36, 45, 33",
-    )
+OPENFACE_96 = AlignmentTemplate(
+    name="openface-96",
+    points=_openface_five_points(96),
+    size=96,
+    description="OpenFace's mean face (96 px) in our five landmarks; OpenFace itself aligns 68-point 36, 45, 33",
 )
+
+# Where MTCNN's five landmarks fall inside facenet's "box" crop (faceprint.models.facenet): the per-coordinate
+# median over the 100 photos of ../shared/data/lfw-subset (MTCNN box + BOX_MARGIN, resized to 160x160). The
+# "align" crop maps each face's landmarks onto these points with a similarity transform, so both crops frame the
+# face alike.
+FACENET_160 = AlignmentTemplate(
+    name="facenet-160",
+    points=((52.2, 65.88), (107.36, 65.1), (79.16, 91.3), (57.21, 112.99), (105.43, 112.55)),
+    size=160,
+    description="MTCNN landmarks inside facenet's box+margin crop (160 px), medians over lfw-subset",
+)
+
+TEMPLATES: Mapping[str, AlignmentTemplate] = MappingProxyType(
+    {t.name: t for t in (DLIB_CHIP_150, ARCFACE_112, OPENFACE_96, FACENET_160)}
+)
+"""Every template by name (read-only: a model's spec names its template, so templates live here, beside each other)."""

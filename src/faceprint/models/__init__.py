@@ -1,23 +1,37 @@
-"""Embedding models: a registry of named models and one factory that builds them."""
+"""Embedding models: a catalogue of model records, one parser of model names, and one factory that builds them."""
 
 from __future__ import annotations
 
 import os
 
-from faceprint.models._registry import ModelSpec, get_model_spec, list_models, register_model
+from faceprint.models._names import ModelName, parse_model_name
+from faceprint.models._registry import get_model_spec, list_models
+from faceprint.models._spec import ModelSpec
 from faceprint.models._weights import WeightSpec, cache_dir
 from faceprint.models.base import Embedder
 from faceprint.models.quantize import int8_is_fast
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "ModelSpec", "WeightSpec", "cache_dir", "create_embedder", "get_model_spec", "list_models", "register_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Embedder",
+    "ModelName",
+    "ModelSpec",
+    "WeightSpec",
+    "cache_dir",
+    "create_embedder",
+    "get_model_spec",
+    "list_models",
+    "parse_model_name",
+]
 
 DEFAULT_MODEL = "dlib-resnet-v1-int8" if int8_is_fast() else "dlib-resnet-v1"
 """The model used when none is named: dlib's ResNet, int8 on CPUs with 8-bit dot-product instructions (VNNI; the
 int8 network embeds 2.3x faster there at the same LFW DevTrain accuracy), float32 elsewhere. FACEPRINT_INT8=0/1
 overrides the detection. Chosen on DevTrain and speed: docs/speed.md."""
 
+
 def create_embedder(name: str = DEFAULT_MODEL, weights: str | os.PathLike[str] | None = None) -> Embedder:
-    """A new embedder of the model registered under `name`; the caller holds it.
+    """A new embedder of the model `name` means (faceprint.models._names); the caller holds it.
 
     `weights`: a training checkpoint of that model (``RUN_DIR/best.pt``) to build it with instead of its pretrained
     weights. (A checkpoint's path alone, as the command line takes it, works as `name` too.)

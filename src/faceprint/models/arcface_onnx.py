@@ -25,21 +25,21 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from faceprint.errors import WeightsError
-from faceprint.models._registry import ModelSpec, register_resolver
+from faceprint.models._names import ONNX_PREFIX
+from faceprint.models._spec import ModelSpec
 from faceprint.models._weights import sha256_file
 from faceprint.models.base import Embedder
 
-__all__ = ["PREFIX", "OnnxGraphInfo", "OnnxArcFaceEmbedder", "read_graph_info", "onnx_model_spec", "resolve_onnx_model"]
+__all__ = ["PREFIX", "OnnxGraphInfo", "OnnxArcFaceEmbedder", "find_onnx", "read_graph_info", "onnx_model_spec"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "onnx:"
+PREFIX = ONNX_PREFIX
 TEMPLATE = "arcface-112"
 UNCALIBRATED_THRESHOLD = 0.7
 """Cosine distance used before `faceprint calibrate` has set a threshold for the model (a warning says so)."""
@@ -92,7 +92,7 @@ class OnnxArcFaceEmbedder(Embedder):
         super().__init__(spec)
         import onnxruntime as ort
 
-        from faceprint.pipeline import available_cores
+        from faceprint._cores import available_cores
 
         self.path = Path(path)
         self.info = info
@@ -122,8 +122,8 @@ class OnnxArcFaceEmbedder(Embedder):
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
-def _find(ref: str) -> Path:
-    """The file an ``onnx:`` name points to: a path, else NAME or NAME.onnx in $FACEPRINT_MODELS."""
+def find_onnx(ref: str) -> Path:
+    """The file an ``onnx:REF`` name points to: a path, else REF or REF.onnx in $FACEPRINT_MODELS."""
     p = Path(ref).expanduser()
     if p.is_file():
         return p.resolve()
@@ -136,14 +136,17 @@ def _find(ref: str) -> Path:
     raise WeightsError(f"ONNX model {ref!r} not found as a file{where}")
 
 
-@lru_cache(maxsize=16)
-def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
+def onnx_model_spec(path: str | os.PathLike[str]) -> ModelSpec:
+    """The ModelSpec of an ArcFace-format ONNX file (`find_onnx` finds it from an ``onnx:`` name); reads the graph
+    and hashes the file on every call (the registry keeps what it resolved while the file is unchanged)."""
+    path = str(Path(path).resolve())
     info = read_graph_info(path)
     sha = sha256_file(path)
     name = f"{PREFIX}{Path(path).stem}@{sha[:12]}"
     norm = "0..255 (the graph normalises)" if info.input_std == 1.0 else "(x - 127.5) / 127.5"
     return ModelSpec(
         name=name,
+        family="onnx",
         input_size=info.input_size,
         template=TEMPLATE,
         padding=0.0,
@@ -157,20 +160,3 @@ def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
         builder=lambda spec: OnnxArcFaceEmbedder(spec, path, info),
         description=f"ArcFace-format ONNX brought by the user ({path}); threshold: run faceprint calibrate",
     )
-
-
-def onnx_model_spec(ref: str) -> ModelSpec:
-    """The ModelSpec of ``onnx:PATH`` (or ``onnx:NAME`` in $FACEPRINT_MODELS)."""
-    path = _find(ref[len(PREFIX) :] if ref.startswith(PREFIX) else ref)
-    st = path.stat()
-    return _spec_for(str(path), st.st_size, st.st_mtime_ns)
-
-
-def resolve_onnx_model(name: str) -> ModelSpec | None:
-    """The registry hook: ``onnx:...`` names become specs; anything else is not ours (None)."""
-    if not name.startswith(PREFIX) or "@" in name:
-        return None
-    return onnx_model_spec(name)
-
-
-register_resolver(resolve_onnx_model)

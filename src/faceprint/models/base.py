@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from faceprint.align import align_face, center_crop, get_template
-from faceprint.models._registry import ModelSpec
+from faceprint.models._spec import ModelSpec
 from faceprint.models._tta import augment
 from faceprint.types import Embeddings, Face
 

@@ -2,8 +2,8 @@
 
 `faceprint train` writes checkpoints (torch.save of plain dicts and tensors, read back with
 ``torch.load(weights_only=True)``) that name the registered model whose network they hold (`base_model`). A
-model name that is the path of such a file (or of a run directory holding ``best.pt``) resolves, through the
-registry's resolver hook, to a `ModelSpec` that is the base model's spec with:
+model name that is the path of such a file (or of a run directory holding ``best.pt``; `faceprint.models._names`
+tells) resolves, through `checkpoint_spec`, to a `ModelSpec` that is the base model's spec with:
 
 * the name ``<base model>@<first 12 hex digits of the file's sha256>``: galleries, caches and embeddings tell
   checkpoints apart by content, so a retrained ``best.pt`` never mixes with embeddings of the old one;
@@ -23,12 +23,13 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from faceprint.errors import FaceprintError, MissingExtra, UnknownModel, WeightsError
-from faceprint.models._registry import ModelSpec, get_model_spec, register_resolver
+from faceprint.errors import MissingExtra, UnknownModel, WeightsError
+from faceprint.models._catalogue import catalogue
+from faceprint.models._names import CheckpointName, parse_model_name
+from faceprint.models._spec import ModelSpec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -44,14 +45,12 @@ __all__ = [
     "find_checkpoint",
     "get_architecture",
     "load_checkpoint",
-    "resolve_checkpoint",
 ]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "faceprint-checkpoint"
 CHECKPOINT_VERSION = 1
-CHECKPOINT_SUFFIX = ".pt"
 
 
 @dataclass(frozen=True)
@@ -85,15 +84,9 @@ def _facenet_build() -> nn.Module:
 
 
 def _facenet_wrap(spec: ModelSpec, network: nn.Module, device: str | None) -> TorchEmbedder:
-    from faceprint.models.facenet import DEFAULT_CROP, FaceNetEmbedder, preprocess
-    from faceprint.models.torch_embedder import TorchEmbedder
+    from faceprint.models.facenet import FaceNetEmbedder
 
-    # FaceNetEmbedder's constructor loads the pretrained weights; build it around our network instead, with the
-    # crop it uses by default.
-    emb = FaceNetEmbedder.__new__(FaceNetEmbedder)
-    TorchEmbedder.__init__(emb, spec, network, preprocess, backend="torch", device=device)
-    emb.crop = DEFAULT_CROP
-    return emb
+    return FaceNetEmbedder(spec, backend="torch", device=device, module=network)  # type: ignore[arg-type]
 
 
 def _nn4_build() -> nn.Module:
@@ -116,7 +109,9 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 def get_architecture(base_model: str) -> Architecture:
     """The trainable architecture of a registered model; UnknownModel (listing the trainable ones) otherwise."""
-    get_model_spec(base_model)  # unknown names fail with the list of every model
+    models = catalogue()
+    if base_model not in models:
+        raise UnknownModel("model", base_model, sorted(models))
     try:
         return ARCHITECTURES[base_model]
     except KeyError:
@@ -129,16 +124,15 @@ def get_architecture(base_model: str) -> Architecture:
 def find_checkpoint(name: str | os.PathLike[str]) -> Path | None:
     """The checkpoint file a model name points to: a .pt file, or a run directory's best.pt; None if it is no path.
 
-    A name ending in .pt that does not exist raises WeightsError (it was meant as a checkpoint).
+    A name ending in .pt that does not exist raises WeightsError (it was meant as a checkpoint). The form is
+    decided by `faceprint.models._names.parse_model_name`, the one parser of model names.
     """
-    p = Path(name)
-    if p.suffix == CHECKPOINT_SUFFIX:
-        if not p.is_file():
-            raise WeightsError(f"{p}: checkpoint file not found")
-        return p
-    if p.is_dir() and (p / "best.pt").is_file():
-        return p / "best.pt"
-    return None
+    parsed = parse_model_name(str(name))
+    if not isinstance(parsed, CheckpointName):
+        return None
+    if not parsed.path.is_file():
+        raise WeightsError(f"{parsed.path}: checkpoint file not found")
+    return parsed.path
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu", raw: bytes | None = None) -> dict[str, Any]:
@@ -171,14 +165,22 @@ def _read(path: str) -> bytes:
         raise WeightsError(f"{path}: checkpoint file cannot be read ({exc.strerror or exc})") from None
 
 
-@lru_cache(maxsize=8)
-def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
+def checkpoint_spec(path: str | os.PathLike[str]) -> ModelSpec:
+    """The ModelSpec of a checkpoint file (see the module docstring); reads and hashes the file on every call.
+
+    The registry keeps what it resolved (faceprint.models._registry.RESOLVED), so a path named again is not read
+    again while the file is unchanged.
+    """
+    path = str(Path(path).resolve())
+    if not Path(path).is_file():
+        raise WeightsError(f"{path}: checkpoint file not found")
     raw = _read(path)  # one read: the name's digest and the calibration come from the same bytes
     digest = hashlib.sha256(raw).hexdigest()
     ckpt = load_checkpoint(path, raw=raw)
     del raw  # the builder reads the file again (checkpoints can be large) and checks it is still these bytes
-    base = get_model_spec(str(ckpt["base_model"]))
-    arch = get_architecture(base.name)
+    base_name = str(ckpt["base_model"])
+    arch = get_architecture(base_name)
+    base = catalogue()[base_name]
     cal = ckpt["calibration"]
     run = ckpt["config"]
     metrics = ckpt.get("metrics", {})
@@ -186,7 +188,6 @@ def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
     def build(spec: ModelSpec) -> TorchEmbedder:
         raw = _read(path)
         if hashlib.sha256(raw).hexdigest() != digest:
-            _spec_for.cache_clear()  # a rewrite that kept size and mtime: the next resolution must read it again
             raise WeightsError(
                 f"{path} changed after it was read as {spec.name} (a training run rewrote it?); run the command again"
             )
@@ -217,31 +218,3 @@ def _spec_for(path: str, size: int, mtime_ns: int) -> ModelSpec:
             f"mining {run.get('mining')}" + (f", held-out AUC {auc:.4f})" if isinstance(auc, float) else ")")
         ),
     )
-
-
-def checkpoint_spec(path: str | os.PathLike[str]) -> ModelSpec:
-    """The ModelSpec of a checkpoint file (see the module docstring)."""
-    p = Path(path).resolve()
-    try:
-        st = p.stat()
-    except OSError:
-        raise WeightsError(f"{path}: checkpoint file not found") from None
-    return _spec_for(str(p), st.st_size, st.st_mtime_ns)
-
-
-def resolve_checkpoint(name: str) -> ModelSpec | None:
-    """The registry hook: a checkpoint path (or run directory) as a model spec; None when `name` is not a path."""
-    from faceprint.models.ensemble import PREFIX
-
-    if name.startswith(PREFIX):  # `ensemble:A+run/best.pt` ends in .pt too; its members are resolved one by one
-        return None
-    try:
-        path = find_checkpoint(name)
-    except FaceprintError:
-        raise
-    except (OSError, ValueError):
-        return None
-    return checkpoint_spec(path) if path is not None else None
-
-
-register_resolver(resolve_checkpoint)

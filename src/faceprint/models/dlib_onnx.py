@@ -233,7 +233,7 @@ class DlibOnnxRunner:
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        from faceprint.pipeline import available_cores
+        from faceprint._cores import available_cores
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

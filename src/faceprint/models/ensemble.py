@@ -29,36 +29,33 @@ columns ``offset_i .. offset_i + size_i``); `embed` cuts them out again, so no m
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from faceprint.errors import UnknownModel
-from faceprint.models._registry import ModelSpec, get_model_spec, register_model, register_resolver
+from faceprint.models._names import ENSEMBLE_PREFIX, EnsembleName, ensemble_name, parse_model_name
+from faceprint.models._spec import ModelSpec
 from faceprint.models.base import Embedder
 from faceprint.types import Face
 
-__all__ = ["DEFAULT_ENSEMBLE", "PREFIX", "EnsembleEmbedder", "ensemble_name", "ensemble_spec", "parse_ensemble_name"]
+__all__ = ["DEFAULT_ENSEMBLE", "ENSEMBLE_LFW", "PREFIX", "EnsembleEmbedder", "ensemble_name", "ensemble_spec", "parse_ensemble_name"]
 
-PREFIX = "ensemble:"
+PREFIX = ENSEMBLE_PREFIX
+
+DEFAULT_ENSEMBLE = "ensemble:dlib-resnet-v1+facenet-inception-resnet-v1"
+"""The ensemble the catalogue lists (the others are made from their names when used)."""
+
+ENSEMBLE_LFW: dict[str, str] = {DEFAULT_ENSEMBLE: "View 1 DevTest 99.20% ± 0.98"}
+"""Measured LFW figures of named ensembles, for `models list`."""
 
 
 def parse_ensemble_name(name: str) -> list[str]:
-    """Member names of ``ensemble:A+B+...``: at least two distinct registered models, none an ensemble itself."""
-    if not name.startswith(PREFIX):
+    """Member names of ``ensemble:A+B+...`` as given (the form is checked by `parse_model_name`)."""
+    parsed = parse_model_name(name)
+    if not isinstance(parsed, EnsembleName):
         raise UnknownModel("ensemble (ensemble:A+B)", name, [DEFAULT_ENSEMBLE])
-    members = [m.strip() for m in name[len(PREFIX) :].split("+")]
-    if len(members) < 2 or any(not m for m in members) or len(set(members)) != len(members):
-        raise UnknownModel("ensemble (at least two distinct models joined by '+')", name, [DEFAULT_ENSEMBLE])
-    for m in members:
-        if m.startswith(PREFIX):
-            raise UnknownModel("ensemble member (ensembles do not nest)", m, [])
-        get_model_spec(m)  # raises UnknownModel listing the choices
-    return members
-
-
-def ensemble_name(members: list[str]) -> str:
-    """The registry name of the ensemble of `members` (in that order)."""
-    return PREFIX + "+".join(members)
+    return [m.name for m in parsed.members]
 
 
 def member_scale(spec: ModelSpec, k: int) -> float:
@@ -110,65 +107,42 @@ class EnsembleEmbedder(Embedder):
 
 
 def _build(spec: ModelSpec) -> EnsembleEmbedder:
-    from faceprint.models import create_embedder
-
-    # members by resolved name; a checkpoint member's own builder refuses a file rewritten since it was read
-    return EnsembleEmbedder(spec, [create_embedder(m) for m in parse_ensemble_name(spec.name)])
+    """Each member by its own spec's builder (a checkpoint member's refuses a file rewritten since it was read)."""
+    return EnsembleEmbedder(spec, [m.builder(m) for m in spec.members])
 
 
-def ensemble_spec(name: str) -> ModelSpec:
-    """The registry record of ``ensemble:A+B+...``, registered on first use (so any list of models works).
+def ensemble_spec(members: Sequence[ModelSpec]) -> ModelSpec:
+    """The record of the ensemble of `members` (resolved specs, in order), named by their resolved names.
 
-    It is registered under its members' resolved names: a checkpoint member given by path appears as
-    ``<base>@<digest>``, so a retrained checkpoint makes another ensemble, never one that mixes with the old.
+    A checkpoint member given by path therefore appears as ``<base>@<digest>``, so a retrained checkpoint makes
+    another ensemble, never one that mixes with the old. The same spec always gives an equal record.
     """
-    from faceprint.models._registry import _MODELS
-
-    if name in _MODELS:
-        return _MODELS[name]
-    members = [get_model_spec(m) for m in parse_ensemble_name(name)]
+    if len(members) < 2:
+        raise UnknownModel("ensemble (at least two distinct models joined by '+')", ensemble_name([m.name for m in members]), [DEFAULT_ENSEMBLE])
     canonical = ensemble_name([m.name for m in members])
     if len({m.name for m in members}) != len(members):
-        raise UnknownModel("ensemble (distinct models: two of these are the same weights)", name, [DEFAULT_ENSEMBLE])
-    if canonical in _MODELS:
-        return _MODELS[canonical]
+        raise UnknownModel("ensemble (distinct models: two of these are the same weights)", canonical, [DEFAULT_ENSEMBLE])
     k = len(members)
-    return register_model(
-        ModelSpec(
-            name=canonical,
-            input_size=sum(m.input_size for m in members),
-            template=members[0].template,
-            padding=0.0,
-            preprocess="the members' own crops side by side on one canvas; each member preprocesses its own",
-            embedding_dim=sum(m.embedding_dim for m in members),
-            metric="euclidean",
-            # 1.0: every member exactly at its own threshold (see the module docstring)
-            threshold=1.0,
-            # where every member sits at its own open-set threshold, in the same quadratic mean
-            identify_threshold=math.sqrt(sum(_normalised(m, m.open_set_threshold) ** 2 for m in members) / k),
-            # d(confidence)/d(distance) scales with the distance unit: at the threshold, d(term)/d(d_i) is 1/t_i for a
-            # Euclidean member and 1/(2 t_i) for a cosine one, so member slope x t_i (or x 2 t_i), averaged
-            confidence_slope=sum(m.confidence_slope * m.threshold * (1 if m.metric == "euclidean" else 2) for m in members) / k,
-            weights=None,
-            builder=_build,
-            flip_average=False,  # mirroring the canvas would swap the members' crops; members flip their own
-            lfw_accuracy=ENSEMBLE_LFW.get(name, ""),
-            description="ensemble: " + ", ".join(m.name for m in members) + " (threshold-normalised distances)",
-        )
+    return ModelSpec(
+        name=canonical,
+        family="ensemble",
+        input_size=sum(m.input_size for m in members),
+        template=members[0].template,
+        padding=0.0,
+        preprocess="the members' own crops side by side on one canvas; each member preprocesses its own",
+        embedding_dim=sum(m.embedding_dim for m in members),
+        metric="euclidean",
+        # 1.0: every member exactly at its own threshold (see the module docstring)
+        threshold=1.0,
+        # where every member sits at its own open-set threshold, in the same quadratic mean
+        identify_threshold=math.sqrt(sum(_normalised(m, m.open_set_threshold) ** 2 for m in members) / k),
+        # d(confidence)/d(distance) scales with the distance unit: at the threshold, d(term)/d(d_i) is 1/t_i for a
+        # Euclidean member and 1/(2 t_i) for a cosine one, so member slope x t_i (or x 2 t_i), averaged
+        confidence_slope=sum(m.confidence_slope * m.threshold * (1 if m.metric == "euclidean" else 2) for m in members) / k,
+        weights=None,
+        builder=_build,
+        flip_average=False,  # mirroring the canvas would swap the members' crops; members flip their own
+        lfw_accuracy=ENSEMBLE_LFW.get(canonical, ""),
+        description="ensemble: " + ", ".join(m.name for m in members) + " (threshold-normalised distances)",
+        members=tuple(members),
     )
-
-
-DEFAULT_ENSEMBLE = "ensemble:dlib-resnet-v1+facenet-inception-resnet-v1"
-
-ENSEMBLE_LFW: dict[str, str] = {"ensemble:dlib-resnet-v1+facenet-inception-resnet-v1": "View 1 DevTest 99.20% ± 0.98"}
-"""Measured LFW figures of named ensembles, for `models list`."""
-
-
-
-def _resolve(name: str) -> ModelSpec | None:
-    """Registry hook: any ``ensemble:A+B`` name becomes a model on first use."""
-    return ensemble_spec(name) if name.startswith(PREFIX) else None
-
-
-register_resolver(_resolve)
-ensemble_spec(DEFAULT_ENSEMBLE)

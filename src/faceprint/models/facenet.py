@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from faceprint.align import AlignmentTemplate, register_template
-from faceprint.models._registry import ModelSpec, register_model
+from faceprint.align.templates import FACENET_160
+from faceprint.models._spec import ModelSpec
 from faceprint.models._weights import WeightSpec
 from faceprint.models.quantize import int8_spec
 from faceprint.models.torch_embedder import TorchEmbedder
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from faceprint.models.inception_resnet_v1 import InceptionResnetV1
 
-__all__ = ["FACENET_INT8", "INT8_TABLE", "BOX_MARGIN", "CROPS", "CPU_BACKEND", "DEFAULT_CROP", "FACENET", "FACENET_WEIGHTS", "FaceNetEmbedder", "box_crop", "load_facenet", "preprocess"]
+__all__ = ["FACENET_INT8", "INT8_TABLE", "BOX_MARGIN", "CROPS", "CPU_BACKEND", "DEFAULT_CROP", "FACENET", "FACENET_WEIGHTS", "FaceNetEmbedder", "MODELS", "box_crop", "load_facenet", "preprocess"]
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +70,6 @@ DEFAULT_CROP = "align"
 "align" 99.45% +- 0.45, AUC 0.9998, 99.59% at the best single threshold;
 "box"   99.41% +- 0.54, AUC 0.9996, 99.45% at the best single threshold.
 The gap is small (one pair in the 10-fold mean) but "align" is ahead on every measure."""
-
-# Where MTCNN's five landmarks fall inside the "box" crop: the per-coordinate median over the 100 photos of
-# ../shared/data/lfw-subset (MTCNN box + BOX_MARGIN, resized to 160x160). The "align" crop maps each face's
-# landmarks onto these points with a similarity transform, so both crops frame the face alike.
-FACENET_160 = register_template(
-    AlignmentTemplate(
-        name="facenet-160",
-        points=((52.2, 65.88), (107.36, 65.1), (79.16, 91.3), (57.21, 112.99), (105.43, 112.55)),
-        size=INPUT_SIZE,
-        description="MTCNN landmarks inside facenet's box+margin crop (160 px), medians over lfw-subset",
-    )
-)
-
 
 def box_crop(image: np.ndarray, box: tuple[float, float, float, float], size: int = INPUT_SIZE, margin: float = BOX_MARGIN) -> np.ndarray:
     """facenet's crop: the box grown by `margin` x its mean side (half each side), clipped, resized to size x size."""
@@ -164,37 +151,37 @@ class FaceNetEmbedder(TorchEmbedder):
         return super().align(image, face)
 
 
-FACENET = register_model(
-    ModelSpec(
-        name=MODEL_NAME,
-        input_size=INPUT_SIZE,
-        template=FACENET_160.name,
-        padding=0.0,
-        preprocess="RGB 160x160, 5-point similarity onto facenet-160; per-image standardisation (facenet prewhiten)",
-        embedding_dim=128,
-        metric="euclidean",
-        # Calibrated on the 2,200 LFW View 1 pairsDevTrain.txt pairs with the default crop and mirroring, never on
-        # DevTest: `python bench/calibrate.py --model facenet-inception-resnet-v1` printed threshold 1.0575
-        # (99.73% on DevTrain), open-set threshold 0.9756 (FAR 1e-3 over 5.9M different-person image pairs),
-        # slope 36.958.
-        threshold=1.0575,
-        identify_threshold=0.9756,
-        confidence_slope=36.96,
-        # Test-time mirroring (the mean of a crop's and its mirror image's embeddings, not renormalised), chosen on
-        # DevTrain as for dlib: 10-fold 99.59% +- 0.38, AUC 0.99985 with it; 99.45% +- 0.45, AUC 0.9998 without.
-        flip_average=True,
-        weights=FACENET_WEIGHTS,
-        builder=lambda spec: FaceNetEmbedder(spec),
-        lfw_accuracy="View 1 DevTest 99.00% ± 1.18",
-        description="FaceNet Inception-ResNet-v1 20170512-110547 (MS-Celeb-1M), Keras weights ported to PyTorch",
-    )
+FACENET = ModelSpec(
+    name=MODEL_NAME,
+    family="facenet",
+    input_size=INPUT_SIZE,
+    template=FACENET_160.name,
+    padding=0.0,
+    preprocess="RGB 160x160, 5-point similarity onto facenet-160; per-image standardisation (facenet prewhiten)",
+    embedding_dim=128,
+    metric="euclidean",
+    # Calibrated on the 2,200 LFW View 1 pairsDevTrain.txt pairs with the default crop and mirroring, never on
+    # DevTest: `python bench/calibrate.py --model facenet-inception-resnet-v1` printed threshold 1.0575
+    # (99.73% on DevTrain), open-set threshold 0.9756 (FAR 1e-3 over 5.9M different-person image pairs),
+    # slope 36.958.
+    threshold=1.0575,
+    identify_threshold=0.9756,
+    confidence_slope=36.96,
+    # Test-time mirroring (the mean of a crop's and its mirror image's embeddings, not renormalised), chosen on
+    # DevTrain as for dlib: 10-fold 99.59% +- 0.38, AUC 0.99985 with it; 99.45% +- 0.45, AUC 0.9998 without.
+    flip_average=True,
+    weights=FACENET_WEIGHTS,
+    builder=lambda spec: FaceNetEmbedder(spec),
+    lfw_accuracy="View 1 DevTest 99.00% ± 1.18",
+    description="FaceNet Inception-ResNet-v1 20170512-110547 (MS-Celeb-1M), Keras weights ported to PyTorch",
 )
 
-FACENET_INT8 = register_model(
-    int8_spec(
-        FACENET,
-        INT8_TABLE,
-        builder=lambda spec: FaceNetEmbedder(spec, backend="onnx-int8", device="cpu"),
-        description="facenet-inception-resnet-v1 quantised to int8 (static QDQ, calibrated on LFW DevTrain chips; docs/speed.md)",
-    )
+FACENET_INT8 = int8_spec(
+    FACENET,
+    INT8_TABLE,
+    builder=lambda spec: FaceNetEmbedder(spec, backend="onnx-int8", device="cpu"),
+    description="facenet-inception-resnet-v1 quantised to int8 (static QDQ, calibrated on LFW DevTrain chips; docs/speed.md)",
 )
+
+MODELS = (FACENET, FACENET_INT8)
+"""The catalogue entries of this module (faceprint.models._catalogue)."""

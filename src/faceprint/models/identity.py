@@ -20,7 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from faceprint.models._registry import ModelSpec, get_model_spec
+from faceprint.models._registry import get_model_spec
+from faceprint.models._spec import ModelSpec
 from faceprint.models._tta import JITTER_SEED
 
 __all__ = ["IDENTITY_VERSION", "ModelIdentity", "model_identity"]
@@ -89,9 +90,7 @@ def model_identity(model: str | ModelSpec) -> ModelIdentity:
         settings["jitters"] = [s.jitters, JITTER_SEED]
     if s.quantization:  # only when set, so float32 models keep the keys their stored vectors have
         settings["quantization"] = s.quantization
-    if s.name.startswith("ensemble:"):
-        from faceprint.models.ensemble import parse_ensemble_name
-
-        settings["members"] = [model_identity(m).key for m in parse_ensemble_name(s.name)]
+    if s.members:  # an ensemble: its members' identities, in order
+        settings["members"] = [model_identity(m).key for m in s.members]
     weights = s.weights_sha256 or (s.weights.sha256 if s.weights is not None else None)
     return ModelIdentity(s.name, weights, settings, IDENTITY_VERSION, s.metric, s.weights_path)

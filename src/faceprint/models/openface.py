@@ -26,15 +26,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceprint.align.affine import openface_align
+from faceprint.align.dlib_shapes import shape_points
 from faceprint.align.templates import OPENFACE_96
 from faceprint.errors import WeightsError
 from faceprint.models._openface_csv import csv_parameter_map, csv_state_dict, missing_csv_files
-from faceprint.models._registry import ModelSpec, register_model
+from faceprint.models._spec import ModelSpec
 from faceprint.models._torch7 import t7_state_dict
 from faceprint.models._weights import WeightSpec, cache_dir
 from faceprint.models.torch_embedder import TorchEmbedder
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALIGNMENTS",
     "CSV_DIRNAME",
+    "MODELS",
     "MODEL_NAME",
     "OPENFACE",
     "OPENFACE_WEIGHTS",
@@ -226,15 +228,10 @@ class OpenFaceEmbedder(TorchEmbedder):
         net = module if module is not None else load_openface(weights)
         super().__init__(spec, net, preprocess, backend=backend, device=device)
         self.alignment = alignment
-        self._landmarker: Any = None
 
     def shape68(self, image: np.ndarray, face: Face) -> np.ndarray:
         """dlib's 68 landmarks (68, 2) of a detected face (iBUG 300-W model, non-commercial licence)."""
-        if self._landmarker is None:
-            from faceprint.detect.dlib_hog import DlibHOGDetector
-
-            self._landmarker = DlibHOGDetector(landmarks="68")
-        return self._landmarker.shape68(image, face)
+        return shape_points(image, face, "68")
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
         """The face as OpenFace aligns it (or by its five landmarks with alignment="5-point")."""
@@ -243,23 +240,25 @@ class OpenFaceEmbedder(TorchEmbedder):
         return openface_align(image, self.shape68(image, face), self.spec.input_size)
 
 
-OPENFACE = register_model(
-    ModelSpec(
-        name=MODEL_NAME,
-        input_size=INPUT_SIZE,
-        template=OPENFACE_96.name,
-        padding=0.0,
-        preprocess="RGB in [0, 1], 96x96 OpenFace alignment (dlib 68 landmarks 36, 45, 33 -> mean face, affine)",
-        embedding_dim=128,
-        metric="euclidean",
-        # Not calibrated here (no complete weights): sqrt(0.99), from the squared-L2 threshold of 0.99 usually
-        # quoted for OpenFace models. Recalibrate with bench/calibrate.py once weights are supplied.
-        threshold=0.995,
-        weights=OPENFACE_WEIGHTS,
-        builder=lambda spec: OpenFaceEmbedder(spec),
-        lfw_accuracy="",
-        description="OpenFace nn4.small2.v1 (CMU; 3.7M parameters, 96x96); user-supplied weights ($"
-        + WEIGHTS_ENV
-        + ")",
-    )
+OPENFACE = ModelSpec(
+    name=MODEL_NAME,
+    family="openface",
+    input_size=INPUT_SIZE,
+    template=OPENFACE_96.name,
+    padding=0.0,
+    preprocess="RGB in [0, 1], 96x96 OpenFace alignment (dlib 68 landmarks 36, 45, 33 -> mean face, affine)",
+    embedding_dim=128,
+    metric="euclidean",
+    # Not calibrated here (no complete weights): sqrt(0.99), from the squared-L2 threshold of 0.99 usually
+    # quoted for OpenFace models. Recalibrate with bench/calibrate.py once weights are supplied.
+    threshold=0.995,
+    weights=OPENFACE_WEIGHTS,
+    builder=lambda spec: OpenFaceEmbedder(spec),
+    lfw_accuracy="",
+    description="OpenFace nn4.small2.v1 (CMU; 3.7M parameters, 96x96); user-supplied weights ($"
+    + WEIGHTS_ENV
+    + ")",
 )
+
+MODELS = (OPENFACE,)
+"""The catalogue entries of this module (faceprint.models._catalogue)."""

@@ -36,7 +36,7 @@ import numpy as np
 
 from faceprint._files import atomic_write
 from faceprint.errors import MissingExtra, WeightsError
-from faceprint.models._registry import ModelSpec
+from faceprint.models._spec import ModelSpec
 from faceprint.models._weights import sha256_file
 
 __all__ = [

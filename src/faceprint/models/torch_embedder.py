@@ -30,7 +30,7 @@ import numpy as np
 
 from faceprint._files import atomic_write
 from faceprint.errors import MissingExtra, WeightsError
-from faceprint.models._registry import ModelSpec
+from faceprint.models._spec import ModelSpec
 from faceprint.models._weights import cache_dir
 from faceprint.models.base import Embedder
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-# torch is imported only when a model is built, so that registering models (importing their modules) stays cheap
+# torch is imported only when a model is built, so that listing models (importing their modules) stays cheap
 # and works without the torch extra.
 
 __all__ = ["BACKENDS", "EXPORT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "Preprocess", "TorchEmbedder", "export_key", "export_onnx", "pipeline", "weights_digest"]

@@ -14,7 +14,7 @@ from faceprint.models.checkpoint_model import find_checkpoint, get_architecture,
 from faceprint.models.torch_embedder import TorchEmbedder
 
 if TYPE_CHECKING:
-    from faceprint.models._registry import ModelSpec
+    from faceprint.models._spec import ModelSpec
 
 __all__ = ["Network", "build_network", "network_from_state"]
 
