@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from faceprint.cache import (
     CACHE_FILE, SCHEMA_VERSION, EmbeddingCache, FaceCache, PhotoCache, detector_key, erase_photos, pipeline_key,
@@ -157,6 +158,7 @@ def test_erase_by_path_content_and_vector(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 import numpy as np
+import pytest
 from faceprint.cache import PhotoCache
 path, tag, n, batch, photo = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 with PhotoCache(path, batch=batch) as cache:
