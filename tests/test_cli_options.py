@@ -56,7 +56,8 @@ def test_docs_are_the_table() -> None:
 
 
 @pytest.mark.parametrize("argv", [["identify", "--bogus", "x.jpg"], ["identify", "-k", "0", "x.jpg"], ["identify"],
-                                  ["bogus"], ["calibrate", "--pair-far", "2", "x"], ["identify", "x.jpg", "--threshold", "-1"]])
+                                  ["bogus"], ["calibrate", "--pair-far", "2", "x"], ["identify", "x.jpg", "--threshold", "-1"],
+                                  ["eval", "identify", "x"]])
 def test_option_errors_are_one_error_line(argv: list[str]) -> None:
     r = CliRunner().invoke(app, argv)
     assert r.exit_code == 3, r.output

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from faceprint._version import __version__
-from faceprint.cli._common import Exit, print_error
+from faceprint.cli._common import Exit, UsageError, print_error
 from faceprint.cli.audit import audit
 from faceprint.cli.calibrate import calibrate
 from faceprint.cli.cluster import cluster, discard_cluster, eval_cluster, list_clusters, merge_clusters, name_cluster, split_cluster
@@ -28,8 +28,6 @@ from faceprint.cli.video import video
 from faceprint.cli.viz import viz_app
 
 VERBOSE_FLAGS = ("-v", "--verbose")
-UsageError: type[Exception] = typer.BadParameter.__mro__[1]
-"""Click's UsageError as Typer bundles it (Typer exports only its subclass BadParameter)."""
 
 
 class _RootGroup(TyperGroup):
