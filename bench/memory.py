@@ -7,6 +7,8 @@ Each row runs `faceprint identify` in a fresh process on synthetic phone-size ph
 and pasted onto a textured background, saved as JPEG) against a small gallery, and reads the peak resident set
 size of that process from the kernel (wait4). The goal (issue 29): under 500 MB on a 24 MP photo, and flat in the
 number of photos. The table prints the load average, since a loaded machine changes timings but not memory.
+Every row is held to `--max-mb` (default 500, whatever the number of photos): the script exits 1 when a row is
+above it, so the bound is checked each time the benchmark runs.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, nargs="+", default=[1, 3, 6])
     ap.add_argument("--annotate", action="store_true", help="also write annotated copies (keeps decoded photos)")
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("FACEPRINT_SHARED", "../shared")))
+    ap.add_argument("--max-mb", type=float, default=500.0, help="the bound every row's peak RSS is held to (issue 29)")
     args = ap.parse_args()
     lfw = args.shared / "data" / "lfw-subset"
     people = sorted(p for p in lfw.iterdir() if p.is_dir())[:4]
@@ -70,7 +73,9 @@ def main() -> None:
         subprocess.run(enroll, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         faces = [sorted(p.glob("*.jpg"))[-1] for p in people]
         print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; python {sys.version.split()[0]}")
-        print(f"{'photos':>6} {'MP':>4} {'size':>11} {'annotate':>8} {'peak RSS MB':>11} {'seconds':>7} {'exit':>4}")
+        print(f"{'photos':>6} {'MP':>4} {'size':>11} {'annotate':>8} {'peak RSS MB':>11} {'seconds':>7} {'exit':>4} "
+              f"{f'<= {args.max_mb:.0f} MB':>9}")
+        over = []
         for mp in args.mp:
             for n in args.photos:
                 folder = root / f"p{mp}_{n}"
@@ -82,8 +87,13 @@ def main() -> None:
                     cmd += ["--annotate", str(root / f"ann{mp}_{n}")]
                 rss, secs, code = peak_rss_mb(cmd, env)
                 w, h = SIZES[mp]
-                print(f"{n:>6} {mp:>4} {f'{w}x{h}':>11} {'yes' if args.annotate else 'no':>8} {rss:>11.0f} {secs:>7.1f} {code:>4}",
-                      flush=True)
+                within = rss <= args.max_mb
+                if not within:
+                    over.append(f"{n} x {mp} MP: {rss:.0f} MB")
+                print(f"{n:>6} {mp:>4} {f'{w}x{h}':>11} {'yes' if args.annotate else 'no':>8} {rss:>11.0f} {secs:>7.1f} {code:>4} "
+                      f"{'yes' if within else 'NO':>9}", flush=True)
+    if over:
+        sys.exit(f"above the bound of {args.max_mb:.0f} MB: " + "; ".join(over))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,15 @@ def test_public_names_are_documented() -> None:
     assert ">>>" in faceprint.load_image.__doc__
 
 
+def test_errors_the_gallery_raises_are_importable_from_faceprint() -> None:
+    """Issue 29: `Gallery.rename`/`remove` raise InvalidName and UnknownPerson; a caller catches them without
+    reaching into faceprint.errors."""
+    import faceprint.errors as errors
+
+    for name in ("InvalidName", "UnknownPerson", "GalleryError", "NoFaceFound", "ImageError", "FaceprintError"):
+        assert name in faceprint.__all__ and getattr(faceprint, name) is getattr(errors, name), name
+
+
 def test_verify_same_and_different(photos) -> None:
     a1, a2 = photos["Ariel_Sharon"][:2]
     b1 = photos["Colin_Powell"][0]

@@ -84,6 +84,19 @@ def test_detect_json_and_annotate(photos, tmp_path) -> None:
         assert img.size == (x["width"], x["height"])
 
 
+def test_detect_takes_a_folder_as_identify_does(photos, tmp_path) -> None:
+    """Issue 29: `detect DIR` reads the photos of a folder (and its sub-folders), as `identify` and `cluster` do."""
+    import shutil
+
+    (tmp_path / "album" / "sub").mkdir(parents=True)
+    shutil.copy(photos["blair1"], tmp_path / "album" / "a.jpg")
+    shutil.copy(photos["bush"], tmp_path / "album" / "sub" / "b.jpg")
+    r = run("detect", tmp_path / "album", "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert sorted(Path(x["image"]).name for x in res) == ["a.jpg", "b.jpg"] and all(x["faces"] for x in res)
+
+
 def test_detect_reports_bad_files_and_goes_on(photos, tmp_path) -> None:
     txt = tmp_path / "notes.txt"
     txt.write_text("not an image")

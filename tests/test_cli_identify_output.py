@@ -92,3 +92,14 @@ def test_no_empty_progress_bar_for_stored_vectors(gallery: Path, tmp_path: Path)
     r = runner.invoke(app, ["export", "projector", str(tmp_path / "proj"), "--gallery", str(gallery), "--no-sprite"])
     assert r.exit_code == 0, r.output
     assert "0/?" not in r.stderr and "embedding photos" not in r.stderr
+
+
+def test_threshold_zero_is_accepted_as_video_accepts_it(gallery: Path, lfw_subset: Path) -> None:
+    """Issue 29: `--threshold 0` exited 3 in identify while video took it; one rule now (a number >= 0, where 0
+    names only identical vectors), and -1 is refused in both (tests/test_video.py checks video's side)."""
+    other = sorted((lfw_subset / "Colin_Powell").glob("*.jpg"))[5]  # not one of the enrolled photos
+    r = runner.invoke(app, ["identify", str(other), "--gallery", str(gallery), "--threshold", "0"])
+    assert r.exit_code == 0, r.output
+    assert "UNKNOWN" in r.stdout and "threshold 0.000 (--threshold)" in r.stdout
+    r = runner.invoke(app, ["identify", str(other), "--gallery", str(gallery), "--threshold", "-1"])
+    assert r.exit_code == 3 and ">= 0" in r.stderr

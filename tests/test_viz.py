@@ -131,7 +131,7 @@ def tiny_folders(lfw_subset: Path, tmp_path: Path) -> Path:
     return root
 
 
-def test_viz_tsne_cli_from_folder_and_gallery(tiny_folders: Path, tmp_path: Path) -> None:
+def test_viz_tsne_cli_from_folder_and_gallery(tiny_folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "tsne.png"
     r = runner.invoke(app, ["viz", "tsne", str(tiny_folders), "--out", str(out)])
     assert r.exit_code == 0, r.output
@@ -142,9 +142,19 @@ def test_viz_tsne_cli_from_folder_and_gallery(tiny_folders: Path, tmp_path: Path
     with Gallery(gallery) as g:
         enroll(g, FaceAnalyzer(), items)
     out2 = tmp_path / "tsne-gallery.png"
+    # on a terminal, the projection (seconds to a minute) shows a spinner, and the stored vectors no empty "0/?" bar
+    import io
+
+    from rich.console import Console
+
+    import faceprint.cli.viz as cli_viz
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_viz, "err_console", Console(file=screen, force_terminal=True, width=100))
     r = runner.invoke(app, ["viz", "tsne", "--gallery", str(gallery), "--out", str(out2)])
     assert r.exit_code == 0, r.output
     _check_png(out2, MAP_SIZE)
+    assert "TSNE of 8 faces" in screen.getvalue() and "0/?" not in screen.getvalue() + r.stderr, screen.getvalue()
     r = runner.invoke(app, ["viz", "tsne", str(tiny_folders), "--gallery", str(gallery), "--out", str(out2)])
     assert r.exit_code == 3 and "not both" in r.output
     r = runner.invoke(app, ["viz", "tsne", "--gallery", str(gallery), "--out", str(out2), "--method", "pca"])

@@ -55,6 +55,10 @@ from faceprint.errors import (
 if TYPE_CHECKING:
     from faceprint.evaluate.labelled import LabelledEmbeddings
 
+UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+"""Click's UsageError as Typer bundles it (Typer exports only its subclass BadParameter): what an option error
+raises; the root command prints it as one `error:` line and exits 3."""
+
 # Markup off: user data (names, file names, error messages) is printed as it is, never read as Rich markup; our own
 # styles go through `styled`. When stdout is not a terminal, lines never wrap (a pipe to grep sees whole names).
 console = Console(soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 100_000)

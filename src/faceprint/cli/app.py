@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import re
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from faceprint._version import __version__
-from faceprint.cli._common import Exit, print_error
+from faceprint.cli._common import Exit, UsageError, print_error
 from faceprint.cli.audit import audit
 from faceprint.cli.calibrate import calibrate
 from faceprint.cli.cluster import cluster, discard_cluster, eval_cluster, list_clusters, merge_clusters, name_cluster, split_cluster
@@ -28,8 +30,6 @@ from faceprint.cli.video import video
 from faceprint.cli.viz import viz_app
 
 VERBOSE_FLAGS = ("-v", "--verbose")
-UsageError: type[Exception] = typer.BadParameter.__mro__[1]
-"""Click's UsageError as Typer bundles it (Typer exports only its subclass BadParameter)."""
 
 
 class _RootGroup(TyperGroup):
@@ -71,6 +71,23 @@ def _flag_type(self: TyperOption, ctx: Any, _plain: Any = TyperOption.display_ty
 
 
 TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def first_sentence(help_text: str | None) -> str:
+    """The first sentence of a command's help, whole: what a command list shows beside the command's name."""
+    paragraph = " ".join(inspect.cleandoc(help_text or "").split("\n\n")[0].split())
+    end = re.search(r"[.!?](\s|$)", paragraph)
+    return paragraph[: end.start() + 1] if end else paragraph
+
+
+def _short_help(self: Any, limit: int = 45) -> str:
+    """Command lists show each command's first sentence whole, wrapped under its column, where click cut it at
+    the terminal's width with "..." (mid-sentence)."""
+    return inspect.cleandoc(self.short_help) if self.short_help else first_sentence(self.help)
+
+
+TyperCommand.get_short_help_str = _short_help  # type: ignore[method-assign]
+TyperGroup.get_short_help_str = _short_help  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="faceprint",

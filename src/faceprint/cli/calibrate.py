@@ -71,7 +71,7 @@ def calibrate(
     console.print(f"threshold {cal.threshold:.4f} for FAR {far:g} ({model})", highlight=False)
     console.print(f"  FAR {100 * cal.far:.3f}% of {cal.n_different} different-person pairs (resolution 1/{cal.n_different})", highlight=False)
     console.print(f"  TAR {tar}", highlight=False)
-    console.print(f"  {plural(cal.n_photos, 'photo')} of {plural(cal.n_people, 'person', 'people')}; {len(data.skipped)} photos without a face skipped", highlight=False)
+    console.print(f"  {plural(cal.n_photos, 'photo')} of {plural(cal.n_people, 'person', 'people')}; {plural(len(data.skipped), 'photo')} without a face skipped", highlight=False)
     if population is None:
         console.print(f"  no impostor distribution stored: {why}", highlight=False)
     else:

@@ -12,7 +12,16 @@ import typer
 from rich.table import Table
 
 from faceprint.detect import DEFAULT_DETECTOR
-from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar, stored_model_name
+from faceprint.cli._common import (
+    console,
+    err_console,
+    handle_errors,
+    labelled_embeddings,
+    plural,
+    print_json,
+    progress_bar,
+    stored_model_name,
+)
 from faceprint.cli._gallery_opts import GalleryOpt
 from faceprint.models import DEFAULT_MODEL
 
@@ -116,7 +125,7 @@ def _print_outcome(doc: dict, gallery: Path | None, sheets: list[Path], out: Pat
     s = doc["summary"]
     clusters = doc["clusters"]
     if clusters:
-        table = Table(title=f"{len(clusters)} clusters ({doc['method']}, threshold {doc['threshold']}, model {doc['model']})")
+        table = Table(title=f"{plural(len(clusters), 'cluster')} ({doc['method']}, threshold {doc['threshold']}, model {doc['model']})")
         table.add_column("id", justify="right")
         table.add_column("faces", justify="right")
         table.add_column("photos (first 3)")
@@ -126,7 +135,7 @@ def _print_outcome(doc: dict, gallery: Path | None, sheets: list[Path], out: Pat
     low = ", ".join(f"{n} {why}" for why, n in s["low_quality"].items()) or "none"
     stored = " (stored clusters included)" if "added" in doc else ""
     console.print(
-        f"{s['images']} photos, {s['faces']} faces: {s['in_clusters']} in {s['clusters']} clusters{stored}, "
+        f"{plural(s['images'], 'photo')}, {plural(s['faces'], 'face')}: {s['in_clusters']} in {plural(s['clusters'], 'cluster')}{stored}, "
         f"{s['alone']} left alone, {s['named']} named as enrolled people; kept out for low quality: {low}; "
         + (f"kept out as discarded: {s['discarded']}; " if s["discarded"] else "")
         + f"photos without a face: {s['images_without_face']}; unreadable: {s['unreadable']}",
@@ -136,12 +145,13 @@ def _print_outcome(doc: dict, gallery: Path | None, sheets: list[Path], out: Pat
         console.print("named: " + ", ".join(f"{person} {n}" for person, n in s["named_people"].items()), highlight=False)
     if "added" in doc:
         a = doc["added"]
-        console.print(f"joined stored clusters: {a['joined']} faces; {a['new_clusters']} new clusters; {a['known']} faces were already stored",
+        console.print(f"joined stored clusters: {plural(a['joined'], 'face')}; {plural(a['new_clusters'], 'new cluster')}; "
+                      f"{plural(a['known'], 'face')} already stored",
                       highlight=False)
     if not clusters and not s["faces"]:
         console.print("no faces found: nothing to cluster", highlight=False)
     if out is not None:
-        console.print(f"{len(sheets)} contact sheets in {out}", highlight=False)
+        console.print(f"{plural(len(sheets), 'contact sheet')} in {out}", highlight=False)
     if gallery is not None and clusters:
         console.print(f"name a cluster: faceprint people name-cluster ID NAME --gallery {gallery}", highlight=False)
 
@@ -187,8 +197,9 @@ def eval_cluster(
     table.add_row("pairwise", f"{scores.pairwise_precision:.4f}", f"{scores.pairwise_recall:.4f}", f"{scores.pairwise_f:.4f}")
     table.add_row("BCubed", f"{scores.bcubed_precision:.4f}", f"{scores.bcubed_recall:.4f}", f"{scores.bcubed_f:.4f}")
     console.print(table)
-    console.print(f"NMI {scores.nmi:.4f}; {scores.clusters} clusters and {scores.alone} faces left alone for {scores.people} "
-                  f"people ({scores.faces} faces; {len(data.skipped)} photos without a face skipped)", highlight=False)
+    console.print(f"NMI {scores.nmi:.4f}; {plural(scores.clusters, 'cluster')} and {plural(scores.alone, 'face')} left alone for "
+                  f"{plural(scores.people, 'person', 'people')} ({plural(scores.faces, 'face')}; "
+                  f"{plural(len(data.skipped), 'photo')} without a face skipped)", highlight=False)
     if written:
         console.print("report: " + ", ".join(str(p) for p in written), highlight=False)
 
@@ -221,7 +232,7 @@ def list_clusters(
                                  for cid, fs in clusters.items()],
                     "alone": len(saved.alone())})
         return
-    table = Table(title=f"{len(clusters)} clusters, {len(saved.alone())} faces alone ({saved.method}, threshold {saved.threshold})")
+    table = Table(title=f"{plural(len(clusters), 'cluster')}, {plural(len(saved.alone()), 'face')} alone ({saved.method}, threshold {saved.threshold})")
     table.add_column("id", justify="right")
     table.add_column("faces", justify="right")
     table.add_column("face ids")
@@ -264,7 +275,7 @@ def name_cluster(
                     except AlreadyEnrolled:  # enrolled since it was clustered: it keeps its person
                         pass
             saved.save(g)
-    console.print(f"cluster {cluster_id}: {enrolled} faces enrolled as {name}", highlight=False)
+    console.print(f"cluster {cluster_id}: {plural(enrolled, 'face')} enrolled as {name}", highlight=False)
 
 
 def merge_clusters(
@@ -277,7 +288,7 @@ def merge_clusters(
         with _saved(gallery, model) as (g, saved):
             target = saved.merge(cluster_ids)
             saved.save(g)
-    console.print(f"clusters {', '.join(map(str, cluster_ids))} merged into {target} ({len(saved.cluster(target))} faces)", highlight=False)
+    console.print(f"clusters {', '.join(map(str, cluster_ids))} merged into {target} ({plural(len(saved.cluster(target)), 'face')})", highlight=False)
 
 
 def split_cluster(
@@ -291,7 +302,7 @@ def split_cluster(
         with _saved(gallery, model) as (g, saved):
             new = saved.split(cluster_id, face_ids)
             saved.save(g)
-    console.print(f"cluster {cluster_id}: {len(face_ids)} faces moved to new cluster {new}", highlight=False)
+    console.print(f"cluster {cluster_id}: {plural(len(face_ids), 'face')} moved to new cluster {new}", highlight=False)
 
 
 def discard_cluster(
@@ -305,4 +316,4 @@ def discard_cluster(
         with _saved(gallery, model) as (g, saved):
             n = saved.discard(cluster_id)
             saved.save(g)
-    console.print(f"cluster {cluster_id}: {n} faces discarded; later runs keep them out", highlight=False)
+    console.print(f"cluster {cluster_id}: {plural(n, 'face')} discarded; later runs keep them out", highlight=False)

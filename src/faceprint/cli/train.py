@@ -277,7 +277,7 @@ def train_head(
     )
     if report.head_accuracy is not None:
         console.print(
-            f"held-out accuracy on {report.test_faces} faces: linear head {_fmt_pct(report.head_accuracy)}, "
+            f"held-out accuracy on {plural(report.test_faces, 'face')}: linear head {_fmt_pct(report.head_accuracy)}, "
             f"nearest enrolled face {_fmt_pct(report.nearest_accuracy)}",
             highlight=False,
         )

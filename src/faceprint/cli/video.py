@@ -8,7 +8,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceprint.cli._common import Exit, check_threshold, console, err_console, fail, handle_errors, print_json, require_gallery, stored_model_name
+from faceprint.cli._common import (
+    Exit,
+    check_threshold,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+    plural,
+    print_json,
+    require_gallery,
+    stored_model_name,
+)
 from faceprint.cli._gallery_opts import FarOpt, GalleryOpt
 from faceprint.cli.gallery import WaitOpt
 from faceprint.models import DEFAULT_MODEL
@@ -115,20 +126,15 @@ def video(
             who = t.person or ("UNKNOWN" + (f" (closest {t.closest})" if t.closest else "") if t.checked else "not recognised")
             conf = f", confidence {100 * t.confidence:.0f}%" if t.confidence is not None else ""
             clash = f", also looks like {t.closest} but track {t.conflict_with} holds that name" if t.conflict_with else ""
-            console.print(f"track {t.track_id}: {who}, {t.first_s:.2f}-{t.last_s:.2f} s ({t.frames} frames{conf}{clash})", highlight=False)
-        console.print(f"{rec.frames} frames in {elapsed:.1f} s ({rec.frames / max(elapsed, 1e-9):.1f} frames/s), "
-                      f"{_count(len(ended), 'track')}, {_count(rec.recognitions, 'face')} embedded ({rec.recognitions / max(rec.frames, 1):.3f} per frame)",
+            console.print(f"track {t.track_id}: {who}, {t.first_s:.2f}-{t.last_s:.2f} s ({plural(t.frames, 'frame')}{conf}{clash})", highlight=False)
+        console.print(f"{plural(rec.frames, 'frame')} in {elapsed:.1f} s ({rec.frames / max(elapsed, 1e-9):.1f} frames/s), "
+                      f"{plural(len(ended), 'track')}, {plural(rec.recognitions, 'face')} embedded ({rec.recognitions / max(rec.frames, 1):.3f} per frame)",
                       highlight=False, style="dim")
     if interrupted:
         err_console.print("stopped; the tracks so far are written", highlight=False)
     if error is not None:
         raise fail(error)
     raise typer.Exit(int(Exit.OK))
-
-
-def _count(n: int, noun: str) -> str:
-    """'1 track', '2 tracks'."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _progress():  # type: ignore[no-untyped-def]

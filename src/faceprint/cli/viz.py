@@ -78,7 +78,7 @@ def viz_grid(
         picture = face_grid(items, per_person=per_person, max_people=people, thumb=thumb)
         path = save_image(picture, out)
     n_people = len({p for p, _ in items})
-    console.print(f"wrote {path} ({picture.shape[1]}x{picture.shape[0]}): {min(people, n_people)} of {n_people} people", highlight=False)
+    console.print(f"wrote {path} ({picture.shape[1]}x{picture.shape[0]}): {min(people, n_people)} of {plural(n_people, 'person', 'people')}", highlight=False)
 
 
 @viz_app.command("errors")
@@ -108,4 +108,5 @@ def viz_errors(
         path = save_image(error_pairs_picture(images, fm, fnm, thr), out)
     n_fm = int(((ev.distances <= thr) & ~ev.same).sum())
     n_fnm = int(((ev.distances > thr) & ev.same).sum())
-    console.print(f"wrote {path}: threshold {thr:.4f}, {n_fm} false matches and {n_fnm} false non-matches in {len(pairs)} pairs", highlight=False)
+    console.print(f"wrote {path}: threshold {thr:.4f}, {plural(n_fm, 'false match', 'false matches')} and "
+                  f"{plural(n_fnm, 'false non-match', 'false non-matches')} in {plural(len(pairs), 'pair')}", highlight=False)
