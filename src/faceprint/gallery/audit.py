@@ -34,7 +34,7 @@ __all__ = ["ACTIONS", "AuditRecord", "acting_as", "current_actor", "expire", "re
 log = logging.getLogger(__name__)
 
 ACTIONS = ("enroll", "identify", "verify", "rename", "remove", "remove-face", "retention", "key-create", "key-revoke", "expire",
-           "purge")
+           "purge", "read", "cluster-edit")
 
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("faceprint_audit_actor", default=None)
 
