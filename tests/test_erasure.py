@@ -396,6 +396,21 @@ def test_postgres_purge_without_privileges_is_recorded(pg_server, pg_url: str) -
     assert scan({"v0": vecs[0].tobytes()}, pg_server.folder / "data" / "base" / str(oid)) == {}
 
 
+def test_postgres_erasure_inside_a_transaction_records_the_purge_it_could_not_run(pg_url: str) -> None:
+    """VACUUM cannot run inside the caller's transaction (and would wait for its locks): the removal is done, the
+    purge is recorded as incomplete, and a purge after the commit completes it."""
+    vecs = np.random.default_rng(9).standard_normal((2, 128)).astype(np.float32)
+    with faceprint.gallery.Gallery(pg_url) as g:
+        with g.transaction():
+            for i, v in enumerate(vecs):
+                g.add_face("ada" if i == 0 else "bob", f"/nowhere/{i}.jpg", f"{i:064x}", None, v, "m")
+        with g.transaction():
+            g.remove_person("ada")
+        purge = [r for r in records(g) if r.action == "purge"]
+        assert len(purge) == 1 and "inside a transaction" in purge[0].detail["not_done"][0]
+        assert [p.name for p in g.people()] == ["bob"] and g.purge() == []
+
+
 def test_sqlite_gallery_of_schema_5_stamps_its_stored_cluster_faces(tmp_path: Path) -> None:
     """Schema step 6 gives every stored-cluster face a time (the upgrade's), keeping the faces' order."""
     from faceprint.gallery.store.sqlite import APPLICATION_ID, MIGRATIONS, _statements

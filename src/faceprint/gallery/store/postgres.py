@@ -417,6 +417,10 @@ class PostgresStore(GalleryStore):
         Steps 2 and 3 need a superuser, or in PostgreSQL 15 the ``pg_checkpoint`` role and EXECUTE on
         ``pg_switch_wal``; without them they are reported, and the WAL keeps the bytes until 16 MB more has been
         written and a checkpoint has run. Returns what could not be done (empty: done)."""
+        if getattr(self._local, "conn", None) is not None:  # VACUUM would wait for this very transaction's locks
+            return [f"{self.path}: the erasure ran inside a transaction, so the purge (VACUUM FULL, WAL switch, "
+                    "checkpoint) could not run; erase outside transaction(), or call the gallery's purge() after "
+                    "the transaction commits"]
         problems: list[str] = []
         with self._conn() as conn:  # autocommit: VACUUM and CHECKPOINT run outside a transaction
             try:
