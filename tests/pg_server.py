@@ -47,8 +47,11 @@ class PgServer:
                               capture_output=True, text=True, check=check, timeout=60)
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
-                "-c full_page_writes=off -c max_connections=200")  # fsync off: safe unless the machine itself crashes
+        # fsync off: safe unless the machine itself crashes. The WAL settings are the ones docs/privacy.md asks of a
+        # server whose galleries must forget (old segments unlinked at a checkpoint, never recycled or kept);
+        # full_page_writes stays on, as in production, so the erasure test meets the page images it writes.
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off -c max_connections=200 "
+                "-c wal_recycle=off -c wal_keep_size=0 -c archive_mode=off")
         self._ctl("start", "-w", "-l", str(self.folder / "log"), "-o", opts)
 
     def stop(self, mode: str = "fast") -> None:

@@ -122,7 +122,7 @@ def test_service_records_every_gallery_request_with_its_key(tmp_path: Path, lfw_
     assert got[0][1] == "key-create" and got[0][0].startswith("user:")  # the admin key, made with the CLI
     assert got[1:] == [
         (a, "enroll", ("Tony",)), (a, "identify", ("Tony",)), (a, "key-create", ()), (w, "rename", ("Tony", "Tony B.")),
-        (w, "remove-face", ("Tony B.",)), (w, "remove", ("Tony B.",)), (a, "key-revoke", ()),
+        (w, "read", ("Tony B.",)), (w, "remove-face", ("Tony B.",)), (w, "remove", ("Tony B.",)), (a, "key-revoke", ()),
     ], got
 
 

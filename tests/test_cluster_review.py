@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 from faceprint.cluster.collect import CollectedFace
-from faceprint.cluster.review import expire_upload_faces, keep_unknown, not_this_person
+from faceprint.cluster.review import keep_unknown, not_this_person
 from faceprint.cluster.saved import SavedClusters
 from faceprint.gallery.store import Gallery as Store
 from faceprint.types import Face
@@ -88,8 +88,12 @@ def test_uploads_kept_with_crops_erased_and_expired(tmp_path: Path) -> None:
         assert erase_person(st, "Mallory").cluster_faces == 1
         assert [f["sha256"] for f in st.get_blob(SavedClusters.blob_key(st, MODEL))[0]["faces"]] == [f"{i:064x}" for i in (1, 2, 3)]  # type: ignore[index]
 
-        # retention: faces kept before the cut-off go, with their crops
-        assert expire_upload_faces(st, 1003.0) == 2
+        # retention: faces kept before the cut-off go, with their crops (the erasure path)
+        from faceprint.gallery.erasure import expire_cluster_faces
+
+        expired = expire_cluster_faces(st, 1003.0, cache_folder=tmp_path / "cache")
+        assert expired is not None and expired.cluster_faces == 2 and st.pending_erasures() == []
         left = SavedClusters.load(st, MODEL)
         assert left is not None and [left.extras[f.id]["created"] for f in left.faces] == [1003.0]
-        assert len(left.vectors) == 1 and expire_upload_faces(st, time.time()) == 1
+        assert len(left.vectors) == 1 and expire_cluster_faces(st, time.time()).cluster_faces == 1  # type: ignore[union-attr]
+        assert expire_cluster_faces(st, time.time()) is None

@@ -9,10 +9,12 @@ of the gallery finishes the erasure.
 from __future__ import annotations
 
 import io
+import json
 import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -265,32 +267,201 @@ def test_milvus_lite_erasure_rebuilds_one_partition_only(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_postgres_removal_and_the_documented_vacuum_full(pg_server, pg_url: str) -> None:  # type: ignore[no-untyped-def]
-    """On PostgreSQL, DELETE leaves the row versions in the table files until VACUUM FULL rewrites them; after
-    removal and the documented procedure (docs/privacy.md: VACUUM FULL, CHECKPOINT), the database's table files hold
-    none of the removed vectors. The WAL (pg_wal) may still hold them until its segments are overwritten: counted
-    and printed, not asserted (it depends on how much was written since)."""
+def test_postgres_removal_leaves_no_byte_under_the_data_directory(pg_server, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a DELETE leaves the row versions in the table files, and the WAL holds the enrolment's insert
+    records and page images. The erasure's purge (VACUUM FULL, pg_switch_wal, CHECKPOINT) on a server with the
+    documented settings (tests/pg_server.py, docs/privacy.md) leaves none of the removed vectors or crops in any file
+    under the data directory (base/, global/, pg_wal/, pg_xact/, ...), while the others' stay."""
     import psycopg
 
     rng = np.random.default_rng(4)
     vecs = rng.standard_normal((6, 128)).astype(np.float32)
+    crops = [os.urandom(5000) for _ in range(6)]  # incompressible: kept out of line, in the TOAST table
+    data = pg_server.folder / "data"
     with faceprint.gallery.Gallery(pg_url) as g:
         with g.transaction():
             for i, v in enumerate(vecs):
-                g.add_face("ada" if i < 3 else "bob", f"/nowhere/{i}.jpg", f"{i:064x}", None, v, "m")
+                fid = g.add_face("ada" if i < 3 else "bob", f"/nowhere/{i}.jpg", f"{i:064x}", None, v, "m")
+                g.put_face_image(fid, crops[i], {"person": "ada" if i < 3 else "bob"})
         with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("ANALYZE")  # the planner's statistics (pg_statistic) may sample the vectors too
             conn.execute("CHECKPOINT")  # the rows reach the table files
-            oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
-        tables = pg_server.folder / "data" / "base" / str(oid)
         ada = {f"v{i}": vecs[i].tobytes() for i in range(3)}
-        assert set(scan(ada, tables)) == set(ada)
+        for i in range(3):
+            ada.update(pieces(f"crop {i}", b"\xff\xda" + crops[i], size=64, step=512))
+        before = scan(ada, data)
+        assert set(before) == set(ada)
+        where = {Path(p).relative_to(data).parts[0] for ps in before.values() for p in ps}
+        print(f"before the removal, ada's vectors and crops are in: {sorted(where)}")
+        assert {"base", "pg_wal"} <= where
         assert g.remove_person("ada").n_faces == 3
-        assert [r.action for r in records(g)] == ["remove"] and g.pending_erasures() == []
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute("VACUUM FULL faces, embeddings, blobs, erasures")
-            conn.execute("CHECKPOINT")
-        assert scan(ada, tables) == {}
-        assert scan({"bob": vecs[4].tobytes()}, tables)  # the others stay
-        in_wal = scan(ada, pg_server.folder / "data" / "pg_wal")
-        print(f"removed vectors still in pg_wal segments: {len(in_wal)} of 3")
-        assert [p.name for p in g.people()] == ["bob"]
+        actions = [r.action for r in records(g)]
+        assert actions == ["remove"], actions  # no "purge incomplete": the server is set up as documented
+        left = scan(ada, data)
+        print(f"after the removal: {sum(k.startswith('v') for k in left)} of 3 vectors and "
+              f"{sum(k.startswith('crop') for k in left)} of {len(ada) - 3} crop pieces under {data}: {left}")
+        assert left == {}
+        assert scan({"bob": vecs[4].tobytes(), "bob crop": crops[4][:64]}, data).keys() == {"bob", "bob crop"}
+        assert [p.name for p in g.people()] == ["bob"] and g.face_image(5) == crops[4]
+
+
+def _cluster_blob(vecs: np.ndarray, created: list[float] | None) -> tuple[str, bytes]:
+    """A stored clustering (layout format 1) of these vectors, one face a photo, with or without kept times."""
+    faces = [{"box": [0.0, 0.0, 80.0, 80.0], "score": 0.99, "landmarks": [[10.0, 10.0]] * 5, "id": i + 1,
+              "image": f"/photos/{i}.jpg", "cluster": None, **({"created": created[i]} if created else {})}
+             for i in range(len(vecs))]
+    meta = {"format": 1, "model": "m", "metric": "euclidean", "method": "average", "threshold": 0.5, "min_size": 2,
+            "next_cluster": 1, "next_face": len(vecs) + 1, "dim": vecs.shape[1], "faces": faces, "named": [],
+            "discarded": []}
+    return json.dumps(meta), np.ascontiguousarray(vecs, "<f4").tobytes()
+
+
+@pytest.mark.slow
+def test_postgres_gallery_of_schema_2_migrates_and_forgets_its_planner_statistics(pg_server, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A gallery made before schema step 3 whose tables were ANALYZEd holds sampled vectors in pg_statistic; the
+    step stops sampling them and drops those statistics, the next purge rewrites pg_statistic, and a removal then
+    leaves nothing under the data directory. The step also stamps the stored-cluster faces with a time."""
+    import psycopg
+
+    from faceprint.gallery.store.postgres import PG_MIGRATIONS
+
+    rng = np.random.default_rng(5)
+    vecs = rng.standard_normal((40, 128)).astype(np.float32)
+    data = pg_server.folder / "data"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for step in PG_MIGRATIONS[:2]:
+            conn.execute(step)
+        conn.execute("UPDATE faceprint_schema SET version = 2")
+        ids = [conn.execute("INSERT INTO people (name, created) VALUES (%s, 0) RETURNING id", (n,)).fetchone()[0]
+               for n in ("ada", "bob")]
+        for i, v in enumerate(vecs):
+            fid = conn.execute("INSERT INTO faces (person_id, source, sha256, created) VALUES (%s, %s, %s, 0) RETURNING id",
+                               (ids[i % 2], f"/nowhere/{i}.jpg", f"{i:064x}")).fetchone()[0]
+            conn.execute("INSERT INTO embeddings (face_id, sha256, model, dim, vector) VALUES (%s, %s, 'm', 128, %s)",
+                         (fid, f"{i:064x}", v.tobytes()))
+        conn.execute("INSERT INTO blobs (key, meta, data) VALUES ('clusters:m', %s, %s)", _cluster_blob(vecs[38:], None))
+        conn.execute("ANALYZE")
+        sampled = conn.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'embeddings' AND attname = 'vector' "
+                               "AND histogram_bounds IS NOT NULL").fetchone()[0]
+        conn.execute("CHECKPOINT")
+        stats = [data / p for p in conn.execute(
+            "SELECT pg_relation_filepath(oid), pg_relation_filepath(reltoastrelid) FROM pg_class "
+            "WHERE oid = 'pg_statistic'::regclass").fetchone()]
+    ada = {f"v{i}": vecs[i].tobytes() for i in range(0, 38, 2)}
+    in_stats = {k: v for k, v in scan(ada, *[p.parent for p in stats]).items() if any(str(q) in v for q in stats)}
+    print(f"before: {len(in_stats)} of {len(ada)} of ada's vectors in pg_statistic's files")
+    assert sampled == 1 and in_stats
+    t0 = time.time()
+    with faceprint.gallery.Gallery(pg_url) as g:  # migrates
+        assert g.schema_version == 3 and g.get_setting("statistics_purge") == "pending"
+        meta = g.get_blob("clusters:m")[0]  # type: ignore[index]
+        assert [f["created"] >= t0 - 5 for f in meta["faces"]] == [True, True]  # type: ignore[index, union-attr]
+        assert g.remove_person("ada").n_faces == 20
+        assert g.get_setting("statistics_purge") is None and [r.action for r in records(g)] == ["remove"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ANALYZE")  # no more samples of the vectors
+        assert conn.execute("SELECT count(*) FROM pg_stats WHERE attname IN ('vector', 'data', 'meta')").fetchone()[0] == 0
+    left = scan(ada, data)
+    print(f"after the removal: {len(left)} of {len(ada)} under {data}")
+    assert left == {}
+
+
+@pytest.mark.slow
+def test_postgres_purge_without_privileges_is_recorded(pg_server, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A role that may not switch the WAL or checkpoint: the removal still happens, the table files are clean, and
+    the purge's shortfall is logged and recorded in the audit log for the operator."""
+    import psycopg
+
+    role = f"r{os.getpid()}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    url = pg_url.replace("postgres@", f"{role}@")
+    vecs = np.random.default_rng(6).standard_normal((2, 128)).astype(np.float32)
+    with faceprint.gallery.Gallery(url) as g:
+        with g.transaction():
+            for i, v in enumerate(vecs):
+                g.add_face("ada" if i == 0 else "bob", f"/nowhere/{i}.jpg", f"{i:064x}", None, v, "m")
+        g.remove_person("ada")
+        purge = [r for r in records(g) if r.action == "purge"]
+        assert len(purge) == 1 and purge[0].result == "incomplete" and purge[0].people == ("ada",)
+        not_done = " ".join(purge[0].detail["not_done"])
+        assert "pg_switch_wal() is not permitted" in not_done and "CHECKPOINT is not permitted" in not_done
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+    assert scan({"v0": vecs[0].tobytes()}, pg_server.folder / "data" / "base" / str(oid)) == {}
+
+
+def test_postgres_erasure_inside_a_transaction_records_the_purge_it_could_not_run(pg_url: str) -> None:
+    """VACUUM cannot run inside the caller's transaction (and would wait for its locks): the removal is done, the
+    purge is recorded as incomplete, and a purge after the commit completes it."""
+    vecs = np.random.default_rng(9).standard_normal((2, 128)).astype(np.float32)
+    with faceprint.gallery.Gallery(pg_url) as g:
+        with g.transaction():
+            for i, v in enumerate(vecs):
+                g.add_face("ada" if i == 0 else "bob", f"/nowhere/{i}.jpg", f"{i:064x}", None, v, "m")
+        with g.transaction():
+            g.remove_person("ada")
+        purge = [r for r in records(g) if r.action == "purge"]
+        assert len(purge) == 1 and "inside a transaction" in purge[0].detail["not_done"][0]
+        assert [p.name for p in g.people()] == ["bob"] and g.purge() == []
+
+
+def test_sqlite_gallery_of_schema_5_stamps_its_stored_cluster_faces(tmp_path: Path) -> None:
+    """Schema step 6 gives every stored-cluster face a time (the upgrade's), keeping the faces' order."""
+    from faceprint.gallery.store.sqlite import APPLICATION_ID, MIGRATIONS, _statements
+
+    path = tmp_path / "g.sqlite"
+    vecs = np.random.default_rng(7).standard_normal((3, 128)).astype(np.float32)
+    db = sqlite3.connect(path)
+    for step in MIGRATIONS[:5]:
+        for statement in _statements(step):
+            db.execute(statement)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 5")
+    meta, blob = _cluster_blob(vecs, None)
+    db.execute("INSERT INTO blobs (key, meta, data) VALUES ('clusters:m', ?, ?)", (meta, blob))
+    db.commit()
+    db.close()
+    t0 = time.time()
+    with faceprint.gallery.Gallery(path) as g:
+        got, data = g.get_blob("clusters:m")  # type: ignore[misc]
+        assert g.schema_version == 6 and data == blob
+        assert [f["id"] for f in got["faces"]] == [1, 2, 3]  # type: ignore[index, union-attr]
+        assert all(t0 - 5 <= f["created"] <= time.time() + 5 for f in got["faces"])  # type: ignore[index, union-attr]
+
+
+def test_stored_cluster_faces_expire_one_by_one(gallery_target, tmp_path: Path, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
+    """Retention erases the stored-cluster faces kept before the cut-off, and only those, on either backend: the
+    scan finds none of their bytes in the gallery's files (SQLite: its folder; PostgreSQL: the data directory)."""
+    from faceprint.gallery.audit import expire
+
+    vecs = np.random.default_rng(8).standard_normal((4, 128)).astype(np.float32)
+    now = time.time()
+    target = gallery_target("g")
+    with faceprint.gallery.Gallery(target) as g:
+        with g.transaction():
+            g.add_face("ada", "/nowhere/a.jpg", "a" * 64, None, np.ones(128, np.float32), "m")
+        meta, blob = _cluster_blob(vecs, [now - 40 * 86400, now - 31 * 86400, now - 29 * 86400, now])
+        g.put_blob("clusters:m", json.loads(meta), blob)
+        if gallery_target.backend == "postgres":
+            import psycopg
+
+            with psycopg.connect(str(target), autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
+            folder = request.getfixturevalue("pg_server").folder / "data"
+        else:
+            folder = tmp_path
+        old = {f"v{i}": vecs[i].tobytes() for i in (0, 1)}
+        assert set(scan(old, folder)) == set(old)
+        counts = expire(g, 30, now=now)
+        assert counts["unknown_cluster_faces"] == 2
+        kept = g.get_blob("clusters:m")
+        assert kept is not None and [f["id"] for f in kept[0]["faces"]] == [3, 4]  # type: ignore[index, union-attr]
+        assert kept[1] == vecs[2:].tobytes() and g.pending_erasures() == []
+        assert [r.action for r in records(g)][-1] == "expire"
+        left = scan(old, folder)
+        print(f"{gallery_target.backend}: {len(left)} of 2 expired cluster faces' vectors left under {folder}")
+        assert left == {}
+        assert scan({"v2": vecs[2].tobytes()}, folder)  # the younger ones stay

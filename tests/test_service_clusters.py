@@ -109,13 +109,14 @@ def test_cluster_routes_over_http(tmp_path: Path, lfw_subset: Path) -> None:
             assert len(c.person("Person B")["faces"]) == 1
 
         # retention run by another process while the server runs: the faces and their crops are gone from its answers
-        from faceprint.cluster.review import expire_upload_faces
+        from faceprint.gallery.erasure import expire_cluster_faces
 
         shown = c.clusters()
         face_url = shown["clusters"][0]["faces"][0]["image"] if shown["clusters"] else None
         with Store(gallery) as st:
             n_kept = len(SavedClusters.load(st, c.models()["model"]).faces)  # type: ignore[union-attr]
-            assert n_kept > 0 and expire_upload_faces(st, time.time() + 1) == n_kept
+            expired = expire_cluster_faces(st, time.time() + 1, cache_folder=tmp_path / "cache")
+            assert n_kept > 0 and expired is not None and expired.cluster_faces == n_kept
         assert c.clusters()["total"] == 0 and c.clusters()["alone"] == 0
         if face_url is not None:
             with pytest.raises(ApiError) as exc:

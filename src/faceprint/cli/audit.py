@@ -42,14 +42,14 @@ def audit(
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many records (the oldest first).")] = None,
     jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Export the records as JSON lines to this file ('-': stdout).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
-    keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0.0, help="Retention: first delete audit records and files of unknown faces (video thumbnails) older than this many days.")] = None,
+    keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0.0, help="Retention: first delete audit records, files of unknown faces (video thumbnails) and stored-cluster faces older than this many days.")] = None,
 ) -> None:
     """Who enrolled, identified, renamed or removed whom, and when (never an image).
 
-    Every enrolment batch, identification, rename, removal and key change leaves a record in the gallery: when,
-    who (the API key id for the HTTP service, else the OS user), what, which people and the result. The log is
-    append-only; --keep-days expires old records (and unknown faces' thumbnails) by the same erasure path that
-    removal uses.
+    Every enrolment batch, identification, rename, removal and key change, and every request of the service that
+    reads the gallery, leaves a record in the gallery: when, who (the API key id for the HTTP service, else the OS
+    user), what, which people and the result. The log is append-only; --keep-days expires old records, unknown
+    faces' thumbnails and stored-cluster faces by the same erasure path that removal uses.
     """
     from faceprint.errors import FaceprintError
     from faceprint.gallery.store import open_store
@@ -78,7 +78,7 @@ def audit(
         return
     if expired is not None:
         console.print(f"expired {expired['audit_records']} audit records, {expired['unknown_face_files']} unknown-face files "
-                      f"and {expired['unknown_cluster_faces']} clustered unknown faces of uploads "
+                      f"and {expired['unknown_cluster_faces']} stored-cluster faces "
                       f"older than {keep_days:g} days", highlight=False)
     out = table(f"{len(rows)} audit records", "time (UTC)", "actor", "action", "people", "result", "detail")
     for r in rows:

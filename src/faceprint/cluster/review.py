@@ -5,8 +5,8 @@ Unknown faces of uploads (kept only when the operator starts the server with ``-
 like any clustered face, in the gallery's stored clusters (`SavedClusters`, blob ``clusters:<model>``), with their
 crop (a small JPEG), their photo's sha256 and when they were kept, all inside the face's own record: erasure
 (faceprint.gallery.erasure) that drops a face from the stored clusters drops its crop with it, and retention
-(`expire_upload_faces`, in faceprint.gallery.stored_clusters so that the gallery's retention needs no cluster code;
-run by `faceprint audit --keep-days`) drops those older than the cut-off. Their ``image`` is ``upload:<sha256>``:
+(`faceprint.gallery.erasure.expire_cluster_faces`, run by `faceprint audit --keep-days`) erases every stored-cluster
+face kept before the cut-off, these among them. Their ``image`` is ``upload:<sha256>``:
 no file of them is kept.
 """
 
@@ -28,10 +28,10 @@ from faceprint.errors import (
     UnknownCluster,
     UnknownModel,
 )
-from faceprint.gallery.stored_clusters import UPLOAD, expire_upload_faces
+from faceprint.gallery.stored_clusters import UPLOAD
 from faceprint.types import Face
 
-__all__ = ["UPLOAD", "enrol_faces", "expire_upload_faces", "face_crop", "keep_unknown", "move_face", "not_this_person", "take_face"]
+__all__ = ["UPLOAD", "enrol_faces", "face_crop", "keep_unknown", "move_face", "not_this_person", "take_face"]
 
 
 def keep_unknown(store: Any, model: str, metric: str, faces: list[tuple[Face, np.ndarray, bytes]], sha256: str,

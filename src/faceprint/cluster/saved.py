@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,9 @@ class SavedClusters:
 
     def _append(self, faces: list[CollectedFace], clusters: list[int | None]) -> None:
         new = [SavedFace(self.next_face + i, f.image, f.face, c) for i, (f, c) in enumerate(zip(faces, clusters))]
+        now = time.time()
+        for f in new:  # when it was kept: retention expires it by that (faceprint.gallery.erasure.expire_cluster_faces)
+            self.extras[f.id] = {**self.extras.get(f.id, {}), "created": now}
         self.next_face += len(new)
         self.faces += new
         vecs = np.stack([f.vector for f in faces]).astype(np.float32) if faces else np.zeros((0, self.vectors.shape[1] if self.vectors.size else 0), np.float32)

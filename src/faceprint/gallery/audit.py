@@ -10,8 +10,8 @@ Who is the *actor* of the current context (a ContextVar): the service's auth dep
 where the store allows it (rename, removal). Reads (identify) are recorded after the fact; a read-only gallery is
 read without a record, which the docs state (docs/privacy.md).
 
-Retention (`expire`): audit rows older than N days go, and so do files of unknown faces (video thumbnails), through
-the erasure module.
+Retention (`expire`): audit rows older than N days go, and so do files of unknown faces (video thumbnails) and
+stored-cluster faces (each by the time it was kept), through the erasure module.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ __all__ = ["ACTIONS", "AuditRecord", "acting_as", "current_actor", "expire", "re
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("enroll", "identify", "verify", "rename", "remove", "remove-face", "retention", "key-create", "key-revoke", "expire")
+ACTIONS = ("enroll", "identify", "verify", "rename", "remove", "remove-face", "retention", "key-create", "key-revoke", "expire",
+           "purge", "read", "cluster-edit")
 
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("faceprint_audit_actor", default=None)
 
@@ -122,19 +123,20 @@ def records(gallery: Any, *, since: float | None = None, until: float | None = N
 
 
 def expire(gallery: Any, keep_days: float, now: float | None = None) -> dict[str, int]:
-    """Retention: delete audit records, files of unknown faces (video thumbnails) and unknown faces of uploads kept
-    in the stored clusters (`faceprint serve --cluster-unknown`) older than `keep_days`; the
-    expiry itself is recorded. Returns the counts."""
-    from faceprint.gallery.erasure import expire_unknown_files
-    from faceprint.gallery.stored_clusters import expire_upload_faces
+    """Retention: delete audit records, files of unknown faces (video thumbnails) and the stored-cluster faces
+    (`faceprint cluster`, `faceprint serve --cluster-unknown`) older than `keep_days`; the expiry itself is
+    recorded. Returns the counts."""
+    from faceprint.gallery.erasure import expire_cluster_faces, expire_unknown_files, purge
 
     if keep_days < 0:
         raise FaceprintError(f"--keep-days must be 0 or more, got {keep_days:g}")
     before = (time.time() if now is None else now) - keep_days * 86400.0
+    clusters = expire_cluster_faces(gallery, before)  # (purges the gallery's files when it erased any)
     out = {"audit_records": gallery.expire_audit(before), "unknown_face_files": expire_unknown_files(gallery, before),
-           "unknown_cluster_faces": expire_upload_faces(gallery, before)}
+           "unknown_cluster_faces": clusters.cluster_faces if clusters is not None else 0}
     record(gallery, "expire", [], {"keep_days": keep_days, **out})
-    gallery.checkpoint()
+    if clusters is None:
+        purge(gallery, [], "expire")
     return out
 
 

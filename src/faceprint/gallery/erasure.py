@@ -18,7 +18,9 @@ can be repeated (docs/privacy.md lists what each step guarantees and what it can
    is a removed face's source (by path, by content hash, or by holding one of the removed vectors) are deleted with
    ``secure_delete`` and a WAL truncation.
 6. ``files``: video thumbnails recorded as showing the person are deleted.
-7. ``done``: the pending record goes, and the gallery's WAL is truncated again.
+7. ``done``: the pending record goes, and the gallery is purged (`GalleryStore.purge`): SQLite's WAL is truncated
+   again; PostgreSQL runs VACUUM FULL of the gallery's tables, a WAL switch and a checkpoint. What the purge could
+   not do (a server setting, a missing privilege) is recorded in the audit log as a ``purge`` ``incomplete``.
 
 The plan holds ids, paths and digests (sha256 of each removed vector's bytes and of each photo), never a vector
 or an image. A process killed after step 1 leaves the plan in the gallery; the next open of the gallery runs steps
@@ -49,7 +51,7 @@ from faceprint.errors import GalleryError, UnknownPerson
 from faceprint.gallery.store import Gallery, Removed
 from faceprint.gallery.stored_clusters import drop_faces
 
-__all__ = ["STEPS", "ErasurePlan", "ErasureReport", "erase_face", "erase_person", "expire_unknown_files", "finish_pending", "plan_erasure"]
+__all__ = ["STEPS", "ErasurePlan", "ErasureReport", "erase_face", "erase_person", "expire_cluster_faces", "expire_unknown_files", "finish_pending", "plan_erasure", "purge"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,9 @@ class ErasureReport:
     """One line per Milvus index: rebuilt, compacted or deleted."""
     cache_rows: int = 0
     files: int = 0
-    wal_truncated: bool = False
+    unpurged: list[str] = field(default_factory=list)
+    """What the gallery's purge (the last step) could not do: the deleted rows' bytes may still be in its files
+    (a reader held the SQLite WAL; on PostgreSQL a server setting or a missing privilege; docs/privacy.md)."""
     removed: Removed | None = None
     """The faces that left the gallery (ids, content hashes, sources, in face-id order)."""
     seconds: dict[str, float] = field(default_factory=dict)
@@ -109,7 +113,7 @@ class ErasureReport:
     def to_dict(self) -> dict[str, object]:
         return {"people": list(self.plan.people), "faces": self.faces, "cluster_faces": self.cluster_faces,
                 "faiss_files": self.faiss_files, "milvus": self.milvus, "cache_rows": self.cache_rows,
-                "files": self.files, "wal_truncated": self.wal_truncated,
+                "files": self.files, "purged": not self.unpurged, "unpurged": self.unpurged,
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
 
@@ -257,9 +261,11 @@ def _derived(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_
     t = time.perf_counter()
     report.cluster_faces = _scrub_clusters(gallery, plan, near)
     t = _kill_point("clusters", report, t)
-    report.faiss_files = _drop_faiss(gallery)
+    if plan.face_ids:  # the gallery's vectors changed (retention of stored-cluster faces changes none)
+        report.faiss_files = _drop_faiss(gallery)
     t = _kill_point("faiss", report, t)
-    report.milvus = _erase_milvus(gallery, plan)
+    if plan.face_ids:
+        report.milvus = _erase_milvus(gallery, plan)
     t = _kill_point("milvus", report, t)
     folder = Path(cache_folder) if cache_folder is not None else _cache_dir()
     report.cache_rows = _scrub_caches(folder, plan, near)
@@ -267,11 +273,22 @@ def _derived(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_
     report.files = _delete_files(gallery, list(plan.person_ids))
     t = _kill_point("files", report, t)
     gallery.erasure_done(plan.id)
-    report.wal_truncated = gallery.checkpoint()
+    report.unpurged = purge(gallery, list(plan.people), plan.reason)
     _kill_point("done", report, t)
-    if not report.wal_truncated:
-        log.warning("%s: another connection reads the gallery; its WAL is emptied at the next checkpoint", gallery.path)
     log.info("erased %s: %s", ", ".join(plan.people) or "faces", report.to_dict())
+
+
+def purge(gallery: Gallery, people: list[str], why: str) -> list[str]:
+    """The gallery's purge (`GalleryStore.purge`: on PostgreSQL VACUUM FULL, a WAL switch and a checkpoint); what it
+    could not do is logged as a warning and recorded in the audit log (action ``purge``, result ``incomplete``), so
+    that an operator can finish it (docs/privacy.md). Returns that list."""
+    from faceprint.gallery.audit import record
+
+    problems = gallery.purge()
+    if problems:
+        log.warning("%s: the erased rows may still be in the database's files: %s", gallery.path, "; ".join(problems))
+        record(gallery, "purge", people, {"after": why, "not_done": problems}, "incomplete", required=False)
+    return problems
 
 
 def finish_pending(gallery: Gallery, cache_folder: str | os.PathLike[str] | None = None) -> list[ErasureReport]:
@@ -469,6 +486,39 @@ def _delete_files(gallery: Gallery, person_ids: list[int], unknown_before: float
     if paths:
         gallery.forget_files(paths)
     return len(paths)
+
+
+def expire_cluster_faces(gallery: Gallery, before: float, *,
+                         cache_folder: str | os.PathLike[str] | None = None) -> ErasureReport | None:
+    """Retention: erase the stored-cluster faces (``faceprint cluster``, ``serve --cluster-unknown``) kept before
+    `before` (unix time), by the erasure steps: a pending record, the faces (vectors, crops) out of the stored
+    clusters, the cache rows of their photos and vectors, the purge. None when there were none."""
+    from faceprint.gallery.stored_clusters import faces_kept_before
+
+    old = faces_kept_before(gallery, before)
+    if not old:
+        return None
+    by_dim: dict[int, list[np.ndarray]] = {}
+    for _, v in old:
+        if v.size:
+            by_dim.setdefault(v.size, []).append(np.ascontiguousarray(v, "<f4"))
+    near = [np.stack(vs) for vs in by_dim.values()]
+    paths = {_file_path(str(f["image"])) for f, _ in old}
+    plan = ErasurePlan(
+        id=uuid.uuid4().hex, reason="expire", people=(), person_ids=(), face_ids=(),
+        sources=tuple(sorted(str(p) for p in paths if p is not None)),
+        photo_sha256=tuple(sorted({str(f["sha256"]) for f, _ in old if f.get("sha256")})), photo_sizes=(),
+        vector_sha256=tuple(sorted({_digest(v.tobytes()) for vs in near for v in vs})), models=(),
+    )
+    if gallery.read_only:
+        raise GalleryError(f"{gallery.path}: the gallery is read-only; retention needs write access to it")
+    report = ErasureReport(plan)
+    with _erasing(gallery, wait=True):
+        t = time.perf_counter()
+        gallery.erase_rows(plan.id, plan.to_json(), [], [])  # the pending record only: no gallery face goes
+        _kill_point("rows", report, t)
+        _derived(gallery, plan, near, cache_folder, report)
+    return report
 
 
 def expire_unknown_files(gallery: Gallery, before: float) -> int:

@@ -2,7 +2,9 @@
 from them without the cluster layer above (faceprint.cluster.saved reads and writes them whole).
 
 Each clustering is one blob, key ``clusters:<model identity>``: its metadata holds ``format``, ``dim`` and
-``faces`` (one JSON record a face, in the order of the vectors), its bytes the faces' float32 vectors.
+``faces`` (one JSON record a face, in the order of the vectors), its bytes the faces' float32 vectors. Each face's
+record holds ``created``, when it was kept (unix seconds; gallery schema step 6 on SQLite, 3 on PostgreSQL gave the
+faces kept before it the time of the upgrade), which retention expires it by (faceprint.gallery.erasure).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT", "KIND", "UPLOAD", "drop_faces", "expire_upload_faces"]
+__all__ = ["FORMAT", "KIND", "UPLOAD", "drop_faces", "faces_kept_before", "kept_before"]
 
 FORMAT = 1
 """The layout version of a stored clustering's blob."""
@@ -46,8 +48,21 @@ def drop_faces(store: Any, which: Callable[[list[dict[str, Any]], np.ndarray], n
     return removed
 
 
-def expire_upload_faces(store: Any, before: float) -> int:
-    """Retention: drop from every stored clustering the faces kept from uploads before `before` (unix time), with
-    their crops; returns how many went."""
-    return drop_faces(store, lambda faces, _: np.array(
-        [str(f["image"]).startswith(UPLOAD) and float(f.get("created", 0.0)) < before for f in faces], bool))
+def kept_before(faces: list[dict[str, Any]], before: float) -> np.ndarray:
+    """Which face records were kept before `before` (unix time); a record without a time (none after the schema
+    step that stamped them) counts as kept long ago."""
+    return np.array([float(f.get("created", 0.0)) < before for f in faces], bool)
+
+
+def faces_kept_before(store: Any, before: float) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """(face record, float32 vector, empty when the clustering has no dimension) of every stored-cluster face kept
+    before `before`: what retention erases (faceprint.gallery.erasure.expire_cluster_faces)."""
+    out: list[tuple[dict[str, Any], np.ndarray]] = []
+
+    def collect(faces: list[dict[str, Any]], vecs: np.ndarray) -> np.ndarray:
+        old = kept_before(faces, before)
+        out.extend((f, vecs[i]) for i, f in enumerate(faces) if old[i])
+        return np.zeros(len(faces), bool)  # nothing dropped here
+
+    drop_faces(store, collect)
+    return out

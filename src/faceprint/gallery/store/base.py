@@ -588,6 +588,15 @@ class GalleryStore(ABC):
         True when done."""
         return True
 
+    def purge(self) -> list[str]:
+        """After an erasure: make the deleted rows' bytes leave every file of the database now (SQLite: truncate
+        the WAL; secure_delete has zeroed the freed cells already). Returns what could not be done, one sentence
+        each (empty: done); the erasure records that in the audit log (docs/privacy.md)."""
+        if self.checkpoint():
+            return []
+        return [f"{self.path}: another connection still reads an older snapshot, so the WAL (which holds page "
+                "images from before the erasure) could not be emptied; it is emptied at the next checkpoint"]
+
     def _finish_erasures(self) -> None:
         """At open: finish the erasures an interrupted process left (a removal killed after its gallery rows)."""
         if not self.read_only and self.pending_erasures():
@@ -615,7 +624,7 @@ class GalleryStore(ABC):
                 self._q("DELETE FROM people WHERE id = ?", (int(pid),))
             # A fit may hold the faces' vectors (KNN keeps them all, an SVM its support vectors): only its parameters
             # stay, so that it is refitted with them on next use (faceprint.gallery.classifier_store).
-            for key, meta in self._q("SELECT key, meta FROM blobs WHERE key LIKE 'classifier:%'"):
+            for key, meta in self._q("SELECT key, meta FROM blobs WHERE key LIKE 'classifier:%'") if face_ids else []:
                 kept = {"params": json.loads(meta).get("params"), "state": "erased"}
                 self._q("UPDATE blobs SET meta = ?, data = ? WHERE key = ?", (json.dumps(kept), b"", key))
 
@@ -706,5 +715,6 @@ class GalleryStore(ABC):
             n = 0 if enabled else int(self._q("SELECT count(*) FROM blobs WHERE key LIKE 'face-image:%'")[0][0])
             if not enabled:
                 self._q("DELETE FROM blobs WHERE key LIKE 'face-image:%'")
-        self.checkpoint()
+        if n:
+            self.purge()
         return n

@@ -160,6 +160,29 @@ PG_MIGRATIONS: list[str] = [
         path text PRIMARY KEY, kind text NOT NULL, person_id bigint, created double precision NOT NULL
     );
     """,
+    # 3: erasure leaves no copy in the planner's statistics: ANALYZE samples a column's values into pg_statistic
+    # (its histogram holds whole 128-d vectors and small blobs), which DELETE and VACUUM FULL of the gallery's
+    # tables do not touch. The biometric columns get no statistics from now on; the ones gathered are dropped (a
+    # change of a column's type to its own type removes them, without rewriting the table), and the purge rewrites
+    # pg_statistic once (setting statistics_purge). And every stored-cluster face gets the time it was kept
+    # (``created``, unix seconds; faces kept before this step: now), so that retention expires them one by one.
+    """
+    ALTER TABLE embeddings ALTER COLUMN vector SET STATISTICS 0;
+    ALTER TABLE blobs ALTER COLUMN data SET STATISTICS 0;
+    ALTER TABLE blobs ALTER COLUMN meta SET STATISTICS 0;
+    INSERT INTO settings (key, value)
+        SELECT 'statistics_purge', 'pending' FROM pg_stats WHERE schemaname = current_schema()
+            AND (tablename, attname) IN (('embeddings', 'vector'), ('blobs', 'data'), ('blobs', 'meta')) LIMIT 1;
+    ALTER TABLE embeddings ALTER COLUMN vector TYPE bytea;
+    ALTER TABLE blobs ALTER COLUMN data TYPE bytea;
+    ALTER TABLE blobs ALTER COLUMN meta TYPE text;
+    UPDATE blobs SET meta = jsonb_set(meta::jsonb, '{faces}', (
+            SELECT coalesce(jsonb_agg(CASE WHEN f ? 'created' THEN f
+                                           ELSE f || jsonb_build_object('created', extract(epoch FROM now())) END
+                                      ORDER BY n), '[]'::jsonb)
+            FROM jsonb_array_elements(meta::jsonb -> 'faces') WITH ORDINALITY AS t(f, n)))::text
+        WHERE key LIKE 'clusters:%' AND meta::jsonb ->> 'format' = '1';
+    """,
 ]
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 
@@ -372,6 +395,83 @@ class PostgresStore(GalleryStore):
             except self._psycopg.Error as exc:
                 if failed is None:
                     raise self._error(exc) from None
+
+    # -- erasure: the documented procedure (docs/privacy.md, "PostgreSQL") --------------------------------------
+
+    PURGED_TABLES = ("people", "faces", "embeddings", "blobs", "erasures", "written_files")
+    """The tables an erasure deletes or rewrites rows of (blobs: crops and stored clusters)."""
+
+    def purge(self) -> list[str]:
+        """After an erasure, make the deleted rows' bytes leave every file under the server's data directory:
+
+        1. ``VACUUM FULL`` of the gallery's tables: DELETE only marks a row version dead, and plain VACUUM frees its
+           space without overwriting it; VACUUM FULL writes each table (and its TOAST table and indexes) anew from
+           the live rows, and the old files are truncated to zero at commit (the table's owner may run it; it locks
+           the tables against readers while it runs).
+        2. ``pg_switch_wal()``: the WAL segment being written holds the deleted rows (the enrolment's insert
+           records, full-page images); the switch closes it, so that
+        3. ``CHECKPOINT`` can delete every segment before its redo point. Old segments are unlinked only with the
+           server settings ``wal_recycle = off`` (else they are renamed for reuse, old bytes and all),
+           ``wal_keep_size = 0``, ``archive_mode = off`` and no replication slot; each is checked and reported.
+
+        Steps 2 and 3 need a superuser, or in PostgreSQL 15 the ``pg_checkpoint`` role and EXECUTE on
+        ``pg_switch_wal``; without them they are reported, and the WAL keeps the bytes until 16 MB more has been
+        written and a checkpoint has run. Returns what could not be done (empty: done)."""
+        if getattr(self._local, "conn", None) is not None:  # VACUUM would wait for this very transaction's locks
+            return [f"{self.path}: the erasure ran inside a transaction, so the purge (VACUUM FULL, WAL switch, "
+                    "checkpoint) could not run; erase outside transaction(), or call the gallery's purge() after "
+                    "the transaction commits"]
+        problems: list[str] = []
+        with self._conn() as conn:  # autocommit: VACUUM and CHECKPOINT run outside a transaction
+            try:
+                conn.execute("VACUUM FULL " + ", ".join(self.PURGED_TABLES))
+                for name, bad, why in (
+                    ("wal_recycle", "on", "old WAL segments are renamed for reuse and keep their bytes until overwritten"),
+                    ("archive_mode", "on", "WAL segments are copied to the archive (erase there too) and kept until archived"),
+                    ("archive_mode", "always", "WAL segments are copied to the archive (erase there too) and kept until archived"),
+                ):
+                    if conn.execute(f"SHOW {name}").fetchone()[0] == bad:
+                        problems.append(f"server setting {name} = {bad}: {why}")
+                keep = conn.execute("SHOW wal_keep_size").fetchone()[0]
+                if keep not in ("0", "0kB", "0MB"):
+                    problems.append(f"server setting wal_keep_size = {keep}: that much old WAL is kept after a checkpoint")
+                slots = [r[0] for r in conn.execute("SELECT slot_name FROM pg_replication_slots").fetchall()]
+                if slots:
+                    problems.append(f"replication slots {', '.join(slots)} keep old WAL (and replicas hold copies)")
+                standbys = conn.execute("SELECT count(*) FROM pg_stat_replication").fetchone()[0]
+                if standbys:
+                    problems.append(f"{standbys} standby server(s) replay this WAL: run this procedure on each")
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from None
+            if self.get_setting("statistics_purge") == "pending":
+                problems += self._purge_statistics(conn)
+            for sql, need in (("SELECT pg_switch_wal()", "EXECUTE on pg_switch_wal()"),
+                              ("CHECKPOINT", "the pg_checkpoint role")):
+                try:
+                    conn.execute(sql)
+                except self._psycopg.errors.InsufficientPrivilege:
+                    problems.append(f"{sql.removeprefix('SELECT ')} is not permitted to this role (it needs a superuser "
+                                    f"or {need}): the WAL keeps the erased rows until the server switches segments "
+                                    "and checkpoints by itself")
+                except self._psycopg.Error as exc:
+                    raise self._error(exc) from None
+        return problems
+
+    def _purge_statistics(self, conn: Any) -> list[str]:
+        """Rewrite pg_statistic once after schema step 3 dropped the statistics of the biometric columns (their
+        old row versions hold sampled vectors): the database's owner or a superuser may."""
+        allowed = conn.execute(
+            "SELECT r.rolsuper OR pg_has_role(current_user, d.datdba, 'MEMBER') FROM pg_roles r, pg_database d "
+            "WHERE r.rolname = current_user AND d.datname = current_database()").fetchone()[0]
+        if not allowed:
+            return ["pg_statistic still holds the planner statistics of the vectors gathered before schema step 3: "
+                    "its owner must run VACUUM FULL pg_statistic (a superuser or the database's owner may)"]
+        try:
+            conn.execute("VACUUM FULL pg_statistic")
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from None
+        self._q("DELETE FROM settings WHERE key = 'statistics_purge'")
+        return []
 
     def _insert_vector(self, face_id: int, sha256: str, model: str, dim: int, data: bytes, identity: str | None, replace: bool) -> None:
         if replace:  # a new row id, as SQLite's INSERT OR REPLACE gives: a process following the vectors sees the change

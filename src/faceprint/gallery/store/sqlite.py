@@ -160,6 +160,18 @@ MIGRATIONS: list[str] = [
         for when in [(f" WHEN {'OLD' if op == 'DELETE' else 'NEW'}.key NOT IN ('gallery_version', 'audit_expire_before')"
                       if table == "settings" else "")]
     ),
+    # 6: every stored-cluster face (blobs ``clusters:*``, gallery/stored_clusters.py) gets the time it was kept
+    # (``created``, unix seconds; faces kept before this step: now), so that retention expires them one by one.
+    # json_each walks the array in order, and the aggregate keeps that order (the faces' order is the vectors'); json()
+    # keeps the array an array (a subquery's result loses its JSON subtype).
+    """
+    UPDATE blobs SET meta = json_set(meta, '$.faces', json((
+            SELECT json_group_array(CASE WHEN json_type(value, '$.created') IS NULL
+                                         THEN json_set(value, '$.created', (julianday('now') - 2440587.5) * 86400.0)
+                                         ELSE json(value) END)
+            FROM json_each(blobs.meta, '$.faces'))))
+        WHERE key LIKE 'clusters:%' AND json_extract(meta, '$.format') = 1;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 2

@@ -80,14 +80,14 @@ MOVE_BODY = {"required": True, "content": {"application/json": {"schema": {
 
 def add_cluster_routes(router: APIRouter, add: Any) -> None:
     """Add the routes to a gallery router; `add(path, handler, method, **kw)` adds one (with the gallery parameter)."""
-    add("/clusters", clusters, "GET", response_model=schemas.ClustersOut)
-    add("/clusters/merge", merge, "POST", request_body=MERGE_BODY, response_model=schemas.ClusterEditOut)
-    add("/clusters/{cluster_id}", cluster, "GET", response_model=schemas.ClusterFacesOut)
-    add("/clusters/{cluster_id}/name", name_cluster, "POST", request_body=NAME_BODY, response_model=schemas.ClusterNamedOut)
-    add("/clusters/{cluster_id}/split", split, "POST", request_body=SPLIT_BODY, response_model=schemas.ClusterEditOut)
-    add("/clusters/faces/{face_id}/move", move, "POST", request_body=MOVE_BODY, response_model=schemas.ClusterEditOut)
-    add("/clusters/faces/{face_id}/not-this-person", reject, "POST", response_model=schemas.ClusterEditOut)
-    add("/clusters/faces/{face_id}/image", cluster_face_image, "GET", response_class=Response,
+    add("/clusters", clusters, "GET", audit="read", response_model=schemas.ClustersOut)
+    add("/clusters/merge", merge, "POST", audit="cluster-edit", request_body=MERGE_BODY, response_model=schemas.ClusterEditOut)
+    add("/clusters/{cluster_id}", cluster, "GET", audit="read", response_model=schemas.ClusterFacesOut)
+    add("/clusters/{cluster_id}/name", name_cluster, "POST", audit="cluster-edit", request_body=NAME_BODY, response_model=schemas.ClusterNamedOut)
+    add("/clusters/{cluster_id}/split", split, "POST", audit="cluster-edit", request_body=SPLIT_BODY, response_model=schemas.ClusterEditOut)
+    add("/clusters/faces/{face_id}/move", move, "POST", audit="cluster-edit", request_body=MOVE_BODY, response_model=schemas.ClusterEditOut)
+    add("/clusters/faces/{face_id}/not-this-person", reject, "POST", audit="cluster-edit", response_model=schemas.ClusterEditOut)
+    add("/clusters/faces/{face_id}/image", cluster_face_image, "GET", audit="read", response_class=Response,
         responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "description": "JPEG"}})
 
 

@@ -41,13 +41,13 @@ RENAME_BODY = {"required": True, "content": {"application/json": {"schema": {
 
 def add_people_routes(router: APIRouter, add: Any) -> None:
     """Add the routes to a gallery router; `add(path, handler, method, **kw)` adds one (with the gallery parameter)."""
-    add("/people", people, "GET", response_model=schemas.PeopleOut)
-    add("/people/{name}", person, "GET", response_model=schemas.PersonOut)
+    add("/people", people, "GET", audit="read", response_model=schemas.PeopleOut)
+    add("/people/{name}", person, "GET", audit="read", response_model=schemas.PersonOut)
     add("/people/{name}/faces", enroll, "POST", body="enroll", response_model=schemas.EnrollOut)
     add("/people/{name}", rename, "PATCH", request_body=RENAME_BODY, response_model=schemas.RenameOut)
     add("/people/{name}", remove_person, "DELETE", response_model=schemas.RemovedOut)
     add("/faces/{face_id}", remove_face, "DELETE", response_model=schemas.RemovedOut)
-    add("/faces/{face_id}/image", face_image, "GET", response_class=Response,
+    add("/faces/{face_id}/image", face_image, "GET", audit="read", face_owner=True, response_class=Response,
         responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "description": "JPEG"}})
 
 
