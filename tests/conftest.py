@@ -63,6 +63,47 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Genera
     terminalreporter.write_line(f"faceprint: {total} {tests} skipped for missing data or weights: {why}", yellow=True, bold=True)
 
 
+MAX_WORKERS = 4
+"""`pytest -n auto` (what `make test` runs) starts one worker per core, at most this many: each worker loads its own
+models and starts its own PostgreSQL, so more workers mostly cost memory."""
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+"""What sets torch's (and numpy's BLAS) threads at import: under pytest-xdist each worker gets its share of the cores."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: the cores this process may use (its affinity mask, not psutil's physical count), at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a pytest-xdist worker, before any test imports torch: the worker's share of the cores as its thread count
+    (one each with two workers on two cores), so workers do not fight over cores. A value already set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 1:
+        threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, threads)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadfile`, set in pyproject.toml, hands out whole files, so a fixture built once
+    per module, such as a server or a model, is built once): the files with the most slow tests go first, so that no
+    long file starts last and leaves the other workers idle at the end. A run without workers keeps the file order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def slow_tests(file: list[pytest.Item]) -> int:
+        return -sum(1 for item in file if item.get_closest_marker("slow"))
+
+    items[:] = [item for file in sorted(files.values(), key=slow_tests) for item in file]
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not (SHARED / "data").is_dir():

@@ -87,9 +87,25 @@ def start_server() -> PgServer:
         as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres",
                     "-E", "UTF8", "--no-sync"], capture_output=True, text=True, check=True, timeout=120)
-    server = PgServer(folder, _free_port(), as_user)
-    server.start()
-    return server
+    tries = 3
+    while True:
+        server = PgServer(folder, _free_port(), as_user)
+        try:
+            server.start()
+            return server
+        except subprocess.CalledProcessError:
+            # the port the kernel offered was taken before the server bound it (by another xdist worker, or another
+            # test session on the machine): try another one
+            tries -= 1
+            if not tries or "already in use" not in _log_tail(folder):
+                raise
+
+
+def _log_tail(folder: Path) -> str:
+    try:
+        return (folder / "log").read_text(errors="replace")[-2000:]
+    except OSError:
+        return ""
 
 
 @pytest.fixture(scope="session")

@@ -155,6 +155,7 @@ print(done)
         assert "Traceback" not in r.stderr and "locked" not in r.stderr, r.stderr
         assert r.returncode in (0, 6, 8), r.stderr  # 6: no gallery yet; 8: nothing enrolled yet
         identified.append(r.returncode)
+        time.sleep(1)  # a pause between identifiers: back to back, their start-ups took the cores the enrollers need
     reports = []
     for p in procs:
         out, err = p.communicate(timeout=300)
