@@ -129,13 +129,14 @@ def test_four_enrollers_a_renamer_and_an_identifier(lfw_subset: Path, tmp_path: 
     dirs = [_identity_dir(tmp_path / f"set{i}", s) for i, s in enumerate(sets)]
     every = {_sha(p) for s in sets for photos in s.values() for p in photos}
 
+    stop = tmp_path / "enrollers-done"  # once both names exist for good, a rename can never succeed again: stop then
     renamer = f"""
-import sys, time
+import os, sys, time
 from faceprint.errors import InvalidName, UnknownPerson
 from faceprint.gallery import Gallery
 from faceprint.models import DEFAULT_MODEL
 names, done, deadline = ["Hugo_Chavez", "Hugo Chavez"], 0, time.time() + 120
-while done < 6 and time.time() < deadline:
+while done < 6 and time.time() < deadline and not os.path.exists({str(stop)!r}):
     with Gallery({str(gallery)!r}, timeout=30) as g:
         try:
             g.rename_person(names[done % 2], names[(done + 1) % 2])
@@ -162,6 +163,7 @@ print(done)
         assert p.returncode == 0, err
         assert "Traceback" not in err and "locked" not in err, err
         reports.append(json.loads(out))
+    stop.touch()
     out, err = rename.communicate(timeout=300)
     assert rename.returncode == 0 and "Traceback" not in err, err
     stored = _content(gallery)  # integrity_check passes, no image stored twice
