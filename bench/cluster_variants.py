@@ -14,7 +14,8 @@ cut at every threshold of the grid. Variants:
 
 * fixed scale: one multiple of the verification threshold for every collection (the shipped 0.84, and the best
   on DevTrain);
-* adaptive rule as shipped (`faceprint.cluster.threshold.RULES`) and refitted here on DevTrain (the same search as
+* adaptive rule: the one fitted on MTCNN's faces and dlib-resnet-v1 (`faceprint.cluster.threshold.RULES`), the one
+  shipped for this model (`MODEL_RULES`, where it has one) and one refitted here on DevTrain (the same search as
   `bench/cluster.py --sweep`, on this model's vectors);
 * other linkages (complete, weighted) at their best fixed scale on DevTrain;
 * re-assignment: after the refitted rule, each cluster of at most `s` faces (s = 1: faces left alone) joins the
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from cluster import dev_variants  # noqa: E402
 
 from faceprint.cluster.metrics import score_clustering  # noqa: E402
-from faceprint.cluster.threshold import FAR_NEIGHBOUR, RULES, THRESHOLD_SCALE, AdaptiveRule, far_share  # noqa: E402
+from faceprint.cluster.threshold import FAR_NEIGHBOUR, RULES, THRESHOLD_SCALE, AdaptiveRule, far_share, rule_for  # noqa: E402
 
 SCALES = np.round(np.arange(0.66, 1.06, 0.01), 2)
 LINKAGES = ("average", "complete", "weighted")
@@ -128,15 +129,18 @@ def main() -> None:
     def best_fixed(linkage: str) -> float:
         return float(SCALES[int(np.argmax(np.mean([c.grid[linkage] for c in train], axis=0)))])
 
-    shipped, refit = RULES["agglomerative"], fit_rule(train)
+    general, shipped, refit = RULES["agglomerative"], rule_for("agglomerative", a.model), fit_rule(train)
     variants: list[tuple[str, object]] = []
     fixed = THRESHOLD_SCALE["agglomerative"]
     variants.append((f"average linkage, fixed {fixed} x", lambda c: at(c, "average", fixed)))
     for lk in LINKAGES:
         s = best_fixed(lk)
         variants.append((f"{lk} linkage, best fixed scale on DevTrain ({s:.2f} x)", lambda c, lk=lk, s=s: at(c, lk, s)))
-    variants.append((f"average, adaptive rule as shipped ({shipped.centre}, {shipped.size_slope}, {shipped.makeup_slope}, {shipped.p_reference})",
-                     lambda c: at(c, "average", shipped.scale(c.n, c.p))))
+    variants.append((f"average, adaptive rule of MTCNN/dlib-resnet-v1 ({general.centre}, {general.size_slope}, {general.makeup_slope}, {general.p_reference})",
+                     lambda c: at(c, "average", general.scale(c.n, c.p))))
+    if shipped is not general and shipped is not None:
+        variants.append((f"average, adaptive rule shipped for this model ({shipped.centre}, {shipped.size_slope}, {shipped.makeup_slope}, {shipped.p_reference})",
+                         lambda c: at(c, "average", shipped.scale(c.n, c.p))))
     variants.append((f"average, adaptive rule refitted on DevTrain ({refit.centre}, {refit.size_slope}, {refit.makeup_slope}, {refit.p_reference})",
                      lambda c: at(c, "average", refit.scale(c.n, c.p))))
 

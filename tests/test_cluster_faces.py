@@ -15,6 +15,7 @@ from faceprint.analyzer import FaceAnalyzer, select_face
 from faceprint.cli.app import app
 from faceprint.cluster import Collection, FaceCache, cluster_collection, cluster_vectors, collect_faces, score_clustering
 from faceprint.image import list_images, load_image
+from faceprint.models import DEFAULT_CLUSTER_MODEL
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow
@@ -128,6 +129,7 @@ def test_faceless_folder_gives_no_clusters_and_a_summary(tmp_path: Path) -> None
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["clusters"] == [] and doc["noise"] == []
+    assert doc["model"] == DEFAULT_CLUSTER_MODEL  # no gallery fixes the model: the one that clusters best on DevTrain
     assert doc["summary"]["images"] == 3 and doc["summary"]["images_without_face"] == 3 and doc["summary"]["faces"] == 0
     assert not list((tmp_path / "sheets").glob("*.jpg"))
     r = run("cluster", folder)

@@ -17,10 +17,11 @@ pytest.importorskip("sklearn")
 
 from faceprint.cluster.collect import CollectedFace
 from faceprint.cluster.review import keep_unknown
-from faceprint.cluster.saved import EXTRA_KEYS, SavedClusters
+from faceprint.cluster.saved import EXTRA_KEYS, SavedClusters, gallery_cluster_model
 from faceprint.gallery.store import open_store
 from faceprint.gallery.store.postgres import PG_SCHEMA_VERSION
 from faceprint.gallery.store.sqlite import SCHEMA_VERSION
+from faceprint.models import DEFAULT_MODEL
 from faceprint.types import Face, face_to_json
 
 MODEL = "dlib-resnet-v1"
@@ -142,3 +143,14 @@ def test_a_one_blob_clustering_is_still_read(tmp_path: Path) -> None:
         back = SavedClusters.load(st, MODEL)
         assert back is not None and [f.cluster for f in back.faces] == [f.cluster for f in saved.faces]
         assert np.array_equal(back.vectors, saved.vectors) and back.named == {("/p/x.jpg", (1, 2, 3, 4)): "Ann"}
+
+
+def test_a_gallery_keeps_clustering_with_its_own_model(tmp_path: Path) -> None:
+    """cluster --gallery without --model: the model of the gallery's stored clusters, else of its enrolled faces,
+    else the default model (what identify and serve search it with)."""
+    with open_store(tmp_path / "g.sqlite") as st:
+        assert gallery_cluster_model(st) == DEFAULT_MODEL
+        st.add_face("ann", "a.jpg", "1" * 64, _face(1), np.ones(128, np.float32) / np.sqrt(128), "facenet-inception-resnet-v1")
+        assert gallery_cluster_model(st) == "facenet-inception-resnet-v1"
+        _clusters(8)[0].save(st)  # clusters of dlib-resnet-v1
+        assert gallery_cluster_model(st) == MODEL

@@ -14,7 +14,7 @@ from rich.table import Table
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
-from faceprint.models import DEFAULT_MODEL
+from faceprint.models import DEFAULT_CLUSTER_MODEL, DEFAULT_MODEL
 
 MethodOpt = Annotated[
     Optional[str],
@@ -45,7 +45,7 @@ def cluster(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a contact sheet per cluster (largest first), of faces left alone and of low-quality faces here.")] = None,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="Name faces of enrolled people first, store the clusters here (new photos then join them).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="With --gallery: recluster from scratch instead of joining the stored clusters.")] = False,
-    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (facenet-inception-resnet-v1 clusters best on LFW DevTrain, docs/clustering.md).")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Embedding model (default: facenet-inception-resnet-v1-int8, or float32 without VNNI: it clusters best on LFW DevTrain, docs/clustering.md; with --gallery, the gallery's model).")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     min_face: Annotated[float, typer.Option("--min-cluster-face", help="Faces with a shorter side (pixels) are detected but kept out of clusters.")] = 40.0,
     old_min_face: Annotated[Optional[float], typer.Option("--min-face", hidden=True, help="Deprecated spelling of --min-cluster-face.")] = None,
@@ -73,7 +73,7 @@ def cluster(
     from faceprint.recognize.images import expand_paths
 
     with handle_errors():
-        model = stored_model_name(model)
+        model = stored_model_name(model if model is not None else _cluster_model(gallery))
         images = expand_paths(paths)
         analyzer = FaceAnalyzer(model=model, detector=detector)
         rule = QualityRule(min_face, min_score if min_score is not None else min_score_for(detector), min_sharpness)
@@ -152,7 +152,7 @@ def eval_cluster(
     threshold: ThresholdOpt = None,
     min_size: MinSizeOpt = 2,
     old_k: OldMinSizeOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (as cluster's).")] = DEFAULT_CLUSTER_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, path and file stamp.")] = True,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write merges.jpg and splits.jpg (the worst mistakes) here.")] = None,
@@ -194,6 +194,17 @@ def eval_cluster(
 
 
 @contextmanager
+def _cluster_model(gallery: Path | None) -> str:
+    """cluster's model when --model is not given: DEFAULT_CLUSTER_MODEL, or the gallery's (gallery_cluster_model)."""
+    if gallery is None:
+        return DEFAULT_CLUSTER_MODEL
+    from faceprint.cluster.saved import gallery_cluster_model
+    from faceprint.gallery import Gallery
+
+    with Gallery(gallery) as g:
+        return gallery_cluster_model(g)
+
+
 def _saved(gallery: Path | None, model: str):  # type: ignore[no-untyped-def]
     """(gallery, its stored clusters of `model`), the gallery closed on the way out (also when there are none)."""
     from faceprint.cluster import SavedClusters

@@ -34,7 +34,7 @@ from faceprint.gallery.store import Gallery
 from faceprint.gallery.stored_clusters import FORMAT, KIND, ONE_BLOB, read_clustering
 from faceprint.types import Face, face_from_json, face_to_json, pairwise_distances
 
-__all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key"]
+__all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key", "gallery_cluster_model"]
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +331,27 @@ class SavedClusters:
         drop = [fid for fid in stored if fid not in records]
         gallery.write_cluster_faces(key, meta, put, drop, replace=self._stored_at != here)
         self._stored, self._stored_at = records, here
+
+def gallery_cluster_model(gallery: Gallery) -> str:
+    """The model a clustering run on `gallery` uses when none is named: the model of its stored clusters (when it
+    holds clusters of one model), else the model most of its faces are enrolled with, else DEFAULT_MODEL (what
+    `identify` and `serve` use). So `cluster --gallery` names enrolled people and joins the clusters the service
+    keeps, and `people name-cluster` enrols faces of the model the gallery is searched with."""
+    from faceprint.models import DEFAULT_MODEL
+
+    stored = set()
+    for key in gallery.blob_keys():
+        if key.startswith(KIND + ":"):
+            found = gallery.get_blob(key)
+            if found is not None and found[0].get("model"):
+                stored.add(str(found[0]["model"]))
+    if len(stored) == 1:
+        return stored.pop()
+    enrolled = gallery.models()
+    if enrolled:
+        return max(sorted(enrolled), key=lambda m: enrolled[m])
+    return DEFAULT_MODEL
+
 
 def _key(d: dict) -> FaceKey:  # type: ignore[type-arg]
     return (str(d["image"]), tuple(int(v) for v in d["box"]))
