@@ -193,7 +193,6 @@ def eval_cluster(
         console.print("report: " + ", ".join(str(p) for p in written), highlight=False)
 
 
-@contextmanager
 def _cluster_model(gallery: Path | None) -> str:
     """cluster's model when --model is not given: DEFAULT_CLUSTER_MODEL, or the gallery's (gallery_cluster_model)."""
     if gallery is None:
@@ -205,6 +204,7 @@ def _cluster_model(gallery: Path | None) -> str:
         return gallery_cluster_model(g)
 
 
+@contextmanager
 def _saved(gallery: Path | None, model: str):  # type: ignore[no-untyped-def]
     """(gallery, its stored clusters of `model`), the gallery closed on the way out (also when there are none)."""
     from faceprint.cluster import SavedClusters

@@ -586,15 +586,15 @@ class GalleryStore(ABC):
             if replace:
                 self._q("DELETE FROM cluster_faces WHERE clustering = ?", (clustering,))
             for s in range(0, len(drop), per):
-                part = [int(i) for i in drop[s : s + per]]
-                self._q(f"DELETE FROM cluster_faces WHERE clustering = ? AND face_id IN ({', '.join('?' * len(part))})",
-                        [clustering, *part])
+                ids = [int(i) for i in drop[s : s + per]]
+                self._q(f"DELETE FROM cluster_faces WHERE clustering = ? AND face_id IN ({', '.join('?' * len(ids))})",
+                        [clustering, *ids])
             for s in range(0, len(put), per):
-                part = put[s : s + per]
+                rows = put[s : s + per]
                 self._q("INSERT INTO cluster_faces (clustering, face_id, record, vector) VALUES "
-                        + ", ".join(["(?, ?, ?, ?)"] * len(part))
+                        + ", ".join(["(?, ?, ?, ?)"] * len(rows))
                         + " ON CONFLICT (clustering, face_id) DO UPDATE SET record = excluded.record, vector = excluded.vector",
-                        [v for i, r, vec in part for v in (clustering, int(i), r, vec)])
+                        [v for i, r, vec in rows for v in (clustering, int(i), r, vec)])
 
     def put_face_image(self, face_id: int, data: bytes, meta: dict[str, object]) -> None:
         """Keep an enrolled face's crop (removed with the face)."""
