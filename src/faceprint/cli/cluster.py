@@ -14,7 +14,7 @@ from rich.table import Table
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.cli._common import console, err_console, handle_errors, labelled_embeddings, print_json, progress_bar, stored_model_name
 from faceprint.cli._gallery_opts import GalleryOpt
-from faceprint.models import DEFAULT_CLUSTER_MODEL, DEFAULT_MODEL
+from faceprint.models import DEFAULT_CLUSTER_MODEL
 
 MethodOpt = Annotated[
     Optional[str],
@@ -205,21 +205,23 @@ def _cluster_model(gallery: Path | None) -> str:
 
 
 @contextmanager
-def _saved(gallery: Path | None, model: str):  # type: ignore[no-untyped-def]
-    """(gallery, its stored clusters of `model`), the gallery closed on the way out (also when there are none)."""
+def _saved(gallery: Path | None, model: str | None):  # type: ignore[no-untyped-def]
+    """(gallery, its stored clusters of `model`: by default the model `cluster --gallery` uses), the gallery closed on
+    the way out (also when there are none)."""
     from faceprint.cluster import SavedClusters
+    from faceprint.cluster.saved import gallery_cluster_model
     from faceprint.gallery import Gallery
 
     g = Gallery(gallery, create=False)
     try:
-        yield g, SavedClusters.require(g, stored_model_name(model, known=False))
+        yield g, SavedClusters.require(g, stored_model_name(model if model is not None else gallery_cluster_model(g), known=False))
     finally:
         g.close()
 
 
 def list_clusters(
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the clusters as JSON.")] = False,
 ) -> None:
     """The clusters stored by `faceprint cluster --gallery`: id, size, face ids and photos."""
@@ -247,7 +249,7 @@ def name_cluster(
     cluster_id: Annotated[int, typer.Argument(help="Cluster id (faceprint people clusters).")],
     name: Annotated[str, typer.Argument(help="The person's name (an enrolled person gains these faces).")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Enrol a stored cluster's faces as a person; the cluster leaves the list, and later runs report its faces as
     that person."""
@@ -281,7 +283,7 @@ def name_cluster(
 def merge_clusters(
     cluster_ids: Annotated[list[int], typer.Argument(help="Two or more cluster ids; they become the first one.")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Merge stored clusters that are one person."""
     with handle_errors():
@@ -295,7 +297,7 @@ def split_cluster(
     cluster_id: Annotated[int, typer.Argument(help="The cluster to split.")],
     face_ids: Annotated[list[int], typer.Argument(help="Face ids (faceprint people clusters) that move to a new cluster.")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Move some faces of a stored cluster into a new cluster of their own."""
     with handle_errors():
@@ -308,7 +310,7 @@ def split_cluster(
 def discard_cluster(
     cluster_id: Annotated[int, typer.Argument(help="The cluster to discard (faceprint people clusters).")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Discard a stored cluster that is nobody (partial faces at photo edges, posters, statues): it leaves the list
     and later runs keep its faces out."""
