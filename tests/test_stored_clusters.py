@@ -154,3 +154,20 @@ def test_a_gallery_keeps_clustering_with_its_own_model(tmp_path: Path) -> None:
         assert gallery_cluster_model(st) == "facenet-inception-resnet-v1"
         _clusters(8)[0].save(st)  # clusters of dlib-resnet-v1
         assert gallery_cluster_model(st) == MODEL
+
+
+def test_stored_clusters_travel_with_a_gallery_copy(tmp_path: Path, pg_url: str) -> None:
+    """copy_gallery carries the face rows (SQLite to PostgreSQL), and the copy keeps growing them one row at a time."""
+    from faceprint.gallery.store.copy import copy_gallery
+
+    saved, centres = _clusters(20)
+    with open_store(tmp_path / "src.sqlite") as src, open_store(pg_url) as dst:
+        saved.save(src)
+        report = copy_gallery(src, dst)
+        assert report.copied["cluster_faces"] == 20
+        back = SavedClusters.load(dst, MODEL)
+        assert back is not None
+        _same(back, saved)
+        q = centres[1] + 0.1 * np.random.default_rng(2).standard_normal(128)
+        keep_unknown(dst, MODEL, "euclidean", [(_face(77), (q / np.linalg.norm(q)).astype(np.float32), b"jpeg")], "b" * 64)
+        assert len(dst.cluster_face_rows(SavedClusters.blob_key(dst, MODEL))) == 21
