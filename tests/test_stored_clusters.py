@@ -171,3 +171,37 @@ def test_stored_clusters_travel_with_a_gallery_copy(tmp_path: Path, pg_url: str)
         q = centres[1] + 0.1 * np.random.default_rng(2).standard_normal(128)
         keep_unknown(dst, MODEL, "euclidean", [(_face(77), (q / np.linalg.norm(q)).astype(np.float32), b"jpeg")], "b" * 64)
         assert len(dst.cluster_face_rows(SavedClusters.blob_key(dst, MODEL))) == 21
+
+
+_KEEPER = """
+import sys
+import numpy as np
+from faceprint.cluster.review import keep_unknown
+from faceprint.gallery.store import open_store
+from faceprint.types import Face
+
+target, seed = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(seed)
+with open_store(target) as st:
+    for i in range(6):
+        v = rng.standard_normal(128).astype(np.float32)
+        face = Face((10.0 * i, 0.0, 10.0 * i + 80, 80.0), 0.99, tuple((10.0 * i + k, 5.0) for k in range(5)))
+        keep_unknown(st, "dlib-resnet-v1", "euclidean", [(face, v / np.linalg.norm(v), b"jpeg")], f"{seed:032x}{i:032x}")
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_keeping_faces_at_once_lose_none(gallery_target: Any) -> None:
+    """Each keep reads, joins and writes under the gallery's write lock: two writers (two service replicas) neither
+    reuse a face id nor overwrite each other's faces."""
+    import subprocess
+    import sys
+
+    target = str(gallery_target())
+    open_store(target).close()
+    procs = [subprocess.Popen([sys.executable, "-c", _KEEPER, target, str(seed)]) for seed in (1, 2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    with open_store(target) as st:
+        saved = SavedClusters.load(st, MODEL)
+        assert saved is not None and len(saved.faces) == 12 and len({f.id for f in saved.faces}) == 12
+        assert len({f.image for f in saved.faces}) == 12
