@@ -1,7 +1,7 @@
 """Clustering benchmark: BCubed / pairwise F, NMI and time of each method, and of the methods photo libraries use,
 on labelled face collections; time and memory on 100k synthetic face-like vectors.
 
-    python bench/cluster.py                       # the comparison table (embeddings from the cache, dlib-resnet-v1)
+    python bench/cluster.py                       # the comparison table (embeddings from the cache, the default model)
     python bench/cluster.py --model facenet-inception-resnet-v1     # the same with another model or an ensemble
     python bench/cluster.py --sweep               # how the thresholds were chosen: DevTrain collections only
     python bench/cluster.py --synthetic 100000    # time and peak memory per method, each in its own process
@@ -47,10 +47,14 @@ from faceprint.cluster.threshold import (  # noqa: E402
     collection_threshold,
     default_threshold,
     far_share,
+    rule_for,
 )
 
 SHARED = Path(os.environ.get("FACEPRINT_SHARED", ROOT.parent / "shared"))
-MODEL = "dlib-resnet-v1"
+from faceprint.models import DEFAULT_MODEL  # noqa: E402
+
+MODEL = DEFAULT_MODEL
+"""The model of the comparison table by default, and whose verification threshold the synthetic vectors are scaled to."""
 
 
 def labelled(folder: Path, model: str):  # type: ignore[no-untyped-def]
@@ -199,7 +203,7 @@ def sweep(model: str, test: bool = False) -> None:
     kind = "DevTest" if test else "DevTrain"
     print(f"| {kind} collection | faces | p (share without a neighbour within {FAR_NEIGHBOUR:.2f} x) | best scale | F at best | F at 0.84 | F adaptive (scale) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    rule = RULES["agglomerative"]
+    rule = rule_for("agglomerative", model) or RULES["agglomerative"]
     for name, x, y in dev_variants(model, "pairsDevTest.txt" if test else "pairsDevTrain.txt"):
         fs = np.array([score_clustering(y, cluster_vectors(x, method="agglomerative", threshold=sc * base)).bcubed_f for sc in scales])
         p = far_share(x, FAR_NEIGHBOUR * base)

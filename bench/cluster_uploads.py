@@ -4,9 +4,11 @@
 
 For each size N: a SQLite gallery holding N clustered faces kept from uploads (synthetic unit vectors around
 N/4 people, each with a 6 kB crop, the size of the 128 px JPEG the service keeps), then the time to keep one more
-upload face (`faceprint.cluster.review.keep_unknown`: load the clusters, join the new face, store them), the time
+upload face (`faceprint.cluster.review.keep_unknown`: load the clusters, join the new face, store them) and of its
+last step alone (store the clusters after one face joined them: what format 2 made incremental), the time
 to read the clusters once (what GET /v1/clusters pays when the gallery changed; later reads and thumbnails reuse
-it) and the size of the stored record. Minimum of 3 runs; the load average is printed with the figures.
+it) and the size of the stored clustering (its header blob and its face rows, gallery/stored_clusters.py). Minimum
+of 3 runs; the load average is printed with the figures.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     crop = os.urandom(6000)
-    rows = []
+    table = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             centers = rng.standard_normal((max(1, n // 4), 128))
@@ -53,7 +55,15 @@ def main() -> None:
             saved.extras = {f.id: {"crop": base64.b64encode(crop).decode(), "created": 1.0, "sha256": "0" * 64} for f in saved.faces}
             with Store(Path(tmp) / f"g{n}.sqlite") as st:
                 saved.save(st)
-                keep, read = [], []
+                keep, read, write = [], [], []
+                for k in range(3):  # the write alone: one face joins clusters already read, then they are stored
+                    q = v[-k] + 0.1 * rng.standard_normal(128)
+                    loaded = SavedClusters.load(st, MODEL)
+                    assert loaded is not None
+                    loaded.add([CollectedFace(f"upload:{10**7 + k:064x}", _face(10**7 + k), (q / np.linalg.norm(q)).astype(np.float32), 0.0)])
+                    t = time.perf_counter()
+                    loaded.save(st)
+                    write.append(time.perf_counter() - t)
                 for k in range(3):
                     q = v[k] + 0.1 * rng.standard_normal(128)
                     q = (q / np.linalg.norm(q)).astype(np.float32)
@@ -63,14 +73,16 @@ def main() -> None:
                     t = time.perf_counter()
                     SavedClusters.load(st, MODEL)
                     read.append(time.perf_counter() - t)
-                blob = st.get_blob(SavedClusters.blob_key(st, MODEL))
+                key = SavedClusters.blob_key(st, MODEL)
+                blob = st.get_blob(key)
                 assert blob is not None
-                mb = (len(str(blob[0])) + len(blob[1])) / 1e6
-            rows.append((n, len(saved.clusters()), 1000 * min(keep), 1000 * min(read), mb))
-    print(f"load average {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")
-    print(f"{'stored faces':>12} {'clusters':>9} {'keep one (ms)':>14} {'read all (ms)':>14} {'record (MB)':>12}")
-    for n, c, k, r, mb in rows:
-        print(f"{n:>12} {c:>9} {k:>14.0f} {r:>14.0f} {mb:>12.1f}")
+                rows = st.cluster_face_rows(key) if hasattr(st, "cluster_face_rows") else []  # (one blob before format 2)
+                mb = (len(str(blob[0])) + len(blob[1]) + sum(len(r) + len(v) for _, r, v in rows)) / 1e6
+            table.append((n, len(saved.clusters()), 1000 * min(write), 1000 * min(keep), 1000 * min(read), mb))
+    print(f"load average {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()}); CPU s of the process {time.process_time():.1f}")
+    print(f"{'stored faces':>12} {'clusters':>9} {'store one (ms)':>15} {'keep one (ms)':>14} {'read all (ms)':>14} {'stored (MB)':>12}")
+    for n, c, w, k, r, mb in table:
+        print(f"{n:>12} {c:>9} {w:>15.1f} {k:>14.0f} {r:>14.0f} {mb:>12.1f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from faceprint.cli._common import plural
 from faceprint.cli.app import app
 from faceprint.cluster import Collection, FaceCache, cluster_collection, cluster_vectors, collect_faces, score_clustering
 from faceprint.image import list_images, load_image
+from faceprint.models import DEFAULT_CLUSTER_MODEL
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow
@@ -118,7 +119,7 @@ def test_new_photos_join_stored_clusters_as_a_full_recluster_would(collection: C
     assert grown.clusters.partition() == batch.clusters.partition()
 
 
-def test_faceless_folder_gives_no_clusters_and_a_summary(tmp_path: Path) -> None:
+def test_faceless_folder_gives_no_clusters_and_a_summary(tmp_path: Path, with_weights: Path) -> None:
     folder = tmp_path / "landscapes"
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -129,6 +130,7 @@ def test_faceless_folder_gives_no_clusters_and_a_summary(tmp_path: Path) -> None
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["clusters"] == [] and doc["noise"] == []
+    assert doc["model"] == DEFAULT_CLUSTER_MODEL  # no gallery fixes the model: the one that clusters best on DevTrain
     assert doc["summary"]["images"] == 3 and doc["summary"]["images_without_face"] == 3 and doc["summary"]["faces"] == 0
     assert not list((tmp_path / "sheets").glob("*.jpg"))
     r = run("cluster", folder)
@@ -178,7 +180,8 @@ def test_cluster_name_merge_split_through_the_cli(shared_dir: Path, tmp_path: Pa
     assert r.exit_code != 0 and "--fresh" in r.stderr
 
 
-def test_eval_cluster_scores_labelled_folders(shared_dir: Path, tmp_path: Path) -> None:
+def test_eval_cluster_scores_labelled_folders(shared_dir: Path, tmp_path: Path, with_weights: Path) -> None:
+    """At its default model (FaceNet, whose weights are fetched)."""
     r = run("eval", "cluster", shared_dir / "data" / "lfw-subset", "--json", "--report", tmp_path / "report")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)

@@ -92,3 +92,17 @@ def test_library_methods_find_separated_people() -> None:
     x = centres[y] + rng.normal(scale=0.2 / 8, size=(len(y), 32))
     for labels in (cluster_others.immich(x, 0.1), cluster_others.photoprism_dbscan(x, 0.5, 4), cluster_others.nextcloud_hdbscan(x)[0]):
         assert score_clustering(y, labels).bcubed_f == 1.0
+
+
+def test_the_default_models_have_their_own_rule() -> None:
+    """The int8 models' rules were refitted on their own DevTrain vectors (MODEL_RULES); other models, and the
+    fixed-scale methods, are unchanged."""
+    from faceprint.cluster.threshold import MODEL_RULES, rule_for
+
+    x, _ = people(40, 5, 300)
+    p = far_share(x, FAR_NEIGHBOUR * DLIB_T)
+    int8 = MODEL_RULES["dlib-resnet-v1-int8"]
+    assert rule_for("agglomerative", "dlib-resnet-v1-int8") is int8 and rule_for("agglomerative", DLIB) is RULES["agglomerative"]
+    assert rule_for("chinese-whispers", "dlib-resnet-v1-int8") is None
+    assert collection_threshold(x, "agglomerative", "dlib-resnet-v1-int8") == pytest.approx(int8.scale(len(x), p) * DLIB_T, abs=1e-4)
+    assert collection_threshold(x, "agglomerative", "dlib-resnet-v1-int8") != collection_threshold(x, "agglomerative", DLIB)

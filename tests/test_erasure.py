@@ -323,7 +323,8 @@ def test_postgres_gallery_of_schema_2_migrates_and_forgets_its_planner_statistic
     leaves nothing under the data directory. The step also stamps the stored-cluster faces with a time."""
     import psycopg
 
-    from faceprint.gallery.store.postgres import PG_MIGRATIONS
+    from faceprint.gallery.store.postgres import PG_MIGRATIONS, PG_SCHEMA_VERSION
+    from faceprint.gallery.stored_clusters import read_clustering
 
     rng = np.random.default_rng(5)
     vecs = rng.standard_normal((40, 128)).astype(np.float32)
@@ -353,9 +354,9 @@ def test_postgres_gallery_of_schema_2_migrates_and_forgets_its_planner_statistic
     assert sampled == 1 and in_stats
     t0 = time.time()
     with faceprint.gallery.Gallery(pg_url) as g:  # migrates
-        assert g.schema_version == 3 and g.get_setting("statistics_purge") == "pending"
-        meta = g.get_blob("clusters:m")[0]  # type: ignore[index]
-        assert [f["created"] >= t0 - 5 for f in meta["faces"]] == [True, True]  # type: ignore[index, union-attr]
+        assert g.schema_version == PG_SCHEMA_VERSION and g.get_setting("statistics_purge") == "pending"
+        faces = read_clustering(g, "clusters:m")[1]  # type: ignore[index]
+        assert [f["created"] >= t0 - 5 for f in faces] == [True, True]
         assert g.remove_person("ada").n_faces == 20
         assert g.get_setting("statistics_purge") is None and [r.action for r in records(g)] == ["remove"]
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -410,7 +411,8 @@ def test_postgres_erasure_inside_a_transaction_records_the_purge_it_could_not_ru
 
 def test_sqlite_gallery_of_schema_5_stamps_its_stored_cluster_faces(tmp_path: Path) -> None:
     """Schema step 6 gives every stored-cluster face a time (the upgrade's), keeping the faces' order."""
-    from faceprint.gallery.store.sqlite import APPLICATION_ID, MIGRATIONS, _statements
+    from faceprint.gallery.store.sqlite import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, _statements
+    from faceprint.gallery.stored_clusters import read_clustering
 
     path = tmp_path / "g.sqlite"
     vecs = np.random.default_rng(7).standard_normal((3, 128)).astype(np.float32)
@@ -426,10 +428,10 @@ def test_sqlite_gallery_of_schema_5_stamps_its_stored_cluster_faces(tmp_path: Pa
     db.close()
     t0 = time.time()
     with faceprint.gallery.Gallery(path) as g:
-        got, data = g.get_blob("clusters:m")  # type: ignore[misc]
-        assert g.schema_version == 6 and data == blob
-        assert [f["id"] for f in got["faces"]] == [1, 2, 3]  # type: ignore[index, union-attr]
-        assert all(t0 - 5 <= f["created"] <= time.time() + 5 for f in got["faces"])  # type: ignore[index, union-attr]
+        _, faces, vectors, _ = read_clustering(g, "clusters:m")  # type: ignore[misc]
+        assert g.schema_version == SCHEMA_VERSION and vectors.tobytes() == blob  # step 7 made them rows, in order
+        assert [f["id"] for f in faces] == [1, 2, 3]
+        assert all(t0 - 5 <= f["created"] <= time.time() + 5 for f in faces)
 
 
 def test_stored_cluster_faces_expire_one_by_one(gallery_target, tmp_path: Path, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from faceprint.cli._common import (
     stored_model_name,
 )
 from faceprint.cli._gallery_opts import GalleryOpt
-from faceprint.models import DEFAULT_MODEL
+from faceprint.models import DEFAULT_CLUSTER_MODEL
 
 MethodOpt = Annotated[
     Optional[str],
@@ -54,7 +54,7 @@ def cluster(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a contact sheet per cluster (largest first), of faces left alone and of low-quality faces here.")] = None,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g", help="Name faces of enrolled people first, store the clusters here (new photos then join them).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="With --gallery: recluster from scratch instead of joining the stored clusters.")] = False,
-    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (facenet-inception-resnet-v1 clusters best on LFW DevTrain, docs/clustering.md).")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Embedding model (default: facenet-inception-resnet-v1-int8, or float32 without VNNI: it clusters best on LFW DevTrain, docs/clustering.md; with --gallery, the gallery's model).")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     min_face: Annotated[float, typer.Option("--min-cluster-face", help="Faces with a shorter side (pixels) are detected but kept out of clusters.")] = 40.0,
     old_min_face: Annotated[Optional[float], typer.Option("--min-face", hidden=True, help="Deprecated spelling of --min-cluster-face.")] = None,
@@ -82,7 +82,7 @@ def cluster(
     from faceprint.recognize.images import expand_paths
 
     with handle_errors():
-        model = stored_model_name(model)
+        model = stored_model_name(model if model is not None else _cluster_model(gallery))
         images = expand_paths(paths)
         analyzer = FaceAnalyzer(model=model, detector=detector)
         rule = QualityRule(min_face, min_score if min_score is not None else min_score_for(detector), min_sharpness)
@@ -162,7 +162,7 @@ def eval_cluster(
     threshold: ThresholdOpt = None,
     min_size: MinSizeOpt = 2,
     old_k: OldMinSizeOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model.")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model (as cluster's).")] = DEFAULT_CLUSTER_MODEL,
     detector: Annotated[str, typer.Option(help="Face detector: yunet, mtcnn or dlib-hog.")] = DEFAULT_DETECTOR,
     cache: Annotated[bool, typer.Option(help="Reuse embeddings cached by model, detector, path and content hash.")] = True,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write merges.jpg and splits.jpg (the worst mistakes) here.")] = None,
@@ -204,22 +204,35 @@ def eval_cluster(
         console.print("report: " + ", ".join(str(p) for p in written), highlight=False)
 
 
+def _cluster_model(gallery: Path | None) -> str:
+    """cluster's model when --model is not given: DEFAULT_CLUSTER_MODEL, or the gallery's (gallery_cluster_model)."""
+    if gallery is None:
+        return DEFAULT_CLUSTER_MODEL
+    from faceprint.cluster.saved import gallery_cluster_model
+    from faceprint.gallery import Gallery
+
+    with Gallery(gallery) as g:
+        return gallery_cluster_model(g)
+
+
 @contextmanager
-def _saved(gallery: Path | None, model: str):  # type: ignore[no-untyped-def]
-    """(gallery, its stored clusters of `model`), the gallery closed on the way out (also when there are none)."""
+def _saved(gallery: Path | None, model: str | None):  # type: ignore[no-untyped-def]
+    """(gallery, its stored clusters of `model`: by default the model `cluster --gallery` uses), the gallery closed on
+    the way out (also when there are none)."""
     from faceprint.cluster import SavedClusters
+    from faceprint.cluster.saved import gallery_cluster_model
     from faceprint.gallery import Gallery
 
     g = Gallery(gallery, create=False)
     try:
-        yield g, SavedClusters.require(g, stored_model_name(model, known=False))
+        yield g, SavedClusters.require(g, stored_model_name(model if model is not None else gallery_cluster_model(g), known=False))
     finally:
         g.close()
 
 
 def list_clusters(
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the clusters as JSON.")] = False,
 ) -> None:
     """The clusters stored by `faceprint cluster --gallery`: id, size, face ids and photos."""
@@ -247,7 +260,7 @@ def name_cluster(
     cluster_id: Annotated[int, typer.Argument(help="Cluster id (faceprint people clusters).")],
     name: Annotated[str, typer.Argument(help="The person's name (an enrolled person gains these faces).")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Enrol a stored cluster's faces as a person; the cluster leaves the list, and later runs report its faces as
     that person."""
@@ -281,7 +294,7 @@ def name_cluster(
 def merge_clusters(
     cluster_ids: Annotated[list[int], typer.Argument(help="Two or more cluster ids; they become the first one.")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Merge stored clusters that are one person."""
     with handle_errors():
@@ -295,7 +308,7 @@ def split_cluster(
     cluster_id: Annotated[int, typer.Argument(help="The cluster to split.")],
     face_ids: Annotated[list[int], typer.Argument(help="Face ids (faceprint people clusters) that move to a new cluster.")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Move some faces of a stored cluster into a new cluster of their own."""
     with handle_errors():
@@ -308,7 +321,7 @@ def split_cluster(
 def discard_cluster(
     cluster_id: Annotated[int, typer.Argument(help="The cluster to discard (faceprint people clusters).")],
     gallery: GalleryOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose clusters.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Whose clusters (default: the gallery's clustering model, as cluster --gallery chooses it).")] = None,
 ) -> None:
     """Discard a stored cluster that is nobody (partial faces at photo edges, posters, statues): it leaves the list
     and later runs keep its faces out."""

@@ -38,20 +38,22 @@ def keep_unknown(store: Any, model: str, metric: str, faces: list[tuple[Face, np
                  now: float | None = None) -> dict[str, int]:
     """Unknown faces of one uploaded photo (face, embedding, JPEG crop) join the stored clusters of `model`
     (created with the default method and threshold when there are none); returns `SavedClusters.add`'s counts."""
-    saved = SavedClusters.load(store, model)
-    if saved is None:
-        saved = SavedClusters(model, metric, DEFAULT_METHOD, default_threshold(DEFAULT_METHOD, model), 2)
-    first = saved.next_face
-    image = UPLOAD + sha256
-    report = saved.add([CollectedFace(image, f, np.asarray(v, np.float32), 0.0) for f, v, _ in faces])
-    stamp = time.time() if now is None else now
-    by_box = {tuple(round(x) for x in f.box): crop for f, _, crop in faces}
-    for sf in saved.faces:
-        if sf.id >= first and sf.image == image:
-            crop = by_box.get(tuple(round(x) for x in sf.face.box))
-            saved.extras[sf.id] = {**saved.extras.get(sf.id, {}), "created": stamp, "sha256": sha256,
-                                   **({"crop": base64.b64encode(crop).decode()} if crop else {})}
-    saved.save(store)
+    with store.transaction():  # read, join and write under the gallery's write lock: replicas of one PostgreSQL
+        # gallery (or processes on one SQLite file) keeping faces at once neither reuse a face id nor lose a face
+        saved = SavedClusters.load(store, model)
+        if saved is None:
+            saved = SavedClusters(model, metric, DEFAULT_METHOD, default_threshold(DEFAULT_METHOD, model), 2)
+        first = saved.next_face
+        image = UPLOAD + sha256
+        report = saved.add([CollectedFace(image, f, np.asarray(v, np.float32), 0.0) for f, v, _ in faces])
+        stamp = time.time() if now is None else now
+        by_box = {tuple(round(x) for x in f.box): crop for f, _, crop in faces}
+        for sf in saved.faces:
+            if sf.id >= first and sf.image == image:
+                crop = by_box.get(tuple(round(x) for x in sf.face.box))
+                saved.extras[sf.id] = {**saved.extras.get(sf.id, {}), "created": stamp, "sha256": sha256,
+                                       **({"crop": base64.b64encode(crop).decode()} if crop else {})}
+        saved.save(store)
     return report
 
 

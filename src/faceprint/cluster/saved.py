@@ -1,7 +1,8 @@
 """Clusters kept in a gallery so that people can name, merge and split them, and new photos can join them.
 
-Stored as one of the gallery's blobs (key ``clusters:<model>``): the faces (photo, box, score, landmarks, cluster id)
-as JSON and their embeddings as float32 bytes. Cluster ids start at 1 and never change while the cluster exists;
+Stored in the gallery (gallery/stored_clusters.py): a header blob (key ``clusters:<model>``) with the settings,
+and one row per face (photo, box, score, landmarks, cluster id as JSON, and its embedding as float32 bytes); a save
+writes only the rows that changed. Cluster ids start at 1 and never change while the cluster exists;
 new clusters get new ids. Faces left alone (no cluster) are kept too: new photos may give them company.
 
 Incremental rule (`SavedClusters.add`): only the neighbourhood of the new faces is clustered again: the stored
@@ -19,6 +20,7 @@ ever both in a cluster and named.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,10 +32,10 @@ from faceprint.cluster.collect import CollectedFace
 from faceprint.cluster.methods import cluster_vectors
 from faceprint.errors import FaceprintError, GalleryError, NoClusters, UnknownCluster
 from faceprint.gallery.store import Gallery
-from faceprint.gallery.stored_clusters import FORMAT, KIND
+from faceprint.gallery.stored_clusters import FORMAT, KIND, ONE_BLOB, read_clustering
 from faceprint.types import Face, face_from_json, face_to_json, pairwise_distances
 
-__all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key"]
+__all__ = ["FaceKey", "NoClusters", "SavedClusters", "SavedFace", "UnknownCluster", "face_key", "gallery_cluster_model"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,10 @@ class SavedClusters:
     """Face id -> what the service keeps with a face beside its box (cluster/review.py: ``crop``, ``created``,
     ``sha256`` of an upload, ``not_with``); stored inside the face's own record, so erasure that drops the face
     drops them too."""
+    _stored: dict[int, dict[str, object]] = field(default_factory=dict, init=False, repr=False)
+    """Face id -> its record as the gallery holds it (after `load` or `save`): `save` writes only the rows that differ."""
+    _stored_at: tuple[str, str] | None = field(default=None, init=False, repr=False)
+    """(gallery, key) that `_stored` describes; saving elsewhere (or a fresh clustering) replaces every row there."""
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -277,21 +283,25 @@ class SavedClusters:
     @classmethod
     def load(cls, gallery: Gallery, model: str) -> SavedClusters | None:
         """The stored clusters of `model`, or None."""
-        found = gallery.get_blob(cls.blob_key(gallery, model))
+        found = read_clustering(gallery, cls.blob_key(gallery, model))
         if found is None:
             return None
-        meta, data = found
-        if meta.get("format") != FORMAT:
+        meta, records, vecs, _ = found
+        if meta.get("format") not in (FORMAT, ONE_BLOB):
             raise GalleryError(f"{gallery.path}: stored clusters have format {meta.get('format')}, this faceprint reads {FORMAT}")
-        faces = [SavedFace(int(d["id"]), d["image"], face_from_json(d), d["cluster"]) for d in meta["faces"]]  # type: ignore[union-attr]
-        extras = {int(d["id"]): {k: d[k] for k in EXTRA_KEYS if k in d} for d in meta["faces"]}  # type: ignore[union-attr]
-        dim = int(meta["dim"])  # type: ignore[arg-type]
-        vecs = np.frombuffer(data, "<f4").reshape(len(faces), dim).astype(np.float32) if faces else np.zeros((0, dim), np.float32)
-        named = {_key(d): str(d["person"]) for d in meta.get("named", [])}  # type: ignore[union-attr]
-        discarded = {_key(d) for d in meta.get("discarded", [])}  # type: ignore[union-attr]
-        return cls(model, str(meta["metric"]), str(meta["method"]), float(meta["threshold"]), int(meta["min_size"]),  # type: ignore[arg-type]
-                   faces, vecs, int(meta["next_cluster"]), int(meta["next_face"]), named, discarded,  # type: ignore[arg-type]
-                   {i: e for i, e in extras.items() if e})
+        faces = [SavedFace(int(d["id"]), d["image"], face_from_json(d), d["cluster"]) for d in records]
+        extras = {int(d["id"]): {k: d[k] for k in EXTRA_KEYS if k in d} for d in records}
+        dim = int(meta["dim"])
+        vecs = vecs.astype(np.float32) if faces else np.zeros((0, dim), np.float32)
+        named = {_key(d): str(d["person"]) for d in meta.get("named", [])}
+        discarded = {_key(d) for d in meta.get("discarded", [])}
+        saved = cls(model, str(meta["metric"]), str(meta["method"]), float(meta["threshold"]), int(meta["min_size"]),
+                    faces, vecs, int(meta["next_cluster"]), int(meta["next_face"]), named, discarded,
+                    {i: e for i, e in extras.items() if e})
+        if meta.get("format") == FORMAT:
+            saved._stored = {int(d["id"]): d for d in records}
+            saved._stored_at = (str(gallery.path), cls.blob_key(gallery, model))
+        return saved
 
     @classmethod
     def require(cls, gallery: Gallery, model: str) -> SavedClusters:
@@ -300,17 +310,51 @@ class SavedClusters:
             raise NoClusters(f"{gallery.path}: no clusters of {model}; run `faceprint cluster DIR --gallery {gallery.path}` first")
         return saved
 
+    def _record(self, f: SavedFace) -> dict[str, object]:
+        """A face's stored record (its row of ``cluster_faces``, gallery/stored_clusters.py)."""
+        return dict(face_to_json(f.face), **{k: v for k, v in self.extras.get(f.id, {}).items() if k in EXTRA_KEYS},
+                    id=f.id, image=f.image, cluster=f.cluster)
+
     def save(self, gallery: Gallery) -> None:
+        """Store the clusters: the header and the rows of the faces added, changed or removed since they were
+        loaded or last saved (one face kept writes one row, not every face)."""
         meta = {
             "format": FORMAT, "model": self.model, "metric": self.metric, "method": self.method,
             "threshold": self.threshold, "min_size": self.min_size, "next_cluster": self.next_cluster,
             "next_face": self.next_face, "dim": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
-            "faces": [dict(face_to_json(f.face), **{k: v for k, v in self.extras.get(f.id, {}).items() if k in EXTRA_KEYS},
-                           id=f.id, image=f.image, cluster=f.cluster) for f in self.faces],
             "named": [{"image": k[0], "box": list(k[1]), "person": p} for k, p in sorted(self.named.items())],
             "discarded": [{"image": k[0], "box": list(k[1])} for k in sorted(self.discarded)],
         }
-        gallery.put_blob(self.blob_key(gallery, self.model), meta, np.ascontiguousarray(self.vectors, "<f4").tobytes())
+        key = self.blob_key(gallery, self.model)
+        here = (str(gallery.path), key)
+        stored = self._stored if self._stored_at == here else {}
+        records = {f.id: self._record(f) for f in self.faces}
+        rows = {f.id: i for i, f in enumerate(self.faces)}
+        put = [(fid, json.dumps(r), np.ascontiguousarray(self.vectors[rows[fid]], "<f4").tobytes())
+               for fid, r in records.items() if stored.get(fid) != r]
+        drop = [fid for fid in stored if fid not in records]
+        gallery.write_cluster_faces(key, meta, put, drop, replace=self._stored_at != here)
+        self._stored, self._stored_at = records, here
+
+def gallery_cluster_model(gallery: Gallery) -> str:
+    """The model a clustering run on `gallery` uses when none is named: the model of its stored clusters (when it
+    holds clusters of one model), else the model most of its faces are enrolled with, else DEFAULT_MODEL (what
+    `identify` and `serve` use). So `cluster --gallery` names enrolled people and joins the clusters the service
+    keeps, and `people name-cluster` enrols faces of the model the gallery is searched with."""
+    from faceprint.models import DEFAULT_MODEL
+
+    stored = set()
+    for key in gallery.blob_keys():
+        if key.startswith(KIND + ":"):
+            found = gallery.get_blob(key)
+            if found is not None and found[0].get("model"):
+                stored.add(str(found[0]["model"]))
+    if len(stored) == 1:
+        return stored.pop()
+    enrolled = gallery.models()
+    if enrolled:
+        return max(sorted(enrolled), key=lambda m: enrolled[m])
+    return DEFAULT_MODEL
 
 
 def _key(d: dict) -> FaceKey:  # type: ignore[type-arg]

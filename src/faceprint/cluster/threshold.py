@@ -27,7 +27,7 @@ import numpy as np
 from faceprint.errors import FaceprintError, UnknownModel
 from faceprint.types import pairwise_distances
 
-__all__ = ["RULES", "THRESHOLD_SCALE", "AdaptiveRule", "collection_threshold", "default_threshold", "far_share"]
+__all__ = ["MODEL_RULES", "RULES", "THRESHOLD_SCALE", "AdaptiveRule", "collection_threshold", "default_threshold", "far_share", "rule_for"]
 
 THRESHOLD_SCALE: dict[str, float] = {"agglomerative": 0.84, "chinese-whispers": 0.78, "hdbscan": 0.84}
 """Each method's fixed threshold as a multiple of the model's verification threshold (0.608 for dlib-resnet-v1, so
@@ -60,10 +60,32 @@ class AdaptiveRule:
 
 RULES: dict[str, AdaptiveRule] = {
     # DevTrain (12 collections, 325-2,063 faces, 0-75% seen once): mean BCubed F 0.9599 against 0.9540 at the
-    # fixed 0.84 and 0.9621 for the best threshold of each collection (`bench/cluster.py --sweep`).
+    # fixed 0.84 and 0.9621 for the best threshold of each collection (`bench/cluster.py --sweep`; dlib-resnet-v1
+    # on MTCNN's faces).
     "agglomerative": AdaptiveRule(0.84, -0.04, -0.15, 0.357),
 }
 """Methods whose threshold follows the collection; the others keep their fixed `THRESHOLD_SCALE`."""
+
+MODEL_RULES: dict[str, AdaptiveRule] = {
+    # Refitted on the same 12 DevTrain collections of YuNet's faces (the default detector),
+    # `python bench/cluster_variants.py [--model M]`: mean BCubed F 0.9537 against 0.9530 for the rule above
+    # (dlib-resnet-v1-int8) and 0.9801 against 0.9795 (facenet-inception-resnet-v1-int8).
+    "dlib-resnet-v1-int8": AdaptiveRule(0.85, -0.04, -0.15, 0.37),
+    "facenet-inception-resnet-v1-int8": AdaptiveRule(0.85, -0.01, -0.15, 0.325),
+    # float32 FaceNet (cluster's default without VNNI): the same constants come out, 0.9796 against 0.9789.
+    "facenet-inception-resnet-v1": AdaptiveRule(0.85, -0.01, -0.15, 0.325),
+}
+"""Agglomerative rules of the default models (dlib-int8 for every command, FaceNet for `cluster`), fitted on their own
+vectors of the default detector's faces; other models take `RULES`."""
+
+
+def rule_for(method: str, model: str) -> AdaptiveRule | None:
+    """The adaptive rule of `method` for `model`'s embeddings, or None when the method keeps a fixed scale."""
+    if method == "agglomerative":
+        found = MODEL_RULES.get(model.split("@", 1)[0])
+        if found is not None:
+            return found
+    return RULES.get(method)
 
 
 def _verification_threshold(model: str) -> float:
@@ -107,9 +129,9 @@ def far_share(vectors: np.ndarray, distance: float, metric: str = "euclidean", s
 
 def collection_threshold(vectors: np.ndarray, method: str, model: str, metric: str = "euclidean") -> float:
     """The threshold of `method` for this collection of `model`'s embeddings: the adaptive rule where the method has
-    one (`RULES`), else `default_threshold`."""
+    one (`rule_for`: `MODEL_RULES`, else `RULES`), else `default_threshold`."""
     _check_method(method)
-    rule = RULES.get(method)
+    rule = rule_for(method, model)
     if rule is None:
         return default_threshold(method, model)
     base = _verification_threshold(model)

@@ -12,6 +12,7 @@ from faceprint.models.base import Embedder
 from faceprint.models.quantize import int8_is_fast
 
 __all__ = [
+    "DEFAULT_CLUSTER_MODEL",
     "DEFAULT_MODEL",
     "Embedder",
     "ModelName",
@@ -29,6 +30,11 @@ DEFAULT_MODEL = "dlib-resnet-v1-int8" if int8_is_fast() else "dlib-resnet-v1"
 int8 network embeds 2.3x faster there at the same LFW DevTrain accuracy), float32 elsewhere. FACEPRINT_INT8=0/1
 overrides the detection. Chosen on DevTrain and speed: docs/speed.md."""
 
+DEFAULT_CLUSTER_MODEL = "facenet-inception-resnet-v1-int8" if int8_is_fast() else "facenet-inception-resnet-v1"
+"""The model `faceprint cluster` and `eval cluster` use when none is named and no gallery fixes one: FaceNet clusters
+the 12 LFW View 1 DevTrain collections of `bench/cluster_variants.py` at mean BCubed F 0.980 against dlib's 0.954,
+for about 3 times the embedding time (docs/clustering.md). With a gallery, `cluster` keeps the gallery's model
+(`faceprint.cluster.saved.gallery_cluster_model`), so its people, its stored clusters and the service stay on one."""
 
 def create_embedder(name: str = DEFAULT_MODEL, weights: str | os.PathLike[str] | None = None) -> Embedder:
     """A new embedder of the model `name` means (faceprint.models._names); the caller holds it.

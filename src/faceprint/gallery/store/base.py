@@ -551,10 +551,12 @@ class GalleryStore(ABC):
                     (key, json.dumps(meta), data))
 
     def remove_blob(self, key: str) -> bool:
-        """Delete a stored object (see ``put_blob``); returns whether there was one."""
+        """Delete a stored object (see ``put_blob``), with the face rows of a stored clustering; returns whether there
+        was one."""
         with self.transaction():
             found = bool(self._q("SELECT 1 FROM blobs WHERE key = ?", (key,)))
             self._q("DELETE FROM blobs WHERE key = ?", (key,))
+            self._q("DELETE FROM cluster_faces WHERE clustering = ?", (key,))
         return found
 
     def get_blob(self, key: str) -> tuple[dict[str, object], bytes] | None:
@@ -564,6 +566,35 @@ class GalleryStore(ABC):
     def blob_keys(self) -> list[str]:
         """The keys of every stored object."""
         return [r[0] for r in self._q("SELECT key FROM blobs ORDER BY key")]
+
+    # -- stored clusters' faces, one row each (faceprint.gallery.stored_clusters; SQLite step 7, PostgreSQL 4) ----
+
+    def cluster_face_rows(self, clustering: str) -> list[tuple[int, str, bytes]]:
+        """(face id, JSON record, float32 vector bytes) of every face of the clustering `clustering` (its header
+        blob's key), by face id."""
+        rows = self._q("SELECT face_id, record, vector FROM cluster_faces WHERE clustering = ? ORDER BY face_id", (clustering,))
+        return [(int(i), str(r), bytes(v)) for i, r, v in rows]
+
+    def write_cluster_faces(self, clustering: str, meta: dict[str, object], put: Sequence[tuple[int, str, bytes]],
+                            drop: Sequence[int], replace: bool = False) -> None:
+        """In one transaction: the clustering's header blob (`meta`, no bytes), the faces `put` (face id, JSON record,
+        vector bytes; added or replaced) and the faces `drop` removed. Only the rows named are written; with
+        `replace`, every face row of the clustering goes first (a new clustering stored over an old one)."""
+        per = 400  # rows per statement: within every backend's limit on parameters
+        with self.transaction():
+            self.put_blob(clustering, meta, b"")
+            if replace:
+                self._q("DELETE FROM cluster_faces WHERE clustering = ?", (clustering,))
+            for s in range(0, len(drop), per):
+                ids = [int(i) for i in drop[s : s + per]]
+                self._q(f"DELETE FROM cluster_faces WHERE clustering = ? AND face_id IN ({', '.join('?' * len(ids))})",
+                        [clustering, *ids])
+            for s in range(0, len(put), per):
+                rows = put[s : s + per]
+                self._q("INSERT INTO cluster_faces (clustering, face_id, record, vector) VALUES "
+                        + ", ".join(["(?, ?, ?, ?)"] * len(rows))
+                        + " ON CONFLICT (clustering, face_id) DO UPDATE SET record = excluded.record, vector = excluded.vector",
+                        [v for i, r, vec in rows for v in (clustering, int(i), r, vec)])
 
     def put_face_image(self, face_id: int, data: bytes, meta: dict[str, object]) -> None:
         """Keep an enrolled face's crop (removed with the face)."""

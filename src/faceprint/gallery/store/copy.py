@@ -49,6 +49,8 @@ def _tables(dst: GalleryStore) -> list[_Table]:
                "FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE e.id > ? ORDER BY e.id LIMIT ?"),
         _Table("settings", "key", ("key", "value"), f"SELECT key, value FROM settings WHERE key > ? AND {own} ORDER BY key LIMIT ?"),
         _Table("blobs", "key", ("key", "meta", "data"), "SELECT key, meta, data FROM blobs WHERE key > ? ORDER BY key LIMIT ?"),
+        _Table("cluster_faces", "id", ("id", "clustering", "face_id", "record", "vector"),
+               "SELECT id, clustering, face_id, record, vector FROM cluster_faces WHERE id > ? ORDER BY id LIMIT ?"),
     ]
 
 

@@ -183,6 +183,28 @@ PG_MIGRATIONS: list[str] = [
             FROM jsonb_array_elements(meta::jsonb -> 'faces') WITH ORDINALITY AS t(f, n)))::text
         WHERE key LIKE 'clusters:%' AND meta::jsonb ->> 'format' = '1';
     """,
+    # 4: stored clusters one row per face, as SQLite's schema step 7 (format-1 clusterings split into rows here).
+    """
+    CREATE TABLE cluster_faces (
+        id bigserial PRIMARY KEY,
+        clustering text NOT NULL,
+        face_id bigint NOT NULL,
+        record text NOT NULL,
+        vector bytea NOT NULL,
+        UNIQUE (clustering, face_id)
+    );
+    INSERT INTO cluster_faces (clustering, face_id, record, vector)
+    SELECT b.key, (j.value ->> 'id')::bigint, j.value::text,
+           substring(b.data FROM ((j.ord - 1) * 4 * (b.meta::jsonb ->> 'dim')::int + 1)::int FOR (4 * (b.meta::jsonb ->> 'dim')::int))
+    FROM blobs b CROSS JOIN LATERAL jsonb_array_elements(b.meta::jsonb -> 'faces') WITH ORDINALITY AS j(value, ord)
+    WHERE b.key LIKE 'clusters:%' AND b.meta::jsonb ->> 'format' = '1'
+    ORDER BY b.key, j.ord;
+    UPDATE blobs SET meta = ((meta::jsonb - 'faces') || '{"format": 2}'::jsonb)::text, data = ''::bytea
+    WHERE key LIKE 'clusters:%' AND meta::jsonb ->> 'format' = '1';
+    ALTER TABLE cluster_faces ALTER COLUMN vector SET STATISTICS 0;  -- biometric columns: no copies in pg_statistic (step 3)
+    ALTER TABLE cluster_faces ALTER COLUMN record SET STATISTICS 0;
+    CREATE TRIGGER cluster_faces_changed AFTER INSERT OR UPDATE OR DELETE ON cluster_faces FOR EACH STATEMENT EXECUTE FUNCTION faceprint_changed();
+    """,
 ]
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 
@@ -398,7 +420,7 @@ class PostgresStore(GalleryStore):
 
     # -- erasure: the documented procedure (docs/privacy.md, "PostgreSQL") --------------------------------------
 
-    PURGED_TABLES = ("people", "faces", "embeddings", "blobs", "erasures", "written_files")
+    PURGED_TABLES = ("people", "faces", "embeddings", "blobs", "cluster_faces", "erasures", "written_files")
     """The tables an erasure deletes or rewrites rows of (blobs: crops and stored clusters)."""
 
     def purge(self) -> list[str]:
@@ -535,7 +557,7 @@ class PostgresStore(GalleryStore):
 
     def _after_import(self) -> None:
         with self.transaction():
-            for table in ("people", "faces", "embeddings"):
+            for table in ("people", "faces", "embeddings", "cluster_faces"):
                 self._q(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
     def change_token(self) -> object:

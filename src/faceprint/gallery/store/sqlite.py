@@ -172,6 +172,35 @@ MIGRATIONS: list[str] = [
             FROM json_each(blobs.meta, '$.faces'))))
         WHERE key LIKE 'clusters:%' AND json_extract(meta, '$.format') = 1;
     """,
+    # 7: stored clusters one row per face (faceprint.gallery.stored_clusters, format 2): keeping one face writes its
+    # row and the clustering's small header blob, not every face again. Format-1 clusterings (one blob holding every
+    # face's record and the vectors end to end) are split into rows here; their blob keeps the header.
+    """
+    CREATE TABLE cluster_faces (
+        id INTEGER PRIMARY KEY,
+        clustering TEXT NOT NULL,       -- its clustering's header blob: clusters:<model identity>
+        face_id INTEGER NOT NULL,       -- the face's id within the clustering
+        record TEXT NOT NULL,           -- JSON: id, image, box, landmarks, score, cluster and the per-face extras
+        vector BLOB NOT NULL,           -- float32, little-endian
+        UNIQUE (clustering, face_id)
+    );
+    INSERT INTO cluster_faces (clustering, face_id, record, vector)
+    SELECT b.key, CAST(json_extract(j.value, '$.id') AS INTEGER), j.value,
+           substr(b.data, CAST(j.key AS INTEGER) * 4 * json_extract(b.meta, '$.dim') + 1, 4 * json_extract(b.meta, '$.dim'))
+    FROM blobs b, json_each(b.meta, '$.faces') j
+    WHERE b.key LIKE 'clusters:%' AND json_extract(b.meta, '$.format') = 1
+    ORDER BY b.key, CAST(j.key AS INTEGER);
+    UPDATE blobs SET meta = json_set(json_remove(meta, '$.faces'), '$.format', 2), data = x''
+    WHERE key LIKE 'clusters:%' AND json_extract(meta, '$.format') = 1;
+    """
+    + "".join(
+        f"""
+    CREATE TRIGGER gallery_version_cluster_faces_{op.lower()} AFTER {op} ON cluster_faces BEGIN
+        INSERT INTO settings (key, value) VALUES ('gallery_version', '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+    END;"""
+        for op in ("INSERT", "UPDATE", "DELETE")
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 2
