@@ -438,6 +438,7 @@ def test_stored_cluster_faces_expire_one_by_one(gallery_target, tmp_path: Path, 
     """Retention erases the stored-cluster faces kept before the cut-off, and only those, on either backend: the
     scan finds none of their bytes in the gallery's files (SQLite: its folder; PostgreSQL: the data directory)."""
     from faceprint.gallery.audit import expire
+    from faceprint.gallery.stored_clusters import read_clustering
 
     vecs = np.random.default_rng(8).standard_normal((4, 128)).astype(np.float32)
     now = time.time()
@@ -445,8 +446,10 @@ def test_stored_cluster_faces_expire_one_by_one(gallery_target, tmp_path: Path, 
     with faceprint.gallery.Gallery(target) as g:
         with g.transaction():
             g.add_face("ada", "/nowhere/a.jpg", "a" * 64, None, np.ones(128, np.float32), "m")
-        meta, blob = _cluster_blob(vecs, [now - 40 * 86400, now - 31 * 86400, now - 29 * 86400, now])
-        g.put_blob("clusters:m", json.loads(meta), blob)
+        meta, _ = _cluster_blob(vecs, [now - 40 * 86400, now - 31 * 86400, now - 29 * 86400, now])
+        header = {**json.loads(meta), "format": 2}
+        faces = header.pop("faces")
+        g.write_cluster_faces("clusters:m", header, [(f["id"], json.dumps(f), v.tobytes()) for f, v in zip(faces, vecs)], [])
         if gallery_target.backend == "postgres":
             import psycopg
 
@@ -459,9 +462,9 @@ def test_stored_cluster_faces_expire_one_by_one(gallery_target, tmp_path: Path, 
         assert set(scan(old, folder)) == set(old)
         counts = expire(g, 30, now=now)
         assert counts["unknown_cluster_faces"] == 2
-        kept = g.get_blob("clusters:m")
-        assert kept is not None and [f["id"] for f in kept[0]["faces"]] == [3, 4]  # type: ignore[index, union-attr]
-        assert kept[1] == vecs[2:].tobytes() and g.pending_erasures() == []
+        kept = read_clustering(g, "clusters:m")
+        assert kept is not None and [f["id"] for f in kept[1]] == [3, 4]
+        assert kept[2].tobytes() == vecs[2:].tobytes() and g.pending_erasures() == []
         assert [r.action for r in records(g)][-1] == "expire"
         left = scan(old, folder)
         print(f"{gallery_target.backend}: {len(left)} of 2 expired cluster faces' vectors left under {folder}")
