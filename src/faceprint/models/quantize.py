@@ -202,7 +202,10 @@ def _pixel_input(model: object) -> None:
     from onnx import TensorProto, helper
 
     g = model.graph  # type: ignore[attr-defined]
-    constants = {t.name for t in g.initializer}
+    initializers = {t.name for t in g.initializer}
+    # constants: initializers, and the dequantised constants QDQ graphs compute from them (e.g. dlib's 1/256)
+    dequantised = {n.output[0]: n for n in g.node if n.op_type == "DequantizeLinear" and all(i in initializers for i in n.input)}
+    constants = initializers | set(dequantised)
     x = g.input[0].name
     prefix, tensor, last_q = [], x, None
     while True:
@@ -216,15 +219,16 @@ def _pixel_input(model: object) -> None:
     if last_q is None:
         raise WeightsError(f"{g.name}: its input is not quantised by per-value operators")
     prefix = prefix[:last_q]
+    sources = [dequantised[i] for n in prefix for i in n.input if i in dequantised]
     quantised = prefix[-1].output[0]
     channels = g.input[0].type.tensor_type.shape.dim[-1].dim_value
     if channels < 1:
         raise WeightsError(f"{g.name}: the input's last axis (channels) has no fixed size")
     # the prefix alone, on an image of one row holding every pixel value in every channel
-    used = {i for n in prefix for i in n.input}
+    used = {i for n in (*sources, *prefix) for i in n.input}
     probe = helper.make_model(
         helper.make_graph(
-            list(prefix), "pixel_lut", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1, 256, channels])],
+            [*sources, *prefix], "pixel_lut", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1, 256, channels])],
             [helper.make_tensor_value_info(quantised, TensorProto.UINT8, None)],
             initializer=[t for t in g.initializer if t.name in used],
         ),
@@ -244,6 +248,9 @@ def _pixel_input(model: object) -> None:
                 n.input[i] = x
     for info in [v for v in g.value_info if v.name in {o for n in prefix for o in n.output}]:
         g.value_info.remove(info)
+    for n in sources:
+        if not any(n.output[0] in m.input for m in g.node):
+            g.node.remove(n)
     still_used = {i for n in g.node for i in n.input}
     for init in [t for t in g.initializer if t.name in used and t.name not in still_used]:
         g.initializer.remove(init)
