@@ -255,9 +255,9 @@ def _pixel_input(model: object) -> None:
     for init in [t for t in g.initializer if t.name in used and t.name not in still_used]:
         g.initializer.remove(init)
     g.input[0].type.tensor_type.elem_type = TensorProto.UINT8
-    onnx.helper.set_model_props(
-        model, {**{p.key: p.value for p in model.metadata_props}, PIXEL_LUT_KEY: json.dumps(lut.reshape(256, channels).T.tolist())}  # type: ignore[attr-defined]
-    )
+    props = {p.key: p.value for p in model.metadata_props}  # type: ignore[attr-defined]
+    props[PIXEL_LUT_KEY] = json.dumps(lut.reshape(256, channels).T.tolist())
+    onnx.helper.set_model_props(model, props)  # type: ignore[arg-type]
 
 
 def pixel_lut(session: object) -> np.ndarray | None:
