@@ -18,7 +18,8 @@ speedup is the median of the per-repeat ratios, since the machine is shared):
 Roofline of the embedding stage, in the same run: the network's FLOPs per face (2 x multiply-accumulates of its
 convolutions and matrix products, counted from the float32 ONNX graph, times the forward passes test-time
 augmentation makes), the GFLOP/s faceprint achieved (those FLOPs over the embed stage's CPU time per face, one face
-at a time as the stage table times it, and in batches of 32 as the pipeline embeds: one core's worth), and this
+at a time as the stage table times it, in batches of 32 as the pipeline embeds, and the best of repeated batches of
+32 for two seconds, which is how the peak is measured: one core's worth), and this
 CPU's one-core peak measured with onnxruntime dense matrix products (1024^3, float32 MatMul and uint8 x int8
 MatMulInteger, one thread: the kernels the networks use). Int8 models count the same multiply-accumulates, as int8
 operations. The load average is printed with the figures: on a shared machine the speeds are a floor and the
@@ -145,8 +146,14 @@ def speed_faceprint(paths: list[Path], model: str, detector: str, t_start: float
     w0, c0 = time.perf_counter(), time.process_time()
     n = sum(1 for _ in analyzer.analyze_many(paths, select="center", fallback_center=True))
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    batch, best, t_end = np.stack(crops[:32]), float("inf"), time.perf_counter() + 2.0
+    while time.perf_counter() < t_end:  # the best of repeated batches, the way the peak is measured
+        c0 = time.process_time()
+        analyzer.embedder.embed(batch)
+        best = min(best, time.process_time() - c0)
     rec = _speed_record(stage, stage_cpu, len(paths), n / wall, cpu, startup)
     rec["embed_batched_cpu_ms"] = batched_cpu_ms
+    rec["embed_best_batch_cpu_ms"] = 1000 * best / len(batch)
     return rec
 
 
@@ -288,9 +295,11 @@ def matmul_peak(n: int = 1024, seconds: float = 2.0) -> dict[str, float]:
     return out
 
 
-def roofline(model: str, embed_cpu_ms: float, batched_cpu_ms: float) -> dict[str, object]:
+def roofline(model: str, embed_cpu_ms: float, batched_cpu_ms: float, best_cpu_ms: float) -> dict[str, object]:
     """The embedding stage against this CPU's measured one-core peak (see the module docstring): one face at a time
-    (`embed_cpu_ms`, as the stage table times it) and in batches of 32 (`batched_cpu_ms`, as the pipeline runs)."""
+    (`embed_cpu_ms`, as the stage table times it), in batches of 32 (`batched_cpu_ms`, as the pipeline runs), and
+    the best of repeated batches of 32 (`best_cpu_ms`: measured the way the peak is, the best of repeats, so
+    neither figure carries the cache misses and preemptions of a shared machine)."""
     from faceprint.models import get_model_spec
     from faceprint.models.ensemble import parse_ensemble_name
 
@@ -300,12 +309,14 @@ def roofline(model: str, embed_cpu_ms: float, batched_cpu_ms: float) -> dict[str
     int8 = all(get_model_spec(m).quantization.startswith("int8") for m in names)
     achieved = flops / (embed_cpu_ms / 1000) / 1e9
     batched = flops / (batched_cpu_ms / 1000) / 1e9
+    best = flops / (best_cpu_ms / 1000) / 1e9
     ref = peak["int8" if int8 else "float32"]
     return {
         "embed_gflop_per_face": flops / 1e9, "embed_cpu_ms_per_face": embed_cpu_ms, "achieved_gflops": achieved,
         "embed_batched_cpu_ms_per_face": batched_cpu_ms, "achieved_gflops_batched": batched,
         "peak_gflops_float32": peak["float32"], "peak_gops_int8": peak["int8"], "arithmetic": "int8" if int8 else "float32",
         "fraction_of_peak": achieved / ref, "fraction_of_peak_batched": batched / ref,
+        "embed_best_batch_cpu_ms_per_face": best_cpu_ms, "achieved_gflops_best": best, "fraction_of_peak_best": best / ref,
     }  # fmt: skip
 
 
@@ -427,7 +438,7 @@ def main() -> None:
     fp_thr = analyzer.embedder.spec.threshold
     n_pairs = len(pairs.pairs)
     # one image = one face here (the face nearest the centre), so the embed stage's CPU ms is per face
-    roof = roofline(args.model, fp_speed["stage_cpu_ms"]["embed"], fp_speed["embed_batched_cpu_ms"])
+    roof = roofline(args.model, fp_speed["stage_cpu_ms"]["embed"], fp_speed["embed_batched_cpu_ms"], fp_speed["embed_best_batch_cpu_ms"])
     load = os.getloadavg()
     if args.json:
         print(json.dumps({
@@ -480,9 +491,10 @@ def main() -> None:
          f"{100 * accuracy_at(ev.distances, same, fp_thr):.2f}% (threshold {fp_thr:g})"),
         ("AUC", f"{fr_res.auc:.4f}", f"{fp_res.auc:.4f}"),
         ("embedding: GFLOP per face (forward passes incl. mirroring)", "", f"{roof['embed_gflop_per_face']:.3f}"),
-        (f"embedding: achieved {roof['arithmetic']} GFLOP/s of one core, one face at a time / batches of 32", "",
-         f"{roof['achieved_gflops']:.0f} / {roof['achieved_gflops_batched']:.0f} = {100 * roof['fraction_of_peak']:.0f}% / "
-         f"{100 * roof['fraction_of_peak_batched']:.0f}% of the measured peak"),
+        (f"embedding: achieved {roof['arithmetic']} GFLOP/s of one core, one face at a time / batches of 32 / best batch of 32", "",
+         f"{roof['achieved_gflops']:.0f} / {roof['achieved_gflops_batched']:.0f} / {roof['achieved_gflops_best']:.0f} = "
+         f"{100 * roof['fraction_of_peak']:.0f}% / {100 * roof['fraction_of_peak_batched']:.0f}% / "
+         f"{100 * roof['fraction_of_peak_best']:.0f}% of the measured peak"),
         ("one-core peak, dense 1024^3 products (onnxruntime)", "",
          f"float32 {roof['peak_gflops_float32']:.1f} GFLOP/s, int8 {roof['peak_gops_int8']:.1f} GOP/s"),
         (f"images without a face (of {len(images)})", str(len(images) - int(sum(fr_found))), str(len(ev.no_face))),

@@ -100,6 +100,14 @@ def test_int8_build_is_deterministic_and_close_to_float32(dlib_float: Path, tmp_
     # and not float32 in disguise
     assert np.abs(v32 - v8).max() > 1e-4
 
+    # uint8 input (the default model's build): the same vectors from the pixels through the stored lookup table
+    u = DlibOnnxRunner(int8_onnx(dlib_float, table, tmp_path / "u", uint8_input=True), threads=1)
+    assert u.input_dtype == np.uint8 and u.session.get_inputs()[0].type == "tensor(uint8)"
+    assert np.array_equal(u(x), v8)
+    assert np.array_equal(u(np.concatenate([x, x[:, :, ::-1]]))[len(x) :], DlibOnnxRunner(a, threads=1)(x[:, :, ::-1]))
+    with pytest.raises(ValueError, match="uint8"):
+        u(x.astype(np.float32))
+
 
 @needs_onnx
 def test_a_table_of_another_export_is_refused(dlib_float: Path, tmp_path: Path) -> None:

@@ -170,13 +170,21 @@ def yunet_blobs(paths: list[Path], max_side: int = 640) -> list[np.ndarray]:
     return blobs
 
 
-def _blob(image: np.ndarray) -> np.ndarray:
-    """An RGB image as YuNet's input: BGR planes, float 0..255, zero-padded right and bottom to multiples of 32."""
+def _blob(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """An RGB image as YuNet's input: BGR planes, float 0..255, zero-padded right and bottom to multiples of 32.
+
+    Written into `out` when it has the padded shape (a buffer the caller reuses: a fresh 256x256 input costs
+    more in page faults and zeroing than the copy itself, 0.4 against 0.05 ms), else into a new array."""
     h, w = image.shape[:2]
     ph, pw = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
-    blob = np.zeros((1, 3, ph, pw), np.float32)
-    blob[0, :, :h, :w] = image[:, :, ::-1].transpose(2, 0, 1)  # RGB -> BGR planes
-    return blob
+    if out is None or out.shape != (1, 3, ph, pw) or out.dtype != np.float32:
+        out = np.zeros((1, 3, ph, pw), np.float32)
+    else:
+        out[0, :, h:, :] = 0.0
+        out[0, :, :h, w:] = 0.0
+    for c, plane in enumerate(cv2.split(image)[::-1]):  # RGB -> BGR planes
+        out[0, c, :h, :w] = plane
+    return out
 
 
 def _load_session(model: onnx.ModelProto | str, num_threads: int) -> ort.InferenceSession:
@@ -242,6 +250,7 @@ class YuNetDetector(Detector):
         self.landmark_offsets = None if landmark_offsets is None else np.asarray(landmark_offsets, np.float64).reshape(5, 2)
         self._session: ort.InferenceSession | None = None
         self._lock = threading.Lock()
+        self._inputs = threading.local()  # each thread's reused network input (see _blob)
 
     def __repr__(self) -> str:
         return (
@@ -266,7 +275,7 @@ class YuNetDetector(Detector):
 
     def run_network(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One pass on an RGB image at its own size: boxes (x, y, w, h), scores, landmarks, before NMS."""
-        blob = _blob(image)
+        blob = self._inputs.blob = _blob(image, getattr(self._inputs, "blob", None))
         ph, pw = blob.shape[2:]
         sess = self.session()
         names = [o.name for o in sess.get_outputs()]

@@ -28,12 +28,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from faceprint._files import atomic_write
 from faceprint.errors import MissingExtra, WeightsError
 from faceprint.models._dlib_dat import DlibLayer, read_dlib_dat
 from faceprint.models._weights import cache_dir, package_file, sha256_file
+from faceprint.models.quantize import pixel_lut
 
 __all__ = ["BUILDER_VERSION", "DlibOnnxRunner", "build_dlib_onnx", "default_dat_path", "layers_to_onnx"]
 
@@ -224,7 +226,9 @@ def build_dlib_onnx(
 class DlibOnnxRunner:
     """Runs the converted network with onnxruntime on the CPU: (N,150,150,3) uint8 RGB chips -> (N,128) float32.
 
-    Chips must be cropped the way dlib.get_face_chip(img, shape, 150, 0.25) does. `threads` sets onnxruntime's
+    Chips must be cropped the way dlib.get_face_chip(img, shape, 150, 0.25) does. The float32 graph takes them as
+    float pixels; an int8 graph built with ``uint8_input`` (faceprint.models.quantize) takes them quantised, mapped
+    from the uint8 chips by the lookup table stored in it (cv2.LUT), without a float copy. `threads` sets onnxruntime's
     intra-op thread count (default: the cores this process may use); operators run sequentially. Idle worker
     threads sleep instead of spinning: in faceprint's pipeline the decoding/detection threads need those cores
     between embedding calls.
@@ -246,6 +250,8 @@ class DlibOnnxRunner:
         except Exception as e:
             raise WeightsError(f"onnxruntime cannot load {onnx_path}: {e}") from e
         self.input_size = int(self.session.get_inputs()[0].shape[1])
+        self.input_dtype = np.uint8 if self.session.get_inputs()[0].type == "tensor(uint8)" else np.float32
+        self._lut = pixel_lut(self.session) if self.input_dtype == np.uint8 else None
         self.output_dim = int(self.session.get_outputs()[0].shape[1])
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
@@ -257,6 +263,13 @@ class DlibOnnxRunner:
             raise ValueError(f"expected RGB chips of shape (N, {s}, {s}, 3), got {arr.shape}")
         if len(arr) == 0:
             return np.zeros((0, self.output_dim), np.float32)
-        x = np.ascontiguousarray(arr, dtype=np.float32)
+        if self.input_dtype == np.uint8:
+            if arr.dtype != np.uint8:
+                raise ValueError(f"this int8 network takes uint8 RGB chips, got {arr.dtype}")
+            x = np.ascontiguousarray(arr)
+            if self._lut is not None:  # rows of pixels through the per-channel table, as one image
+                x = cv2.LUT(x.reshape(-1, s, 3), self._lut).reshape(x.shape)
+        else:
+            x = np.ascontiguousarray(arr, dtype=np.float32)
         (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})
         return out

@@ -50,7 +50,8 @@ class DlibResNetEmbedder(Embedder):
             if backend == "onnx-int8":
                 from faceprint.models.quantize import calibration_table, int8_onnx
 
-                path = int8_onnx(path, calibration_table(INT8_TABLE))
+                # uint8 chips in, mapped by a lookup table: the same vectors without the float normalisation
+                path = int8_onnx(path, calibration_table(INT8_TABLE), uint8_input=True)
             self._runner = DlibOnnxRunner(path)
         else:
             net = _load_dlib_model(str(dat))

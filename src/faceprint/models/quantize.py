@@ -12,6 +12,13 @@ format, weights int8 per output channel, activations uint8
 quantiser the file is the same byte for byte; it is cached next to the float32 export under a name that hashes
 all three, so a new table or a new float32 export gives a new file.
 
+Pixels in, for networks that normalise their own input (dlib's ``(x - mean) / 256``): with ``uint8_input`` the
+quantised graph's first operators, which normalise and quantise each pixel value alone, are replaced by a lookup
+table of 256 values per channel (read by running those very operators on every value, stored in the file) that the
+runner applies with cv2.LUT; the network then takes uint8 input, and its outputs are unchanged. That removes a
+broadcast float subtraction over the NHWC input and two requantisations from every forward pass, and the float
+copy of the chips before them (docs/speed.md).
+
 A table whose tensor names do not match the float32 graph (another exporter or onnxruntime version renamed them)
 is refused with a WeightsError naming the command that measures a new one; nothing falls back silently.
 
@@ -47,6 +54,7 @@ __all__ = [
     "int8_is_fast",
     "int8_onnx",
     "int8_spec",
+    "pixel_lut",
     "table_digest",
 ]
 
@@ -173,32 +181,135 @@ def _check_table(float_onnx: Path, table: Path) -> None:
             f"new one on LFW View 1 DevTrain with `python bench/quantize.py calibrate`"
         )
 
+PIXEL_LUT_KEY = "faceprint_pixel_lut"
+"""Metadata key of an int8 graph that takes quantised pixels: the per-channel lookup table (JSON, channels x 256)
+that maps uint8 pixels to its input (see `int8_onnx`'s ``uint8_input``)."""
 
-def int8_onnx(float_onnx: str | os.PathLike[str], table: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None) -> Path:
+_PER_ELEMENT = ("Sub", "Add", "Mul", "Div", "QuantizeLinear", "DequantizeLinear")
+
+
+def _pixel_input(model: object) -> None:
+    """Make a quantised graph take its input already quantised, in place, and record how (PIXEL_LUT_KEY).
+
+    The graph's first operators act on each input value alone (subtract a mean, scale, quantise: constants per
+    channel of the last axis), so on uint8 pixels they are a function of the pixel value and its channel: a lookup
+    table of 256 values per channel, read here by running exactly those operators with onnxruntime on every pixel
+    value. The prefix up to its last QuantizeLinear goes; the graph's input becomes that quantised tensor (uint8), and
+    its runner maps the pixels through the table (cv2.LUT). The outputs are identical to the original graph's on the
+    same pixels; what goes is a broadcast float subtraction and two requantisations per forward pass."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    g = model.graph  # type: ignore[attr-defined]
+    initializers = {t.name for t in g.initializer}
+    # constants: initializers, and the dequantised constants QDQ graphs compute from them (e.g. dlib's 1/256)
+    dequantised = {n.output[0]: n for n in g.node if n.op_type == "DequantizeLinear" and all(i in initializers for i in n.input)}
+    constants = initializers | set(dequantised)
+    x = g.input[0].name
+    prefix, tensor, last_q = [], x, None
+    while True:
+        users = [n for n in g.node if tensor in n.input]
+        if len(users) != 1 or users[0].op_type not in _PER_ELEMENT or any(i not in constants for i in users[0].input if i != tensor):
+            break
+        prefix.append(users[0])
+        tensor = users[0].output[0]
+        if users[0].op_type == "QuantizeLinear":
+            last_q = len(prefix)
+    if last_q is None:
+        raise WeightsError(f"{g.name}: its input is not quantised by per-value operators")
+    prefix = prefix[:last_q]
+    sources = [dequantised[i] for n in prefix for i in n.input if i in dequantised]
+    quantised = prefix[-1].output[0]
+    channels = g.input[0].type.tensor_type.shape.dim[-1].dim_value
+    if channels < 1:
+        raise WeightsError(f"{g.name}: the input's last axis (channels) has no fixed size")
+    # the prefix alone, on an image of one row holding every pixel value in every channel
+    used = {i for n in (*sources, *prefix) for i in n.input}
+    probe = helper.make_model(
+        helper.make_graph(
+            [*sources, *prefix], "pixel_lut", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1, 256, channels])],
+            [helper.make_tensor_value_info(quantised, TensorProto.UINT8, None)],
+            initializer=[t for t in g.initializer if t.name in used],
+        ),
+        opset_imports=model.opset_import,  # type: ignore[attr-defined]
+    )
+    probe.ir_version = model.ir_version  # type: ignore[attr-defined]
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = np.repeat(np.arange(256, dtype=np.float32)[:, None], channels, axis=1).reshape(1, 1, 256, channels)
+    (lut,) = session.run(None, {x: values})
+    if lut.dtype != np.uint8:
+        raise WeightsError(f"{g.name}: its input is quantised to {lut.dtype}, not uint8")
+    for n in prefix:
+        g.node.remove(n)
+    for n in g.node:
+        for i, name in enumerate(n.input):
+            if name == quantised:
+                n.input[i] = x
+    for info in [v for v in g.value_info if v.name in {o for n in prefix for o in n.output}]:
+        g.value_info.remove(info)
+    for n in sources:
+        if not any(n.output[0] in m.input for m in g.node):
+            g.node.remove(n)
+    still_used = {i for n in g.node for i in n.input}
+    for init in [t for t in g.initializer if t.name in used and t.name not in still_used]:
+        g.initializer.remove(init)
+    g.input[0].type.tensor_type.elem_type = TensorProto.UINT8
+    props = {p.key: p.value for p in model.metadata_props}  # type: ignore[attr-defined]
+    props[PIXEL_LUT_KEY] = json.dumps(lut.reshape(256, channels).T.tolist())
+    onnx.helper.set_model_props(model, props)  # type: ignore[arg-type]
+
+
+def pixel_lut(session: object) -> np.ndarray | None:
+    """The (1, 256, channels) uint8 lookup table an int8 session built with ``uint8_input`` applies to its pixels
+    (for cv2.LUT), or None for a session that takes pixels as they are."""
+    meta = session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
+    if PIXEL_LUT_KEY not in meta:
+        return None
+    return np.ascontiguousarray(np.array(json.loads(meta[PIXEL_LUT_KEY]), np.uint8).T[None])
+
+
+def int8_onnx(
+    float_onnx: str | os.PathLike[str],
+    table: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    uint8_input: bool = False,
+) -> Path:
     """The int8 (static QDQ) version of a float32 ONNX network, built from `table` on first use and cached.
 
-    The file is ``<out_dir or the float file's folder>/<float stem>-int8-<16 hex digits>.onnx``, the digits hashing
-    the float32 file, the table, QUANT_VERSION and the onnxruntime version (whose quantiser writes it).
+    With `uint8_input` the int8 network takes its input quantised (uint8, mapped from the pixels by a lookup table
+    stored in the file, `pixel_lut`) instead of float pixels it normalises and quantises itself; its outputs are
+    the same (see `_pixel_input`). A graph whose input is not quantised by per-value operators raises WeightsError.
+
+    The file is ``<out_dir or the float file's folder>/<float stem>-int8[-u8]-<16 hex digits>.onnx``, the digits
+    hashing the float32 file, the table, QUANT_VERSION, `uint8_input` and the onnxruntime version (whose quantiser
+    writes it).
     """
     import onnxruntime as ort
 
     src, tab = Path(float_onnx), Path(table)
     key = hashlib.sha256(
-        f"{sha256_file(src)}|{table_digest(tab)}|q{QUANT_VERSION}|ort {ort.__version__}".encode()
+        f"{sha256_file(src)}|{table_digest(tab)}|q{QUANT_VERSION}{'|u8' if uint8_input else ''}|ort {ort.__version__}".encode()
     ).hexdigest()[:16]
-    out = Path(out_dir or src.parent) / f"{src.stem}-int8-{key}.onnx"
+    out = Path(out_dir or src.parent) / f"{src.stem}-int8{'-u8' if uint8_input else ''}-{key}.onnx"
     if out.is_file() and out.stat().st_size > 0:
         return out
     q = _quantization()
     log.info("quantising %s to int8 with %s", src.name, tab.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="faceprint-int8-") as tmp:
+        import onnx
+
         pre = _preprocessed(src, Path(tmp))
         _check_table(pre, tab)
         tmp_out = Path(tmp) / out.name
         # quantize_static reads the ranges from the table and never calibrates (it would write the table
         # only when it is missing, and we checked it exists)
         q.quantize_static(str(pre), str(tmp_out), None, calibration_cache_path=str(tab), **_settings())  # type: ignore[attr-defined]
+        if uint8_input:
+            model = onnx.load(str(tmp_out))
+            _pixel_input(model)
+            onnx.save(model, str(tmp_out))
         atomic_write(out, lambda f: f.write(tmp_out.read_bytes()))
     return out
 
