@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,35 +169,58 @@ def _ours(tables: dict[str, set[str]], version: int) -> bool:
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection with the cache's policy: autocommit (transactions are explicit), WAL, busy timeout, zeroed
-    deletes, and the table of this schema version (a file of another version is emptied first)."""
-    try:
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise OutputError(f"{path}: cannot open the cache ({exc})") from None
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA secure_delete=ON")
-        db.execute("BEGIN IMMEDIATE")  # one process checks and creates the schema at a time
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            tables = _table_columns(db)
-            if not _ours(tables, version):  # another program's database: never emptied
-                raise OutputError(f"{path}: not a faceprint cache (it holds tables {', '.join(sorted(tables))}); "
-                                  "give another cache path")
-            for table in tables:
-                db.execute(f'DROP TABLE "{table}"')
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        for statement in _SCHEMA.split(";"):  # (executescript would commit the open transaction first)
-            if statement.strip():
-                db.execute(statement)
-        db.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        db.close()
-        raise OutputError(f"{path}: not a faceprint cache ({exc}); give another cache path") from None
-    except BaseException:
-        db.close()
-        raise
-    return db
+    deletes, and the table of this schema version (a file of another version is emptied first).
+
+    Several processes may open a new cache file at once: switching a file to WAL takes a lock for which SQLite does
+    not always wait (it answers "database is locked" at once), so a locked start is retried until the busy timeout,
+    and is never reported as a file that is not a cache."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise OutputError(f"{path}: cannot open the cache ({exc})") from None
+        try:
+            _prepare(path, db)
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if not _locked(exc):
+                raise OutputError(f"{path}: not a faceprint cache ({exc}); give another cache path") from None
+            if time.monotonic() >= deadline:
+                raise OutputError(f"{path}: the cache stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s") from None
+            time.sleep(random.uniform(0.02, 0.1))
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise OutputError(f"{path}: not a faceprint cache ({exc}); give another cache path") from None
+        except BaseException:
+            db.close()
+            raise
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for another connection's lock (busy or locked), not for what the file holds."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _prepare(path: Path, db: sqlite3.Connection) -> None:
+    """Set the cache's policy on a new connection and make its schema current, in one write transaction."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA secure_delete=ON")
+    db.execute("BEGIN IMMEDIATE")  # one process checks and creates the schema at a time
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        tables = _table_columns(db)
+        if not _ours(tables, version):  # another program's database: never emptied
+            raise OutputError(f"{path}: not a faceprint cache (it holds tables {', '.join(sorted(tables))}); "
+                              "give another cache path")
+        for table in tables:
+            db.execute(f'DROP TABLE "{table}"')
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    for statement in _SCHEMA.split(";"):  # (executescript would commit the open transaction first)
+        if statement.strip():
+            db.execute(statement)
+    db.execute("COMMIT")
 
 
 @dataclass(frozen=True)
