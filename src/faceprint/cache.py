@@ -316,7 +316,6 @@ class PhotoCache:
         the WAL. Returns how many rows went."""
         self.commit()
         paths, sha256 = set(paths), set(sha256)
-        marks: Callable[[np.ndarray], np.ndarray] = holds if holds is not None else (lambda x: np.zeros(len(x), bool))
         doomed: list[int] = []
         by_shape: dict[tuple[int, int], list[tuple[int, bytes]]] = {}  # (vectors, bytes) -> rows, matched in bulk
         for rowid, path, digest, count, blob in self._db.execute(
@@ -327,9 +326,10 @@ class PhotoCache:
                 doomed.append(rowid)
             elif holds is not None and data and count and len(data) % (4 * count) == 0:
                 by_shape.setdefault((int(count), len(data)), []).append((rowid, data))
-        for (count, _), rows in by_shape.items():
+        for (count, _), rows in by_shape.items():  # (filled only when `holds` is given)
+            assert holds is not None
             x = np.frombuffer(b"".join(d for _, d in rows), "<f4").reshape(len(rows) * count, -1)
-            hit = np.asarray(np.asarray(marks(x), bool).reshape(len(rows), count).any(axis=1))
+            hit = np.asarray(np.asarray(holds(x), bool).reshape(len(rows), count).any(axis=1))
             doomed += [rowid for (rowid, _), h in zip(rows, hit.tolist()) if h]
         if doomed:
             self._db.execute("BEGIN IMMEDIATE")

@@ -337,19 +337,17 @@ def _matches(vectors: np.ndarray, plan: ErasurePlan, near: list[np.ndarray]) -> 
     return hit
 
 
-def _same_photo(path: str, plan: ErasurePlan, sizes: set[int], hashes: set[str], sources: set[str],
-                size: int | None = None) -> bool:
+def _same_photo(path: str, sizes: set[int], hashes: set[str], sources: set[str]) -> bool:
     """Whether a photo path is a removed face's source: the same path, or a file of the same content (hashed only
-    when its size, given or read, is one of the removed photos' sizes)."""
+    when its size is one of the removed photos' sizes)."""
     if path in sources:
         return True
     if not sizes:
         return False
-    if size is None:
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            return False
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return False
     if size not in sizes:
         return False
     try:
@@ -366,7 +364,7 @@ def _scrub_clusters(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray])
         out = _matches(vecs, plan, near) if vecs.shape[1] else np.zeros(len(faces), bool)
         for i, f in enumerate(faces):
             if not out[i]:  # (a face kept from an upload records its photo's sha256: cluster/review.py)
-                out[i] = f.get("sha256") in hashes or _same_photo(str(Path(f["image"]).resolve()), plan, sizes, hashes, sources)
+                out[i] = f.get("sha256") in hashes or _same_photo(str(Path(f["image"]).resolve()), sizes, hashes, sources)
         return out
 
     return drop_faces(gallery, gone)
