@@ -298,8 +298,6 @@ def int8_onnx(
     log.info("quantising %s to int8 with %s", src.name, tab.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="faceprint-int8-") as tmp:
-        import onnx
-
         pre = _preprocessed(src, Path(tmp))
         _check_table(pre, tab)
         tmp_out = Path(tmp) / out.name
@@ -307,6 +305,8 @@ def int8_onnx(
         # only when it is missing, and we checked it exists)
         q.quantize_static(str(pre), str(tmp_out), None, calibration_cache_path=str(tab), **_settings())  # type: ignore[attr-defined]
         if uint8_input:
+            import onnx
+
             model = onnx.load(str(tmp_out))
             _pixel_input(model)
             onnx.save(model, str(tmp_out))

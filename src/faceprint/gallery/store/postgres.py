@@ -448,12 +448,12 @@ class PostgresStore(GalleryStore):
             try:
                 conn.execute("VACUUM FULL " + ", ".join(self.PURGED_TABLES))
                 for name, bad, why in (
-                    ("wal_recycle", "on", "old WAL segments are renamed for reuse and keep their bytes until overwritten"),
-                    ("archive_mode", "on", "WAL segments are copied to the archive (erase there too) and kept until archived"),
-                    ("archive_mode", "always", "WAL segments are copied to the archive (erase there too) and kept until archived"),
+                    ("wal_recycle", ("on",), "old WAL segments are renamed for reuse and keep their bytes until overwritten"),
+                    ("archive_mode", ("on", "always"), "WAL segments are copied to the archive (erase there too) and kept until archived"),
                 ):
-                    if conn.execute(f"SHOW {name}").fetchone()[0] == bad:
-                        problems.append(f"server setting {name} = {bad}: {why}")
+                    value = conn.execute(f"SHOW {name}").fetchone()[0]
+                    if value in bad:
+                        problems.append(f"server setting {name} = {value}: {why}")
                 keep = conn.execute("SHOW wal_keep_size").fetchone()[0]
                 if keep not in ("0", "0kB", "0MB"):
                     problems.append(f"server setting wal_keep_size = {keep}: that much old WAL is kept after a checkpoint")
