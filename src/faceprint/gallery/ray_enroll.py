@@ -13,6 +13,7 @@ With no address, a local Ray is started for the run (bound to 127.0.0.1, no dash
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -162,14 +163,32 @@ def enroll_ray(
             num_cpus=1,
         )
         log.info("enrolling %d images on %d Ray actors", len(todo), n_actors)
-        for batch in out.iter_batches(batch_size=batch_size, batch_format="numpy", prefetch_batches=2):
-            _write(gallery, model, batch, meta, report, on_image)
+        batches = iter(out.iter_batches(batch_size=batch_size, batch_format="numpy", prefetch_batches=2))
+        try:
+            for batch in batches:
+                _write(gallery, model, batch, meta, report, on_image)
+        finally:
+            # Stops Ray Data's executor and its actors now: left to the garbage collector (an interrupted run keeps
+            # this frame alive in its traceback), it would go on working while Ray is shut down under it.
+            try:
+                getattr(batches, "close", lambda: None)()
+            except Exception as exc:  # a failure to stop is reported, never raised over the run's own outcome
+                log.warning("Ray Data did not stop cleanly: %s", exc)
     finally:
         if started:
-            ray.shutdown()
+            _shutdown(ray)
         for name, level in quiet.items():
             logging.getLogger(name).setLevel(level)
     return report
+
+
+def _shutdown(ray: Any) -> None:
+    """Stop the local Ray this run started and wait for its processes (GCS, raylet) to exit, so that its ports are
+    closed when the command returns (older Ray has no `wait_for_processes` and returns at once)."""
+    if "wait_for_processes" in inspect.signature(ray.shutdown).parameters:
+        ray.shutdown(wait_for_processes=True)
+    else:
+        ray.shutdown()
 
 
 _LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -194,7 +213,7 @@ def _init_local(ray: Any) -> None:
                 if attempt == 2 or "timed out during startup" not in str(exc):
                     raise
                 log.warning("the local Ray did not start within its 30 s; trying once more")
-                ray.shutdown()
+                _shutdown(ray)
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = before_flag
         if before_env is None:
