@@ -18,6 +18,7 @@ pytest.importorskip("scipy")
 
 import faceprint  # noqa: E402
 from faceprint.errors import VideoError  # noqa: E402
+from faceprint.gallery.audit import records  # noqa: E402
 from faceprint.video import recognize  # noqa: E402
 from faceprint.video.scenes import Actor, Scene, face_photo, write_scene  # noqa: E402
 from faceprint.video.tracks import vote  # noqa: E402
@@ -189,6 +190,9 @@ def test_cli_writes_video_tracks_and_faces(lfw: Path, gallery, tmp_path: Path) -
     assert abs(stranger["first_s"] - 0.4) <= 2 * 4 / FPS
     printed = json.loads(r.stdout[r.stdout.index("[") :])
     assert sorted(x["track_id"] for x in printed) == sorted(x["track_id"] for x in lines)
+    last = records(gallery.store, action="identify")[-1]  # the run is in the gallery's audit log, with who was named
+    assert (last.people, last.result, last.detail["tracks"], last.detail["unknown"]) == (("Tony_Blair",), "ok", 2, 1)
+    assert last.detail["video"] is True and last.actor.startswith("user:")
 
 
 def test_truncated_video_names_file_and_frame_and_keeps_tracks(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -214,6 +218,8 @@ def test_truncated_video_names_file_and_frame_and_keeps_tracks(lfw: Path, galler
     lines = [json.loads(x) for x in tracks.read_text().splitlines()]
     assert [x["person"] for x in lines] == ["Colin_Powell"]
     assert lines[0]["last_frame"] < info.value.frame
+    last = records(gallery.store, action="identify")[-1]
+    assert (last.people, last.result, last.detail["tracks"]) == (("Colin_Powell",), "VideoError", 1)
 
 
 def test_not_a_video_is_a_clear_error(tmp_path: Path, gallery) -> None:  # type: ignore[no-untyped-def]

@@ -56,6 +56,7 @@ def video(
     import faceprint
     from faceprint.errors import UnknownModel, VideoError
     from faceprint.detect import list_detectors
+    from faceprint.gallery.audit import record
     from faceprint.video import VideoRecognizer, open_source, video_detector
     from faceprint.video.writers import AnnotatedVideoWriter, TracksWriter, annotate_frame, save_thumbnail, video_format
 
@@ -118,6 +119,12 @@ def video(
                 if tracks_out is not None:
                     tracks_out.close()
                 src.close()
+            # one audit record for the run (the service's /v1/video records its own): who was named, how many tracks
+            record(g.store, "identify", sorted({t.person for t in ended if t.person}),
+                   {"video": True, "tracks": len(ended), "unknown": sum(1 for t in ended if t.person is None),
+                    "frames": rec.frames},
+                   result=type(error).__name__ if error is not None else "interrupted" if interrupted else "ok",
+                   required=False)
     rows = [t.to_dict() for t in ended]
     if as_json:
         print_json(rows)
