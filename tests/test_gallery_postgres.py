@@ -118,6 +118,39 @@ def test_another_process_s_commit_moves_the_change_token(pg_url: str) -> None:
         assert a.change_token() != t1 and a.embeddings(MODEL).labels() == ["anne"]
 
 
+def test_a_bulk_transaction_moves_the_counters_once_and_its_writer_sees_each_step(pg_url: str) -> None:
+    """The change counter and the vectors version move once per transaction (one row updated once, so a bulk
+    enrolment stays linear: PostgreSQL walks every version of a row the transaction updated before), while other
+    sessions see nothing until the commit and the writer's own reads see every statement; a face refused inside
+    the transaction (its savepoint rolled back) leaves the counters as they were."""
+    with open_store(pg_url) as a, open_store(pg_url) as b:
+        a.add_face("ann", "a0.jpg", "sha-0", None, _vec(0), MODEL)
+        token, version = b.change_token(), b.vectors_version(MODEL)
+        seen_tokens, seen_versions = {a.change_token()}, {a.vectors_version(MODEL)}
+
+        def row_updates() -> dict[str, int]:  # this transaction's, plus the session's not yet reported: take a difference
+            return dict(a._q("SELECT relname, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname IN ('changes', 'settings')"))
+
+        with a.transaction():
+            start = row_updates()
+            for i in range(1, 31):
+                a.add_face(f"p{i % 4}", f"a{i}.jpg", f"sha-{i}", None, _vec(i), MODEL)
+                seen_tokens.add(a.change_token())
+                seen_versions.add(a.vectors_version(MODEL))
+                if i == 10:
+                    with pytest.raises(AlreadyEnrolled):
+                        a.add_face("zed", "copy.jpg", "sha-3", None, _vec(3), MODEL)
+            assert len(seen_tokens) == len(seen_versions) == 31  # the writer's reads move with every face
+            assert (b.change_token(), b.vectors_version(MODEL)) == (token, version)  # nothing committed yet
+            end = row_updates()
+            updates = {k: end[k] - start.get(k, 0) for k in end}
+            assert updates == {"changes": 1, "settings": 1}, updates  # one row update each, for 30 faces
+        after = b.change_token(), b.vectors_version(MODEL)
+        assert after[0] != token and after[1] > version and after not in seen_tokens
+        assert a.change_token() == after[0] and a.vectors_version(MODEL) == after[1]
+        assert a.models() == {MODEL: 31} and "zed" not in {p.name for p in a.people()}
+
+
 def test_keys_live_in_the_database(pg_url: str) -> None:
     """A key created through one KeyStore (one replica) is accepted by another at once, and refused once revoked."""
     from faceprint.service.keys import KeyStore, keys_path

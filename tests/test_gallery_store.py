@@ -137,20 +137,28 @@ def test_split_per_person() -> None:
 
 
 def test_vectors_version_counts_every_change_of_a_models_embeddings(gallery, gallery_target) -> None:
-    """The counter a derived index (Milvus) checks: inserts, in-place replacements, removals and cascades."""
+    """The counter a derived index (Milvus) checks: inserts, in-place replacements, removals and cascades. SQLite
+    counts the rows; PostgreSQL raises it once per transaction (by the rows of its first change: schema step 5)."""
+    exact = gallery_target.backend == "sqlite"
+
+    def raised(before: int, model: str, rows: int) -> int:
+        now = gallery.vectors_version(model)
+        assert now == before + rows if exact else now > before, (model, before, now)
+        return now
+
     v = gallery.vectors_version("m1")
-    assert v == 3 and gallery.vectors_version("m2") == 0
+    assert v == (3 if exact else 1) and gallery.vectors_version("m2") == 0
     a1 = next(f.id for f in gallery.faces("ann") if f.sha256 == "sha-a1")
     with gallery.transaction():
         gallery.put_vector(a1, "m1", _vec(9), None, replace=True)  # its vector replaced in place (gallery reembed)
     gallery.add_face("ann", "a1.jpg", "sha-a1", None, _vec(9), "m2")  # another model's embedding of it
-    assert (gallery.vectors_version("m1"), gallery.vectors_version("m2")) == (v + 1, 1)
+    v, w = raised(v, "m1", 1), raised(0, "m2", 1)
     gallery.rename_person("bob", "rob")  # no vector changed
-    assert gallery.vectors_version("m1") == v + 1
+    assert gallery.vectors_version("m1") == v
     gallery.remove_person("ann")  # cascades to 2 faces and 3 embeddings
-    assert (gallery.vectors_version("m1"), gallery.vectors_version("m2")) == (v + 3, 2)
+    v, w = raised(v, "m1", 2), raised(w, "m2", 1)
     gallery.remove_face(gallery.faces("rob")[0].id)
-    assert gallery.vectors_version("m1") == v + 4
+    raised(v, "m1", 1)
     uid = gallery.get_setting("gallery_uid")
     assert uid and len(uid) == 16
     with Gallery(gallery_target("other")) as other:

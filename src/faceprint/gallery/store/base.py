@@ -509,7 +509,8 @@ class GalleryStore(ABC):
         return h.hexdigest()[:16]
 
     def vectors_version(self, model: str) -> int:
-        """A counter that every insert, replacement or deletion of `model`'s embeddings raises (0: never any)."""
+        """A counter that every insert, replacement or deletion of `model`'s embeddings raises (0: never any); on
+        PostgreSQL once per transaction, and an open transaction's writer reads its own (postgres.py, step 5)."""
         value = self.get_setting(f"vectors_version:{model}")
         return int(value) if value is not None else 0
 
