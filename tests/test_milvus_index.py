@@ -195,6 +195,47 @@ def test_server_equals_exact_and_keeps_galleries_apart(tmp_path, milvus_server) 
     b.close()
 
 
+@pytest.mark.slow
+def test_erasure_on_a_server_leaves_no_byte_in_its_data_folder(tmp_path, milvus_server) -> None:
+    """Removal from a gallery whose index lives on a server (milvus-lite's own, whose data folder this test can
+    read): none of the removed person's vectors is left in any file of the server, the others' are, and searches
+    answer as exact search does. A delete, flush and compact() left every byte there. A collection of a model the
+    gallery no longer holds after the removal is dropped whole."""
+    from faceprint.gallery.erasure import erase_person
+    from test_erasure import scan
+
+    spec = f"milvus://127.0.0.1:{milvus_server}"
+    g = _gallery(tmp_path / "a.sqlite", 10, 10)
+    b = _gallery(tmp_path / "b.sqlite", 4, 5)  # another gallery's collection on the same server
+    emb = g.embeddings(MODEL)
+    gone = emb.names[int(emb.person_ids[0])]
+    mine = emb.person_ids == emb.person_ids[0]
+    with g.transaction():  # the removed person's photos also hold a second model's vectors, which only they have
+        for f, v in zip(g.faces(gone), emb.vectors[mine]):
+            g.add_face(gone, f.source, f.sha256, None, v[::-1].copy(), "m2")
+    for model in (MODEL, "m2"):
+        load_or_build_milvus(g, model, spec).close()
+    load_or_build_milvus(b, MODEL, spec).close()
+    needles = {f"{gone} {i}": v.tobytes() for i, v in enumerate(emb.vectors[mine])}
+    needles |= {f"{gone} m2 {i}": v[::-1].tobytes() for i, v in enumerate(emb.vectors[mine])}
+    kept = {f"kept {i}": v.tobytes() for i, v in enumerate(emb.vectors[~mine][::7])}
+    kept |= {f"b {i}": v.tobytes() for i, v in enumerate(b.embeddings(MODEL).vectors[::5])}
+    data = tmp_path / "server.db"
+    assert set(scan(needles | kept, data)) == set(needles | kept)  # the scan reads the server's files
+
+    report = erase_person(g, gone, cache_folder=tmp_path / "cache")
+    lines = sorted(report.milvus)
+    assert len(lines) == 2 and any("rebuilt (90 faces" in x for x in lines) and any("dropped" in x for x in lines), lines
+    assert scan(needles, data) == {}
+    assert set(scan(kept, data)) == set(kept)
+    queries = clustered(10, 2, dim=32, seed=6)[0]
+    with load_or_build_milvus(g, MODEL, spec) as ia:
+        assert len(ia) == 90
+        _assert_same_as_exact(ia, g, queries)
+    g.close()
+    b.close()
+
+
 # -- `faceprint identify --index milvus` on real galleries ---------------------------------------------------------
 
 

@@ -13,7 +13,8 @@ can be repeated (docs/privacy.md lists what each step guarantees and what it can
 4. ``milvus``: a milvus-lite index beside the gallery has the partitions of the removed faces' people dropped
    (their segment files go) and refilled from the gallery (milvus-lite never compacts: a delete there is a
    tombstone and the vector stays in the segment file); an index without partitions is deleted and rebuilt whole.
-   A Milvus server's collection (recorded in the gallery when it was built) gets delete, flush and a compaction.
+   A Milvus server's collection (recorded in the gallery when it was built) has the same partitions dropped and
+   refilled; one of a model the gallery no longer holds, or of other settings, is dropped whole.
 5. ``caches``: rows of the photo cache (``photos.sqlite`` in the cache directory, `faceprint.cache`) whose photo
    is a removed face's source (by path, by content hash, or by holding one of the removed vectors) are deleted with
    ``secure_delete`` and a WAL truncation.
@@ -420,8 +421,10 @@ def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
                 lines.append(f"{db.name}: rebuilt from the gallery ({len(index)} faces)")
         except GalleryError:  # no faces of this model left: nothing to index
             lines.append(f"{db.name}: deleted (no faces of {model} left)")
+    on_server = {mi.milvus_target(gallery.path, uid, mi.index_key(gallery, name), "milvus://server:1").collection: name
+                 for name in gallery.models()}  # a server collection's name does not depend on the server
     for uri, collection in servers:
-        lines.append(_compact_server(uri, collection, plan))
+        lines.append(_erase_server(gallery, uri, collection, on_server.get(collection), plan))
     return lines
 
 
@@ -443,7 +446,11 @@ def _milvus_servers(gallery: Gallery) -> list[tuple[str, str]]:
     return [tuple(x) for x in json.loads(raw)] if raw else []  # type: ignore[misc]
 
 
-def _compact_server(uri: str, collection: str, plan: ErasurePlan) -> str:
+def _erase_server(gallery: Gallery, uri: str, collection: str, model: str | None, plan: ErasurePlan) -> str:
+    """Erase the removed faces from one Milvus server collection built from this gallery: the partitions of the
+    removed people are dropped and refilled from the gallery, as beside a file (a delete with a compaction leaves
+    the rows in the segment files of a server that does not compact, milvus-lite's own); a collection of a model
+    the gallery no longer holds, or of other settings, is dropped whole (the next search builds it again)."""
     from faceprint.gallery import milvus_index as mi
 
     target = mi.MilvusTarget(uri, collection)
@@ -454,19 +461,24 @@ def _compact_server(uri: str, collection: str, plan: ErasurePlan) -> str:
     try:
         if not client.has_collection(collection):
             return f"{uri}/{collection}: absent"
-        ids = list(plan.face_ids)
-        for s in range(0, len(ids), 10_000):
-            client.delete(collection, ids=ids[s : s + 10_000])
-        client.flush(collection)
-        job = client.compact(collection)
-        deadline = time.monotonic() + 600
-        while "completed" not in str(client.get_compaction_state(job)).lower():
-            if time.monotonic() > deadline:
-                raise GalleryError(f"Milvus at {uri} has not compacted {collection} after 600 s")
-            time.sleep(0.5)
-        return f"{uri}/{collection}: deleted, flushed and compacted"
     finally:
         mi._close(client, target)
+    if model is not None:
+        try:
+            done = mi.erase_partitions(gallery, model, list(plan.owner_ids), target=target)
+        except Exception as exc:  # noqa: BLE001  (any Milvus failure: the collection is dropped instead)
+            log.warning("%s/%s: erasing by partition failed (%s); dropping the collection", uri, collection, exc)
+            done = None
+        if done is not None:
+            return f"{uri}/{collection}: {done}"
+    client = mi._connect(target)
+    try:
+        client.drop_collection(collection)
+    except Exception as exc:  # noqa: BLE001
+        raise GalleryError(f"Milvus at {uri} did not drop {collection}: {exc}") from None
+    finally:
+        mi._close(client, target)
+    return f"{uri}/{collection}: dropped (the next search with this index builds it again)"
 
 
 def _scrub_caches(folder: Path, plan: ErasurePlan, near: list[np.ndarray]) -> int:

@@ -561,16 +561,17 @@ def _sync(client: Any, target: MilvusTarget, want: dict[str, str], version: int,
     return index
 
 
-def erase_partitions(gallery: Any, model: str, person_ids: list[int]) -> str | None:
-    """Erase from `model`'s milvus-lite index of `gallery` every face that is no longer in the gallery among the
-    partitions of `person_ids`: each such partition is dropped (milvus-lite deletes its segment files) and refilled
-    from the gallery, then the index is marked in step. A delete alone would leave the vectors in the segment files
-    (milvus-lite never compacts). Returns what was done, or None when the index is not a partitioned one of this
-    gallery's current settings (the caller then rebuilds it whole)."""
+def erase_partitions(gallery: Any, model: str, person_ids: list[int], target: MilvusTarget | None = None) -> str | None:
+    """Erase from `model`'s Milvus index of `gallery` (its milvus-lite file, or `target` on a server) every face
+    that is no longer in the gallery among the partitions of `person_ids`: each such partition is dropped (its
+    segment files go) and refilled from the gallery, then the index is marked in step. A delete alone would leave
+    the vectors in the segment files (milvus-lite never compacts, as a server of its own does not). Returns what
+    was done, or None when the index is not a partitioned one of this gallery's current settings (the caller then
+    rebuilds or drops it whole)."""
     optional_module("pymilvus", extra="milvus")
     uid = gallery.get_setting("gallery_uid") or ""
-    target = milvus_target(gallery.path, uid, index_key(gallery, model))
-    if not target.lite or not Path(target.uri).exists():
+    target = target or milvus_target(gallery.path, uid, index_key(gallery, model))
+    if target.lite and not Path(target.uri).exists():
         return None
     client = _connect(target)
     try:
