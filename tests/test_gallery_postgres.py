@@ -142,13 +142,21 @@ def test_a_bulk_transaction_moves_the_counters_once_and_its_writer_sees_each_ste
                         a.add_face("zed", "copy.jpg", "sha-3", None, _vec(3), MODEL)
             assert len(seen_tokens) == len(seen_versions) == 31  # the writer's reads move with every face
             assert (b.change_token(), b.vectors_version(MODEL)) == (token, version)  # nothing committed yet
+            last = a.change_token(), a.vectors_version(MODEL)
+            with pytest.raises(RuntimeError), a.transaction():  # a savepoint, rolled back after a read inside it
+                a.add_face("yan", "y.jpg", "sha-y", None, _vec(99), MODEL)
+                inside = a.change_token(), a.vectors_version(MODEL)
+                raise RuntimeError("undo")
+            assert (a.change_token(), a.vectors_version(MODEL)) == last != inside  # the state before, restored
+            a.add_face("zoe", "z.jpg", "sha-z", None, _vec(98), MODEL)  # a state the read inside never saw
+            assert a.change_token() not in (inside[0], last[0]) and a.vectors_version(MODEL) not in (inside[1], last[1])
             end = row_updates()
             updates = {k: end[k] - start.get(k, 0) for k in end}
             assert updates == {"changes": 1, "settings": 1}, updates  # one row update each, for 30 faces
         after = b.change_token(), b.vectors_version(MODEL)
         assert after[0] != token and after[1] > version and after not in seen_tokens
         assert a.change_token() == after[0] and a.vectors_version(MODEL) == after[1]
-        assert a.models() == {MODEL: 31} and "zed" not in {p.name for p in a.people()}
+        assert a.models() == {MODEL: 32} and not {"zed", "yan"} & {p.name for p in a.people()}
 
 
 def test_keys_live_in_the_database(pg_url: str) -> None:

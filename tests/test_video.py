@@ -222,6 +222,22 @@ def test_truncated_video_names_file_and_frame_and_keeps_tracks(lfw: Path, galler
     assert (last.people, last.result, last.detail["tracks"]) == (("Colin_Powell",), "VideoError", 1)
 
 
+def test_a_run_that_fails_midway_is_still_audited(lfw: Path, gallery, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from faceprint.cli.app import app
+
+    scene = Scene(320, 240, FPS, 1.0, [Actor("Colin_Powell", photo(lfw, "Colin_Powell", 8), [(0, 100, 120, 100), (1, 200, 120, 100)])])
+    src = clip(tmp_path, scene)
+    blocker = tmp_path / "faces"
+    blocker.write_text("a file where the thumbnails' folder should be")
+    before = len(records(gallery.store, action="identify"))
+    r = CliRunner().invoke(app, ["video", str(src), "-g", str(gallery.path), "--faces", str(blocker)])
+    assert r.exit_code != 0, r.output
+    new = records(gallery.store, action="identify")[before:]
+    assert len(new) == 1 and new[0].result not in ("ok", "interrupted") and new[0].detail["frames"] > 0, new
+
+
 def test_not_a_video_is_a_clear_error(tmp_path: Path, gallery) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video")

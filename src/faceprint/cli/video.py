@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -56,7 +56,6 @@ def video(
     import faceprint
     from faceprint.errors import UnknownModel, VideoError
     from faceprint.detect import list_detectors
-    from faceprint.gallery.audit import record
     from faceprint.video import VideoRecognizer, open_source, video_detector
     from faceprint.video.writers import AnnotatedVideoWriter, TracksWriter, annotate_frame, save_thumbnail, video_format
 
@@ -75,6 +74,8 @@ def video(
             error: VideoError | None = None
             interrupted = False
             ended = []
+            rec: VideoRecognizer | None = None
+            failed: str | None = None  # the class of an error that ends the run early
             try:
                 rec = VideoRecognizer(g, src.fps, detect_every=detect_every, recheck_every_s=recheck_every,
                                       far=far, threshold=threshold, detector=video_detector(detector, min_face),
@@ -113,18 +114,20 @@ def video(
                         interrupted = True
                     handle(rec.finish(last))
                 elapsed = time.perf_counter() - t0
+            except BaseException as exc:
+                failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+                raise
             finally:
-                if writer is not None:
-                    writer.close()
-                if tracks_out is not None:
-                    tracks_out.close()
-                src.close()
-            # one audit record for the run (the service's /v1/video records its own): who was named, how many tracks
-            record(g.store, "identify", sorted({t.person for t in ended if t.person}),
-                   {"video": True, "tracks": len(ended), "unknown": sum(1 for t in ended if t.person is None),
-                    "frames": rec.frames},
-                   result=type(error).__name__ if error is not None else "interrupted" if interrupted else "ok",
-                   required=False)
+                try:
+                    if writer is not None:
+                        writer.close()
+                    if tracks_out is not None:
+                        tracks_out.close()
+                    src.close()
+                finally:
+                    if rec is not None and rec.frames:  # frames were identified: the run is in the audit log
+                        _audit(g, rec, ended, failed or (type(error).__name__ if error is not None else
+                                                         "interrupted" if interrupted else "ok"))
     rows = [t.to_dict() for t in ended]
     if as_json:
         print_json(rows)
@@ -142,6 +145,19 @@ def video(
     if error is not None:
         raise fail(error)
     raise typer.Exit(int(Exit.OK))
+
+
+def _audit(g: Any, rec: Any, ended: list[Any], result: str) -> None:
+    """One audit record for the run (the service's /v1/video records its own): who its tracks were named as, how
+    many tracks, unknown tracks and frames, and how it ended. Never raises over the run's own outcome."""
+    from faceprint.gallery.audit import record
+
+    try:
+        record(g.store, "identify", sorted({t.person for t in ended if t.person}),
+               {"video": True, "tracks": len(ended), "unknown": sum(1 for t in ended if t.person is None),
+                "frames": rec.frames}, result=result, required=False)
+    except Exception as exc:  # noqa: BLE001
+        err_console.print(f"warning: no audit record of this run: {exc}", highlight=False, markup=False)
 
 
 def _progress():  # type: ignore[no-untyped-def]

@@ -100,7 +100,7 @@ class ErasureReport:
     cluster_faces: int = 0
     faiss_files: int = 0
     milvus: list[str] = field(default_factory=list)
-    """One line per Milvus index: rebuilt, compacted or deleted."""
+    """One line per Milvus index: partitions rebuilt, rebuilt whole, dropped or deleted."""
     cache_rows: int = 0
     files: int = 0
     unpurged: list[str] = field(default_factory=list)
@@ -387,8 +387,8 @@ def _drop_faiss(gallery: Gallery) -> int:
 def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
     """Erase the removed faces from every Milvus index of this gallery: in a milvus-lite index beside the file the
     removed people's partitions are rebuilt from the gallery, or the whole index when it has no partitions (its
-    deletes are tombstones until a compaction that milvus-lite never runs); a server's collection gets delete,
-    flush and compaction."""
+    deletes are tombstones until a compaction that milvus-lite never runs); a server's collection has the same
+    partitions rebuilt, or is dropped (_erase_server)."""
     p = Path(gallery.path) if isinstance(gallery.path, Path) else None
     lines: list[str] = []
     lite = [q for q in p.parent.glob(f"{p.name}.*.milvus.db")] if p is not None else []
@@ -471,7 +471,10 @@ def _erase_server(gallery: Gallery, uri: str, collection: str, model: str | None
             done = None
         if done is not None:
             return f"{uri}/{collection}: {done}"
-    client = mi._connect(target)
+    try:
+        client = mi._connect(target)
+    except Exception as exc:  # noqa: BLE001
+        raise GalleryError(f"cannot reach Milvus at {uri} to erase from {collection}: {exc}") from None
     try:
         client.drop_collection(collection)
     except Exception as exc:  # noqa: BLE001

@@ -486,7 +486,7 @@ def load_or_build_milvus(gallery: Any, model: str, spec: str = "milvus", metric:
 
 def _remember_server(gallery: Any, target: MilvusTarget) -> None:
     """Record a server collection built from this gallery (setting ``milvus_collections``), so that erasure
-    (gallery/erasure.py) can delete and compact there too."""
+    (gallery/erasure.py) can erase there too."""
     import json
 
     raw = gallery.get_setting("milvus_collections")
@@ -561,13 +561,23 @@ def _sync(client: Any, target: MilvusTarget, want: dict[str, str], version: int,
     return index
 
 
+def _release_partition(client: Any, name: str, partition: str) -> None:
+    """Release one partition before it is dropped: a Milvus server drops no loaded partition. milvus-lite (its file
+    or its own server) implements no partition release, and drops a loaded partition."""
+    try:
+        client.release_partitions(name, [partition])
+    except Exception as exc:  # noqa: BLE001  (pymilvus's own error, gRPC's UNIMPLEMENTED under it)
+        if "not support" not in str(exc):
+            raise
+
+
 def erase_partitions(gallery: Any, model: str, person_ids: list[int], target: MilvusTarget | None = None) -> str | None:
     """Erase from `model`'s Milvus index of `gallery` (its milvus-lite file, or `target` on a server) every face
     that is no longer in the gallery among the partitions of `person_ids`: each such partition is dropped (its
     segment files go) and refilled from the gallery, then the index is marked in step. A delete alone would leave
     the vectors in the segment files (milvus-lite never compacts, as a server of its own does not). Returns what
     was done, or None when the index is not a partitioned one of this gallery's current settings (the caller then
-    rebuilds or drops it whole)."""
+    rebuilds or drops it whole). The partitions answer no search while they are refilled."""
     optional_module("pymilvus", extra="milvus")
     uid = gallery.get_setting("gallery_uid") or ""
     target = target or milvus_target(gallery.path, uid, index_key(gallery, model))
@@ -588,6 +598,7 @@ def erase_partitions(gallery: Any, model: str, person_ids: list[int], target: Mi
             row_parts = partition_of(emb.person_ids)
             metric = props.get(_P + "metric", "euclidean")
             for p in parts:
+                _release_partition(client, name, f"p{p}")
                 client.drop_partition(name, f"p{p}")
                 client.create_partition(name, f"p{p}")
                 sel = np.flatnonzero(row_parts == p)

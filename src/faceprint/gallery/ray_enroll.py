@@ -168,8 +168,9 @@ def enroll_ray(
             for batch in batches:
                 _write(gallery, model, batch, meta, report, on_image)
         finally:
-            # Stops Ray Data's executor and its actors now: left to the garbage collector (an interrupted run keeps
-            # this frame alive in its traceback), it would go on working while Ray is shut down under it.
+            # Ray Data (2.60) stops its executor and actors when the iterator is closed: left to the garbage
+            # collector (an interrupted run keeps this frame alive in its traceback), it would go on working while
+            # Ray is shut down under it. Older Ray may still leave that to the collector.
             try:
                 getattr(batches, "close", lambda: None)()
             except Exception as exc:  # a failure to stop is reported, never raised over the run's own outcome

@@ -2,9 +2,9 @@
 
 Same semantics as the SQLite file (base.GalleryStore holds the rules), held by the database's own constraints:
 an image holds one embedding per model (UNIQUE (sha256, model) on the embeddings, whose (face_id, sha256) is a
-foreign key to the face, so the hash cannot disagree), every change of a model's vectors raises its
-``vectors_version:<model>`` setting (a trigger, also on cascaded deletes), and every commit raises the gallery's
-change counter that cached identifiers compare. Writers take one transaction-scoped advisory lock per gallery, so
+foreign key to the face, so the hash cannot disagree), every transaction that changes a model's vectors raises
+its ``vectors_version:<model>`` setting (a trigger, also on cascaded deletes), and every commit that changes the
+gallery raises its change counter that cached identifiers compare (once per transaction: schema step 5). Writers take one transaction-scoped advisory lock per gallery, so
 writes are serialised as SQLite's BEGIN IMMEDIATE serialises them (no deadlocks between batches), while reads
 never wait. Commits that change vectors NOTIFY ``faceprint_vectors`` with the model's name, so a process that
 LISTENs learns of them without asking.
@@ -209,18 +209,20 @@ PG_MIGRATIONS: list[str] = [
     # PostgreSQL keeps every version of a row that one transaction updates again and again, and each update walks
     # them: a bulk enrolment in one transaction (a copy, a Ray batch) grew quadratically (4,000 faces: 17 s). The
     # first change of a transaction raises the counters; a transaction-local setting (one per gallery schema)
-    # remembers that it did and counts the transaction's statements, which the writer's own reads of the change
-    # token and vectors version add (PostgresStore.change_token): other sessions see one step per commit, as before.
+    # remembers that it did and holds a number from a sequence, new at each changing statement, which the writer's
+    # own reads of the change token and vectors version return (PostgresStore.change_token): a sequence never hands
+    # out a number twice, and a rollback to a savepoint restores the number together with the rows it stood for.
+    # Other sessions see one step per commit, as before.
     """
+    CREATE SEQUENCE IF NOT EXISTS faceprint_statements;
     CREATE OR REPLACE FUNCTION faceprint_changed() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
         counter text := 'faceprint.s_' || md5(current_schema());
-        done bigint := coalesce(nullif(current_setting(counter, true), ''), '0')::bigint;
     BEGIN
-        IF done = 0 THEN
+        IF coalesce(current_setting(counter, true), '') = '' THEN
             UPDATE changes SET n = n + 1;
         END IF;
-        PERFORM set_config(counter, (done + 1)::text, true);
+        PERFORM set_config(counter, nextval('faceprint_statements')::text, true);
         RETURN NULL;
     END $$;
     CREATE OR REPLACE FUNCTION faceprint_vectors_bump(model text, n bigint) RETURNS void LANGUAGE plpgsql AS $$
@@ -238,8 +240,9 @@ PG_MIGRATIONS: list[str] = [
 ]
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 
-_TX_STATEMENTS = "coalesce(nullif(current_setting('faceprint.s_' || md5(current_schema()), true), ''), '0')::bigint"
-"""SQL: how many changing statements this session's open transaction has made in this gallery (0 outside one)."""
+_TX_STATEMENT = "coalesce(nullif(current_setting('faceprint.s_' || md5(current_schema()), true), ''), '0')::bigint"
+"""SQL: the number (from the sequence faceprint_statements) of the last changing statement of this session's open
+transaction in this gallery; 0 outside a transaction that changed it (schema step 5)."""
 
 
 def display_url(url: str) -> str:
@@ -594,16 +597,16 @@ class PostgresStore(GalleryStore):
                 self._q(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
     def change_token(self) -> object:
-        # (committed counter, statements of this session's open transaction): see schema step 5
-        n, local = self._q(f"SELECT n, {_TX_STATEMENTS} FROM changes")[0]
+        # (committed counter, this session's open transaction's last changing statement, 0 outside): schema step 5
+        n, local = self._q(f"SELECT n, {_TX_STATEMENT} FROM changes")[0]
         return (int(n), int(local))
 
     def vectors_version(self, model: str) -> int:
-        value, local = self._q(f"SELECT (SELECT value FROM settings WHERE key = ?), {_TX_STATEMENTS}",
+        value, local = self._q(f"SELECT (SELECT value FROM settings WHERE key = ?), {_TX_STATEMENT}",
                                (f"vectors_version:{model}",))[0]
-        committed = int(value) if value is not None else 0
-        # inside a writing transaction, a value no commit ever has (negative) that moves with each statement
-        return -(committed * 1_000_003 + int(local)) if local else committed
+        # inside a writing transaction: the negative of its last changing statement's number (schema step 5), a
+        # value no commit has and no other state of any transaction ever had
+        return -int(local) if local else (int(value) if value is not None else 0)
 
     def close(self) -> None:
         if not self._closed:
