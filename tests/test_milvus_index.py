@@ -21,7 +21,7 @@ pytest.importorskip("milvus_lite", reason="the milvus extra is not installed (pi
 
 from faceprint.models import DEFAULT_MODEL
 from faceprint.cli.app import app  # noqa: E402
-from faceprint.errors import FaceprintError  # noqa: E402
+from faceprint.errors import FaceprintError, GalleryError  # noqa: E402
 from faceprint.gallery import ExactIndex, Gallery  # noqa: E402
 from faceprint.gallery.milvus_index import (  # noqa: E402
     MilvusIndex,
@@ -155,26 +155,36 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
+    """A milvus-lite gRPC server on 127.0.0.1:`port` keeping its data in `data`, in a child process, once it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while _listening_ports().get(port) != "127.0.0.1":
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"milvus-lite server did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        time.sleep(0.2)
+    return proc
+
+
+def _stop_server(proc: subprocess.Popen[bytes], port: int) -> None:
+    proc.terminate()
+    proc.wait(30)
+    assert port not in _listening_ports()
+
+
 @pytest.fixture()
 def milvus_server(tmp_path) -> Iterator[int]:
     """A milvus-lite gRPC server on 127.0.0.1 in a child process, stopped at the end."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "server.db"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    proc = _start_server(tmp_path / "server.db", port)
     try:
-        deadline = time.monotonic() + 60
-        while _listening_ports().get(port) != "127.0.0.1":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"milvus-lite server did not start: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
         yield port
     finally:
-        proc.terminate()
-        proc.wait(30)
-    assert port not in _listening_ports()
+        _stop_server(proc, port)
 
 
 @pytest.mark.slow
@@ -234,6 +244,45 @@ def test_erasure_on_a_server_leaves_no_byte_in_its_data_folder(tmp_path, milvus_
         _assert_same_as_exact(ia, g, queries)
     g.close()
     b.close()
+
+
+@pytest.mark.slow
+def test_erasure_with_the_server_down_erases_the_rest_and_finishes_at_a_later_open(tmp_path) -> None:
+    """The Milvus server is down during a removal: the removal fails with a message that says so, after erasing
+    everything else (rows, thumbnails); the gallery still opens (the erasure stays pending) and the first open with
+    the server back finishes it: no byte of the removed vectors left in the server's data folder."""
+    from faceprint.gallery.erasure import erase_person
+    from test_erasure import scan
+
+    data, port = tmp_path / "server.db", _free_port()
+    proc = _start_server(data, port)
+    try:
+        path = tmp_path / "a.sqlite"
+        g = _gallery(path, 6, 5)
+        load_or_build_milvus(g, MODEL, f"milvus://127.0.0.1:{port}").close()
+        emb = g.embeddings(MODEL)
+        gone = emb.names[int(emb.person_ids[0])]
+        needles = {f"{gone} {i}": v.tobytes() for i, v in enumerate(emb.vectors[emb.person_ids == emb.person_ids[0]])}
+        thumb = tmp_path / "track_0001.jpg"
+        thumb.write_bytes(b"a thumbnail of the person")
+        g.record_file(thumb, "thumbnail", gone)
+        assert set(scan(needles, data)) == set(needles)
+        _stop_server(proc, port)
+
+        with pytest.raises(GalleryError, match="stays pending"):
+            erase_person(g, gone, cache_folder=tmp_path / "cache")
+        assert not thumb.exists() and gone not in {p.name for p in g.people()} and g.pending_erasures()
+        g.close()
+        with Gallery(path) as again:  # opens while the server is down: readable, the erasure still pending
+            assert len(again.people()) == 5 and again.pending_erasures()
+
+        proc = _start_server(data, port)  # back, with the same data
+        with Gallery(path) as back:  # this open finishes the erasure
+            assert not back.pending_erasures()
+        assert scan(needles, data) == {}
+    finally:
+        if proc.poll() is None:
+            _stop_server(proc, port)
 
 
 # -- `faceprint identify --index milvus` on real galleries ---------------------------------------------------------

@@ -14,7 +14,9 @@ can be repeated (docs/privacy.md lists what each step guarantees and what it can
    (their segment files go) and refilled from the gallery (milvus-lite never compacts: a delete there is a
    tombstone and the vector stays in the segment file); an index without partitions is deleted and rebuilt whole.
    A Milvus server's collection (recorded in the gallery when it was built) has the same partitions dropped and
-   refilled; one of a model the gallery no longer holds, or of other settings, is dropped whole.
+   refilled; one of a model the gallery no longer holds, or of other settings, is dropped whole. A server that
+   does not answer leaves the erasure pending after the other steps (the removal fails and says so; the gallery
+   still opens, and an open with the server back finishes it).
 5. ``caches``: rows of the photo cache (``photos.sqlite`` in the cache directory, `faceprint.cache`) whose photo
    is a removed face's source (by path, by content hash, or by holding one of the removed vectors) are deleted with
    ``secure_delete`` and a WAL truncation.
@@ -265,18 +267,27 @@ def _derived(gallery: Gallery, plan: ErasurePlan, near: list[np.ndarray], cache_
     if plan.face_ids:  # the gallery's vectors changed (retention of stored-cluster faces changes none)
         report.faiss_files = _drop_faiss(gallery)
     t = _kill_point("faiss", report, t)
+    unreachable: GalleryError | None = None
     if plan.face_ids:
-        report.milvus = _erase_milvus(gallery, plan)
+        try:
+            report.milvus = _erase_milvus(gallery, plan)
+        except GalleryError as exc:  # a Milvus server that cannot be reached now: the other steps go on
+            unreachable = exc
     t = _kill_point("milvus", report, t)
     folder = Path(cache_folder) if cache_folder is not None else _cache_dir()
     report.cache_rows = _scrub_caches(folder, plan, near)
     t = _kill_point("caches", report, t)
     report.files = _delete_files(gallery, list(plan.person_ids))
     t = _kill_point("files", report, t)
-    gallery.erasure_done(plan.id)
+    if unreachable is None:
+        gallery.erasure_done(plan.id)
     report.unpurged = purge(gallery, list(plan.people), plan.reason)
     _kill_point("done", report, t)
-    log.info("erased %s: %s", ", ".join(plan.people) or "faces", report.to_dict())
+    who = ", ".join(plan.people) or "faces"
+    if unreachable is not None:
+        raise GalleryError(f"{unreachable}. Everything else of {who} is erased; the erasure stays pending in the "
+                           "gallery and finishes when the gallery is next opened with that server reachable") from None
+    log.info("erased %s: %s", who, report.to_dict())
 
 
 def purge(gallery: Gallery, people: list[str], why: str) -> list[str]:
@@ -299,7 +310,10 @@ def finish_pending(gallery: Gallery, cache_folder: str | os.PathLike[str] | None
         if not mine:  # another process or thread is erasing now; it finishes its own record
             return out
         for _, text in gallery.pending_erasures():
-            out.append(_finish(gallery, text, cache_folder))
+            try:
+                out.append(_finish(gallery, text, cache_folder))
+            except GalleryError as exc:  # a Milvus server still down: the gallery opens, the erasure stays pending
+                log.warning("%s: an erasure is still pending: %s", gallery.path, exc)
     return out
 
 
@@ -446,6 +460,10 @@ def _milvus_servers(gallery: Gallery) -> list[tuple[str, str]]:
     return [tuple(x) for x in json.loads(raw)] if raw else []  # type: ignore[misc]
 
 
+SERVER_PATIENCE_S = 5.0
+"""How long erasure keeps trying a Milvus server that does not answer before it leaves the erasure pending."""
+
+
 def _erase_server(gallery: Gallery, uri: str, collection: str, model: str | None, plan: ErasurePlan) -> str:
     """Erase the removed faces from one Milvus server collection built from this gallery: the partitions of the
     removed people are dropped and refilled from the gallery, as beside a file (a delete with a compaction leaves
@@ -454,15 +472,21 @@ def _erase_server(gallery: Gallery, uri: str, collection: str, model: str | None
     from faceprint.gallery import milvus_index as mi
 
     target = mi.MilvusTarget(uri, collection)
-    try:
-        client = mi._connect(target)
-    except Exception as exc:  # noqa: BLE001  (pymilvus raises its own errors for a server that is down)
-        raise GalleryError(f"cannot reach Milvus at {uri} to erase from {collection}: {exc}") from None
-    try:
-        if not client.has_collection(collection):
-            return f"{uri}/{collection}: absent"
-    finally:
-        mi._close(client, target)
+    deadline = time.monotonic() + SERVER_PATIENCE_S
+    while True:  # pymilvus shares one connection per server, which needs a moment to recover after a restart
+        try:
+            client = mi._connect(target)
+            try:
+                present = client.has_collection(collection)
+            finally:
+                mi._close(client, target)
+            break
+        except Exception as exc:  # noqa: BLE001  (pymilvus raises its own errors for a server that is down)
+            if time.monotonic() > deadline:
+                raise GalleryError(f"cannot reach Milvus at {uri} to erase from {collection}: {exc}") from None
+            time.sleep(0.5)
+    if not present:
+        return f"{uri}/{collection}: absent"
     if model is not None:
         try:
             done = mi.erase_partitions(gallery, model, list(plan.owner_ids), target=target)
