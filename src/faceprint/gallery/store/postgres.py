@@ -4,9 +4,9 @@ Same semantics as the SQLite file (base.GalleryStore holds the rules), held by t
 an image holds one embedding per model (UNIQUE (sha256, model) on the embeddings, whose (face_id, sha256) is a
 foreign key to the face, so the hash cannot disagree), every transaction that changes a model's vectors raises
 its ``vectors_version:<model>`` setting (a trigger, also on cascaded deletes), and every commit that changes the
-gallery raises its change counter that cached identifiers compare (once per transaction: schema step 5). Writers take one transaction-scoped advisory lock per gallery, so
-writes are serialised as SQLite's BEGIN IMMEDIATE serialises them (no deadlocks between batches), while reads
-never wait. Commits that change vectors NOTIFY ``faceprint_vectors`` with the model's name, so a process that
+gallery raises its change counter that cached identifiers compare (once per transaction: schema step 5). Writers
+take one transaction-scoped advisory lock per gallery, so writes are serialised as SQLite's BEGIN IMMEDIATE
+serialises them (no deadlocks between batches), while reads never wait. Commits that change vectors NOTIFY ``faceprint_vectors`` with the model's name, so a process that
 LISTENs learns of them without asking.
 
 Connections come from a pool per database URL, shared by every store of the process (psycopg_pool), each checked
