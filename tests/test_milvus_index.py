@@ -170,6 +170,26 @@ def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _answering(port: int, timeout: float = 60.0) -> None:
+    """Wait until the server answers a call through pymilvus: a restarted server listens before it serves, and
+    pymilvus's connection to it (one per server, shared by the process) recovers in its own time."""
+    from pymilvus import MilvusClient
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = MilvusClient(uri=f"http://127.0.0.1:{port}")
+            try:
+                client.has_collection("any")
+                return
+            finally:
+                client.close()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def _stop_server(proc: subprocess.Popen[bytes], port: int) -> None:
     proc.terminate()
     proc.wait(30)
@@ -277,6 +297,7 @@ def test_erasure_with_the_server_down_erases_the_rest_and_finishes_at_a_later_op
             assert len(again.people()) == 5 and again.pending_erasures()
 
         proc = _start_server(data, port)  # back, with the same data
+        _answering(port)
         with Gallery(path) as back:  # this open finishes the erasure
             assert not back.pending_erasures()
         assert scan(needles, data) == {}

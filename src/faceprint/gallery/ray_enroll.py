@@ -210,10 +210,11 @@ def _init_local(ray: Any) -> None:
                 ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING, configure_logging=False)
                 break
-            except Exception as exc:  # Ray gives its raylet a fixed 30 s to register; a busy 2-core machine can miss it
-                if attempt == 2 or "timed out during startup" not in str(exc):
+            except Exception as exc:  # Ray gives its GCS and raylet fixed times to start ("timed out during startup",
+                # "Timed out waiting for file .../gcs_server_port_..."); a busy 2-core machine can miss them
+                if attempt == 2 or "timed out" not in str(exc).lower():
                     raise
-                log.warning("the local Ray did not start within its 30 s; trying once more")
+                log.warning("the local Ray did not start in the time Ray allows (%s); trying once more", exc)
                 _shutdown(ray)
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = before_flag
