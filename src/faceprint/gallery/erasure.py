@@ -42,11 +42,11 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -57,6 +57,7 @@ from faceprint.gallery.stored_clusters import drop_faces
 __all__ = ["STEPS", "ErasurePlan", "ErasureReport", "erase_face", "erase_person", "expire_cluster_faces", "expire_unknown_files", "finish_pending", "plan_erasure", "purge"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STEPS = ("rows", "clusters", "faiss", "milvus", "caches", "files", "done")
 NEAR = 1e-4
@@ -435,8 +436,7 @@ def _erase_milvus(gallery: Gallery, plan: ErasurePlan) -> list[str]:
                 lines.append(f"{db.name}: rebuilt from the gallery ({len(index)} faces)")
         except GalleryError:  # no faces of this model left: nothing to index
             lines.append(f"{db.name}: deleted (no faces of {model} left)")
-    on_server = {mi.milvus_target(gallery.path, uid, mi.index_key(gallery, name), "milvus://server:1").collection: name
-                 for name in gallery.models()}  # a server collection's name does not depend on the server
+    on_server = {mi.server_collection(uid, mi.index_key(gallery, name)): name for name in gallery.models()}
     for uri, collection in servers:
         lines.append(_erase_server(gallery, uri, collection, on_server.get(collection), plan))
     return lines
@@ -475,15 +475,11 @@ def _erase_server(gallery: Gallery, uri: str, collection: str, model: str | None
     deadline = time.monotonic() + SERVER_PATIENCE_S
     while True:  # pymilvus shares one connection per server, which needs a moment to recover after a restart
         try:
-            client = mi._connect(target)
-            try:
-                present = client.has_collection(collection)
-            finally:
-                mi._close(client, target)
+            present = _on_server(target, lambda client: client.has_collection(collection))
             break
-        except Exception as exc:  # noqa: BLE001  (pymilvus raises its own errors for a server that is down)
+        except GalleryError:
             if time.monotonic() > deadline:
-                raise GalleryError(f"cannot reach Milvus at {uri} to erase from {collection}: {exc}") from None
+                raise
             time.sleep(0.5)
     if not present:
         return f"{uri}/{collection}: absent"
@@ -495,17 +491,23 @@ def _erase_server(gallery: Gallery, uri: str, collection: str, model: str | None
             done = None
         if done is not None:
             return f"{uri}/{collection}: {done}"
+    _on_server(target, lambda client: client.drop_collection(collection))
+    return f"{uri}/{collection}: dropped (the next search with this index builds it again)"
+
+
+def _on_server(target: Any, call: Callable[[Any], T]) -> T:
+    """`call` with a client of the Milvus server of `target`; GalleryError when the server cannot be reached or
+    refuses (pymilvus raises its own errors for a server that is down)."""
+    from faceprint.gallery import milvus_index as mi
+
     try:
         client = mi._connect(target)
+        try:
+            return call(client)
+        finally:
+            mi._close(client, target)
     except Exception as exc:  # noqa: BLE001
-        raise GalleryError(f"cannot reach Milvus at {uri} to erase from {collection}: {exc}") from None
-    try:
-        client.drop_collection(collection)
-    except Exception as exc:  # noqa: BLE001
-        raise GalleryError(f"Milvus at {uri} did not drop {collection}: {exc}") from None
-    finally:
-        mi._close(client, target)
-    return f"{uri}/{collection}: dropped (the next search with this index builds it again)"
+        raise GalleryError(f"Milvus at {target.uri} failed while erasing from {target.collection}: {exc}") from None
 
 
 def _scrub_caches(folder: Path, plan: ErasurePlan, near: list[np.ndarray]) -> int:

@@ -133,12 +133,17 @@ def milvus_target(gallery_path: str | os.PathLike[str], gallery_uid: str, key: s
     kind = parse_qs(parts.query).get("index", ["auto"])[-1]
     if kind not in MILVUS_KINDS:
         raise FaceprintError(f"unknown Milvus index type {kind!r}; choose one of: {', '.join(MILVUS_KINDS)}")
+    return MilvusTarget(f"http://{host}:{port}", server_collection(gallery_uid, key), kind)
+
+
+def server_collection(gallery_uid: str, key: str) -> str:
+    """The name of a gallery's index collection on a Milvus server (the same on every server)."""
     name = f"faceprint_{_safe(gallery_uid)}_{_safe(key)}"
     if len(name) > 255:  # Milvus's limit on collection names
         import hashlib
 
         name = name[:230] + "_" + hashlib.sha256(name.encode()).hexdigest()[:16]
-    return MilvusTarget(f"http://{host}:{port}", name, kind)
+    return name
 
 
 def _resolve_kind(kind: str, n: int) -> str:
